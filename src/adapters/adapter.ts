@@ -1,0 +1,144 @@
+import type { JsonValue } from "../core/json.js";
+
+/** An item as an adapter stores it. */
+export interface StoredItem {
+  itemId: string;
+  data: JsonValue;
+  /** 1 on creation, +1 on every write. */
+  revision: number;
+  updatedAtMs: number;
+}
+
+export type ChangeType = "create" | "update" | "delete";
+
+/** A stored change of one item, as kept in history and delivered to watchers. */
+export interface ItemChange {
+  kind: "change";
+  streamName: string;
+  groupId: string;
+  type: ChangeType;
+  itemId: string;
+  /** The new value; for a delete, the removed value. */
+  data: JsonValue;
+  /** The value before the change; undefined for a create. */
+  oldValue: JsonValue | undefined;
+  /** The item's revision after the change (for a delete, the revision it had). */
+  revision: number;
+  /** The group offset of this change. */
+  offset: number;
+  timestampMs: number;
+}
+
+/** A transient event (Send): delivered to watchers, never stored, does not advance the offset. */
+export interface GroupEvent {
+  kind: "event";
+  streamName: string;
+  groupId: string;
+  type: string;
+  itemId: string | undefined;
+  data: JsonValue;
+  /** The group offset when the event was sent. */
+  offset: number;
+  timestampMs: number;
+}
+
+export type GroupMessage = ItemChange | GroupEvent;
+
+/**
+ * A conditional write of one item: it only happens when the item's revision still
+ * equals `expectedRevision` (0 = the item must not exist). The engine computes the
+ * new value itself (update ops run in one place, in TypeScript, for every adapter)
+ * and retries on conflict, so an adapter only needs an atomic compare-and-set.
+ */
+export interface ItemWrite {
+  streamName: string;
+  groupId: string;
+  itemId: string;
+  expectedRevision: number;
+  /** The new value, or `undefined` to delete the item. */
+  value: JsonValue | undefined;
+  timestampMs: number;
+}
+
+export type CommitResult =
+  | { ok: true; change: ItemChange }
+  /** The item's revision was not `expectedRevision`; nothing was written. */
+  | { ok: false; currentRevision: number };
+
+export interface GroupSnapshot {
+  items: StoredItem[];
+  /** The group offset this snapshot reflects. */
+  offset: number;
+}
+
+export interface StreamGroups {
+  streamName: string;
+  groups: string[];
+}
+
+/** Receives a group's messages in offset order. */
+export type GroupListener = (message: GroupMessage) => void;
+
+/**
+ * Where items live and how a group's changes reach the processes that watch it.
+ *
+ * Contract, checked by the shared conformance suite:
+ * - `commit` is atomic: it compares the revision, writes (or deletes) the item,
+ *   advances the group offset by exactly one, appends the change to the group's
+ *   history, and hands it to the group's watchers, as one step. When its promise
+ *   resolves, the write is as durable as the adapter promises.
+ * - A group's offset never goes backwards or repeats, even after the group was emptied.
+ * - Watchers receive a group's messages in offset order, changes only after they are
+ *   committed.
+ * - An emptied group disappears from `listGroups` and `listAll`, and its history is dropped.
+ * - Insertion order: `listItems` returns items in creation order; overwriting keeps the
+ *   place, delete and re-create moves the item to the end.
+ */
+export interface StorageAdapter {
+  /** A short name for logs and health output ("memory", "file", "redis"). */
+  readonly name: string;
+
+  getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined>;
+  commit(write: ItemWrite): Promise<CommitResult>;
+  /** Stamps the event with the group's current offset and hands it to the group's watchers. */
+  publishEvent(event: Omit<GroupEvent, "kind" | "offset">): Promise<GroupEvent>;
+
+  /** A consistent view of a group (or of its one item): items and the offset they reflect. */
+  snapshot(streamName: string, groupId: string, itemId?: string): Promise<GroupSnapshot>;
+  /** The group's current offset (0 for a group that never existed). */
+  currentOffset(streamName: string, groupId: string): Promise<number>;
+  /**
+   * Every retained change with an offset greater than `afterOffset`, in order, or
+   * `undefined` when the history no longer holds all of them (or `afterOffset` is
+   * ahead of the group).
+   */
+  changesSince(streamName: string, groupId: string, afterOffset: number): Promise<ItemChange[] | undefined>;
+
+  listItems(streamName: string, groupId: string): Promise<StoredItem[]>;
+  /** Non-empty groups of a stream, sorted. */
+  listGroups(streamName: string): Promise<string[]>;
+  /** Every stream with its non-empty groups, streams and groups sorted. */
+  listAll(): Promise<StreamGroups[]>;
+
+  /**
+   * Starts delivering a group's messages to `listener`. Resolves once delivery is
+   * live, so that a snapshot taken afterwards cannot miss a message.
+   */
+  watch(streamName: string, groupId: string, listener: GroupListener): Promise<() => void>;
+
+  /** Whether the adapter can serve requests now (for health checks). */
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+/** Options every adapter understands. */
+export interface AdapterOptions {
+  /**
+   * How many changes each group keeps for resuming subscribers. Default 1000: enough
+   * to ride out a reconnect at a few hundred changes per second, small enough that
+   * 10,000 groups stay within memory.
+   */
+  historyLimit?: number;
+}
+
+export const DEFAULT_HISTORY_LIMIT = 1000;

@@ -1,0 +1,92 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/**
+ * The configuration file: YAML or JSON with the reference's keys (`port`, `host`,
+ * `auth_function`, `adapter: {name, config}`) and a few of our own. Unknown keys are
+ * errors, so a typo never silently falls back to a default.
+ */
+const adapterSchema = z.discriminatedUnion("name", [
+  z.strictObject({ name: z.literal("memory"), config: z.strictObject({}).optional() }),
+  z.strictObject({
+    name: z.literal("kv"),
+    config: z
+      .strictObject({
+        store_method: z.enum(["in_memory", "file_based"]).optional(),
+        file_path: z.string().min(1).optional(),
+        save_interval_ms: z.number().int().min(100).max(3_600_000).optional(),
+        channel_size: z.number().int().min(1).max(1_048_576).optional(),
+      })
+      .optional(),
+  }),
+]);
+
+export const configSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535).optional(),
+  host: z.string().min(1).optional(),
+  auth_function: z.string().min(1).optional(),
+  adapter: adapterSchema.optional(),
+  /** Largest request and stored value in bytes. */
+  max_message_bytes: z.number().int().min(1024).optional(),
+  heartbeat_ms: z.number().int().min(10).optional(),
+  /** Changes kept per group for resuming subscribers. */
+  history_limit: z.number().int().min(0).optional(),
+  /** Messages one subscriber may fall behind before it is ended. */
+  subscriber_queue_limit: z.number().int().min(1).optional(),
+});
+
+export type FileConfig = z.infer<typeof configSchema>;
+export type AdapterConfig = z.infer<typeof adapterSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** Reads, expands `${VAR}` / `${VAR:default}` placeholders in, and validates a config file. */
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): FileConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid YAML or JSON: ${(error as Error).message}`);
+  }
+  return validateConfig(expandPlaceholders(raw ?? {}, env), path);
+}
+
+export function validateConfig(raw: unknown, source: string): FileConfig {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
+    const path = [...issue.path, ...(keys.length === 1 ? keys : [])].join(".");
+    return path ? `${path}: ${issue.message}` : issue.message;
+  });
+  throw new ConfigError(`invalid config in ${source}:\n  ${problems.join("\n  ")}`);
+}
+
+function expandPlaceholders(value: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof value === "string") {
+    const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}$/.exec(value);
+    // A value that is only a placeholder may become a number or a boolean.
+    if (whole) return coerce(env[whole[1]] ?? whole[2] ?? "");
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g, (_, name: string, fallback?: string) => env[name] ?? fallback ?? "");
+  }
+  if (Array.isArray(value)) return value.map((v) => expandPlaceholders(v, env));
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandPlaceholders(v, env)]));
+  }
+  return value;
+}
+
+function coerce(text: string): unknown {
+  if (/^-?\d+$/.test(text)) return Number(text);
+  if (text === "true" || text === "false") return text === "true";
+  return text;
+}

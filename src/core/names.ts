@@ -1,0 +1,20 @@
+import { invalidArgument } from "./stream-error.js";
+
+/** Longest stream name, group id or item id, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 256;
+
+/**
+ * Checks a stream name, group id or item id: non-empty, well-formed UTF-8, at most
+ * 256 bytes. Names are opaque: any character, ':' included, is allowed, because
+ * adapters never build keys by joining names with a separator.
+ */
+export function checkName(field: string, value: unknown): string {
+  if (typeof value !== "string") throw invalidArgument(`${field} must be a string`);
+  if (value.length === 0) throw invalidArgument(`${field} must not be empty`);
+  if (!value.isWellFormed()) throw invalidArgument(`${field} is not valid UTF-8`);
+  const bytes = Buffer.byteLength(value, "utf8");
+  if (bytes > MAX_NAME_BYTES) {
+    throw invalidArgument(`${field} is ${bytes} bytes long; the limit is ${MAX_NAME_BYTES}`);
+  }
+  return value;
+}

@@ -1,0 +1,295 @@
+import type { GroupMessage, ItemChange, StorageAdapter, StoredItem, StreamGroups } from "../adapters/adapter.js";
+import { Delivery } from "./delivery.js";
+import type { JsonValue } from "./json.js";
+import { KeyedLock } from "./keyed-lock.js";
+import { checkName } from "./names.js";
+import { ErrorCode, invalidArgument, StreamError } from "./stream-error.js";
+import { SubscriberRegistry } from "./subscriber-registry.js";
+import { DEFAULT_QUEUE_LIMITS, type QueueLimits, type Subscription, type SubscriptionTarget } from "./subscription.js";
+import { applyUpdateOps, type UpdateOp, type UpdateOpError } from "./update-ops.js";
+
+/** Default limit of one stored value, and of one request, in bytes. */
+export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
+
+/**
+ * Extension points, called by the engine in a fixed order:
+ * write -> fan-out to subscribers -> `onMessage` (triggers) -> reply.
+ */
+export interface EngineHooks {
+  /** After a change is committed or an event sent. Must not throw or block. */
+  onMessage?(message: GroupMessage): void;
+  /** Before a subscription reads its snapshot. Throw a StreamError to refuse it. */
+  beforeJoin?(join: JoinInfo): Promise<void>;
+  /** Once for every subscription that `beforeJoin` accepted, when it ends for any reason. */
+  afterLeave?(join: JoinInfo): void;
+}
+
+export interface JoinInfo extends SubscriptionTarget {
+  /** Whatever the transport's authentication produced, passed through to hooks. */
+  context: JsonValue;
+  /** Identifies the subscription in hook payloads. */
+  subscriptionId: string;
+}
+
+export interface EngineOptions {
+  adapter: StorageAdapter;
+  /** Largest value (and Send payload), in bytes of JSON. Default 1 MiB. */
+  maxValueBytes?: number;
+  queueLimits?: QueueLimits;
+  /** Default 15,000 ms; see RegistryOptions.heartbeatMs. */
+  heartbeatMs?: number;
+  hooks?: EngineHooks;
+}
+
+export interface ItemKey {
+  streamName: string;
+  groupId: string;
+  itemId: string;
+}
+
+export interface WriteResult {
+  oldValue: JsonValue | undefined;
+  newValue: JsonValue | undefined;
+  revision: number;
+  offset: number;
+}
+
+export interface UpdateResult extends WriteResult {
+  errors: UpdateOpError[];
+}
+
+export interface SubscribeRequest {
+  streamName: string;
+  groupId: string;
+  itemId?: string;
+  fromOffset?: number;
+}
+
+export interface SubscribeOptions {
+  /** Called whenever the subscription's queue gains a message (push transports). */
+  onReadable?: () => void;
+  context?: JsonValue;
+  subscriptionId?: string;
+}
+
+/** How often one write retries after losing a compare-and-set race to another process. */
+const MAX_COMMIT_ATTEMPTS = 64;
+
+/**
+ * The domain core: validates requests, runs writes as compare-and-set against the
+ * adapter, and serves subscriptions with a snapshot followed by every later change.
+ * It knows nothing of any transport.
+ */
+export class StreamEngine {
+  readonly adapter: StorageAdapter;
+  readonly registry: SubscriberRegistry;
+  readonly maxValueBytes: number;
+  private readonly hooks: EngineHooks;
+  private readonly itemLocks = new KeyedLock();
+  private nextSubscriptionId = 1;
+
+  constructor(options: EngineOptions) {
+    this.adapter = options.adapter;
+    this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    this.hooks = options.hooks ?? {};
+    this.registry = new SubscriberRegistry(this.adapter, {
+      queueLimits: options.queueLimits ?? DEFAULT_QUEUE_LIMITS,
+      heartbeatMs: options.heartbeatMs ?? 15_000,
+    });
+  }
+
+  async get(key: ItemKey): Promise<StoredItem | undefined> {
+    checkItemKey(key);
+    return this.adapter.getItem(key.streamName, key.groupId, key.itemId);
+  }
+
+  async set(key: ItemKey, data: JsonValue, ifRevision?: number): Promise<WriteResult> {
+    checkItemKey(key);
+    this.checkValueSize("data", data);
+    checkRevision(ifRevision);
+    return this.writeItem(key, ifRevision, () => ({ value: data }));
+  }
+
+  async delete(key: ItemKey, ifRevision?: number): Promise<{ oldValue: JsonValue | undefined; offset: number }> {
+    checkItemKey(key);
+    checkRevision(ifRevision);
+    const result = await this.writeItem(key, ifRevision, (current) => (current ? { value: undefined } : undefined));
+    return { oldValue: result.oldValue, offset: result.offset };
+  }
+
+  async update(key: ItemKey, ops: readonly UpdateOp[], ifRevision?: number): Promise<UpdateResult> {
+    checkItemKey(key);
+    checkRevision(ifRevision);
+    let errors: UpdateOpError[] = [];
+    const result = await this.writeItem(key, ifRevision, (current) => {
+      const outcome = applyUpdateOps(current?.data, ops);
+      errors = outcome.errors;
+      // Nothing applied: nothing to write, and nothing to create.
+      if (outcome.applied === 0) return undefined;
+      this.checkValueSize("the updated value", outcome.value);
+      return { value: outcome.value };
+    });
+    return { ...result, errors };
+  }
+
+  async send(
+    target: { streamName: string; groupId: string; itemId?: string },
+    type: string,
+    data: JsonValue,
+  ): Promise<void> {
+    checkName("stream_name", target.streamName);
+    checkName("group_id", target.groupId);
+    if (target.itemId !== undefined) checkName("item_id", target.itemId);
+    checkName("type", type);
+    this.checkValueSize("data", data);
+    const event = await this.adapter.publishEvent({
+      streamName: target.streamName,
+      groupId: target.groupId,
+      type,
+      itemId: target.itemId,
+      data,
+      timestampMs: Date.now(),
+    });
+    this.hooks.onMessage?.(event);
+  }
+
+  async list(streamName: string, groupId: string): Promise<StoredItem[]> {
+    checkName("stream_name", streamName);
+    checkName("group_id", groupId);
+    return this.adapter.listItems(streamName, groupId);
+  }
+
+  async listGroups(streamName: string): Promise<string[]> {
+    checkName("stream_name", streamName);
+    return this.adapter.listGroups(streamName);
+  }
+
+  async listAll(): Promise<StreamGroups[]> {
+    return this.adapter.listAll();
+  }
+
+  /**
+   * Opens a subscription. It is registered for live changes before the snapshot is
+   * read, and holds them back until the snapshot is queued, so nothing falls between
+   * the two. With `fromOffset`, the retained history replaces the snapshot when it
+   * still holds every later change.
+   */
+  async subscribe(request: SubscribeRequest, options: SubscribeOptions = {}): Promise<Subscription> {
+    const target: SubscriptionTarget = {
+      streamName: checkName("stream_name", request.streamName),
+      groupId: checkName("group_id", request.groupId),
+      itemId: request.itemId === undefined ? undefined : checkName("item_id", request.itemId),
+    };
+    const fromOffset = request.fromOffset;
+    if (fromOffset !== undefined && !(Number.isSafeInteger(fromOffset) && fromOffset >= 0)) {
+      throw invalidArgument("from_offset must be a non-negative integer");
+    }
+    const join: JoinInfo = {
+      ...target,
+      context: options.context ?? null,
+      subscriptionId: options.subscriptionId ?? `sub-${this.nextSubscriptionId++}`,
+    };
+    await this.hooks.beforeJoin?.(join);
+
+    const subscription = await this.registry.add(target, options.onReadable);
+    const afterLeave = this.hooks.afterLeave;
+    if (afterLeave) subscription.onEnd(() => afterLeave(join));
+    try {
+      if (fromOffset !== undefined) {
+        const missed = await this.adapter.changesSince(target.streamName, target.groupId, fromOffset);
+        if (missed) {
+          const relevant = target.itemId === undefined ? missed : missed.filter((c) => c.itemId === target.itemId);
+          subscription.start(relevant.map((change) => new Delivery(change)), missed.at(-1)?.offset ?? fromOffset);
+          return subscription;
+        }
+      }
+      const snapshot = await this.adapter.snapshot(target.streamName, target.groupId, target.itemId);
+      subscription.start([new Delivery({ kind: "snapshot", ...snapshot })], snapshot.offset);
+      return subscription;
+    } catch (error) {
+      subscription.end();
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.registry.close();
+    await this.adapter.close();
+  }
+
+  /**
+   * One write of one item: read it, let `decide` compute the new value (undefined:
+   * write nothing; `{value: undefined}`: delete), and commit it if nobody wrote in
+   * between. Local writers of the same item queue on a lock; writers in other
+   * processes are caught by the adapter's revision check and retried.
+   */
+  private async writeItem(
+    key: ItemKey,
+    ifRevision: number | undefined,
+    decide: (current: StoredItem | undefined) => { value: JsonValue | undefined } | undefined,
+  ): Promise<WriteResult> {
+    const lockKey = JSON.stringify([key.streamName, key.groupId, key.itemId]);
+    return this.itemLocks.run(lockKey, async () => {
+      for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
+        const current = await this.adapter.getItem(key.streamName, key.groupId, key.itemId);
+        const revision = current?.revision ?? 0;
+        if (ifRevision !== undefined && ifRevision !== revision) {
+          throw new StreamError(
+            ErrorCode.FailedPrecondition,
+            `revision mismatch: if_revision is ${ifRevision} but the item is at revision ${revision}` +
+              (revision === 0 ? " (it does not exist)" : ""),
+          );
+        }
+        const decision = decide(current);
+        if (!decision) {
+          return {
+            oldValue: current?.data,
+            newValue: current?.data,
+            revision,
+            offset: await this.adapter.currentOffset(key.streamName, key.groupId),
+          };
+        }
+        const result = await this.adapter.commit({
+          ...key,
+          expectedRevision: revision,
+          value: decision.value,
+          timestampMs: Date.now(),
+        });
+        if (result.ok) {
+          this.hooks.onMessage?.(result.change);
+          return writeResult(result.change);
+        }
+      }
+      throw new StreamError(ErrorCode.Aborted, "the item is written too often by other processes; try again");
+    });
+  }
+
+  private checkValueSize(field: string, value: JsonValue): void {
+    const bytes = Buffer.byteLength(JSON.stringify(value), "utf8");
+    if (bytes > this.maxValueBytes) {
+      throw new StreamError(
+        ErrorCode.ResourceExhausted,
+        `${field} is ${bytes} bytes of JSON; the limit is ${this.maxValueBytes}`,
+      );
+    }
+  }
+}
+
+function writeResult(change: ItemChange): WriteResult {
+  if (change.type === "delete") {
+    return { oldValue: change.data, newValue: undefined, revision: 0, offset: change.offset };
+  }
+  return { oldValue: change.oldValue, newValue: change.data, revision: change.revision, offset: change.offset };
+}
+
+function checkItemKey(key: ItemKey): void {
+  checkName("stream_name", key.streamName);
+  checkName("group_id", key.groupId);
+  checkName("item_id", key.itemId);
+}
+
+function checkRevision(ifRevision: number | undefined): void {
+  if (ifRevision !== undefined && !(Number.isSafeInteger(ifRevision) && ifRevision >= 0)) {
+    throw invalidArgument("if_revision must be a non-negative integer");
+  }
+}

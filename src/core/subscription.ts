@@ -1,0 +1,180 @@
+import { Delivery } from "./delivery.js";
+import { ErrorCode, StreamError } from "./stream-error.js";
+
+export interface SubscriptionTarget {
+  streamName: string;
+  groupId: string;
+  /** Only this item's changes and events; undefined for the whole group. */
+  itemId: string | undefined;
+}
+
+export interface QueueLimits {
+  /**
+   * Most messages waiting for one subscriber. Default 4096: a client may fall a few
+   * seconds behind a busy group without being cut off.
+   */
+  maxMessages: number;
+}
+
+export const DEFAULT_QUEUE_LIMITS: QueueLimits = { maxMessages: 4096 };
+
+type State = "catching-up" | "live" | "ended";
+
+/**
+ * One subscriber's bounded queue. While the snapshot (or the history a resume needs)
+ * is read, live messages are held back; afterwards the ones the snapshot already
+ * covers are dropped, so the subscriber sees every offset exactly once.
+ *
+ * A subscriber that falls `maxMessages` behind is ended with RESOURCE_EXHAUSTED: one
+ * slow client never slows writers or other subscribers, and memory stays bounded. It
+ * can resume with the last offset it saw.
+ */
+export class Subscription implements AsyncIterable<Delivery> {
+  private queue: Delivery[] = [];
+  private head = 0;
+  private held: Delivery[] = [];
+  private state: State = "catching-up";
+  private failure: StreamError | undefined;
+  private wake: (() => void) | undefined;
+  private readonly endListeners: Array<(error: StreamError | undefined) => void> = [];
+  /** The largest group offset this subscriber has been given. */
+  private lastOffset = 0;
+  /** When something was last queued, for heartbeats. */
+  lastQueuedAt = Date.now();
+
+  constructor(
+    readonly target: SubscriptionTarget,
+    private readonly limits: QueueLimits,
+    /** Called when the queue gains a message, for push transports. */
+    private readonly onReadable?: () => void,
+  ) {}
+
+  get ended(): boolean {
+    return this.state === "ended";
+  }
+
+  get position(): number {
+    return this.lastOffset;
+  }
+
+  /** Messages waiting to be taken. */
+  get pending(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Called by the group feed for every message that matches this subscriber. */
+  deliver(delivery: Delivery): void {
+    if (this.state === "catching-up") {
+      this.held.push(delivery);
+      if (this.held.length > this.limits.maxMessages) this.overflow();
+      return;
+    }
+    if (this.state === "live") this.accept(delivery);
+  }
+
+  /**
+   * Ends catching up: queues the initial messages (a snapshot, or the changes a
+   * resume needs), then the held-back live messages that come after `offset`.
+   */
+  start(initial: Delivery[], offset: number): void {
+    if (this.state !== "catching-up") return;
+    this.state = "live";
+    this.lastOffset = offset;
+    for (const delivery of initial) this.push(delivery);
+    const held = this.held;
+    this.held = [];
+    for (const delivery of held) this.accept(delivery);
+  }
+
+  /** Queues a heartbeat carrying the group offset the subscriber has caught up to. */
+  heartbeat(groupOffset: number): void {
+    if (this.state !== "live") return;
+    this.lastOffset = Math.max(this.lastOffset, groupOffset);
+    this.push(new Delivery({ kind: "heartbeat", offset: this.lastOffset }));
+  }
+
+  /** Takes the next message, if one is waiting. */
+  take(): Delivery | undefined {
+    if (this.head >= this.queue.length) return undefined;
+    const delivery = this.queue[this.head++];
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+    return delivery;
+  }
+
+  /** Ends the subscription; queued messages are dropped. Idempotent. */
+  end(error?: StreamError): void {
+    if (this.state === "ended") return;
+    this.state = "ended";
+    this.failure = error;
+    this.queue = [];
+    this.head = 0;
+    this.held = [];
+    this.signal();
+    for (const listener of this.endListeners.splice(0)) listener(error);
+  }
+
+  onEnd(listener: (error: StreamError | undefined) => void): void {
+    if (this.state === "ended") listener(this.failure);
+    else this.endListeners.push(listener);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
+    try {
+      for (;;) {
+        const delivery = this.take();
+        if (delivery) {
+          yield delivery;
+          continue;
+        }
+        if (this.state === "ended") {
+          if (this.failure) throw this.failure;
+          return;
+        }
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } finally {
+      this.end();
+    }
+  }
+
+  private accept(delivery: Delivery): void {
+    const message = delivery.message;
+    if (message.kind === "change") {
+      if (message.offset <= this.lastOffset) return;
+      this.lastOffset = message.offset;
+    } else if (message.kind === "event" && message.offset < this.lastOffset) {
+      // The event happened before the state the subscriber started from.
+      return;
+    }
+    this.push(delivery);
+  }
+
+  private push(delivery: Delivery): void {
+    if (this.pending >= this.limits.maxMessages) {
+      this.overflow();
+      return;
+    }
+    this.queue.push(delivery);
+    this.lastQueuedAt = Date.now();
+    this.signal();
+  }
+
+  private overflow(): void {
+    this.end(
+      new StreamError(
+        ErrorCode.ResourceExhausted,
+        `subscriber fell more than ${this.limits.maxMessages} messages behind; resume with from_offset=${this.lastOffset}`,
+      ),
+    );
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+    this.onReadable?.();
+  }
+}

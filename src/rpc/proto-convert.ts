@@ -1,0 +1,72 @@
+import { create, fromJson, toJson, type JsonObject as ProtoJsonObject } from "@bufbuild/protobuf";
+import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
+import type { ChangeType as CoreChangeType, StoredItem } from "../adapters/adapter.js";
+import type { JsonValue } from "../core/json.js";
+import { invalidArgument } from "../core/stream-error.js";
+import type { UpdateOp } from "../core/update-ops.js";
+import { ChangeType, ItemSchema, type Item, type UpdateOp as ProtoUpdateOp } from "../../gen/iii/stream/v1/stream_pb.js";
+
+/** A request's google.protobuf.Value as plain JSON; rejects unset values and NaN/Infinity. */
+export function valueFromProto(field: string, value: Value | undefined, required: boolean): JsonValue {
+  if (value === undefined) {
+    if (required) throw invalidArgument(`${field} is required`);
+    return null;
+  }
+  try {
+    return toJson(ValueSchema, value) as JsonValue;
+  } catch (error) {
+    throw invalidArgument(`${field} is not a JSON value: ${(error as Error).message}`);
+  }
+}
+
+export function valueToProto(value: JsonValue): Value;
+export function valueToProto(value: JsonValue | undefined): Value | undefined;
+export function valueToProto(value: JsonValue | undefined): Value | undefined {
+  return value === undefined ? undefined : fromJson(ValueSchema, value);
+}
+
+export function itemToProto(item: StoredItem): Item {
+  return create(ItemSchema, {
+    itemId: item.itemId,
+    data: valueToProto(item.data),
+    revision: BigInt(item.revision),
+    updatedAtMs: BigInt(item.updatedAtMs),
+  });
+}
+
+export const CHANGE_TYPES: Record<CoreChangeType, ChangeType> = {
+  create: ChangeType.CREATE,
+  update: ChangeType.UPDATE,
+  delete: ChangeType.DELETE,
+};
+
+/** Proto update ops as engine ops. An op with nothing set is a bad request as a whole. */
+export function updateOpsFromProto(ops: ProtoUpdateOp[]): UpdateOp[] {
+  return ops.map((op, index): UpdateOp => {
+    const field = `ops[${index}]`;
+    switch (op.op.case) {
+      case "set":
+        return { type: "set", path: op.op.value.path, value: valueFromProto(`${field}.set.value`, op.op.value.value, false) };
+      case "merge":
+        // An absent struct is reported per op (merge.value.not_an_object), like any other non-object.
+        return { type: "merge", path: op.op.value.path, value: op.op.value.value as ProtoJsonObject | undefined };
+      case "increment":
+        return { type: "increment", path: op.op.value.path, by: op.op.value.by };
+      case "decrement":
+        return { type: "decrement", path: op.op.value.path, by: op.op.value.by };
+      case "append":
+        return { type: "append", path: op.op.value.path, value: valueFromProto(`${field}.append.value`, op.op.value.value, false) };
+      case "remove":
+        return { type: "remove", path: op.op.value.path };
+      default:
+        throw invalidArgument(`${field} names no operation (expected one of set, merge, increment, decrement, append, remove)`);
+    }
+  });
+}
+
+/** A uint64 request field as a number; values past 2^53-1 cannot be offsets or revisions. */
+export function countFromProto(field: string, value: bigint | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(`${field} is out of range`);
+  return Number(value);
+}

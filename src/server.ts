@@ -1,0 +1,193 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { StorageAdapter } from "./adapters/adapter.js";
+import { MemoryAdapter } from "./adapters/memory-adapter.js";
+import { DEFAULT_MAX_VALUE_BYTES, StreamEngine, type EngineHooks } from "./core/stream-engine.js";
+import { ErrorCode, StreamError } from "./core/stream-error.js";
+import type { QueueLimits } from "./core/subscription.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
+import { healthService } from "./rpc/health-service.js";
+import { streamService } from "./rpc/stream-service.js";
+
+export interface StreamServerOptions {
+  /** TCP port; default 3112, the port clients of the reference expect. 0 picks a free one. */
+  port?: number;
+  /** Default 127.0.0.1: nothing is exposed beyond this machine unless asked for. */
+  host?: string;
+  /** Where items live. Default: a fresh in-memory adapter, which this server closes on stop. */
+  adapter?: StorageAdapter;
+  /** Largest request and largest stored value, in bytes. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Heartbeat interval of quiet subscriptions. Default 15,000 ms. */
+  heartbeatMs?: number;
+  queueLimits?: QueueLimits;
+  hooks?: EngineHooks;
+  /** How long stop() lets open requests finish before cutting connections. Default 3,000 ms. */
+  shutdownGraceMs?: number;
+}
+
+type FallbackRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
+type FallbackResponse = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[1];
+
+/** The HTTP/2 connection preface; anything else on a new connection is HTTP/1.1. */
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * One port serving Connect (HTTP/1.1 and HTTP/2), gRPC (h2c) and gRPC-Web, plus
+ * `GET /healthz`. Create it, `start()` it, `stop()` it.
+ */
+export class StreamServer {
+  readonly engine: StreamEngine;
+  /** Plain HTTP/1.1 requests and upgrades land here (the WebSocket bridge hooks in). */
+  readonly http1: http.Server;
+  readonly http2: http2.Http2Server;
+  private readonly listener: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly options: StreamServerOptions;
+  private started = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(options: StreamServerOptions = {}) {
+    this.options = options;
+    const adapter = options.adapter ?? new MemoryAdapter();
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    this.engine = new StreamEngine({
+      adapter,
+      maxValueBytes: maxMessageBytes,
+      heartbeatMs: options.heartbeatMs,
+      queueLimits: options.queueLimits,
+      hooks: options.hooks,
+    });
+
+    const handler = connectNodeAdapter({
+      routes: (router: ConnectRouter) => {
+        router.service(StreamService, streamService(this.engine));
+        router.service(Health, healthService(() => this.isReady()));
+      },
+      readMaxBytes: maxMessageBytes,
+      fallback: (req, res) => this.fallback(req, res),
+    });
+    this.http1 = http.createServer(handler);
+    this.http2 = http2.createServer(handler);
+    this.http2.on("session", (session) => {
+      this.sessions.add(session);
+      session.once("close", () => this.sessions.delete(session));
+    });
+    this.listener = net.createServer((socket) => this.route(socket));
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    const address = this.listener.address();
+    return typeof address === "object" && address ? address.port : (this.options.port ?? 3112);
+  }
+
+  get url(): string {
+    const host = this.options.host ?? "127.0.0.1";
+    return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}`;
+  }
+
+  isReady(): boolean {
+    return this.started && !this.stopping && this.engine.adapter.isReady();
+  }
+
+  async start(): Promise<void> {
+    const port = this.options.port ?? 3112;
+    const host = this.options.host ?? "127.0.0.1";
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        this.listener.off("listening", onListening);
+        if (error.code === "EADDRINUSE") {
+          reject(new StreamError(ErrorCode.Unavailable, `cannot listen on ${host}:${port}: the address is already in use`));
+        } else {
+          reject(new StreamError(ErrorCode.Unavailable, `cannot listen on ${host}:${port}: ${error.message}`));
+        }
+      };
+      const onListening = () => {
+        this.listener.off("error", onError);
+        resolve();
+      };
+      this.listener.once("error", onError);
+      this.listener.once("listening", onListening);
+      this.listener.listen(port, host);
+    });
+    this.started = true;
+  }
+
+  /**
+   * Stops accepting connections, ends open subscriptions with UNAVAILABLE (clients
+   * resume elsewhere with from_offset), lets other requests finish for the grace
+   * period, then closes every connection and the adapter.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    const grace = this.options.shutdownGraceMs ?? 3000;
+    const closed = this.started ? new Promise<void>((resolve) => this.listener.close(() => resolve())) : Promise.resolve();
+    this.engine.registry.endAll(new StreamError(ErrorCode.Unavailable, "the server is shutting down"));
+    for (const session of this.sessions) session.close();
+    this.http1.closeIdleConnections();
+    const deadline = setTimeout(() => {
+      for (const socket of this.sockets) socket.destroy();
+    }, grace);
+    deadline.unref();
+    const drained = new Promise<void>((resolve) => {
+      const check = () => (this.sockets.size === 0 ? resolve() : setTimeout(check, 20).unref());
+      check();
+    });
+    await Promise.all([closed, drained]);
+    clearTimeout(deadline);
+    await this.engine.close();
+  }
+
+  /** Hands a new connection to the HTTP/2 or the HTTP/1.1 server by its first bytes. */
+  private route(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const firstBytes = (chunk: Buffer) => {
+      socket.pause();
+      socket.unshift(chunk);
+      const length = Math.min(chunk.length, HTTP2_PREFACE.length);
+      const isHttp2 = chunk.subarray(0, length).equals(HTTP2_PREFACE.subarray(0, length));
+      if (isHttp2) {
+        // The HTTP/2 session takes the unshifted bytes over itself; resuming the
+        // socket here would make it read them twice.
+        this.http2.emit("connection", socket);
+      } else {
+        this.http1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.once("data", firstBytes);
+  }
+
+  private fallback(req: FallbackRequest, res: FallbackResponse): void {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
+      const ready = this.isReady();
+      const body = JSON.stringify({ status: ready ? "ok" : "unavailable", adapter: this.engine.adapter.name });
+      res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
+      res.end(req.method === "HEAD" ? "" : body);
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end(`no route for ${req.method} ${path}\n`);
+  }
+}
+
+/** Creates a server; call `start()` to listen. */
+export function createStreamServer(options: StreamServerOptions = {}): StreamServer {
+  return new StreamServer(options);
+}
