@@ -135,12 +135,13 @@ export class StreamServer {
     this.engine.registry.endAll(new StreamError(ErrorCode.Unavailable, "the server is shutting down"));
     for (const session of this.sessions) session.close();
     this.http1.closeIdleConnections();
+    // These timers stay referenced: a process waiting for its own shutdown must not
+    // see an empty event loop and exit before it has finished.
     const deadline = setTimeout(() => {
       for (const socket of this.sockets) socket.destroy();
     }, grace);
-    deadline.unref();
     const drained = new Promise<void>((resolve) => {
-      const check = () => (this.sockets.size === 0 ? resolve() : setTimeout(check, 20).unref());
+      const check = () => (this.sockets.size === 0 ? resolve() : setTimeout(check, 20));
       check();
     });
     await Promise.all([closed, drained]);

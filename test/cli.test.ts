@@ -1,0 +1,115 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { afterAll, describe, expect, it } from "vitest";
+import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
+import { runCli, spawnServer, type ServerProcess } from "./support/process.js";
+import { transportFor } from "./support/server.js";
+
+const running: ServerProcess[] = [];
+afterAll(() => {
+  for (const server of running) server.child.kill("SIGKILL");
+});
+
+const dir = mkdtempSync(join(tmpdir(), "iii-stream-cli-"));
+function configFile(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+async function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  const server = await spawnServer(args, env);
+  running.push(server);
+  return server;
+}
+
+describe("command line", () => {
+  it("documents every flag and environment variable in --help", async () => {
+    const run = runCli(["--help"]);
+    expect(await run.exited).toBe(0);
+    for (const word of ["--port", "--host", "--adapter", "--config", "III_STREAM_PORT", "III_STREAM_HOST"]) {
+      expect(run.output()).toContain(word);
+    }
+  });
+
+  it("rejects an unknown flag with the usage text", async () => {
+    const run = runCli(["--prot", "1"]);
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toContain("--prot");
+    expect(run.output()).toContain("Usage:");
+  });
+
+  it("names the unknown key of an invalid config and exits non-zero", async () => {
+    const run = runCli(["--config", configFile("unknown.yaml", "port: 0\nprot: 5\n")]);
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toMatch(/prot/);
+  });
+
+  it("names the key with a wrong type", async () => {
+    const run = runCli(["--config", configFile("type.json", JSON.stringify({ port: "high" }))]);
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toMatch(/port/);
+  });
+
+  it("rejects an unknown adapter name inside the config", async () => {
+    const run = runCli(["--config", configFile("adapter.yaml", "adapter:\n  name: postgres\n")]);
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toMatch(/adapter/);
+  });
+
+  it("says which address is in use", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const run = runCli(["--port", String(port), "--adapter", "memory"]);
+      expect(await run.exited).toBe(1);
+      expect(run.output()).toContain(`127.0.0.1:${port}`);
+      expect(run.output()).toContain("already in use");
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it("reads a reference-style YAML config with environment placeholders", async () => {
+    const path = configFile(
+      "reference.yaml",
+      "port: ${III_TEST_PORT:0}\nhost: 127.0.0.1\nadapter:\n  name: kv\n  config:\n    store_method: in_memory\n",
+    );
+    const server = await start(["--config", path], { III_TEST_PORT: "0" });
+    const client = createClient(StreamService, transportFor(server.url, "connect-json-h1"));
+    const reply = await client.listAll({});
+    expect(reply.count).toBe(0);
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+  });
+
+  it("lets the environment override the config and flags override both", async () => {
+    const path = configFile("port.yaml", "port: 1\n");
+    const server = await start(["--config", path, "--adapter", "memory"], { III_STREAM_PORT: "0" });
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(server.url).not.toMatch(/:1$/);
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+  });
+
+  it("on SIGTERM ends open subscriptions with UNAVAILABLE and exits 0", async () => {
+    const server = await start(["--port", "0", "--adapter", "memory"]);
+    const client = createClient(StreamService, transportFor(server.url, "grpc"));
+    const stream = client.subscribe({ streamName: "s", groupId: "g" })[Symbol.asyncIterator]();
+    expect((await stream.next()).value?.message.case).toBe("snapshot");
+    const ended = stream.next().then(
+      () => undefined,
+      (error: unknown) => ConnectError.from(error),
+    );
+    const started = Date.now();
+    server.child.kill("SIGTERM");
+    const error = await ended;
+    expect(error?.code).toBe(Code.Unavailable);
+    expect(await server.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
