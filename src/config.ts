@@ -10,6 +10,32 @@ import { z } from "zod";
 const adapterSchema = z.discriminatedUnion("name", [
   z.strictObject({ name: z.literal("memory"), config: z.strictObject({}).optional() }),
   z.strictObject({
+    name: z.literal("file"),
+    config: z
+      .strictObject({
+        /** The data directory; default `./data`. */
+        file_path: z.string().min(1).optional(),
+        /** Relaxed durability: fsync every this many ms instead of before each reply. */
+        sync_interval_ms: z.number().int().min(1).max(3_600_000).optional(),
+      })
+      .optional(),
+  }),
+  z.strictObject({
+    name: z.literal("redis"),
+    config: z
+      .strictObject({
+        /** redis://[user:password@]host:port[/db] (rediss:// for TLS); default redis://127.0.0.1:6379. */
+        redis_url: z.url({ protocol: /^rediss?$/ }).optional(),
+        /** Prefix of every key and channel; default "iii-stream:". */
+        key_prefix: z
+          .string()
+          .min(1)
+          .refine((prefix) => !/[{}]/.test(prefix), 'must not contain "{" or "}"')
+          .optional(),
+      })
+      .optional(),
+  }),
+  z.strictObject({
     name: z.literal("kv"),
     config: z
       .strictObject({
@@ -21,6 +47,26 @@ const adapterSchema = z.discriminatedUnion("name", [
       .optional(),
   }),
 ]);
+
+/** A trigger declared in the file; registered at start (see TriggerService.RegisterTrigger). */
+const triggerSchema = z
+  .strictObject({
+    trigger_id: z.string().min(1).optional(),
+    type: z.enum(["stream", "stream:join", "stream:leave"]),
+    function_id: z.string().min(1),
+    config: z
+      .strictObject({
+        stream_name: z.string().optional(),
+        group_id: z.string().optional(),
+        item_id: z.string().optional(),
+        condition_function_id: z.string().optional(),
+      })
+      .optional(),
+  })
+  .refine((trigger) => trigger.type !== "stream" || Boolean(trigger.config?.stream_name), {
+    message: "a stream trigger needs config.stream_name",
+    path: ["config", "stream_name"],
+  });
 
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).optional(),
@@ -34,6 +80,15 @@ export const configSchema = z.strictObject({
   history_limit: z.number().int().min(0).optional(),
   /** Messages one subscriber may fall behind before it is ended. */
   subscriber_queue_limit: z.number().int().min(1).optional(),
+  /** Keys that writes and administration need as `Authorization: Bearer <key>`. */
+  api_keys: z.array(z.string().min(1)).optional(),
+  /** Remote functions (FunctionService base URLs) registered at start. */
+  functions: z.array(z.strictObject({ function_id: z.string().min(1), url: z.url({ protocol: /^https?$/ }) })).optional(),
+  triggers: z.array(triggerSchema).optional(),
+  /** How long one function call may take. */
+  function_timeout_ms: z.number().int().min(1).optional(),
+  /** How long the auth function may take. */
+  auth_timeout_ms: z.number().int().min(1).optional(),
 });
 
 export type FileConfig = z.infer<typeof configSchema>;

@@ -1,7 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import type { ConnectRouter } from "@connectrpc/connect";
+import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { StorageAdapter } from "./adapters/adapter.js";
 import { MemoryAdapter } from "./adapters/memory-adapter.js";
@@ -11,7 +11,16 @@ import type { QueueLimits } from "./core/subscription.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { healthService } from "./rpc/health-service.js";
+import { NODE_REQUEST } from "./rpc/stalled-stream.js";
 import { streamService } from "./rpc/stream-service.js";
+import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
+import { composeHooks } from "./functions/compose-hooks.js";
+import type { FunctionHandler } from "./functions/function-registry.js";
+import { FunctionsRuntime, type FunctionsOptions } from "./functions/functions-runtime.js";
+import { openAccessWarning } from "./rpc/access-warning.js";
+import { apiKeyInterceptor } from "./rpc/api-key-interceptor.js";
+import { subscriberAuthInterceptor } from "./rpc/subscriber-auth-interceptor.js";
+import { triggerService } from "./rpc/trigger-service.js";
 
 export interface StreamServerOptions {
   /** TCP port; default 3112, the port clients of the reference expect. 0 picks a free one. */
@@ -28,10 +37,25 @@ export interface StreamServerOptions {
   hooks?: EngineHooks;
   /** How long stop() lets open requests finish before cutting connections. Default 3,000 ms. */
   shutdownGraceMs?: number;
+  /** Functions, triggers and the auth function (see FunctionsOptions). Default: none. */
+  functions?: FunctionsOptions;
+  /**
+   * Keys that writes and administration need as `Authorization: Bearer <key>`. Default
+   * none: anyone who can reach the port may write, which suits the loopback default.
+   */
+  apiKeys?: string[];
 }
 
 type FallbackRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
 type FallbackResponse = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[1];
+
+/**
+ * JSON bodies must be UTF-8. Connect's default decoder turns invalid bytes into U+FFFD,
+ * which would store names and values the client never sent; a fatal decoder makes them
+ * INVALID_ARGUMENT. Connect reads `textDecoder` although its option type does not list
+ * it; unknown fields stay ignored, Connect's default.
+ */
+const STRICT_UTF8_JSON = { ignoreUnknownFields: true, textDecoder: new TextDecoder("utf-8", { fatal: true }) };
 
 /** The HTTP/2 connection preface; anything else on a new connection is HTTP/1.1. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -42,6 +66,8 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  */
 export class StreamServer {
   readonly engine: StreamEngine;
+  /** Functions, triggers and the subscription gate. */
+  readonly functions: FunctionsRuntime;
   /** Plain HTTP/1.1 requests and upgrades land here (the WebSocket bridge hooks in). */
   readonly http1: http.Server;
   readonly http2: http2.Http2Server;
@@ -54,25 +80,37 @@ export class StreamServer {
 
   constructor(options: StreamServerOptions = {}) {
     this.options = options;
-    const adapter = options.adapter ?? new MemoryAdapter();
+    const adapter: StorageAdapter = options.adapter ?? new MemoryAdapter();
     const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    this.functions = new FunctionsRuntime({ ...options.functions, store: options.functions?.store ?? adapter.registrations });
     this.engine = new StreamEngine({
       adapter,
       maxValueBytes: maxMessageBytes,
       heartbeatMs: options.heartbeatMs,
       queueLimits: options.queueLimits,
-      hooks: options.hooks,
+      hooks: composeHooks(this.functions.hooks, options.hooks),
     });
 
     const handler = connectNodeAdapter({
       routes: (router: ConnectRouter) => {
         router.service(StreamService, streamService(this.engine));
         router.service(Health, healthService(() => this.isReady()));
+        router.service(TriggerService, triggerService(this.functions));
       },
+      interceptors: [
+        ...(options.apiKeys?.length ? [apiKeyInterceptor(options.apiKeys)] : []),
+        subscriberAuthInterceptor((handshake) => this.functions.authenticate(handshake)),
+      ],
       readMaxBytes: maxMessageBytes,
+      jsonOptions: STRICT_UTF8_JSON,
+      // Lets a stream whose client stopped reading be cut (see stalled-stream.ts).
+      contextValues: (req) => createContextValues().set(NODE_REQUEST, req),
       fallback: (req, res) => this.fallback(req, res),
     });
-    this.http1 = http.createServer(handler);
+    this.http1 = http.createServer((req, res) => {
+      closeWhenBodyUnread(req, res);
+      handler(req, res);
+    });
     this.http2 = http2.createServer(handler);
     this.http2.on("session", (session) => {
       this.sessions.add(session);
@@ -92,6 +130,11 @@ export class StreamServer {
     return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}`;
   }
 
+  /** Registers (or replaces) an in-process function; the returned function removes it. */
+  registerFunction(functionId: string, handler: FunctionHandler): () => void {
+    return this.functions.registerFunction(functionId, handler);
+  }
+
   isReady(): boolean {
     return this.started && !this.stopping && this.engine.adapter.isReady();
   }
@@ -99,6 +142,7 @@ export class StreamServer {
   async start(): Promise<void> {
     const port = this.options.port ?? 3112;
     const host = this.options.host ?? "127.0.0.1";
+    await this.functions.start();
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
         this.listener.off("listening", onListening);
@@ -117,6 +161,8 @@ export class StreamServer {
       this.listener.listen(port, host);
     });
     this.started = true;
+    const warning = openAccessWarning(host, this.options.apiKeys ?? [], this.options.functions?.authFunction);
+    if (warning) process.stderr.write(`iii-stream: ${warning}\n`);
   }
 
   /**
@@ -146,6 +192,8 @@ export class StreamServer {
     });
     await Promise.all([closed, drained]);
     clearTimeout(deadline);
+    // The leave triggers of the subscriptions just ended, before the adapter they may write to closes.
+    await this.functions.close(grace);
     await this.engine.close();
   }
 
@@ -186,6 +234,20 @@ export class StreamServer {
     res.writeHead(404, { "content-type": "text/plain" });
     res.end(`no route for ${req.method} ${path}\n`);
   }
+}
+
+/**
+ * Connect stops reading a request body it rejects (too large, undecodable), and Node then
+ * keeps the connection alive but stalled: the client's next request on it hangs until the
+ * keep-alive timeout and fails. A response sent before its request was fully read
+ * therefore says `Connection: close`, and the client opens a fresh connection.
+ */
+function closeWhenBodyUnread(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const writeHead = res.writeHead as (...args: unknown[]) => http.ServerResponse;
+  res.writeHead = ((...args: unknown[]) => {
+    if (!req.complete) res.shouldKeepAlive = false;
+    return writeHead.apply(res, args);
+  }) as typeof res.writeHead;
 }
 
 /** Creates a server; call `start()` to listen. */

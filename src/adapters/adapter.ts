@@ -1,4 +1,5 @@
 import type { JsonValue } from "../core/json.js";
+import type { RegistrationStore } from "../functions/registration-store.js";
 
 /** An item as an adapter stores it. */
 export interface StoredItem {
@@ -80,6 +81,13 @@ export interface StreamGroups {
 export type GroupListener = (message: GroupMessage) => void;
 
 /**
+ * Told that messages of a watched group were lost in transit (e.g. with a broker
+ * connection) and the history no longer holds them: the watcher must end the
+ * subscribers it feeds, so that they resume with from_offset.
+ */
+export type GroupLossListener = (reason: string) => void;
+
+/**
  * Where items live and how a group's changes reach the processes that watch it.
  *
  * Contract, checked by the shared conformance suite:
@@ -97,6 +105,13 @@ export type GroupListener = (message: GroupMessage) => void;
 export interface StorageAdapter {
   /** A short name for logs and health output ("memory", "file", "redis"). */
   readonly name: string;
+
+  /**
+   * Where remote functions and triggers are kept (see RegistrationStore). Optional: an
+   * adapter without it leaves them in the server's memory, so they do not survive a
+   * restart and are not shared with other instances.
+   */
+  readonly registrations?: RegistrationStore;
 
   getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined>;
   commit(write: ItemWrite): Promise<CommitResult>;
@@ -122,9 +137,10 @@ export interface StorageAdapter {
 
   /**
    * Starts delivering a group's messages to `listener`. Resolves once delivery is
-   * live, so that a snapshot taken afterwards cannot miss a message.
+   * live, so that a snapshot taken afterwards cannot miss a message. An adapter that
+   * can lose messages in transit and cannot replay them calls `onLoss`.
    */
-  watch(streamName: string, groupId: string, listener: GroupListener): Promise<() => void>;
+  watch(streamName: string, groupId: string, listener: GroupListener, onLoss?: GroupLossListener): Promise<() => void>;
 
   /** Whether the adapter can serve requests now (for health checks). */
   isReady(): boolean;

@@ -124,6 +124,13 @@ export class MemoryAdapter implements StorageAdapter {
     return true;
   }
 
+  /** Active `watch` listeners over all groups, for tests that check nothing leaks. */
+  get watcherCount(): number {
+    let count = 0;
+    for (const groups of this.streams.values()) for (const group of groups.values()) count += group.listeners.size;
+    return count;
+  }
+
   async close(): Promise<void> {
     for (const groups of this.streams.values()) for (const group of groups.values()) group.listeners.clear();
   }

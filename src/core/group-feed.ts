@@ -24,7 +24,8 @@ export class GroupFeed {
     readonly groupId: string,
     private readonly adapter: StorageAdapter,
   ) {
-    this.ready = adapter.watch(streamName, groupId, (message) => this.receive(message)).then((unwatch) => {
+    const onLoss = (reason: string) => this.lose(`${reason}; resume with from_offset`);
+    this.ready = adapter.watch(streamName, groupId, (message) => this.receive(message), onLoss).then((unwatch) => {
       this.unwatch = unwatch;
     });
   }
@@ -102,16 +103,18 @@ export class GroupFeed {
     const backlog = this.backlog ?? [];
     this.backlog = undefined;
     if (!missing) {
-      const error = new StreamError(
-        ErrorCode.Unavailable,
-        `changes after offset ${afterOffset} of this group were lost in transit; resume with from_offset`,
-      );
-      for (const subscription of this.subscriptions()) subscription.end(error);
-      this.lastOffset = undefined;
+      this.lose(`changes after offset ${afterOffset} of this group were lost in transit; resume with from_offset`);
       return;
     }
     for (const change of missing) this.dispatch(change);
     for (const message of backlog) this.receive(message);
+  }
+
+  /** Ends every subscriber with UNAVAILABLE: they resume with from_offset. */
+  private lose(reason: string): void {
+    const error = new StreamError(ErrorCode.Unavailable, reason);
+    for (const subscription of this.subscriptions()) subscription.end(error);
+    this.lastOffset = undefined;
   }
 
   private dispatch(message: GroupMessage): void {

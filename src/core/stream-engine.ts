@@ -12,6 +12,14 @@ import { applyUpdateOps, type UpdateOp, type UpdateOpError } from "./update-ops.
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 
 /**
+ * Deepest nesting of arrays and objects in a stored value (each counts one level).
+ * Protobuf decoders stop at 100 nested messages by default and every level of a
+ * google.protobuf.Value costs two, so deeper values, though accepted over JSON, could
+ * not be read back by binary and gRPC clients (a whole List or Subscribe would fail).
+ */
+export const MAX_VALUE_DEPTH = 32;
+
+/**
  * Extension points, called by the engine in a fixed order:
  * write -> fan-out to subscribers -> `onMessage` (triggers) -> reply.
  */
@@ -72,8 +80,13 @@ export interface SubscribeOptions {
   subscriptionId?: string;
 }
 
-/** How often one write retries after losing a compare-and-set race to another process. */
-const MAX_COMMIT_ATTEMPTS = 64;
+/**
+ * How long one write keeps retrying after losing compare-and-set races to writers in
+ * other processes. A time rather than a count: a busier (slower) process can lose
+ * every race on a hot item until the other process has drained its own queue of
+ * writes to it, however many that takes.
+ */
+const COMMIT_RETRY_MS = 10_000;
 
 /**
  * The domain core: validates requests, runs writes as compare-and-set against the
@@ -86,14 +99,16 @@ export class StreamEngine {
   readonly maxValueBytes: number;
   private readonly hooks: EngineHooks;
   private readonly itemLocks = new KeyedLock();
+  private readonly queueLimits: QueueLimits;
   private nextSubscriptionId = 1;
 
   constructor(options: EngineOptions) {
     this.adapter = options.adapter;
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.hooks = options.hooks ?? {};
+    this.queueLimits = options.queueLimits ?? DEFAULT_QUEUE_LIMITS;
     this.registry = new SubscriberRegistry(this.adapter, {
-      queueLimits: options.queueLimits ?? DEFAULT_QUEUE_LIMITS,
+      queueLimits: this.queueLimits,
       heartbeatMs: options.heartbeatMs ?? 15_000,
     });
   }
@@ -105,7 +120,7 @@ export class StreamEngine {
 
   async set(key: ItemKey, data: JsonValue, ifRevision?: number): Promise<WriteResult> {
     checkItemKey(key);
-    this.checkValueSize("data", data);
+    this.checkValue("data", data);
     checkRevision(ifRevision);
     return this.writeItem(key, ifRevision, () => ({ value: data }));
   }
@@ -126,7 +141,7 @@ export class StreamEngine {
       errors = outcome.errors;
       // Nothing applied: nothing to write, and nothing to create.
       if (outcome.applied === 0) return undefined;
-      this.checkValueSize("the updated value", outcome.value);
+      this.checkValue("the updated value", outcome.value);
       return { value: outcome.value };
     });
     return { ...result, errors };
@@ -141,7 +156,7 @@ export class StreamEngine {
     checkName("group_id", target.groupId);
     if (target.itemId !== undefined) checkName("item_id", target.itemId);
     checkName("type", type);
-    this.checkValueSize("data", data);
+    this.checkValue("data", data);
     const event = await this.adapter.publishEvent({
       streamName: target.streamName,
       groupId: target.groupId,
@@ -197,8 +212,10 @@ export class StreamEngine {
     try {
       if (fromOffset !== undefined) {
         const missed = await this.adapter.changesSince(target.streamName, target.groupId, fromOffset);
-        if (missed) {
-          const relevant = target.itemId === undefined ? missed : missed.filter((c) => c.itemId === target.itemId);
+        const relevant = target.itemId === undefined ? missed : missed?.filter((c) => c.itemId === target.itemId);
+        // More changes than the queue holds would end the subscriber on arrival, and
+        // again on every retry; a snapshot is one message.
+        if (missed && relevant && relevant.length < this.queueLimits.maxMessages) {
           subscription.start(relevant.map((change) => new Delivery(change)), missed.at(-1)?.offset ?? fromOffset);
           return subscription;
         }
@@ -230,7 +247,10 @@ export class StreamEngine {
   ): Promise<WriteResult> {
     const lockKey = JSON.stringify([key.streamName, key.groupId, key.itemId]);
     return this.itemLocks.run(lockKey, async () => {
-      for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
+      const deadline = Date.now() + COMMIT_RETRY_MS;
+      for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
+        // A random pause after a lost race breaks a lockstep in which one process keeps winning.
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
         const current = await this.adapter.getItem(key.streamName, key.groupId, key.itemId);
         const revision = current?.revision ?? 0;
         if (ifRevision !== undefined && ifRevision !== revision) {
@@ -264,7 +284,8 @@ export class StreamEngine {
     });
   }
 
-  private checkValueSize(field: string, value: JsonValue): void {
+  /** Within the size limit, and only content every client can read back as JSON. */
+  private checkValue(field: string, value: JsonValue): void {
     const bytes = Buffer.byteLength(JSON.stringify(value), "utf8");
     if (bytes > this.maxValueBytes) {
       throw new StreamError(
@@ -272,6 +293,8 @@ export class StreamEngine {
         `${field} is ${bytes} bytes of JSON; the limit is ${this.maxValueBytes}`,
       );
     }
+    const problem = invalidJsonContent(value);
+    if (problem) throw invalidArgument(`${field} contains ${problem}`);
   }
 }
 
@@ -280,6 +303,35 @@ function writeResult(change: ItemChange): WriteResult {
     return { oldValue: change.data, newValue: undefined, revision: 0, offset: change.offset };
   }
   return { oldValue: change.oldValue, newValue: change.data, revision: change.revision, offset: change.offset };
+}
+
+/**
+ * What makes a value unfit to store, if anything: a lone surrogate (no binary client
+ * could read it back), a number JSON cannot carry, or nesting past MAX_VALUE_DEPTH.
+ * Iterative, so deep values cannot overflow the stack.
+ */
+function invalidJsonContent(root: JsonValue): string | undefined {
+  const pending: Array<{ value: JsonValue; depth: number }> = [{ value: root, depth: 0 }];
+  while (pending.length > 0) {
+    const { value, depth } = pending.pop()!;
+    if (typeof value === "string") {
+      if (!value.isWellFormed()) return "a string that is not valid UTF-8";
+    } else if (typeof value === "number") {
+      if (!Number.isFinite(value)) return "a number that is NaN or infinite";
+    } else if (value !== null && typeof value === "object") {
+      if (depth === MAX_VALUE_DEPTH) return `arrays or objects nested deeper than ${MAX_VALUE_DEPTH} levels`;
+      // Not push(...): spreading a huge array would exceed the argument limit.
+      if (Array.isArray(value)) {
+        for (const child of value) pending.push({ value: child, depth: depth + 1 });
+      } else {
+        for (const [key, child] of Object.entries(value)) {
+          if (!key.isWellFormed()) return "a key that is not valid UTF-8";
+          pending.push({ value: child, depth: depth + 1 });
+        }
+      }
+    }
+  }
+  return undefined;
 }
 
 function checkItemKey(key: ItemKey): void {

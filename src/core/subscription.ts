@@ -39,6 +39,8 @@ export class Subscription implements AsyncIterable<Delivery> {
   private readonly endListeners: Array<(error: StreamError | undefined) => void> = [];
   /** The largest group offset this subscriber has been given. */
   private lastOffset = 0;
+  /** The offset of the last message taken: what the subscriber has certainly seen. */
+  private takenOffset: number | undefined;
   /** When something was last queued, for heartbeats. */
   lastQueuedAt = Date.now();
 
@@ -101,6 +103,7 @@ export class Subscription implements AsyncIterable<Delivery> {
       this.queue = [];
       this.head = 0;
     }
+    this.takenOffset = delivery.offset;
     return delivery;
   }
 
@@ -153,6 +156,8 @@ export class Subscription implements AsyncIterable<Delivery> {
   }
 
   private push(delivery: Delivery): void {
+    // An overflow while `start` queues its backlog ends the subscription; what follows must not be queued.
+    if (this.state === "ended") return;
     if (this.pending >= this.limits.maxMessages) {
       this.overflow();
       return;
@@ -163,12 +168,9 @@ export class Subscription implements AsyncIterable<Delivery> {
   }
 
   private overflow(): void {
-    this.end(
-      new StreamError(
-        ErrorCode.ResourceExhausted,
-        `subscriber fell more than ${this.limits.maxMessages} messages behind; resume with from_offset=${this.lastOffset}`,
-      ),
-    );
+    // The queue is dropped, so only what was taken has reached the subscriber.
+    const retry = this.takenOffset === undefined ? "subscribe again" : `resume with from_offset=${this.takenOffset}`;
+    this.end(new StreamError(ErrorCode.ResourceExhausted, `subscriber fell more than ${this.limits.maxMessages} messages behind; ${retry}`));
   }
 
   private signal(): void {

@@ -19,6 +19,8 @@ import {
   type SubscribeResponse,
 } from "../../gen/iii/stream/v1/stream_pb.js";
 import { toConnectError } from "./connect-errors.js";
+import { cutStreamIfStalled } from "./stalled-stream.js";
+import { SUBSCRIBER_CONTEXT } from "./subscriber-auth-interceptor.js";
 import { CHANGE_TYPES, countFromProto, itemToProto, updateOpsFromProto, valueFromProto, valueToProto } from "./proto-convert.js";
 
 /** Reports a core error with its Connect code. */
@@ -104,12 +106,16 @@ async function* subscribe(
 ): AsyncGenerator<SubscribeResponse> {
   let subscription;
   try {
-    subscription = await engine.subscribe({
-      streamName: req.streamName,
-      groupId: req.groupId,
-      itemId: req.itemId,
-      fromOffset: countFromProto("from_offset", req.fromOffset),
-    });
+    subscription = await engine.subscribe(
+      {
+        streamName: req.streamName,
+        groupId: req.groupId,
+        itemId: req.itemId,
+        fromOffset: countFromProto("from_offset", req.fromOffset),
+      },
+      // What the auth function said about this subscriber, for the join and leave triggers.
+      { context: context.values.get(SUBSCRIBER_CONTEXT) },
+    );
   } catch (error) {
     throw toConnectError(error);
   }
@@ -117,11 +123,18 @@ async function* subscribe(
   // the generator waits for the next message.
   const release = () => subscription.end();
   context.signal.addEventListener("abort", release, { once: true });
+  // A failure (e.g. the queue overflowed) reaches the client at the next pull; if no
+  // pull comes because the client stopped reading, the stream is cut instead.
+  let keepStream: (() => void) | undefined;
+  subscription.onEnd((error) => {
+    if (error) keepStream = cutStreamIfStalled(context, error);
+  });
   try {
     for await (const delivery of subscription) yield encodeDelivery(delivery);
   } catch (error) {
     throw toConnectError(error);
   } finally {
+    keepStream?.();
     context.signal.removeEventListener("abort", release);
     subscription.end();
   }

@@ -13,12 +13,17 @@ export interface ServerProcess {
 }
 
 /** Runs the real `iii-stream` binary and waits until it says where it listens. */
-export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<ServerProcess> {
-  const run = runCli(args, env);
+export async function spawnServer(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 20_000,
+  cwd = PROJECT_ROOT,
+): Promise<ServerProcess> {
+  const run = runCli(args, env, cwd);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${run.output()}`)), timeoutMs);
     const check = () => {
-      const match = /listening on (http:\/\/\S+)/.exec(run.output());
+      const match = /listening on (http:\/\/\S+) \(/.exec(run.output());
       if (match) {
         clearTimeout(timer);
         resolve(match[1]);
@@ -33,10 +38,13 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, t
   return { ...run, url };
 }
 
-/** Runs the binary to completion or until killed; collects stdout and stderr together. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Omit<ServerProcess, "url"> {
+/**
+ * Runs the binary to completion or until killed; collects stdout and stderr together.
+ * `cwd` is where relative paths such as the default `./data` land.
+ */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = PROJECT_ROOT): Omit<ServerProcess, "url"> {
   const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: PROJECT_ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

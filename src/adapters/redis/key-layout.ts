@@ -1,0 +1,63 @@
+/**
+ * Where one group lives in Redis. Every key and the channel of a group share a hash
+ * tag, so one Lua script can touch all of them on Redis Cluster, and a group's
+ * traffic stays on one shard.
+ */
+export interface GroupKeys {
+  /** HASH item id -> stored item record (see record-format.ts). */
+  items: string;
+  /** ZSET item id scored by the offset of its creation: the insertion order. */
+  order: string;
+  /** STRING counter of the group offset; outlives the group, so offsets never repeat. */
+  offset: string;
+  /** LIST of the group's last change messages, oldest first. */
+  history: string;
+  /** Shard channel (SPUBLISH/SSUBSCRIBE) carrying the group's changes and events. */
+  channel: string;
+}
+
+/** Default key prefix: names the application, and leaves room for others on one Redis. */
+export const DEFAULT_KEY_PREFIX = "iii-stream:";
+
+/**
+ * Builds key names from stream and group names, which may contain any character,
+ * `{`, `}` and `:` included. Each name is base64url-encoded (its alphabet has none of
+ * `{`, `}` or `.`), so `{<stream>.<group>}` is unambiguous and a valid hash tag.
+ *
+ * Layout under the prefix P:
+ *   P{s.g}:items | :order | :offset | :history | :changes   one group
+ *   P{s}:groups   SET of the stream's groups (index, see group-index.ts)
+ *   Pstreams      SET of stream names (index)
+ */
+export class KeyLayout {
+  constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {
+    // A brace in the prefix would become the hash tag of every key and put all
+    // groups in one Cluster slot.
+    if (/[{}]/.test(prefix)) throw new Error(`the Redis key prefix must not contain "{" or "}": ${JSON.stringify(prefix)}`);
+  }
+
+  group(streamName: string, groupId: string): GroupKeys {
+    const base = `${this.prefix}{${encodeName(streamName)}.${encodeName(groupId)}}:`;
+    return {
+      items: `${base}items`,
+      order: `${base}order`,
+      offset: `${base}offset`,
+      history: `${base}history`,
+      channel: `${base}changes`,
+    };
+  }
+
+  /** The SET of a stream's groups. */
+  streamGroups(streamName: string): string {
+    return `${this.prefix}{${encodeName(streamName)}}:groups`;
+  }
+
+  /** The SET of stream names. */
+  get streams(): string {
+    return `${this.prefix}streams`;
+  }
+}
+
+function encodeName(name: string): string {
+  return Buffer.from(name, "utf8").toString("base64url");
+}

@@ -1,0 +1,75 @@
+import type { JsonValue } from "../../core/json.js";
+import type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } from "../adapter.js";
+
+/*
+ * The texts Redis stores and carries. They are lines joined by "\n": JSON.stringify
+ * never emits a raw newline (one inside a string is escaped), so JSON texts and
+ * decimal numbers can be framed by newlines without any escaping, and Lua can build
+ * and cut them with plain string operations: values are never decoded in Lua, so they
+ * come back exactly as JavaScript wrote them (no `[]` turning into `{}`, no lost digits).
+ *
+ * Stored item:   <revision>\n<updated_at_ms>\n<value JSON>
+ * Change:        c\n<offset>\n<type>\n<revision>\n<timestamp_ms>\n<item id JSON>\n<value JSON>\n<old value JSON or empty>
+ *                (for a delete, the value is the removed one and the old-value line is empty)
+ * Event:         e\n<offset>\n<type JSON>\n<timestamp_ms>\n<item id JSON or empty>\n<data JSON>
+ */
+
+export function decodeStoredItem(itemId: string, record: string): StoredItem {
+  const first = record.indexOf("\n");
+  const second = record.indexOf("\n", first + 1);
+  return {
+    itemId,
+    revision: Number(record.slice(0, first)),
+    updatedAtMs: Number(record.slice(first + 1, second)),
+    data: JSON.parse(record.slice(second + 1)) as JsonValue,
+  };
+}
+
+/** Decodes a change or event message of one group. */
+export function decodeMessage(streamName: string, groupId: string, text: string): GroupMessage {
+  const lines = text.split("\n");
+  if (lines[0] === "c") return decodeChange(streamName, groupId, lines);
+  const event: GroupEvent = {
+    kind: "event",
+    streamName,
+    groupId,
+    offset: Number(lines[1]),
+    type: JSON.parse(lines[2]) as string,
+    timestampMs: Number(lines[3]),
+    itemId: lines[4] === "" ? undefined : (JSON.parse(lines[4]) as string),
+    data: JSON.parse(lines[5]) as JsonValue,
+  };
+  return event;
+}
+
+/** Decodes a change message, e.g. one read from the history. */
+export function decodeChangeMessage(streamName: string, groupId: string, text: string): ItemChange {
+  return decodeChange(streamName, groupId, text.split("\n"));
+}
+
+function decodeChange(streamName: string, groupId: string, lines: string[]): ItemChange {
+  const type = lines[2] as ChangeType;
+  const data = JSON.parse(lines[6]) as JsonValue;
+  return {
+    kind: "change",
+    streamName,
+    groupId,
+    type,
+    offset: Number(lines[1]),
+    revision: Number(lines[3]),
+    timestampMs: Number(lines[4]),
+    itemId: JSON.parse(lines[5]) as string,
+    data,
+    oldValue: type === "delete" ? data : lines[7] === "" ? undefined : (JSON.parse(lines[7]) as JsonValue),
+  };
+}
+
+/** The event line for the publish-event script: everything but the offset, which Redis stamps. */
+export function encodeEventFields(event: Omit<GroupEvent, "kind" | "offset" | "streamName" | "groupId">): string[] {
+  return [
+    JSON.stringify(event.type),
+    String(event.timestampMs),
+    event.itemId === undefined ? "" : JSON.stringify(event.itemId),
+    JSON.stringify(event.data),
+  ];
+}

@@ -1,0 +1,222 @@
+import type { JsonValue } from "../../core/json.js";
+import type {
+  AdapterOptions,
+  ChangeType,
+  CommitResult,
+  GroupEvent,
+  GroupListener,
+  GroupLossListener,
+  GroupSnapshot,
+  ItemChange,
+  ItemWrite,
+  StorageAdapter,
+  StoredItem,
+  StreamGroups,
+} from "../adapter.js";
+import { DEFAULT_HISTORY_LIMIT } from "../adapter.js";
+import { openConnections, type RedisConnections } from "./connections.js";
+import { GroupChannels } from "./group-channels.js";
+import { GroupIndex } from "./group-index.js";
+import { DEFAULT_KEY_PREFIX, KeyLayout } from "./key-layout.js";
+import { decodeChangeMessage, decodeStoredItem, encodeEventFields } from "./record-format.js";
+import { withRedisErrors } from "./redis-errors.js";
+import { scripts, type RedisClient } from "./scripts.js";
+
+export interface RedisAdapterOptions extends AdapterOptions {
+  /**
+   * Where Redis listens: redis://[user:password@]host:port[/db], rediss:// for TLS.
+   * On Redis Cluster, any one node (the cluster is detected and discovered from it).
+   * Default redis://127.0.0.1:6379, a Redis on this machine.
+   */
+  url?: string;
+  /**
+   * Prefix of every key and channel. Default "iii-stream:". Separates several
+   * deployments (or test runs) on one Redis; must not contain "{" or "}".
+   */
+  keyPrefix?: string;
+  /**
+   * How long one command may take before the request fails with UNAVAILABLE. Default
+   * 10,000 ms: a hung Redis does not hang every client forever, while a process so
+   * overloaded that it reads replies seconds late does not yet report writes that were
+   * stored as failed (the timer cannot tell the two apart).
+   */
+  commandTimeoutMs?: number;
+  /** How long connecting at startup may take. Default 5,000 ms, as in the reference. */
+  connectTimeoutMs?: number;
+}
+
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+
+/**
+ * Keeps items in Redis (standalone or Cluster), so that several server processes
+ * share them: every multi-key step runs as one Lua script (see lua/), values are
+ * stored as the JSON text JavaScript produced and never decoded in Lua, and each
+ * group's changes reach the processes that watch it over its own shard channel.
+ */
+export class RedisAdapter implements StorageAdapter {
+  readonly name = "redis";
+  private readonly commands: RedisClient;
+  private readonly index: GroupIndex;
+  private readonly channels: GroupChannels;
+
+  private constructor(
+    private readonly connections: RedisConnections,
+    private readonly keys: KeyLayout,
+    private readonly historyLimit: number,
+  ) {
+    this.commands = connections.commands;
+    this.index = new GroupIndex(this.commands, keys);
+    this.channels = new GroupChannels(connections, keys, this);
+  }
+
+  /** Connects (failing after `connectTimeoutMs` when Redis does not answer). */
+  static async connect(options: RedisAdapterOptions = {}): Promise<RedisAdapter> {
+    const keys = new KeyLayout(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    const url = options.url ?? DEFAULT_REDIS_URL;
+    const connections = await withRedisErrors(`connecting to ${redactUrl(url)}`, () =>
+      openConnections({
+        url,
+        commandTimeoutMs: options.commandTimeoutMs ?? 10_000,
+        connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+      }),
+    );
+    return new RedisAdapter(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT);
+  }
+
+  /** Whether the adapter talks to a Redis Cluster. */
+  get isCluster(): boolean {
+    return this.connections.isCluster;
+  }
+
+  /** Groups whose shard channel this process subscribes to now. */
+  get watchedGroupCount(): number {
+    return this.channels.channelCount;
+  }
+
+  getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined> {
+    return withRedisErrors("reading an item", async () => {
+      const record = await this.commands.hget(this.keys.group(streamName, groupId).items, itemId);
+      return record === null ? undefined : decodeStoredItem(itemId, record);
+    });
+  }
+
+  commit(write: ItemWrite): Promise<CommitResult> {
+    const { streamName, groupId, itemId } = write;
+    const keys = this.keys.group(streamName, groupId);
+    const deleting = write.value === undefined;
+    return withRedisErrors("writing an item", async () => {
+      if (write.expectedRevision === 0 && !deleting) await this.index.add(streamName, groupId);
+      const reply = (await scripts.commit.run(
+        this.commands,
+        [keys.items, keys.order, keys.offset, keys.history],
+        [
+          itemId,
+          String(write.expectedRevision),
+          deleting ? "delete" : "set",
+          deleting ? "" : JSON.stringify(write.value),
+          String(write.timestampMs),
+          String(this.historyLimit),
+          JSON.stringify(itemId),
+          keys.channel,
+        ],
+      )) as [0, string] | [1, string, ChangeType, string, string, string];
+      if (reply[0] === 0) return { ok: false, currentRevision: Number(reply[1]) };
+
+      const [, offset, type, revision, oldText, transition] = reply;
+      if (transition === "created") {
+        // The write is stored, so it must not be reported as failed. The entry added
+        // before the commit still lists the group unless a reader dropped it a moment
+        // ago, while the group was still empty.
+        await this.index.add(streamName, groupId).catch(() => undefined);
+      }
+      const oldValue = oldText === "" ? undefined : (JSON.parse(oldText) as JsonValue);
+      const change: ItemChange = {
+        kind: "change",
+        streamName,
+        groupId,
+        type,
+        itemId,
+        data: deleting ? (oldValue as JsonValue) : (write.value as JsonValue),
+        oldValue,
+        revision: Number(revision),
+        offset: Number(offset),
+        timestampMs: write.timestampMs,
+      };
+      return { ok: true, change };
+    });
+  }
+
+  publishEvent(event: Omit<GroupEvent, "kind" | "offset">): Promise<GroupEvent> {
+    const keys = this.keys.group(event.streamName, event.groupId);
+    return withRedisErrors("sending an event", async () => {
+      const offset = await scripts.publishEvent.run(this.commands, [keys.offset], [keys.channel, ...encodeEventFields(event)]);
+      return { kind: "event", ...event, offset: Number(offset) };
+    });
+  }
+
+  snapshot(streamName: string, groupId: string, itemId?: string): Promise<GroupSnapshot> {
+    const keys = this.keys.group(streamName, groupId);
+    return withRedisErrors("reading a group", async () => {
+      const reply = (await scripts.snapshot.run(
+        this.commands,
+        [keys.items, keys.order, keys.offset],
+        itemId === undefined ? [] : [itemId],
+      )) as string[];
+      const items: StoredItem[] = [];
+      for (let i = 1; i < reply.length; i += 2) items.push(decodeStoredItem(reply[i], reply[i + 1]));
+      return { items, offset: Number(reply[0]) };
+    });
+  }
+
+  currentOffset(streamName: string, groupId: string): Promise<number> {
+    return withRedisErrors("reading the group offset", async () =>
+      Number((await this.commands.get(this.keys.group(streamName, groupId).offset)) ?? 0),
+    );
+  }
+
+  changesSince(streamName: string, groupId: string, afterOffset: number): Promise<ItemChange[] | undefined> {
+    const keys = this.keys.group(streamName, groupId);
+    return withRedisErrors("reading the group history", async () => {
+      const reply = (await scripts.changesSince.run(this.commands, [keys.offset, keys.history], [String(afterOffset)])) as
+        | string[]
+        | null;
+      return reply?.map((text) => decodeChangeMessage(streamName, groupId, text));
+    });
+  }
+
+  async listItems(streamName: string, groupId: string): Promise<StoredItem[]> {
+    return (await this.snapshot(streamName, groupId)).items;
+  }
+
+  listGroups(streamName: string): Promise<string[]> {
+    return withRedisErrors("listing groups", () => this.index.groups(streamName));
+  }
+
+  listAll(): Promise<StreamGroups[]> {
+    return withRedisErrors("listing streams", () => this.index.all());
+  }
+
+  watch(streamName: string, groupId: string, listener: GroupListener, onLoss?: GroupLossListener): Promise<() => void> {
+    return this.channels.watch(streamName, groupId, listener, onLoss);
+  }
+
+  isReady(): boolean {
+    return this.connections.ready();
+  }
+
+  async close(): Promise<void> {
+    await this.channels.close();
+    await this.connections.close();
+  }
+}
+
+/** The URL without its password, for error messages. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,47 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Cluster, Redis } from "ioredis";
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * One Lua script of `lua/`, run with EVALSHA and sent in full (EVAL, which also caches
+ * it) only when Redis answers NOSCRIPT, e.g. after a restart or on a node that has not
+ * seen it yet. NOSCRIPT means the script did not run, so the fallback never runs a
+ * write twice.
+ */
+export class LuaScript {
+  readonly sha: string;
+
+  constructor(
+    readonly name: string,
+    readonly source: string,
+    readonly keyCount: number,
+  ) {
+    this.sha = createHash("sha1").update(source).digest("hex");
+  }
+
+  async run(client: RedisClient, keys: string[], args: string[]): Promise<unknown> {
+    if (keys.length !== this.keyCount) throw new Error(`${this.name}.lua takes ${this.keyCount} keys, got ${keys.length}`);
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return client.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/** Reads `lua/<name>.lua` next to this file, whatever the working directory. */
+function load(name: string, keyCount: number): LuaScript {
+  const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+  return new LuaScript(name, source, keyCount);
+}
+
+/** Every atomic multi-key step of the Redis adapter; each file's header documents KEYS and ARGV. */
+export const scripts = {
+  commit: load("commit", 4),
+  publishEvent: load("publish-event", 1),
+  snapshot: load("snapshot", 3),
+  changesSince: load("changes-since", 2),
+};

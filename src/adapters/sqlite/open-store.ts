@@ -1,0 +1,180 @@
+import { closeSync, fsyncSync, mkdirSync, openSync } from "node:fs";
+import { join, resolve } from "node:path";
+import Database from "better-sqlite3";
+
+/** The one database file inside the data directory (SQLite adds `-wal` beside it). */
+export const STORE_FILE_NAME = "iii-stream.db";
+
+/** Marks the file as ours in the SQLite header ("iiSt"), so a foreign database is never taken over. */
+const APPLICATION_ID = 0x69695374;
+const SCHEMA_VERSION = 1;
+
+/**
+ * `stream_groups` keeps one row per group ever written, on purpose: after the group empties,
+ * its `last_offset` is the only thing left, so offsets never repeat. Items and history
+ * refer to it by `id`, which keeps their keys short.
+ *
+ * `position` is the offset of the change that created the item, so ordering by it is
+ * insertion order: overwriting keeps it, delete and re-create gets a new one.
+ */
+const SCHEMA = `
+  CREATE TABLE stream_groups (
+    id INTEGER PRIMARY KEY,
+    stream_name TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    last_offset INTEGER NOT NULL,
+    item_count INTEGER NOT NULL,
+    UNIQUE (stream_name, group_id)
+  );
+  CREATE TABLE items (
+    group_ref INTEGER NOT NULL,
+    item_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    data TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX items_by_id ON items (group_ref, item_id);
+  CREATE INDEX items_in_order ON items (group_ref, position);
+  CREATE TABLE history (
+    group_ref INTEGER NOT NULL,
+    change_offset INTEGER NOT NULL,
+    change TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX history_by_offset ON history (group_ref, change_offset);
+  CREATE TABLE registrations (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+  ) WITHOUT ROWID;
+`;
+
+const TABLES = ["stream_groups", "items", "history", "registrations"];
+
+/** The store cannot be opened; the message names the file and what to do. */
+export class StoreOpenError extends Error {
+  override readonly name = "StoreOpenError";
+}
+
+export interface OpenStoreOptions {
+  dataDir: string;
+  /** Relaxed durability: commits skip their fsync (see SqliteAdapterOptions.syncIntervalMs). */
+  relaxed: boolean;
+}
+
+/**
+ * Opens (or creates) the store in `dataDir` and takes its lock for the life of the
+ * connection. A locked, damaged or foreign file fails with a StoreOpenError and is
+ * left exactly as it was.
+ */
+export function openStore(options: OpenStoreOptions): { db: Database.Database; file: string } {
+  const dataDir = resolve(options.dataDir);
+  const file = join(dataDir, STORE_FILE_NAME);
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (error) {
+    throw new StoreOpenError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`);
+  }
+  let db: Database.Database;
+  try {
+    // timeout 0: a lock held by another process is reported at once, not waited for.
+    db = new Database(file, { timeout: 0 });
+  } catch (error) {
+    throw describeOpenError(error, file, dataDir);
+  }
+  try {
+    // EXCLUSIVE: the connection keeps the file locked until it closes, so a second
+    // server on the same directory fails at start. The kernel drops the lock when a
+    // process dies, so a kill -9 leaves no stale lock behind.
+    db.pragma("locking_mode = EXCLUSIVE");
+    // The first read, before anything is written: a damaged or foreign file is
+    // refused here and stays byte for byte as it was.
+    const fresh = isEmpty(db);
+    if (!fresh) checkSchema(db, file);
+    configure(db, options.relaxed);
+    if (fresh) createSchema(db, dataDir);
+  } catch (error) {
+    db.close();
+    throw error instanceof StoreOpenError ? error : describeOpenError(error, file, dataDir);
+  }
+  return { db, file };
+}
+
+function configure(db: Database.Database, relaxed: boolean): void {
+  db.pragma("journal_mode = WAL");
+  // FULL: every commit fsyncs the WAL, so a commit that returned is on disk.
+  // NORMAL (relaxed mode): commits are written but synced only at checkpoints.
+  db.pragma(`synchronous = ${relaxed ? "NORMAL" : "FULL"}`);
+  // 32 MiB of page cache: lookups in a store of a million items stay off the disk
+  // for the hot part; pages are only allocated when touched.
+  db.pragma("cache_size = -32768");
+  // The WAL is reused after each checkpoint; a burst of large values must not leave
+  // it at its peak size for good.
+  db.pragma("journal_size_limit = 67108864");
+  // A write transaction takes the exclusive lock now rather than at the first write.
+  db.exec("BEGIN IMMEDIATE; COMMIT");
+}
+
+function isEmpty(db: Database.Database): boolean {
+  const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
+  return tables.n === 0 && db.pragma("application_id", { simple: true }) === 0;
+}
+
+function createSchema(db: Database.Database, dataDir: string): void {
+  db.transaction(() => {
+    db.exec(SCHEMA);
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+  // The new file's directory entry must be durable too, or a power loss could leave
+  // committed writes in a WAL whose database file vanished.
+  const dirFd = openSync(dataDir, "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+function checkSchema(db: Database.Database, file: string): void {
+  const applicationId = db.pragma("application_id", { simple: true });
+  if (applicationId !== APPLICATION_ID) {
+    throw new StoreOpenError(
+      `${file} is an SQLite database of another application (application_id ${String(applicationId)}), not an ` +
+        `iii-stream store; it was left untouched: choose another data directory`,
+    );
+  }
+  const version = db.pragma("user_version", { simple: true });
+  if (version !== SCHEMA_VERSION) {
+    throw new StoreOpenError(
+      `${file} has store format ${String(version)}, this version of iii-stream reads format ${SCHEMA_VERSION}; ` +
+        `it was left untouched`,
+    );
+  }
+  const present = new Set(
+    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((row) => row.name),
+  );
+  const missing = TABLES.filter((table) => !present.has(table));
+  if (missing.length > 0) {
+    throw new StoreOpenError(`${file} is damaged: table ${missing.join(", ")} is missing; it was left untouched`);
+  }
+}
+
+function describeOpenError(error: unknown, file: string, dataDir: string): StoreOpenError {
+  const code = (error as { code?: string }).code ?? "";
+  const message = (error as Error).message;
+  if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
+    return new StoreOpenError(
+      `another process is using the data directory ${dataDir} (${file} is locked): ` +
+        `stop that process or choose another data directory`,
+    );
+  }
+  if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
+    return new StoreOpenError(
+      `${file} is damaged or not an iii-stream store (${message}); it was left untouched: ` +
+        `restore it from a backup, or move it away to start with an empty store`,
+    );
+  }
+  return new StoreOpenError(`cannot open the store ${file}: ${message}`);
+}

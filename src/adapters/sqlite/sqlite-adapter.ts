@@ -1,0 +1,390 @@
+import type Database from "better-sqlite3";
+import type { JsonValue } from "../../core/json.js";
+import { ErrorCode, StreamError } from "../../core/stream-error.js";
+import type {
+  AdapterOptions,
+  CommitResult,
+  GroupEvent,
+  GroupListener,
+  GroupMessage,
+  GroupSnapshot,
+  ItemChange,
+  ItemWrite,
+  StorageAdapter,
+  StoredItem,
+  StreamGroups,
+} from "../adapter.js";
+import { DEFAULT_HISTORY_LIMIT } from "../adapter.js";
+import { openStore } from "./open-store.js";
+import { RegistrationTable } from "./registration-table.js";
+import { prepareStatements, type GroupRow, type ItemRow, type Statements } from "./statements.js";
+
+export interface SqliteAdapterOptions extends AdapterOptions {
+  /** Directory of the store; created when missing. One process at a time may use it. */
+  dataDir: string;
+  /**
+   * Relaxed durability. Unset (the default): a write is acknowledged only after its
+   * commit is fsynced, so no acknowledged write is ever lost. Set: writes are
+   * acknowledged once written to the OS and fsynced every `syncIntervalMs`; a crash of
+   * the process still loses nothing, but a power loss or OS crash can lose the writes
+   * of the last interval.
+   */
+  syncIntervalMs?: number;
+}
+
+/** The changes the stored history keeps, without what the row already says. */
+interface StoredChange {
+  type: ItemChange["type"];
+  itemId: string;
+  data: JsonValue;
+  oldValue?: JsonValue;
+  revision: number;
+  timestampMs: number;
+}
+
+type EventInput = Omit<GroupEvent, "kind" | "offset">;
+
+/** A write or event waiting for the next commit, and what it turned into. */
+type Queued =
+  | {
+      kind: "write";
+      write: ItemWrite;
+      result?: CommitResult;
+      resolve: (result: CommitResult) => void;
+      reject: (error: Error) => void;
+    }
+  | {
+      kind: "event";
+      event: EventInput;
+      stamped?: GroupEvent;
+      resolve: (event: GroupEvent) => void;
+      reject: (error: Error) => void;
+    };
+
+/**
+ * Keeps everything in one SQLite database (WAL mode) in the data directory.
+ *
+ * Group commit: writes are queued; once per event-loop turn, every queued write runs
+ * in one transaction with one fsync, and only then are the writes answered and their
+ * changes handed to watchers, in queue order. The whole batch runs synchronously, so
+ * reads never see a write before it is committed (durable, unless in relaxed mode), and
+ * a snapshot never falls between a commit and the delivery of its changes. Events queue behind the writes before them,
+ * so they never overtake a change that is still waiting for its commit.
+ */
+export class SqliteAdapter implements StorageAdapter {
+  readonly name = "file";
+  /** The database file, named in every storage error. */
+  readonly file: string;
+  /** Remote functions and triggers, kept in the same file so that they survive a restart too. */
+  readonly registrations: RegistrationTable;
+  private readonly db: Database.Database;
+  private readonly sql: Statements;
+  private readonly historyLimit: number;
+  private readonly listeners = new Map<string, Set<GroupListener>>();
+  private queue: Queued[] = [];
+  private flushHandle: NodeJS.Immediate | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  /** Relaxed mode: whether something was committed since the last sync. */
+  private unsynced = false;
+  private closed = false;
+
+  /** Opens the store; fails with a StoreOpenError when it is locked, damaged or foreign. */
+  static open(options: SqliteAdapterOptions): SqliteAdapter {
+    return new SqliteAdapter(options);
+  }
+
+  private constructor(options: SqliteAdapterOptions) {
+    const relaxed = options.syncIntervalMs !== undefined;
+    const { db, file } = openStore({ dataDir: options.dataDir, relaxed });
+    this.db = db;
+    this.file = file;
+    this.sql = prepareStatements(db);
+    this.registrations = new RegistrationTable(db);
+    this.historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    if (relaxed) {
+      this.syncTimer = setInterval(() => this.syncIfNeeded(), options.syncIntervalMs);
+      this.syncTimer.unref();
+    }
+  }
+
+  async getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined> {
+    return this.read(() => {
+      const group = this.sql.group.get(streamName, groupId);
+      const row = group && this.sql.item.get(group.id, itemId);
+      return row ? storedItem(row) : undefined;
+    });
+  }
+
+  commit(write: ItemWrite): Promise<CommitResult> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: "write", write, resolve, reject }));
+  }
+
+  publishEvent(event: EventInput): Promise<GroupEvent> {
+    if (this.queue.length > 0) {
+      return new Promise((resolve, reject) => this.enqueue({ kind: "event", event, resolve, reject }));
+    }
+    // Nothing is waiting for a commit, so the event can go out now.
+    return this.read(() => {
+      const stamped = this.stamp(event);
+      this.emit(stamped);
+      return stamped;
+    });
+  }
+
+  async snapshot(streamName: string, groupId: string, itemId?: string): Promise<GroupSnapshot> {
+    return this.read(() => {
+      const group = this.sql.group.get(streamName, groupId);
+      if (!group) return { items: [], offset: 0 };
+      if (itemId === undefined) {
+        return { items: this.sql.itemsInOrder.all(group.id).map(storedItem), offset: group.last_offset };
+      }
+      const row = this.sql.item.get(group.id, itemId);
+      return { items: row ? [storedItem(row)] : [], offset: group.last_offset };
+    });
+  }
+
+  async currentOffset(streamName: string, groupId: string): Promise<number> {
+    return this.read(() => this.sql.group.get(streamName, groupId)?.last_offset ?? 0);
+  }
+
+  async changesSince(streamName: string, groupId: string, afterOffset: number): Promise<ItemChange[] | undefined> {
+    return this.read(() => {
+      const group = this.sql.group.get(streamName, groupId);
+      const current = group?.last_offset ?? 0;
+      if (afterOffset > current) return undefined;
+      if (afterOffset === current) return [];
+      const rows = this.sql.changesAfter.all(group!.id, afterOffset);
+      // Trimmed (or cleared when the group emptied): the history cannot fill the gap.
+      if (rows.length === 0 || rows[0].change_offset !== afterOffset + 1) return undefined;
+      return rows.map((row) => itemChange(streamName, groupId, row.change_offset, JSON.parse(row.change) as StoredChange));
+    });
+  }
+
+  async listItems(streamName: string, groupId: string): Promise<StoredItem[]> {
+    return (await this.snapshot(streamName, groupId)).items;
+  }
+
+  async listGroups(streamName: string): Promise<string[]> {
+    return this.read(() => this.sql.nonEmptyGroups.all(streamName).map((row) => row.group_id));
+  }
+
+  async listAll(): Promise<StreamGroups[]> {
+    return this.read(() => {
+      const result: StreamGroups[] = [];
+      for (const row of this.sql.allNonEmptyGroups.iterate()) {
+        const last = result.at(-1);
+        if (last?.streamName === row.stream_name) last.groups.push(row.group_id);
+        else result.push({ streamName: row.stream_name, groups: [row.group_id] });
+      }
+      return result;
+    });
+  }
+
+  async watch(streamName: string, groupId: string, listener: GroupListener): Promise<() => void> {
+    const key = groupKey(streamName, groupId);
+    let listeners = this.listeners.get(key);
+    if (!listeners) {
+      listeners = new Set();
+      this.listeners.set(key, listeners);
+    }
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0 && this.listeners.get(key) === listeners) this.listeners.delete(key);
+    };
+  }
+
+  isReady(): boolean {
+    return !this.closed;
+  }
+
+  /** Commits what is queued, makes it durable and closes the file (which releases the lock). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.flushHandle) {
+      clearImmediate(this.flushHandle);
+      this.flush();
+    }
+    clearInterval(this.syncTimer);
+    this.closed = true;
+    this.listeners.clear();
+    // Closing checkpoints the WAL into the database file with fsyncs, in both modes.
+    this.db.close();
+  }
+
+  private enqueue(entry: Queued): void {
+    if (this.closed) {
+      entry.reject(closedError());
+      return;
+    }
+    this.queue.push(entry);
+    this.flushHandle ??= setImmediate(() => this.flush());
+  }
+
+  /**
+   * Runs every queued write in one transaction (one fsync), then answers them and
+   * delivers their changes and the queued events, in queue order. A failed commit
+   * fails every write of the batch: none of them was acknowledged, none is kept.
+   */
+  private flush(): void {
+    this.flushHandle = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    try {
+      this.db.transaction(() => {
+        for (const entry of batch) {
+          if (entry.kind === "write") entry.result = this.apply(entry.write);
+          else entry.stamped = this.stamp(entry.event);
+        }
+      })();
+      this.unsynced = true;
+    } catch (error) {
+      const failure = this.storageError(error);
+      for (const entry of batch) {
+        if (entry.kind === "write") {
+          entry.result = undefined;
+          entry.reject(failure);
+        } else {
+          // The offsets it was stamped with inside the transaction were rolled back.
+          entry.stamped = undefined;
+        }
+      }
+    }
+    for (const entry of batch) this.settle(entry);
+  }
+
+  private settle(entry: Queued): void {
+    try {
+      if (entry.kind === "write") {
+        if (!entry.result) return;
+        if (entry.result.ok) this.emit(entry.result.change);
+        entry.resolve(entry.result);
+      } else {
+        const stamped = entry.stamped ?? this.stamp(entry.event);
+        this.emit(stamped);
+        entry.resolve(stamped);
+      }
+    } catch (error) {
+      entry.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** The compare-and-set of one write, inside the batch transaction. */
+  private apply(write: ItemWrite): CommitResult {
+    let group = this.sql.group.get(write.streamName, write.groupId);
+    const existing = group && this.sql.item.get(group.id, write.itemId);
+    const currentRevision = existing?.revision ?? 0;
+    if (currentRevision !== write.expectedRevision) return { ok: false, currentRevision };
+    if (write.value === undefined && !existing) return { ok: false, currentRevision };
+    group ??= this.createGroup(write.streamName, write.groupId);
+
+    const offset = group.last_offset + 1;
+    let itemCount = group.item_count;
+    let stored: StoredChange;
+    if (write.value === undefined) {
+      const removed = JSON.parse(existing!.data) as JsonValue;
+      this.sql.deleteItem.run(group.id, write.itemId);
+      itemCount--;
+      stored = { type: "delete", itemId: write.itemId, data: removed, oldValue: removed, revision: currentRevision, timestampMs: write.timestampMs };
+    } else {
+      const revision = currentRevision + 1;
+      const data = JSON.stringify(write.value);
+      if (existing) {
+        this.sql.updateItem.run(revision, write.timestampMs, data, group.id, write.itemId);
+      } else {
+        this.sql.insertItem.run(group.id, write.itemId, offset, revision, write.timestampMs, data);
+        itemCount++;
+      }
+      stored = {
+        type: existing ? "update" : "create",
+        itemId: write.itemId,
+        data: write.value,
+        oldValue: existing ? (JSON.parse(existing.data) as JsonValue) : undefined,
+        revision,
+        timestampMs: write.timestampMs,
+      };
+    }
+    this.sql.updateGroup.run(offset, itemCount, group.id);
+    this.recordHistory(group.id, offset, itemCount, stored);
+    return { ok: true, change: itemChange(write.streamName, write.groupId, offset, stored) };
+  }
+
+  /** An emptied group drops its history; otherwise the change is kept and the oldest beyond the limit dropped. */
+  private recordHistory(groupRef: number, offset: number, itemCount: number, stored: StoredChange): void {
+    if (itemCount === 0) {
+      this.sql.clearHistory.run(groupRef);
+      return;
+    }
+    if (this.historyLimit > 0) this.sql.appendChange.run(groupRef, offset, JSON.stringify(stored));
+    this.sql.trimHistory.run(groupRef, offset - this.historyLimit);
+  }
+
+  private createGroup(streamName: string, groupId: string): GroupRow {
+    const { lastInsertRowid } = this.sql.insertGroup.run(streamName, groupId);
+    return { id: Number(lastInsertRowid), last_offset: 0, item_count: 0 };
+  }
+
+  /** The event with its group's offset as this connection sees it (inside a batch: with the batch's changes). */
+  private stamp(event: EventInput): GroupEvent {
+    const offset = this.sql.group.get(event.streamName, event.groupId)?.last_offset ?? 0;
+    return { kind: "event", ...event, offset };
+  }
+
+  private emit(message: GroupMessage): void {
+    const listeners = this.listeners.get(groupKey(message.streamName, message.groupId));
+    if (listeners) for (const listener of listeners) listener(message);
+  }
+
+  /** Relaxed mode: a checkpoint fsyncs the WAL (then copies it into the database file). */
+  private syncIfNeeded(): void {
+    if (!this.unsynced || this.closed) return;
+    this.unsynced = false;
+    try {
+      this.db.pragma("wal_checkpoint(PASSIVE)");
+    } catch (error) {
+      this.unsynced = true;
+      process.emitWarning(this.storageError(error).message);
+    }
+  }
+
+  private async read<T>(query: () => T): Promise<T> {
+    if (this.closed) throw closedError();
+    try {
+      return query();
+    } catch (error) {
+      throw this.storageError(error);
+    }
+  }
+
+  private storageError(error: unknown): StreamError {
+    if (error instanceof StreamError) return error;
+    return new StreamError(ErrorCode.Unavailable, `the store ${this.file} failed: ${(error as Error).message}`);
+  }
+}
+
+function storedItem(row: ItemRow): StoredItem {
+  return { itemId: row.item_id, data: JSON.parse(row.data) as JsonValue, revision: row.revision, updatedAtMs: row.updated_at_ms };
+}
+
+function itemChange(streamName: string, groupId: string, offset: number, stored: StoredChange): ItemChange {
+  return {
+    kind: "change",
+    streamName,
+    groupId,
+    type: stored.type,
+    itemId: stored.itemId,
+    data: stored.data,
+    oldValue: stored.oldValue,
+    revision: stored.revision,
+    offset,
+    timestampMs: stored.timestampMs,
+  };
+}
+
+function groupKey(streamName: string, groupId: string): string {
+  return JSON.stringify([streamName, groupId]);
+}
+
+function closedError(): StreamError {
+  return new StreamError(ErrorCode.Unavailable, "the store is closed");
+}

@@ -1,0 +1,65 @@
+import type Database from "better-sqlite3";
+
+export interface GroupRow {
+  id: number;
+  last_offset: number;
+  item_count: number;
+}
+
+export interface ItemRow {
+  item_id: string;
+  position: number;
+  revision: number;
+  updated_at_ms: number;
+  data: string;
+}
+
+export interface ChangeRow {
+  change_offset: number;
+  change: string;
+}
+
+const ITEM_COLUMNS = "item_id, position, revision, updated_at_ms, data";
+
+/** Every statement the adapter runs, prepared once when the store opens. */
+export function prepareStatements(db: Database.Database) {
+  return {
+    group: db.prepare<[string, string], GroupRow>(
+      "SELECT id, last_offset, item_count FROM stream_groups WHERE stream_name = ? AND group_id = ?",
+    ),
+    insertGroup: db.prepare<[string, string]>(
+      "INSERT INTO stream_groups (stream_name, group_id, last_offset, item_count) VALUES (?, ?, 0, 0)",
+    ),
+    updateGroup: db.prepare<[number, number, number]>(
+      "UPDATE stream_groups SET last_offset = ?, item_count = ? WHERE id = ?",
+    ),
+    nonEmptyGroups: db.prepare<[string], { group_id: string }>(
+      "SELECT group_id FROM stream_groups WHERE stream_name = ? AND item_count > 0 ORDER BY group_id",
+    ),
+    allNonEmptyGroups: db.prepare<[], { stream_name: string; group_id: string }>(
+      "SELECT stream_name, group_id FROM stream_groups WHERE item_count > 0 ORDER BY stream_name, group_id",
+    ),
+
+    item: db.prepare<[number, string], ItemRow>(`SELECT ${ITEM_COLUMNS} FROM items WHERE group_ref = ? AND item_id = ?`),
+    itemsInOrder: db.prepare<[number], ItemRow>(`SELECT ${ITEM_COLUMNS} FROM items WHERE group_ref = ? ORDER BY position`),
+    insertItem: db.prepare<[number, string, number, number, number, string]>(
+      "INSERT INTO items (group_ref, item_id, position, revision, updated_at_ms, data) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    updateItem: db.prepare<[number, number, string, number, string]>(
+      "UPDATE items SET revision = ?, updated_at_ms = ?, data = ? WHERE group_ref = ? AND item_id = ?",
+    ),
+    deleteItem: db.prepare<[number, string]>("DELETE FROM items WHERE group_ref = ? AND item_id = ?"),
+
+    appendChange: db.prepare<[number, number, string]>(
+      "INSERT INTO history (group_ref, change_offset, change) VALUES (?, ?, ?)",
+    ),
+    /** Drops the changes at or below an offset; the index makes it a short range delete. */
+    trimHistory: db.prepare<[number, number]>("DELETE FROM history WHERE group_ref = ? AND change_offset <= ?"),
+    clearHistory: db.prepare<[number]>("DELETE FROM history WHERE group_ref = ?"),
+    changesAfter: db.prepare<[number, number], ChangeRow>(
+      "SELECT change_offset, change FROM history WHERE group_ref = ? AND change_offset > ? ORDER BY change_offset",
+    ),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;

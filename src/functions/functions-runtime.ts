@@ -1,0 +1,213 @@
+import { createHash } from "node:crypto";
+import type { GroupMessage } from "../adapters/adapter.js";
+import type { JsonValue } from "../core/json.js";
+import { checkName } from "../core/names.js";
+import type { EngineHooks } from "../core/stream-engine.js";
+import { ErrorCode, StreamError } from "../core/stream-error.js";
+import type { HandshakeInfo } from "./auth-request.js";
+import { FunctionRegistry, type FunctionHandler, type FunctionInfo, type FunctionInvoker } from "./function-registry.js";
+import { MemoryRegistrationStore, type FunctionRecord, type RegistrationStore, type TriggerRecord } from "./registration-store.js";
+import { checkFunctionUrl } from "./remote-function.js";
+import { SubscriptionGate } from "./subscription-gate.js";
+import { TriggerDispatcher, type TriggerStats } from "./trigger-dispatcher.js";
+import { streamTriggerPayload } from "./trigger-payloads.js";
+import { checkTrigger, TriggerRegistry, type TriggerInput } from "./trigger-registry.js";
+
+export interface FunctionsOptions {
+  /** In-process functions by id; more can be added with `registerFunction`. */
+  handlers?: Record<string, FunctionHandler>;
+  /** Remote functions registered at start (the config file's `functions`), replacing stored ones with the same id. */
+  remote?: FunctionRecord[];
+  /**
+   * Triggers registered at start (the config file's `triggers`). One without an id
+   * gets one derived from its content, so restarting with the same file does not add
+   * it twice.
+   */
+  triggers?: TriggerInput[];
+  /** The function that authenticates every subscriber. Default none: everyone may subscribe. */
+  authFunction?: string;
+  /** How long one trigger call may take. Default 30,000 ms, long enough for a backend that does real work. */
+  functionTimeoutMs?: number;
+  /** How long the auth function may take. Default 5,000 ms: a subscriber waits for it before anything flows. */
+  authTimeoutMs?: number;
+  /** Where remote functions and triggers are kept. Default: in this process only. */
+  store?: RegistrationStore;
+  /** Where failures are reported. Default: standard error. */
+  log?: (line: string) => void;
+}
+
+export interface TriggerInfo extends TriggerRecord {
+  stats: TriggerStats;
+}
+
+export const DEFAULT_FUNCTION_TIMEOUT_MS = 30_000;
+export const DEFAULT_AUTH_TIMEOUT_MS = 5_000;
+
+/**
+ * Functions, triggers and the subscription gate of one server. Remote functions and
+ * triggers live in the registration store; this instance keeps a copy that it
+ * reloads after each of its own changes and whenever the store reports one made
+ * elsewhere.
+ */
+export class FunctionsRuntime {
+  readonly functions = new FunctionRegistry();
+  readonly triggers = new TriggerRegistry();
+  readonly dispatcher: TriggerDispatcher;
+  readonly gate: SubscriptionGate;
+  /** What the engine calls: stream triggers on every change and event, join and leave around subscriptions. */
+  readonly hooks: EngineHooks;
+  private readonly store: RegistrationStore;
+  private readonly functionTimeoutMs: number;
+  private readonly log: (line: string) => void;
+  private stopWatching: (() => void) | undefined;
+  private reloading: Promise<void> | undefined;
+  private reloadAgain: Promise<void> | undefined;
+
+  constructor(private readonly options: FunctionsOptions = {}) {
+    this.store = options.store ?? new MemoryRegistrationStore();
+    this.functionTimeoutMs = checkTimeout("function timeout", options.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS);
+    this.log = options.log ?? ((line) => process.stderr.write(`iii-stream: ${line}\n`));
+    this.dispatcher = new TriggerDispatcher({
+      invoke: (functionId, payload) => this.functions.invoke(functionId, payload, this.functionTimeoutMs),
+      log: this.log,
+    });
+    this.gate = new SubscriptionGate({
+      functions: this.functions,
+      triggers: this.triggers,
+      dispatcher: this.dispatcher,
+      authFunction: options.authFunction === undefined ? undefined : checkName("auth_function", options.authFunction),
+      authTimeoutMs: checkTimeout("auth timeout", options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS),
+      log: this.log,
+    });
+    this.hooks = { onMessage: (message) => this.fireStreamTriggers(message), ...this.gate.hooks };
+    for (const [functionId, handler] of Object.entries(options.handlers ?? {})) this.registerFunction(functionId, handler);
+  }
+
+  /** Registers the declared functions and triggers, then loads everything stored. */
+  async start(): Promise<void> {
+    for (const record of this.options.remote ?? []) await this.store.saveFunction(checkRemote(record));
+    for (const input of this.options.triggers ?? []) {
+      await this.store.saveTrigger(checkTrigger({ ...input, triggerId: input.triggerId ?? declaredTriggerId(input) }));
+    }
+    this.stopWatching = this.store.onChange(() => {
+      this.sync().catch((error: unknown) => this.log(`cannot reload functions and triggers: ${String(error)}`));
+    });
+    await this.sync();
+  }
+
+  /**
+   * Lets pending trigger calls (leave handlers of the last subscribers, say) finish for
+   * up to `graceMs`, then drops those not started and ends those still running.
+   */
+  async close(graceMs: number): Promise<void> {
+    this.stopWatching?.();
+    await this.dispatcher.idle(graceMs);
+    this.dispatcher.close();
+    this.functions.close();
+  }
+
+  /** Registers (or replaces) an in-process function; the returned function removes it. Never stored. */
+  registerFunction(functionId: string, handler: FunctionHandler): () => void {
+    return this.functions.registerInProcess(checkName("function_id", functionId), handler);
+  }
+
+  /** The seam for the WebSocket bridge: a function offered by a connected worker. */
+  registerWorkerFunction(functionId: string, invoker: FunctionInvoker): () => void {
+    return this.functions.registerWorker(checkName("function_id", functionId), invoker);
+  }
+
+  async registerRemoteFunction(record: FunctionRecord): Promise<void> {
+    const checked = checkRemote(record);
+    if (this.functions.isLocal(checked.functionId)) {
+      throw new StreamError(
+        ErrorCode.FailedPrecondition,
+        `function "${checked.functionId}" is provided in process or by a worker here; choose another id`,
+      );
+    }
+    await this.store.saveFunction(checked);
+    await this.sync();
+  }
+
+  async unregisterFunction(functionId: string): Promise<boolean> {
+    const found = await this.store.deleteFunction(checkName("function_id", functionId));
+    await this.sync();
+    return found;
+  }
+
+  /** Adds a trigger, or replaces the one with the same id; resolves with its id. */
+  async registerTrigger(input: TriggerInput): Promise<string> {
+    const record = checkTrigger(input);
+    await this.store.saveTrigger(record);
+    await this.sync();
+    return record.triggerId;
+  }
+
+  async unregisterTrigger(triggerId: string): Promise<boolean> {
+    const found = await this.store.deleteTrigger(checkName("trigger_id", triggerId));
+    await this.sync();
+    return found;
+  }
+
+  listFunctions(): FunctionInfo[] {
+    return this.functions.list();
+  }
+
+  listTriggers(): TriggerInfo[] {
+    return this.triggers.list().map((trigger) => ({ ...trigger, stats: this.dispatcher.statsOf(trigger.triggerId) }));
+  }
+
+  /** Runs the auth function for a Subscribe call or a WebSocket handshake; see SubscriptionGate. */
+  authenticate(handshake: HandshakeInfo): Promise<JsonValue> {
+    return this.gate.authenticate(handshake);
+  }
+
+  private fireStreamTriggers(message: GroupMessage): void {
+    const triggers = this.triggers.matching("stream", message);
+    if (triggers.length === 0) return;
+    const payload = streamTriggerPayload(message);
+    // Calls for one item (or for the item-less events of one group) keep their order.
+    const orderKey = JSON.stringify([message.streamName, message.groupId, message.itemId ?? null]);
+    for (const trigger of triggers) this.dispatcher.dispatch(trigger, orderKey, payload);
+  }
+
+  /**
+   * Reloads from the store. A call made while a reload runs gets one more reload
+   * after it, so what it sees is never older than the call; callers meanwhile share it.
+   */
+  private sync(): Promise<void> {
+    if (!this.reloading) {
+      this.reloading = this.reload().finally(() => (this.reloading = undefined));
+      return this.reloading;
+    }
+    this.reloadAgain ??= this.reloading
+      .catch(() => undefined)
+      .then(() => {
+        this.reloadAgain = undefined;
+        return this.sync();
+      });
+    return this.reloadAgain;
+  }
+
+  private async reload(): Promise<void> {
+    const stored = await this.store.load();
+    this.functions.replaceRemote(stored.functions);
+    this.triggers.replaceAll(stored.triggers);
+  }
+}
+
+function checkRemote(record: FunctionRecord): FunctionRecord {
+  return { functionId: checkName("function_id", record.functionId), url: checkFunctionUrl(record.url) };
+}
+
+/** The same declaration always gets the same id. */
+function declaredTriggerId(input: TriggerInput): string {
+  const content = JSON.stringify([input.type, input.functionId, input.config ?? {}]);
+  return `config-${createHash("sha256").update(content).digest("hex").slice(0, 16)}`;
+}
+
+function checkTimeout(name: string, ms: number): number {
+  if (!(Number.isSafeInteger(ms) && ms > 0)) {
+    throw new StreamError(ErrorCode.InvalidArgument, `${name} must be a positive number of milliseconds, got ${ms}`);
+  }
+  return ms;
+}

@@ -1,0 +1,109 @@
+/** A function reached at a URL (`iii.stream.v1.FunctionService`). */
+export interface FunctionRecord {
+  functionId: string;
+  /** The base URL of the FunctionService, e.g. "http://127.0.0.1:9000". */
+  url: string;
+}
+
+export const TRIGGER_TYPES = ["stream", "stream:join", "stream:leave"] as const;
+export type TriggerType = (typeof TRIGGER_TYPES)[number];
+
+/** What a trigger reacts to. An absent field matches anything. */
+export interface TriggerConfig {
+  /** Required for `stream` triggers. */
+  streamName?: string;
+  groupId?: string;
+  itemId?: string;
+  /** Called first with the same payload; only a `false` result skips the handler. */
+  conditionFunctionId?: string;
+}
+
+export interface TriggerRecord {
+  triggerId: string;
+  type: TriggerType;
+  functionId: string;
+  config: TriggerConfig;
+}
+
+export interface StoredRegistrations {
+  functions: FunctionRecord[];
+  triggers: TriggerRecord[];
+}
+
+/**
+ * Where remote functions and triggers are kept, so that they survive a restart and
+ * are shared by every instance that uses the same storage. Records are plain JSON;
+ * a store may serialise them as it likes. In-process and worker functions are never
+ * stored: they live as long as the process or the connection that offers them.
+ *
+ * The server treats the store as the truth: after every change it makes, and
+ * whenever `onChange` fires, it reloads everything with `load()`. A store therefore
+ * only has to keep records by id and announce that something changed.
+ */
+export interface RegistrationStore {
+  /** Every stored function and trigger, in any order. */
+  load(): Promise<StoredRegistrations>;
+  /** Adds the function, or replaces the one with the same `functionId`. */
+  saveFunction(record: FunctionRecord): Promise<void>;
+  /** Removes a function; resolves false when there was none. */
+  deleteFunction(functionId: string): Promise<boolean>;
+  /** Adds the trigger, or replaces the one with the same `triggerId`. */
+  saveTrigger(record: TriggerRecord): Promise<void>;
+  /** Removes a trigger; resolves false when there was none. */
+  deleteTrigger(triggerId: string): Promise<boolean>;
+  /**
+   * Calls `listener` after the stored registrations changed, by this instance or by
+   * another one sharing the store. Notifications carry no content and may be repeated
+   * or merged: the listener reloads everything. Returns a function that stops the calls.
+   */
+  onChange(listener: () => void): () => void;
+}
+
+/**
+ * Keeps registrations in this process: they last as long as the adapter that holds
+ * it. Servers in one process that share an instance see each other's changes.
+ */
+export class MemoryRegistrationStore implements RegistrationStore {
+  private readonly functions = new Map<string, FunctionRecord>();
+  private readonly triggers = new Map<string, TriggerRecord>();
+  private readonly listeners = new Set<() => void>();
+
+  async load(): Promise<StoredRegistrations> {
+    // Copies, as a serialising store would return, so no caller can change what is stored.
+    return structuredClone({ functions: [...this.functions.values()], triggers: [...this.triggers.values()] });
+  }
+
+  async saveFunction(record: FunctionRecord): Promise<void> {
+    this.functions.set(record.functionId, structuredClone(record));
+    this.changed();
+  }
+
+  async deleteFunction(functionId: string): Promise<boolean> {
+    return this.deleted(this.functions.delete(functionId));
+  }
+
+  async saveTrigger(record: TriggerRecord): Promise<void> {
+    this.triggers.set(record.triggerId, structuredClone(record));
+    this.changed();
+  }
+
+  async deleteTrigger(triggerId: string): Promise<boolean> {
+    return this.deleted(this.triggers.delete(triggerId));
+  }
+
+  onChange(listener: () => void): () => void {
+    // A wrapper per call, so that one listener subscribed twice is also removed twice.
+    const call = () => listener();
+    this.listeners.add(call);
+    return () => this.listeners.delete(call);
+  }
+
+  private deleted(found: boolean): boolean {
+    if (found) this.changed();
+    return found;
+  }
+
+  private changed(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+}

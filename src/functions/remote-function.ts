@@ -1,0 +1,104 @@
+import http from "node:http";
+import https from "node:https";
+import { isJsonObject, type JsonValue } from "../core/json.js";
+import { ErrorCode, invalidArgument, StreamError } from "../core/stream-error.js";
+import { FunctionService } from "../../gen/iii/stream/v1/triggers_pb.js";
+import type { FunctionInvoker } from "./function-registry.js";
+
+const INVOKE_PATH = `/${FunctionService.typeName}/${FunctionService.method.invoke.name}`;
+
+/**
+ * Longest answer (in characters) read from a remote function. Results only decide (a
+ * condition, a refusal, an auth context), so a million is plenty, and a runaway backend
+ * cannot make the server buffer without bound.
+ */
+const MAX_RESULT_CHARS = 1024 * 1024;
+
+export interface RemoteFunctionClient extends FunctionInvoker {
+  /** Closes the kept-alive connections. */
+  close(): void;
+}
+
+/**
+ * Calls `iii.stream.v1.FunctionService/Invoke` at a base URL with the Connect protocol's
+ * unary JSON form: one POST with a `content-length`, `{"functionId", "payload"}` in,
+ * `{"result"}` out. Generated Connect clients stream request bodies in chunks, which
+ * plain HTTP servers (Python's http.server, say) cannot read; this request is one any
+ * HTTP server can, and a Connect server answers it too. Connections to the URL are kept
+ * alive: a busy trigger would otherwise pay a TCP handshake per call.
+ */
+export function remoteFunction(baseUrl: string): RemoteFunctionClient {
+  const endpoint = new URL(baseUrl.replace(/\/+$/, "") + INVOKE_PATH);
+  const client = endpoint.protocol === "https:" ? https : http;
+  const agent = new client.Agent({ keepAlive: true });
+  return {
+    invoke: (functionId, payload, signal) =>
+      new Promise((resolve, reject) => {
+        const body = JSON.stringify({ functionId, payload });
+        const headers = {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(body),
+          "connect-protocol-version": "1",
+        };
+        const request = client.request(endpoint, { method: "POST", agent, headers, signal }, (response) => {
+          let text = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk: string) => {
+            text += chunk;
+            if (text.length > MAX_RESULT_CHARS) response.destroy(new Error(`the answer is longer than ${MAX_RESULT_CHARS} characters`));
+          });
+          response.on("error", reject);
+          response.on("end", () => {
+            try {
+              if (response.statusCode !== 200) {
+                throw new StreamError(ErrorCode.Internal, `${endpoint} answered ${response.statusCode}: ${errorMessage(text)}`);
+              }
+              resolve(resultOf(endpoint, text));
+            } catch (error) {
+              reject(error);
+            }
+          });
+        });
+        request.on("error", reject);
+        request.end(body);
+      }),
+    close: () => agent.destroy(),
+  };
+}
+
+/** `{"result": value}`; an empty object, a missing or a null body mean "no result". */
+function resultOf(endpoint: URL, text: string): JsonValue | undefined {
+  let body: unknown;
+  try {
+    body = text === "" ? {} : JSON.parse(text);
+  } catch {
+    throw new StreamError(ErrorCode.Internal, `${endpoint} answered with something that is not JSON`);
+  }
+  if (!isJsonObject(body)) throw new StreamError(ErrorCode.Internal, `${endpoint} answered ${text.slice(0, 100)}, not {"result": ...}`);
+  return body.result;
+}
+
+/** A Connect error body's `code: message`, or the start of whatever else came back. */
+function errorMessage(text: string): string {
+  try {
+    const error: unknown = JSON.parse(text);
+    if (isJsonObject(error) && typeof error.code === "string") return `${error.code}: ${String(error.message ?? "")}`;
+  } catch {
+    // Not JSON: show the text itself.
+  }
+  return text.slice(0, 200) || "(empty body)";
+}
+
+/** Accepts absolute http and https URLs only, so a typo fails at registration rather than at the first call. */
+export function checkFunctionUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw invalidArgument(`url "${url}" is not an absolute URL`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw invalidArgument(`url "${url}" is not an http or https URL`);
+  }
+  return url;
+}

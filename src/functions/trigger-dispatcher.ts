@@ -1,0 +1,237 @@
+import type { JsonObject, JsonValue } from "../core/json.js";
+import { ErrorCode, StreamError } from "../core/stream-error.js";
+import type { TriggerRecord } from "./registration-store.js";
+
+/** Calls of one trigger made by this instance. */
+export interface TriggerStats {
+  /** Handler calls started. */
+  calls: number;
+  /** Condition or handler calls that failed, timeouts included. */
+  failures: number;
+  /** Of the failures, those that timed out. */
+  timeouts: number;
+  /** Handler calls skipped because the condition returned false. */
+  skipped: number;
+  /** Calls never made because too many were pending. */
+  dropped: number;
+}
+
+/** How one trigger call went. */
+export type TriggerOutcome =
+  | { kind: "skipped" }
+  | { kind: "done"; result: JsonValue | undefined }
+  | { kind: "failed"; error: StreamError };
+
+export interface DispatcherOptions {
+  /** Calls a function, with the per-call timeout applied. */
+  invoke: (functionId: string, payload: JsonValue) => Promise<JsonValue | undefined>;
+  log: (line: string) => void;
+  /**
+   * Most trigger calls waiting or running, over all triggers. Beyond it new calls are
+   * dropped, logged and counted. Default 10,000: handlers that cannot keep up must not
+   * grow memory without bound, and a short burst still fits.
+   */
+  maxPendingCalls?: number;
+  /**
+   * Most calls of one trigger running at once (each for a different item). Default 32:
+   * a busy stream cannot open thousands of requests to one backend, and a trigger whose
+   * handler hangs only holds back its own calls.
+   */
+  maxConcurrentPerTrigger?: number;
+}
+
+type Task = () => Promise<void>;
+
+/** The calls of one trigger: one FIFO per item, and the items whose next call may start. */
+interface Lane {
+  running: number;
+  queues: Map<string, Task[]>;
+  ready: string[];
+}
+
+/** How often, at most, dropped calls are logged. */
+const DROP_LOG_INTERVAL_MS = 5000;
+
+/**
+ * Runs trigger calls in the background. The write that caused them never waits and
+ * never sees their outcome. The calls of one trigger for one item (its "order key")
+ * run one after another, in the order they were dispatched, which is offset order;
+ * everything else runs concurrently. Failures are logged with the trigger and
+ * function ids and counted per trigger.
+ */
+export class TriggerDispatcher {
+  private readonly lanes = new Map<string, Lane>();
+  private readonly stats = new Map<string, TriggerStats>();
+  private readonly maxPending: number;
+  private readonly maxConcurrent: number;
+  private pending = 0;
+  private dropped = 0;
+  private droppedSinceLog = 0;
+  private lastDropLog = 0;
+  private idleWaiters: Array<() => void> = [];
+  private closed = false;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.maxPending = options.maxPendingCalls ?? 10_000;
+    this.maxConcurrent = options.maxConcurrentPerTrigger ?? 32;
+  }
+
+  /** Queues a call of `trigger` behind earlier calls with the same order key; returns at once. */
+  dispatch(trigger: TriggerRecord, orderKey: string, payload: JsonObject): void {
+    if (this.closed) return;
+    if (this.pending >= this.maxPending) {
+      this.drop(trigger);
+      return;
+    }
+    this.pending++;
+    const lane = this.lane(trigger.triggerId);
+    const task: Task = async () => {
+      await this.run(trigger, payload);
+    };
+    const queue = lane.queues.get(orderKey);
+    if (queue) {
+      queue.push(task);
+      return;
+    }
+    lane.queues.set(orderKey, [task]);
+    lane.ready.push(orderKey);
+    this.pump(trigger.triggerId, lane);
+  }
+
+  /**
+   * Calls the trigger's condition (if any) and then its handler, now. Never rejects:
+   * a failure is logged, counted and returned.
+   */
+  async run(trigger: TriggerRecord, payload: JsonObject): Promise<TriggerOutcome> {
+    const stats = this.counters(trigger.triggerId);
+    const condition = trigger.config.conditionFunctionId;
+    if (condition !== undefined) {
+      const passed = await this.call(trigger, condition, payload);
+      if (passed.kind === "failed") return passed;
+      // Only an explicit false skips: no result, null, true or anything else passes.
+      if (passed.result === false) {
+        stats.skipped++;
+        return { kind: "skipped" };
+      }
+    }
+    stats.calls++;
+    return this.call(trigger, trigger.functionId, payload);
+  }
+
+  /** A copy of the trigger's counters. */
+  statsOf(triggerId: string): TriggerStats {
+    return { ...this.counters(triggerId) };
+  }
+
+  /** Calls dropped because too many were pending, over all triggers. */
+  get droppedCalls(): number {
+    return this.dropped;
+  }
+
+  /** Calls waiting or running. */
+  get pendingCalls(): number {
+    return this.pending;
+  }
+
+  /** Resolves when no call is pending, or after `timeoutMs`, whichever comes first. */
+  async idle(timeoutMs: number): Promise<void> {
+    if (this.pending === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.idleWaiters.push(resolve);
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    clearTimeout(timer);
+  }
+
+  /**
+   * Stops taking calls and drops those that have not started (counted as dropped);
+   * calls already running go on.
+   */
+  close(): void {
+    this.closed = true;
+    let discarded = 0;
+    for (const [triggerId, lane] of this.lanes) {
+      const waiting = new Set(lane.ready);
+      for (const [orderKey, queue] of lane.queues) {
+        // A queue whose key waits for a slot has nothing running; otherwise its head runs.
+        const dropped = waiting.has(orderKey) ? queue.splice(0) : queue.splice(1);
+        if (queue.length === 0) lane.queues.delete(orderKey);
+        this.counters(triggerId).dropped += dropped.length;
+        discarded += dropped.length;
+      }
+      lane.ready = [];
+      if (lane.queues.size === 0) this.lanes.delete(triggerId);
+    }
+    this.pending -= discarded;
+    this.dropped += discarded;
+    if (discarded > 0) this.options.log(`${discarded} trigger call(s) dropped at shutdown`);
+    if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private async call(
+    trigger: TriggerRecord,
+    functionId: string,
+    payload: JsonValue,
+  ): Promise<Exclude<TriggerOutcome, { kind: "skipped" }>> {
+    try {
+      return { kind: "done", result: await this.options.invoke(functionId, payload) };
+    } catch (caught) {
+      const error = caught instanceof StreamError ? caught : new StreamError(ErrorCode.Internal, String(caught));
+      const stats = this.counters(trigger.triggerId);
+      stats.failures++;
+      if (error.code === ErrorCode.DeadlineExceeded) stats.timeouts++;
+      this.options.log(
+        `trigger "${trigger.triggerId}" (${trigger.type}): function "${functionId}" failed: ${error.message}`,
+      );
+      return { kind: "failed", error };
+    }
+  }
+
+  private counters(triggerId: string): TriggerStats {
+    let stats = this.stats.get(triggerId);
+    if (!stats) this.stats.set(triggerId, (stats = { calls: 0, failures: 0, timeouts: 0, skipped: 0, dropped: 0 }));
+    return stats;
+  }
+
+  private lane(triggerId: string): Lane {
+    let lane = this.lanes.get(triggerId);
+    if (!lane) this.lanes.set(triggerId, (lane = { running: 0, queues: new Map(), ready: [] }));
+    return lane;
+  }
+
+  /** Starts the next call of each ready item while the trigger has free slots. */
+  private pump(triggerId: string, lane: Lane): void {
+    while (lane.running < this.maxConcurrent && lane.ready.length > 0) {
+      const orderKey = lane.ready.shift()!;
+      const queue = lane.queues.get(orderKey)!;
+      lane.running++;
+      void queue[0]().finally(() => this.finished(triggerId, lane, orderKey, queue));
+    }
+  }
+
+  private finished(triggerId: string, lane: Lane, orderKey: string, queue: Task[]): void {
+    lane.running--;
+    queue.shift();
+    if (queue.length > 0) lane.ready.push(orderKey);
+    else lane.queues.delete(orderKey);
+    if (lane.running === 0 && lane.queues.size === 0) this.lanes.delete(triggerId);
+    else this.pump(triggerId, lane);
+    this.pending--;
+    if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private drop(trigger: TriggerRecord): void {
+    this.dropped++;
+    this.counters(trigger.triggerId).dropped++;
+    this.droppedSinceLog++;
+    const now = Date.now();
+    if (now - this.lastDropLog < DROP_LOG_INTERVAL_MS) return;
+    this.options.log(
+      `trigger "${trigger.triggerId}": ${this.droppedSinceLog} call(s) dropped, ${this.pending} already pending ` +
+        `(handlers are slower than writes)`,
+    );
+    this.lastDropLog = now;
+    this.droppedSinceLog = 0;
+  }
+}
