@@ -7,7 +7,8 @@ import { createStreamServer } from "./server.js";
 
 const HELP = `Usage: iii-stream [options]
 
-Serves StreamService (Connect, gRPC and gRPC-Web) and /healthz on one port.
+Serves StreamService (Connect, gRPC and gRPC-Web), /healthz and the WebSocket
+bridge (the stream socket and the iii worker protocol) on one port.
 
 Options:
   --port N          port to listen on (default 3112; 0 picks a free port)
@@ -28,7 +29,8 @@ Options:
                     adapter {name: file|memory|redis|kv, config}, max_message_bytes,
                     heartbeat_ms, history_limit, subscriber_queue_limit,
                     api_keys, functions, triggers, function_timeout_ms,
-                    auth_timeout_ms);
+                    auth_timeout_ms, allowed_origins,
+                    browser_allowed_functions);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -108,6 +110,8 @@ async function main(argv: string[]): Promise<number> {
       queueLimits: config.subscriber_queue_limit ? { maxMessages: config.subscriber_queue_limit } : undefined,
       functions: functionsOptionsFromConfig(config),
       apiKeys: config.api_keys,
+      allowedOrigins: config.allowed_origins,
+      webSocket: { browserAllowedFunctions: config.browser_allowed_functions },
     });
     await server.start();
   } catch (error) {

@@ -89,7 +89,22 @@ export const configSchema = z.strictObject({
   function_timeout_ms: z.number().int().min(1).optional(),
   /** How long the auth function may take. */
   auth_timeout_ms: z.number().int().min(1).optional(),
+  /** Origins whose pages may call and open WebSockets ("https://app.example.com", or "*"). */
+  allowed_origins: z
+    .array(z.string().refine((origin) => origin === "*" || isOrigin(origin), 'must be "*" or an origin such as https://app.example.com'))
+    .optional(),
+  /** Functions a browser's worker connection may invoke (default: the read functions). */
+  browser_allowed_functions: z.array(z.string().min(1)).optional(),
 });
+
+/** scheme://host[:port] exactly as a browser sends it in the Origin header: no path, no trailing slash. */
+function isOrigin(text: string): boolean {
+  try {
+    return new URL(text).origin === text;
+  } catch {
+    return false;
+  }
+}
 
 export type FileConfig = z.infer<typeof configSchema>;
 export type AdapterConfig = z.infer<typeof adapterSchema>;

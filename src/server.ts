@@ -1,7 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { StorageAdapter } from "./adapters/adapter.js";
 import { MemoryAdapter } from "./adapters/memory-adapter.js";
@@ -11,16 +11,18 @@ import type { QueueLimits } from "./core/subscription.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { healthService } from "./rpc/health-service.js";
-import { NODE_REQUEST } from "./rpc/stalled-stream.js";
 import { streamService } from "./rpc/stream-service.js";
+import { SubscribeEndpoint } from "./rpc/subscribe-stream/subscribe-endpoint.js";
 import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { composeHooks } from "./functions/compose-hooks.js";
 import type { FunctionHandler } from "./functions/function-registry.js";
 import { FunctionsRuntime, type FunctionsOptions } from "./functions/functions-runtime.js";
 import { openAccessWarning } from "./rpc/access-warning.js";
 import { apiKeyInterceptor } from "./rpc/api-key-interceptor.js";
-import { subscriberAuthInterceptor } from "./rpc/subscriber-auth-interceptor.js";
 import { triggerService } from "./rpc/trigger-service.js";
+import { corsHandler } from "./rpc/cors.js";
+import { DEFAULT_FUNCTION_TIMEOUT_MS } from "./functions/functions-runtime.js";
+import { WebSocketBridge, type WebSocketOptions } from "./ws/websocket-bridge.js";
 
 export interface StreamServerOptions {
   /** TCP port; default 3112, the port clients of the reference expect. 0 picks a free one. */
@@ -44,6 +46,16 @@ export interface StreamServerOptions {
    * none: anyone who can reach the port may write, which suits the loopback default.
    */
   apiKeys?: string[];
+  /**
+   * Origins (e.g. "https://app.example.com", or "*" for any) whose pages may use the
+   * server from a browser: CORS for Connect and gRPC-Web, and WebSocket handshakes
+   * that carry an Origin header. Default none: pages on other sites can neither call
+   * nor open a WebSocket, which protects a server on loopback from any site a local
+   * browser visits.
+   */
+  allowedOrigins?: string[];
+  /** The WebSocket bridge (stream socket and worker protocol); see WebSocketOptions. */
+  webSocket?: WebSocketOptions;
 }
 
 type FallbackRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
@@ -71,6 +83,8 @@ export class StreamServer {
   /** Plain HTTP/1.1 requests and upgrades land here (the WebSocket bridge hooks in). */
   readonly http1: http.Server;
   readonly http2: http2.Http2Server;
+  /** The stream socket and the iii worker protocol, on HTTP/1.1 upgrades. */
+  readonly webSockets: WebSocketBridge;
   private readonly listener: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
@@ -97,21 +111,40 @@ export class StreamServer {
         router.service(Health, healthService(() => this.isReady()));
         router.service(TriggerService, triggerService(this.functions));
       },
-      interceptors: [
-        ...(options.apiKeys?.length ? [apiKeyInterceptor(options.apiKeys)] : []),
-        subscriberAuthInterceptor((handshake) => this.functions.authenticate(handshake)),
-      ],
+      interceptors: options.apiKeys?.length ? [apiKeyInterceptor(options.apiKeys)] : [],
       readMaxBytes: maxMessageBytes,
       jsonOptions: STRICT_UTF8_JSON,
-      // Lets a stream whose client stopped reading be cut (see stalled-stream.ts).
-      contextValues: (req) => createContextValues().set(NODE_REQUEST, req),
       fallback: (req, res) => this.fallback(req, res),
     });
-    this.http1 = http.createServer((req, res) => {
-      closeWhenBodyUnread(req, res);
-      handler(req, res);
+    // Subscribe bypasses Connect's per-call pipeline (see subscribe-endpoint.ts); Connect still lists the method.
+    const subscribe = new SubscribeEndpoint({
+      engine: this.engine,
+      authenticate: (handshake) => this.functions.authenticate(handshake),
+      readMaxBytes: maxMessageBytes,
+      jsonOptions: STRICT_UTF8_JSON,
     });
-    this.http2 = http2.createServer(handler);
+    const cors = corsHandler(options.allowedOrigins ?? []);
+    this.http1 = http.createServer((req, res) => {
+      if (cors(req, res)) return;
+      closeWhenBodyUnread(req, res);
+      if (!subscribe.serve(req, res)) handler(req, res);
+    });
+    this.http2 = http2.createServer((req, res) => {
+      if (!cors(req, res) && !subscribe.serve(req, res)) handler(req, res);
+    });
+    this.webSockets = new WebSocketBridge(
+      {
+        engine: this.engine,
+        functions: this.functions,
+        maxMessageBytes,
+        apiKeys: options.apiKeys ?? [],
+        allowedOrigins: options.allowedOrigins ?? [],
+        functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS,
+        log: options.functions?.log ?? ((line) => process.stderr.write(`iii-stream: ${line}\n`)),
+      },
+      options.webSocket,
+    );
+    this.http1.on("upgrade", (req: http.IncomingMessage, socket, head: Buffer) => this.webSockets.handleUpgrade(req, socket, head));
     this.http2.on("session", (session) => {
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
@@ -178,6 +211,7 @@ export class StreamServer {
   private async shutdown(): Promise<void> {
     const grace = this.options.shutdownGraceMs ?? 3000;
     const closed = this.started ? new Promise<void>((resolve) => this.listener.close(() => resolve())) : Promise.resolve();
+    this.webSockets.close();
     this.engine.registry.endAll(new StreamError(ErrorCode.Unavailable, "the server is shutting down"));
     for (const session of this.sessions) session.close();
     this.http1.closeIdleConnections();

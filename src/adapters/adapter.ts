@@ -7,6 +7,12 @@ export interface StoredItem {
   data: JsonValue;
   /** 1 on creation, +1 on every write. */
   revision: number;
+  /**
+   * The group offset of the change that created the item. Revisions start again at 1
+   * after a delete and re-create; this does not, so with `revision` it names one state
+   * of one incarnation of the item.
+   */
+  createdOffset: number;
   updatedAtMs: number;
 }
 
@@ -56,6 +62,13 @@ export interface ItemWrite {
   groupId: string;
   itemId: string;
   expectedRevision: number;
+  /**
+   * When given (the engine always gives it for an existing item), the item must also
+   * still be the incarnation created at this offset (see StoredItem.createdOffset):
+   * otherwise a value computed from an item that another process deleted and re-created
+   * up to the same revision meanwhile would be written over the new one.
+   */
+  expectedCreatedOffset?: number;
   /** The new value, or `undefined` to delete the item. */
   value: JsonValue | undefined;
   timestampMs: number;
@@ -63,7 +76,7 @@ export interface ItemWrite {
 
 export type CommitResult =
   | { ok: true; change: ItemChange }
-  /** The item's revision was not `expectedRevision`; nothing was written. */
+  /** The item's revision (or incarnation) was not the expected one; nothing was written. */
   | { ok: false; currentRevision: number };
 
 export interface GroupSnapshot {

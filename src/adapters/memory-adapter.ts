@@ -43,6 +43,8 @@ export class MemoryAdapter implements StorageAdapter {
     const currentRevision = existing?.revision ?? 0;
     if (currentRevision !== write.expectedRevision) return { ok: false, currentRevision };
     if (write.value === undefined && existing === undefined) return { ok: false, currentRevision };
+    const incarnation = write.expectedCreatedOffset;
+    if (existing && incarnation !== undefined && existing.createdOffset !== incarnation) return { ok: false, currentRevision };
 
     const offset = ++group.offset;
     let change: ItemChange;
@@ -55,6 +57,7 @@ export class MemoryAdapter implements StorageAdapter {
         itemId: write.itemId,
         data: write.value,
         revision,
+        createdOffset: existing?.createdOffset ?? offset,
         updatedAtMs: write.timestampMs,
       });
       change = this.change(write, existing ? "update" : "create", write.value, existing?.data, revision, offset);

@@ -23,11 +23,15 @@ export class Delivery {
 
   constructor(readonly message: SubscriptionMessage) {}
 
-  /** The message in a transport's wire format, computed on first use and then shared. */
-  encoded<T>(format: string, encode: (message: SubscriptionMessage) => T): T {
+  /**
+   * The message in a transport's wire format, computed on first use and then shared.
+   * `encode` also gets this Delivery, so that one format can be built from another
+   * cached one without a closure per call.
+   */
+  encoded<T>(format: string, encode: (message: SubscriptionMessage, delivery: Delivery) => T): T {
     let value = this.cache.get(format) as T | undefined;
     if (value === undefined) {
-      value = encode(this.message);
+      value = encode(this.message, this);
       this.cache.set(format, value);
     }
     return value;

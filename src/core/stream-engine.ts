@@ -272,6 +272,7 @@ export class StreamEngine {
         const result = await this.adapter.commit({
           ...key,
           expectedRevision: revision,
+          expectedCreatedOffset: current?.createdOffset,
           value: decision.value,
           timestampMs: Date.now(),
         });

@@ -34,10 +34,13 @@ interface Entry {
  * Every function the service can call, behind one `invoke`, so triggers and the
  * subscription gate never care where a function runs. In-process and worker functions
  * take precedence over a remote function with the same id: they belong to the process
- * that serves the call, remote ones to the shared registrations.
+ * that serves the call, remote ones to the shared registrations. Next come worker
+ * functions hosted by other instances of the fleet (see fleet-functions.ts), so a worker
+ * function wins over a remote one wherever the worker is connected.
  */
 export class FunctionRegistry {
   private readonly local = new Map<string, Entry>();
+  private elsewhere = new Map<string, Entry>();
   private remote = new Map<string, Entry>();
   /** One client per URL, so that functions served by one backend share its connections. */
   private remoteClients = new Map<string, RemoteFunctionClient>();
@@ -73,13 +76,23 @@ export class FunctionRegistry {
     this.remoteClients = clients;
   }
 
+  /** Replaces the worker functions that other instances of the fleet host. */
+  replaceElsewhere(invokers: ReadonlyMap<string, FunctionInvoker>): void {
+    this.elsewhere = new Map([...invokers].map(([functionId, invoker]) => [functionId, { kind: "worker", invoker }]));
+  }
+
+  /** The ids of the worker functions offered by workers connected to this process, sorted. */
+  workerIds(): string[] {
+    return [...this.local].filter(([, entry]) => entry.kind === "worker").map(([functionId]) => functionId).sort();
+  }
+
   /** Whether the id belongs to an in-process or worker function. */
   isLocal(functionId: string): boolean {
     return this.local.has(functionId);
   }
 
   list(): FunctionInfo[] {
-    const ids = new Set([...this.local.keys(), ...this.remote.keys()]);
+    const ids = new Set([...this.local.keys(), ...this.elsewhere.keys(), ...this.remote.keys()]);
     return [...ids].sort().map((functionId) => {
       const { kind, url } = this.find(functionId)!;
       return url === undefined ? { functionId, kind } : { functionId, kind, url };
@@ -91,14 +104,34 @@ export class FunctionRegistry {
    * StreamError: NOT_FOUND for an unknown id, DEADLINE_EXCEEDED on timeout, or the
    * function's own failure.
    */
-  async invoke(functionId: string, payload: JsonValue, timeoutMs: number): Promise<JsonValue | undefined> {
-    const entry = this.find(functionId);
+  invoke(functionId: string, payload: JsonValue, timeoutMs: number): Promise<JsonValue | undefined> {
+    return this.call(functionId, this.find(functionId), payload, timeoutMs);
+  }
+
+  /**
+   * Like `invoke`, for a call that another instance sent here: only functions of this
+   * process answer it (never one elsewhere, so calls cannot go round in circles), and
+   * `cancel` ends it early, when the caller gave up.
+   */
+  invokeHere(functionId: string, payload: JsonValue, timeoutMs: number, cancel: AbortSignal): Promise<JsonValue | undefined> {
+    return this.call(functionId, this.local.get(functionId), payload, timeoutMs, cancel);
+  }
+
+  private async call(
+    functionId: string,
+    entry: Entry | undefined,
+    payload: JsonValue,
+    timeoutMs: number,
+    cancel?: AbortSignal,
+  ): Promise<JsonValue | undefined> {
     if (!entry) throw new StreamError(ErrorCode.NotFound, `function "${functionId}" is not registered`);
     const controller = new AbortController();
-    // Settles the call as soon as it is aborted (timeout or shutdown), whether or not the function notices.
+    // Settles the call as soon as it is aborted (timeout, shutdown or cancel), whether or not the function notices.
     const aborted = new Promise<never>((_, reject) => {
       controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
     });
+    if (cancel?.aborted) controller.abort(cancel.reason);
+    cancel?.addEventListener("abort", () => controller.abort(cancel.reason), { once: true });
     const timer = setTimeout(() => {
       controller.abort(new StreamError(ErrorCode.DeadlineExceeded, `function "${functionId}" did not answer within ${timeoutMs} ms`));
     }, timeoutMs);
@@ -127,7 +160,7 @@ export class FunctionRegistry {
   }
 
   private find(functionId: string): Entry | undefined {
-    return this.local.get(functionId) ?? this.remote.get(functionId);
+    return this.local.get(functionId) ?? this.elsewhere.get(functionId) ?? this.remote.get(functionId);
   }
 
   private registerLocal(functionId: string, entry: Entry): () => void {

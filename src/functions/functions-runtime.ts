@@ -5,6 +5,7 @@ import { checkName } from "../core/names.js";
 import type { EngineHooks } from "../core/stream-engine.js";
 import { ErrorCode, StreamError } from "../core/stream-error.js";
 import type { HandshakeInfo } from "./auth-request.js";
+import { FleetFunctions } from "./fleet-functions.js";
 import { FunctionRegistry, type FunctionHandler, type FunctionInfo, type FunctionInvoker } from "./function-registry.js";
 import { MemoryRegistrationStore, type FunctionRecord, type RegistrationStore, type TriggerRecord } from "./registration-store.js";
 import { checkFunctionUrl } from "./remote-function.js";
@@ -57,16 +58,25 @@ export class FunctionsRuntime {
   /** What the engine calls: stream triggers on every change and event, join and leave around subscriptions. */
   readonly hooks: EngineHooks;
   private readonly store: RegistrationStore;
+  /** Worker functions across the instances sharing the store, when it has a fleet. */
+  private readonly fleet: FleetFunctions | undefined;
   private readonly functionTimeoutMs: number;
   private readonly log: (line: string) => void;
   private stopWatching: (() => void) | undefined;
   private reloading: Promise<void> | undefined;
   private reloadAgain: Promise<void> | undefined;
+  /** The stored triggers as last loaded, and those of connected workers, which are never stored. */
+  private storedTriggers: TriggerRecord[] = [];
+  private readonly workerTriggers = new Map<string, TriggerRecord>();
 
   constructor(private readonly options: FunctionsOptions = {}) {
     this.store = options.store ?? new MemoryRegistrationStore();
     this.functionTimeoutMs = checkTimeout("function timeout", options.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS);
     this.log = options.log ?? ((line) => process.stderr.write(`iii-stream: ${line}\n`));
+    this.fleet =
+      this.store.fleet === undefined
+        ? undefined
+        : new FleetFunctions({ fleet: this.store.fleet, registry: this.functions, timeoutMs: this.functionTimeoutMs, log: this.log });
     this.dispatcher = new TriggerDispatcher({
       invoke: (functionId, payload) => this.functions.invoke(functionId, payload, this.functionTimeoutMs),
       log: this.log,
@@ -89,6 +99,7 @@ export class FunctionsRuntime {
     for (const input of this.options.triggers ?? []) {
       await this.store.saveTrigger(checkTrigger({ ...input, triggerId: input.triggerId ?? declaredTriggerId(input) }));
     }
+    await this.fleet?.start();
     this.stopWatching = this.store.onChange(() => {
       this.sync().catch((error: unknown) => this.log(`cannot reload functions and triggers: ${String(error)}`));
     });
@@ -104,6 +115,7 @@ export class FunctionsRuntime {
     await this.dispatcher.idle(graceMs);
     this.dispatcher.close();
     this.functions.close();
+    await this.fleet?.close();
   }
 
   /** Registers (or replaces) an in-process function; the returned function removes it. Never stored. */
@@ -113,7 +125,28 @@ export class FunctionsRuntime {
 
   /** The seam for the WebSocket bridge: a function offered by a connected worker. */
   registerWorkerFunction(functionId: string, invoker: FunctionInvoker): () => void {
-    return this.functions.registerWorker(checkName("function_id", functionId), invoker);
+    const remove = this.functions.registerWorker(checkName("function_id", functionId), invoker);
+    this.fleet?.workersChanged();
+    return () => {
+      remove();
+      this.fleet?.workersChanged();
+    };
+  }
+
+  /**
+   * The seam for the WebSocket bridge: a trigger registered by a connected worker.
+   * It is never stored (a stored one would outlive the worker and fire at a function
+   * that is gone); the returned function removes it when the worker disconnects.
+   */
+  registerWorkerTrigger(input: TriggerInput): () => void {
+    const record = checkTrigger(input);
+    this.workerTriggers.set(record.triggerId, record);
+    this.applyTriggers();
+    return () => {
+      if (this.workerTriggers.get(record.triggerId) !== record) return;
+      this.workerTriggers.delete(record.triggerId);
+      this.applyTriggers();
+    };
   }
 
   async registerRemoteFunction(record: FunctionRecord): Promise<void> {
@@ -189,9 +222,14 @@ export class FunctionsRuntime {
   }
 
   private async reload(): Promise<void> {
-    const stored = await this.store.load();
+    const [stored] = await Promise.all([this.store.load(), this.fleet?.refresh()]);
     this.functions.replaceRemote(stored.functions);
-    this.triggers.replaceAll(stored.triggers);
+    this.storedTriggers = stored.triggers;
+    this.applyTriggers();
+  }
+
+  private applyTriggers(): void {
+    this.triggers.replaceAll([...this.storedTriggers, ...this.workerTriggers.values()]);
   }
 }
 

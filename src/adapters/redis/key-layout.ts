@@ -28,6 +28,9 @@ export const DEFAULT_KEY_PREFIX = "iii-stream:";
  *   P{s.g}:items | :order | :offset | :history | :changes   one group
  *   P{s}:groups   SET of the stream's groups (index, see group-index.ts)
  *   Pstreams      SET of stream names (index)
+ *   P{registrations}:...     functions, triggers and the fleet's worker functions
+ *                            (see RegistrationKeys); one tag, so one script can touch them all
+ *   P{instance:<id>}:calls   shard channel of one server instance (see redis-fleet.ts)
  */
 export class KeyLayout {
   constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {
@@ -56,6 +59,39 @@ export class KeyLayout {
   get streams(): string {
     return `${this.prefix}streams`;
   }
+
+  get registrations(): RegistrationKeys {
+    // No group or stream tag ends in the suffixes used here, so the tag may be shared
+    // with a stream whose encoded name is "registrations" without any key colliding.
+    const base = `${this.prefix}{registrations}:`;
+    return {
+      functions: `${base}functions`,
+      triggers: `${base}triggers`,
+      instances: `${base}instances`,
+      hosted: `${base}hosted`,
+      changes: `${base}changes`,
+    };
+  }
+
+  /** The shard channel carrying calls to one instance and the replies to its own calls. */
+  instanceChannel(instanceId: string): string {
+    // ":" is not in the base64url alphabet, so no group tag looks like this one.
+    return `${this.prefix}{instance:${instanceId}}:calls`;
+  }
+}
+
+/** Where registrations live (see redis-registrations.ts and redis-fleet.ts). */
+export interface RegistrationKeys {
+  /** HASH function id -> FunctionRecord JSON. */
+  functions: string;
+  /** HASH trigger id -> TriggerRecord JSON. */
+  triggers: string;
+  /** ZSET id of an instance hosting worker functions -> when its entry expires (ms, Redis clock). */
+  instances: string;
+  /** HASH instance id -> JSON array of the worker function ids it hosts. */
+  hosted: string;
+  /** Shard channel announcing that any of the above changed. */
+  changes: string;
 }
 
 function encodeName(name: string): string {

@@ -14,12 +14,14 @@ import type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } fro
  * Event:         e\n<offset>\n<type JSON>\n<timestamp_ms>\n<item id JSON or empty>\n<data JSON>
  */
 
-export function decodeStoredItem(itemId: string, record: string): StoredItem {
+/** A stored item record; its created offset is the item's score in the group's order ZSET. */
+export function decodeStoredItem(itemId: string, record: string, createdOffset: string): StoredItem {
   const first = record.indexOf("\n");
   const second = record.indexOf("\n", first + 1);
   return {
     itemId,
     revision: Number(record.slice(0, first)),
+    createdOffset: Number(createdOffset),
     updatedAtMs: Number(record.slice(first + 1, second)),
     data: JSON.parse(record.slice(second + 1)) as JsonValue,
   };

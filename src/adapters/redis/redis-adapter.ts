@@ -20,6 +20,7 @@ import { GroupIndex } from "./group-index.js";
 import { DEFAULT_KEY_PREFIX, KeyLayout } from "./key-layout.js";
 import { decodeChangeMessage, decodeStoredItem, encodeEventFields } from "./record-format.js";
 import { withRedisErrors } from "./redis-errors.js";
+import { RedisRegistrations } from "./redis-registrations.js";
 import { scripts, type RedisClient } from "./scripts.js";
 
 export interface RedisAdapterOptions extends AdapterOptions {
@@ -43,6 +44,13 @@ export interface RedisAdapterOptions extends AdapterOptions {
   commandTimeoutMs?: number;
   /** How long connecting at startup may take. Default 5,000 ms, as in the reference. */
   connectTimeoutMs?: number;
+  /**
+   * How long an instance's record of the worker functions it hosts outlives the instance
+   * (it is renewed every third of this). Default 15,000 ms: a crashed instance's worker
+   * functions disappear from the fleet within about that long (calls to them fail at once
+   * meanwhile), while a Redis hiccup of a few seconds does not make them flicker.
+   */
+  instanceTtlMs?: number;
 }
 
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
@@ -55,6 +63,8 @@ export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
  */
 export class RedisAdapter implements StorageAdapter {
   readonly name = "redis";
+  /** Remote functions, triggers and the fleet's worker functions, shared by every instance. */
+  readonly registrations: RedisRegistrations;
   private readonly commands: RedisClient;
   private readonly index: GroupIndex;
   private readonly channels: GroupChannels;
@@ -63,8 +73,10 @@ export class RedisAdapter implements StorageAdapter {
     private readonly connections: RedisConnections,
     private readonly keys: KeyLayout,
     private readonly historyLimit: number,
+    instanceTtlMs: number,
   ) {
     this.commands = connections.commands;
+    this.registrations = new RedisRegistrations(connections, keys, instanceTtlMs);
     this.index = new GroupIndex(this.commands, keys);
     this.channels = new GroupChannels(connections, keys, this);
   }
@@ -80,7 +92,7 @@ export class RedisAdapter implements StorageAdapter {
         connectTimeoutMs: options.connectTimeoutMs ?? 5000,
       }),
     );
-    return new RedisAdapter(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT);
+    return new RedisAdapter(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT, options.instanceTtlMs ?? 15_000);
   }
 
   /** Whether the adapter talks to a Redis Cluster. */
@@ -93,11 +105,9 @@ export class RedisAdapter implements StorageAdapter {
     return this.channels.channelCount;
   }
 
-  getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined> {
-    return withRedisErrors("reading an item", async () => {
-      const record = await this.commands.hget(this.keys.group(streamName, groupId).items, itemId);
-      return record === null ? undefined : decodeStoredItem(itemId, record);
-    });
+  async getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined> {
+    // Through the snapshot script: the record and the item's created offset must come from one moment.
+    return (await this.snapshot(streamName, groupId, itemId)).items[0];
   }
 
   commit(write: ItemWrite): Promise<CommitResult> {
@@ -118,6 +128,7 @@ export class RedisAdapter implements StorageAdapter {
           String(this.historyLimit),
           JSON.stringify(itemId),
           keys.channel,
+          write.expectedCreatedOffset === undefined ? "" : String(write.expectedCreatedOffset),
         ],
       )) as [0, string] | [1, string, ChangeType, string, string, string];
       if (reply[0] === 0) return { ok: false, currentRevision: Number(reply[1]) };
@@ -163,7 +174,7 @@ export class RedisAdapter implements StorageAdapter {
         itemId === undefined ? [] : [itemId],
       )) as string[];
       const items: StoredItem[] = [];
-      for (let i = 1; i < reply.length; i += 2) items.push(decodeStoredItem(reply[i], reply[i + 1]));
+      for (let i = 1; i < reply.length; i += 3) items.push(decodeStoredItem(reply[i], reply[i + 1], reply[i + 2]));
       return { items, offset: Number(reply[0]) };
     });
   }
@@ -205,6 +216,7 @@ export class RedisAdapter implements StorageAdapter {
   }
 
   async close(): Promise<void> {
+    await this.registrations.close();
     await this.channels.close();
     await this.connections.close();
   }

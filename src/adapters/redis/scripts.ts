@@ -44,4 +44,7 @@ export const scripts = {
   publishEvent: load("publish-event", 1),
   snapshot: load("snapshot", 3),
   changesSince: load("changes-since", 2),
+  registrationWrite: load("registration-write", 1),
+  fleetAnnounce: load("fleet-announce", 2),
+  fleetHosted: load("fleet-hosted", 2),
 };

@@ -276,6 +276,8 @@ export class SqliteAdapter implements StorageAdapter {
     const currentRevision = existing?.revision ?? 0;
     if (currentRevision !== write.expectedRevision) return { ok: false, currentRevision };
     if (write.value === undefined && !existing) return { ok: false, currentRevision };
+    const incarnation = write.expectedCreatedOffset;
+    if (existing && incarnation !== undefined && existing.position !== incarnation) return { ok: false, currentRevision };
     group ??= this.createGroup(write.streamName, write.groupId);
 
     const offset = group.last_offset + 1;
@@ -363,7 +365,13 @@ export class SqliteAdapter implements StorageAdapter {
 }
 
 function storedItem(row: ItemRow): StoredItem {
-  return { itemId: row.item_id, data: JSON.parse(row.data) as JsonValue, revision: row.revision, updatedAtMs: row.updated_at_ms };
+  return {
+    itemId: row.item_id,
+    data: JSON.parse(row.data) as JsonValue,
+    revision: row.revision,
+    createdOffset: row.position,
+    updatedAtMs: row.updated_at_ms,
+  };
 }
 
 function itemChange(streamName: string, groupId: string, offset: number, stored: StoredChange): ItemChange {

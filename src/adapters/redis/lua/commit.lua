@@ -13,14 +13,16 @@
 -- ARGV[6] history limit (0 keeps none)
 -- ARGV[7] item id as a JSON string, for the change message
 -- ARGV[8] the group's shard channel
+-- ARGV[9] the offset that created the item as expected, decimal ("": not checked); a
+--         re-created item restarts at revision 1, so the revision alone may match a newer one
 --
--- Returns {0, current revision} when the revision differs (or a delete finds no item);
+-- Returns {0, current revision} when the revision or the incarnation differs (or a delete finds no item);
 -- otherwise {1, offset, type, revision, old value JSON or "", transition}, where
 -- transition is "created" (first item of an empty group), "emptied" (last item gone) or "".
 
 local items, order, offset_key, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local item_id, expected, op, value, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local history_limit, item_id_json, channel = tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local history_limit, item_id_json, channel, incarnation = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
 
 local stored = redis.call('HGET', items, item_id)
 local revision, old_value = '0', ''
@@ -31,6 +33,9 @@ if stored then
   old_value = string.sub(stored, second + 1)
 end
 if revision ~= expected or (op == 'delete' and not stored) then
+  return {0, revision}
+end
+if stored and incarnation ~= '' and tonumber(redis.call('ZSCORE', order, item_id)) ~= tonumber(incarnation) then
   return {0, revision}
 end
 

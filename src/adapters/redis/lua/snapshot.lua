@@ -6,17 +6,22 @@
 -- KEYS[3] offset   STRING group offset counter (absent: 0)
 -- ARGV[1] (optional) one item id
 --
--- Returns {offset, item id, record, item id, record, ...}.
+-- Returns {offset, item id, record, created offset, item id, record, created offset, ...}.
 
 local items, order = KEYS[1], KEYS[2]
 local result = {redis.call('GET', KEYS[3]) or '0'}
-local ids
-if ARGV[1] then ids = {ARGV[1]} else ids = redis.call('ZRANGE', order, 0, -1) end
-for _, item_id in ipairs(ids) do
-  local record = redis.call('HGET', items, item_id)
+local scored
+if ARGV[1] then
+  scored = {ARGV[1], redis.call('ZSCORE', order, ARGV[1])}
+else
+  scored = redis.call('ZRANGE', order, 0, -1, 'WITHSCORES')
+end
+for i = 1, #scored, 2 do
+  local record = redis.call('HGET', items, scored[i])
   if record then
-    result[#result + 1] = item_id
+    result[#result + 1] = scored[i]
     result[#result + 1] = record
+    result[#result + 1] = scored[i + 1]
   end
 end
 return result

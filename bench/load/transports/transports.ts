@@ -1,0 +1,15 @@
+import { socketIoTransport } from "./socket-io-transport.js";
+import { streamSocketTransport } from "./stream-socket-transport.js";
+import { subscribeTransport } from "./subscribe-transport.js";
+import type { Transport } from "./transport.js";
+import { wsBroadcastTransport } from "./ws-broadcast-transport.js";
+
+/** Every fan-out system the suite compares, by the name results use. */
+export const TRANSPORTS = {
+  subscribe: subscribeTransport,
+  "stream-socket": streamSocketTransport,
+  "socket.io": socketIoTransport,
+  ws: wsBroadcastTransport,
+} satisfies Record<string, Transport>;
+
+export type TransportName = keyof typeof TRANSPORTS;

@@ -1,0 +1,128 @@
+import type { ManyGroupsJob, ManyGroupsResult } from "../../load/jobs.js";
+import type { TransportName } from "../../load/transports/transports.js";
+import { formatMicros, formatMs, formatNumber, formatRatio } from "../format.js";
+import { runLoad, startOurs, startPeer, waitForQuiet, type RunningServer } from "../processes.js";
+import type { Scenario, Table } from "../scenario.js";
+import { median, ratio } from "../stats.js";
+import { streamSocketUnavailable } from "../stream-socket-probe.js";
+import type { BarChart } from "../svg-chart.js";
+import { targetOf } from "./unary-shape.js";
+
+const GROUPS = 500;
+const SUBSCRIBERS_PER_GROUP = 4;
+const WRITES_PER_GROUP_PER_SECOND = 2;
+const WARMUP_MS = 1000;
+const MEASURE_MS = 4000;
+const DRAIN_MS = 3000;
+const JOIN_TIMEOUT_MS = 20_000;
+
+interface System {
+  label: string;
+  transport: TransportName;
+  server: RunningServer;
+  ours: boolean;
+}
+
+export const manyGroupsScenario: Scenario = {
+  name: "many-groups",
+  title: `${GROUPS} groups of ${SUBSCRIBERS_PER_GROUP} subscribers, ${WRITES_PER_GROUP_PER_SECOND} writes/s per group (chat shape)`,
+  async run(options) {
+    const servers: RunningServer[] = [];
+    try {
+      const ours = await startOurs("iii-stream", ["--adapter", "memory"]);
+      servers.push(ours);
+      const socketIo = await startPeer("socket.io", "socket-io-server");
+      servers.push(socketIo);
+      const streamSocketMissing = await streamSocketUnavailable(ours.url);
+      const systems: System[] = [
+        { label: "Subscribe", transport: "subscribe", server: ours, ours: true },
+        ...(streamSocketMissing ? [] : [{ label: "stream socket", transport: "stream-socket" as const, server: ours, ours: true }]),
+        { label: "Socket.IO rooms", transport: "socket.io", server: socketIo, ours: false },
+      ];
+      const results = new Map<System, ManyGroupsResult[]>(systems.map((s) => [s, []]));
+      for (let run = 0; run < options.runs; run++) {
+        for (let index = 0; index < systems.length; index++) {
+          const system = systems[(index + run) % systems.length];
+          options.log(`run ${run + 1}/${options.runs}: ${system.label}`);
+          const job: ManyGroupsJob = {
+            transport: system.transport,
+            target: targetOf(system.label, [system.server]),
+            groups: GROUPS,
+            subscribersPerGroup: SUBSCRIBERS_PER_GROUP,
+            writesPerGroupPerSecond: WRITES_PER_GROUP_PER_SECOND,
+            warmupMs: WARMUP_MS,
+            measureMs: MEASURE_MS,
+            drainMs: DRAIN_MS,
+            joinTimeoutMs: JOIN_TIMEOUT_MS,
+            groupPrefix: `chat-${run}-${system.transport}`,
+            deadlineMs: JOIN_TIMEOUT_MS * 2 + WARMUP_MS + MEASURE_MS + DRAIN_MS + 20_000,
+          };
+          results.get(system)!.push(await runLoad("many-groups", job));
+          await waitForQuiet([system.server.pid]);
+        }
+      }
+      const socketIoRuns = results.get(systems.at(-1)!)!;
+      const table: Table = {
+        title: `Many groups: ${GROUPS * SUBSCRIBERS_PER_GROUP} subscribers, ${GROUPS * WRITES_PER_GROUP_PER_SECOND} writes/s, ${GROUPS * SUBSCRIBERS_PER_GROUP * WRITES_PER_GROUP_PER_SECOND} deliveries/s offered (medians; ratios are median per-run ratios to Socket.IO)`,
+        header: ["system", "p50 ms", "p95 ms", "p99 ms", "server cores", "µs CPU/delivery", "CPU vs Socket.IO", "p99 vs Socket.IO", "received / expected"],
+        rows: systems.map((system) => {
+          const runs = results.get(system)!;
+          const med = (pick: (r: ManyGroupsResult) => number) => median(runs.map(pick));
+          const paired = (pick: (r: ManyGroupsResult) => number) => median(runs.map((r, run) => ratio(pick(r), socketIoRuns[run] ? pick(socketIoRuns[run]) : NaN)));
+          return [
+            system.label,
+            formatMs(med((r) => r.p50Ms)),
+            formatMs(med((r) => r.p95Ms)),
+            formatMs(med((r) => r.p99Ms)),
+            formatNumber(med((r) => r.serverCores), 2),
+            formatMicros(med((r) => r.serverCpuMicrosPerDelivery)),
+            formatRatio(paired((r) => r.serverCpuMicrosPerDelivery)),
+            formatRatio(paired((r) => r.p99Ms)),
+            `${formatNumber(runs.reduce((sum, r) => sum + r.received, 0))} / ${formatNumber(runs.reduce((sum, r) => sum + r.expected, 0))}`,
+          ];
+        }),
+      };
+      const medianOf = (system: System, pick: (r: ManyGroupsResult) => number) => median(results.get(system)!.map(pick));
+      const charts: BarChart[] = [
+        {
+          kind: "bars",
+          title: "Many groups: p99 write-to-receipt latency (lower is better)",
+          unit: "ms",
+          bars: systems.map((s) => ({ label: s.label, value: medianOf(s, (r) => r.p99Ms), ours: s.ours })),
+        },
+        {
+          kind: "bars",
+          title: "Many groups: server CPU per delivery (lower is better)",
+          unit: "µs",
+          bars: systems.map((s) => ({ label: s.label, value: medianOf(s, (r) => r.serverCpuMicrosPerDelivery), ours: s.ours })),
+        },
+      ];
+      const notes: string[] = [];
+      if (streamSocketMissing) notes.push(`stream socket not available: ${streamSocketMissing}`);
+      for (const [system, runs] of results) {
+        runs.forEach((r, run) => {
+          if (r.joinFailures > 0 || r.lost > 0 || r.failedWrites > 0) {
+            notes.push(`${system.label}, run ${run + 1}: ${r.joinFailures} subscribers failed to join, ${r.lost} lost, ${r.failedWrites} writes failed`);
+          }
+        });
+      }
+      return {
+        tables: [table],
+        charts,
+        targets: [],
+        notes,
+        config: {
+          groups: GROUPS,
+          subscribersPerGroup: SUBSCRIBERS_PER_GROUP,
+          writesPerGroupPerSecond: WRITES_PER_GROUP_PER_SECOND,
+          warmupMs: WARMUP_MS,
+          measureMs: MEASURE_MS,
+          runs: options.runs,
+        },
+        raw: [...results].map(([system, runs]) => ({ system: system.label, runs })),
+      };
+    } finally {
+      await Promise.all(servers.map((server) => server.stop()));
+    }
+  },
+};

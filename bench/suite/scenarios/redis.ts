@@ -1,0 +1,123 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import type { UnaryProtocol } from "../../load/jobs.js";
+import { startOurs, type RunningServer } from "../processes.js";
+import type { Scenario, ScenarioOutput } from "../scenario.js";
+import { streamSocketUnavailable } from "../stream-socket-probe.js";
+import { fanoutCharts, fanoutIncidents, fanoutTable, measureFanout, summarizeFanout, type FanoutSystem } from "./fanout-shape.js";
+import { compareUnary, measureUnary, medianCalls, targetOf, unaryTable } from "./unary-shape.js";
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const PROTOCOLS: UnaryProtocol[] = ["connect-binary-h2"];
+const CONCURRENCIES = [16, 64];
+const INSTANCES = 2;
+const REDIS = "redis x2";
+const MEMORY = "memory x1";
+
+export const redisScenario: Scenario = {
+  name: "redis",
+  title: `The unary and fan-out shapes across ${INSTANCES} instances sharing one Redis`,
+  async run(options) {
+    const version = await redisVersion();
+    if (version === undefined) return unavailable(`no Redis answered at ${REDIS_URL} (set REDIS_URL)`);
+    const keyPrefix = `iii-stream-bench:${Date.now().toString(36)}:`;
+    const dir = mkdtempSync(join(os.tmpdir(), "iii-stream-bench-redis-"));
+    const config = join(dir, "config.yaml");
+    writeFileSync(config, `adapter:\n  name: redis\n  config:\n    key_prefix: "${keyPrefix}"\n`);
+    const servers: RunningServer[] = [];
+    try {
+      const instances: RunningServer[] = [];
+      for (let i = 0; i < INSTANCES; i++) {
+        const instance = await startOurs(`iii-stream (redis ${i + 1})`, ["--adapter", "redis", "--redis-url", REDIS_URL, "--config", config]);
+        servers.push(instance);
+        instances.push(instance);
+      }
+      const memory = await startOurs("iii-stream (memory)", ["--adapter", "memory"]);
+      servers.push(memory);
+
+      options.log(`unary: ${INSTANCES} Redis instances (callers split) against one memory instance`);
+      const unaryRuns = await measureUnary([targetOf(REDIS, instances), targetOf(MEMORY, [memory])], PROTOCOLS, CONCURRENCIES, options);
+      const comparisons = compareUnary(unaryRuns, REDIS, MEMORY);
+      await memory.stop();
+
+      const streamSocketMissing = await streamSocketUnavailable(instances[0].url);
+      const systems: FanoutSystem[] = [
+        { label: `Subscribe (${REDIS})`, transport: "subscribe", target: targetOf("Subscribe", instances), ours: true },
+        streamSocketMissing
+          ? { label: `stream socket (${REDIS})`, transport: "stream-socket", unavailable: streamSocketMissing, ours: true }
+          : { label: `stream socket (${REDIS})`, transport: "stream-socket", target: targetOf("stream socket", instances), ours: true },
+      ];
+      const fanout = await measureFanout(systems, options, "redis-fanout");
+      const summaries = fanout.map(summarizeFanout);
+      return {
+        tables: [
+          unaryTable(`Set through ${INSTANCES} instances on Redis ${version} vs one memory instance (ratio = Redis / memory)`, comparisons, REDIS, MEMORY),
+          fanoutTable(`Fan-out: subscribers split evenly over ${INSTANCES} instances, writes alternating between them (CPU = both instances)`, summaries, []),
+        ],
+        charts: [
+          {
+            kind: "bars",
+            title: `Set calls/s (median): ${INSTANCES} instances on Redis vs one on memory`,
+            unit: "calls/s",
+            bars: comparisons.flatMap((c) => [
+              { label: `${c.concurrency} callers: ${REDIS}`, value: medianCalls(c.subject), ours: true },
+              { label: `${c.concurrency} callers: ${MEMORY}`, value: medianCalls(c.baseline), ours: true },
+            ]),
+          },
+          ...fanoutCharts(summaries, `Fan-out, ${REDIS}`),
+        ],
+        targets: [],
+        notes: [
+          `Redis ${version} at ${REDIS_URL}, not pinned: it shares the cores with servers and load.`,
+          ...fanoutIncidents(fanout),
+          ...(streamSocketMissing ? [`stream socket not available: ${streamSocketMissing}`] : []),
+        ],
+        config: { instances: INSTANCES, protocols: PROTOCOLS, concurrencies: CONCURRENCIES, runs: options.runs, redis: version },
+        raw: { unary: unaryRuns, fanout: fanout.map(({ system, results }) => ({ system: system.label, unavailable: system.unavailable, results })) },
+      };
+    } finally {
+      await Promise.all(servers.map((server) => server.stop()));
+      await deleteKeys(keyPrefix);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+function unavailable(reason: string): ScenarioOutput {
+  return { tables: [], charts: [], targets: [], notes: [`redis scenario not available: ${reason}`], config: { redisUrl: REDIS_URL }, raw: null };
+}
+
+async function redisVersion(): Promise<string | undefined> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on("error", () => undefined);
+  try {
+    await redis.connect();
+    return /redis_version:(\S+)/.exec(await redis.info("server"))?.[1] ?? "unknown";
+  } catch {
+    return undefined;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Removes what the scenario wrote, by its unique prefix (SCAN in bounded pages). */
+async function deleteKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  redis.on("error", () => undefined);
+  try {
+    await redis.connect();
+    let cursor = "0";
+    for (let page = 0; page < 10_000; page++) {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+      if (cursor === "0") break;
+    }
+  } catch {
+    // Nothing to clean when Redis went away; the keys carry a unique prefix.
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Hand-drawn SVG charts for the results: horizontal bars (one figure per system) and
+ * lines (a figure against offered load). Panels stack vertically in one file.
+ */
+
+export interface BarChart {
+  kind: "bars";
+  title: string;
+  unit: string;
+  bars: Array<{ label: string; value: number; ours?: boolean }>;
+}
+
+export interface LineChart {
+  kind: "lines";
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: Array<{ label: string; points: Array<[number, number]>; ours?: boolean }>;
+  /** A horizontal line, such as the latency bound a step must stay under. */
+  limit?: { y: number; label: string };
+  /** Top of the y axis; points above it are drawn at the top edge. Default: the largest value. */
+  maxY?: number;
+}
+
+export type Chart = BarChart | LineChart;
+
+const WIDTH = 760;
+const LABEL_WIDTH = 230;
+const BAR_AREA = 400;
+const BAR_HEIGHT = 18;
+const BAR_GAP = 8;
+const PANEL_GAP = 28;
+const TITLE_HEIGHT = 26;
+const LINE_PLOT = { left: 70, top: 10, width: 500, height: 200 };
+const OURS_COLOURS = ["#1d4ed8", "#0e7490", "#7c3aed"];
+const PEER_COLOURS = ["#ea580c", "#6b7280", "#ca8a04", "#be123c"];
+const FONT = 'font-family="system-ui, sans-serif" font-size="12"';
+
+export function renderSvg(charts: Chart[]): string {
+  const panels: string[] = [];
+  let y = 10;
+  for (const chart of charts) {
+    const { svg, height } = chart.kind === "bars" ? barPanel(chart, y) : linePanel(chart, y);
+    panels.push(svg);
+    y += height + PANEL_GAP;
+  }
+  const height = Math.max(40, y - PANEL_GAP + 10);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" ${FONT}>`,
+    `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
+    ...panels,
+    "</svg>",
+    "",
+  ].join("\n");
+}
+
+function colourPicker(): (ours: boolean | undefined) => string {
+  let oursIndex = 0;
+  let peerIndex = 0;
+  return (ours) => (ours ? OURS_COLOURS[oursIndex++ % OURS_COLOURS.length] : PEER_COLOURS[peerIndex++ % PEER_COLOURS.length]);
+}
+
+function barPanel(chart: BarChart, top: number): { svg: string; height: number } {
+  const finite = chart.bars.map((bar) => bar.value).filter(Number.isFinite);
+  const max = Math.max(1e-9, ...finite);
+  const colour = colourPicker();
+  const parts = [text(10, top + 16, chart.title, 'font-weight="bold" font-size="14"')];
+  chart.bars.forEach((bar, index) => {
+    const y = top + TITLE_HEIGHT + index * (BAR_HEIGHT + BAR_GAP);
+    const width = Number.isFinite(bar.value) ? Math.max(1, (bar.value / max) * BAR_AREA) : 0;
+    parts.push(text(LABEL_WIDTH - 8, y + 13, bar.label, 'text-anchor="end"'));
+    parts.push(`<rect x="${LABEL_WIDTH}" y="${y}" width="${width.toFixed(1)}" height="${BAR_HEIGHT}" fill="${colour(bar.ours)}"/>`);
+    const value = Number.isFinite(bar.value) ? `${compact(bar.value)} ${chart.unit}` : "not available";
+    parts.push(text(LABEL_WIDTH + width + 6, y + 13, value));
+  });
+  return { svg: `<g>${parts.join("")}</g>`, height: TITLE_HEIGHT + chart.bars.length * (BAR_HEIGHT + BAR_GAP) };
+}
+
+function linePanel(chart: LineChart, top: number): { svg: string; height: number } {
+  const points = chart.series.flatMap((series) => series.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  const maxX = niceCeiling(Math.max(1e-9, ...points.map(([x]) => x)));
+  const maxY = chart.maxY ?? niceCeiling(Math.max(1e-9, chart.limit?.y ?? 0, ...points.map(([, y]) => y)));
+  const plot = { ...LINE_PLOT, top: top + TITLE_HEIGHT + LINE_PLOT.top };
+  const px = (x: number) => plot.left + (x / maxX) * plot.width;
+  const py = (y: number) => plot.top + plot.height - (Math.min(y, maxY) / maxY) * plot.height;
+  const parts = [text(10, top + 16, chart.title, 'font-weight="bold" font-size="14"')];
+  parts.push(`<rect x="${plot.left}" y="${plot.top}" width="${plot.width}" height="${plot.height}" fill="none" stroke="#9ca3af"/>`);
+  for (let tick = 0; tick <= 4; tick++) {
+    const x = (maxX * tick) / 4;
+    const y = (maxY * tick) / 4;
+    parts.push(text(px(x), plot.top + plot.height + 14, compact(x), 'text-anchor="middle" fill="#4b5563"'));
+    parts.push(text(plot.left - 6, py(y) + 4, compact(y), 'text-anchor="end" fill="#4b5563"'));
+    if (tick > 0) parts.push(`<line x1="${plot.left}" x2="${plot.left + plot.width}" y1="${py(y)}" y2="${py(y)}" stroke="#e5e7eb"/>`);
+  }
+  parts.push(text(plot.left + plot.width / 2, plot.top + plot.height + 30, chart.xLabel, 'text-anchor="middle"'));
+  parts.push(text(14, plot.top + plot.height / 2, chart.yLabel, `text-anchor="middle" transform="rotate(-90 14 ${plot.top + plot.height / 2})"`));
+  if (chart.limit) {
+    const y = py(chart.limit.y);
+    parts.push(`<line x1="${plot.left}" x2="${plot.left + plot.width}" y1="${y}" y2="${y}" stroke="#dc2626" stroke-dasharray="4 3"/>`);
+    parts.push(text(plot.left + plot.width - 4, y - 4, chart.limit.label, 'text-anchor="end" fill="#dc2626"'));
+  }
+  const colour = colourPicker();
+  chart.series.forEach((series, index) => {
+    const stroke = colour(series.ours);
+    const drawn = series.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+    if (drawn.length > 0) {
+      parts.push(`<polyline fill="none" stroke="${stroke}" stroke-width="2" points="${drawn.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ")}"/>`);
+      for (const [x, y] of drawn) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${stroke}"/>`);
+    }
+    const legendY = plot.top + 8 + index * 18;
+    const legendX = plot.left + plot.width + 14;
+    parts.push(`<rect x="${legendX}" y="${legendY}" width="12" height="12" fill="${stroke}"/>`);
+    parts.push(text(legendX + 18, legendY + 10, series.label));
+  });
+  return { svg: `<g>${parts.join("")}</g>`, height: TITLE_HEIGHT + LINE_PLOT.top + LINE_PLOT.height + 40 };
+}
+
+function text(x: number, y: number, content: string, attributes = ""): string {
+  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attributes}>${escapeXml(content)}</text>`;
+}
+
+function escapeXml(content: string): string {
+  return content.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
+}
+
+/** 1, 2 or 5 times a power of ten, at or above n: axis ends that read well. */
+function niceCeiling(n: number): number {
+  const power = 10 ** Math.floor(Math.log10(n));
+  for (const step of [1, 2, 5, 10]) if (step * power >= n) return step * power;
+  return 10 * power;
+}
+
+/** 1234 -> "1.2k", 0.5 -> "0.5": labels short enough for an axis. */
+function compact(n: number): string {
+  const abs = Math.abs(n);
+  if (abs >= 1e6) return `${+(n / 1e6).toFixed(1)}M`;
+  if (abs >= 1e4) return `${+(n / 1e3).toFixed(0)}k`;
+  if (abs >= 1e3) return `${+(n / 1e3).toFixed(1)}k`;
+  if (abs >= 10) return `${+n.toFixed(0)}`;
+  return `${+n.toFixed(2)}`;
+}

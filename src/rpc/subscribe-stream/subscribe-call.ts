@@ -1,0 +1,195 @@
+import type http from "node:http";
+import type http2 from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { JsonValue } from "../../core/json.js";
+import type { StreamEngine } from "../../core/stream-engine.js";
+import type { StreamError } from "../../core/stream-error.js";
+import type { Subscription } from "../../core/subscription.js";
+import { handshakeFromNode, type HandshakeInfo } from "../../functions/auth-request.js";
+import { toConnectError } from "../connect-errors.js";
+import { countFromProto } from "../proto-convert.js";
+import { cutStream, STALL_GRACE_MS } from "../stalled-stream.js";
+import { deliveryFrame } from "./delivery-frame.js";
+import type { FlushScheduler, Flushable } from "./flush-scheduler.js";
+import { headerValue, type NodeRequest, type RequestReader } from "./request-reader.js";
+import { streamEnd } from "./stream-end.js";
+import type { WireProtocol } from "./wire-protocol.js";
+
+/** Timers wait at most 2^31-1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const ignore = (): void => undefined;
+
+export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/** What the message loop needs of either response type (their `write` overloads differ in type only). */
+interface FrameSink {
+  write(frame: Uint8Array): boolean;
+  cork(): void;
+  uncork(): void;
+}
+
+/** What every Subscribe call of a server shares. */
+export interface CallServices {
+  engine: StreamEngine;
+  /** The subscriber's context from the auth function, or UNAUTHENTICATED. */
+  authenticate(handshake: HandshakeInfo): Promise<JsonValue>;
+  requests: RequestReader;
+  scheduler: FlushScheduler;
+}
+
+/**
+ * One Subscribe call, from the request to the end of the stream. Its subscription
+ * pushes (`onReadable`); the call then writes what is queued as shared, pre-encoded
+ * frames, all of them in one go when several are waiting. While the transport's buffer
+ * is full it takes nothing more, so a client that does not keep up fills its bounded
+ * queue and is ended (RESOURCE_EXHAUSTED) instead of growing the server's memory.
+ */
+export class SubscribeCall implements Flushable {
+  private subscription: Subscription | undefined;
+  /** Nothing more is written: the status is sent or the stream is gone. */
+  private finished = false;
+  private flushQueued = false;
+  private waitingForDrain = false;
+  private deadline: NodeJS.Timeout | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** The code of the status sent, which also decides how a stalled stream is cut. */
+  private endCode: Code | undefined;
+
+  constructor(
+    private readonly req: NodeRequest,
+    private readonly res: NodeResponse,
+    private readonly protocol: WireProtocol,
+    private readonly services: CallServices,
+  ) {
+    res.once("close", this.onClose);
+    res.on("drain", this.onDrain);
+    // A client that leaves in the middle of its request fails the request; 'close' then releases the call.
+    req.on("error", ignore);
+  }
+
+  /** Authenticates, reads the request, subscribes and starts streaming; reports every failure in the stream. */
+  async start(): Promise<void> {
+    try {
+      const timeout = this.protocol.parseTimeout(headerValue(this.req, this.protocol.timeoutHeader));
+      this.startDeadline(timeout.timeoutMs);
+      // Before anything is read: a refused subscriber learns nothing about its request.
+      const context = await this.services.authenticate(handshakeFromNode(this.req));
+      if (this.finished) return;
+      if (timeout.error) throw timeout.error;
+      const request = await this.services.requests.read(this.req, this.protocol);
+      if (this.finished) return;
+      const subscription = await this.services.engine.subscribe(
+        {
+          streamName: request.streamName,
+          groupId: request.groupId,
+          itemId: request.itemId,
+          fromOffset: countFromProto("from_offset", request.fromOffset),
+        },
+        { context, onReadable: this.onReadable },
+      );
+      // The client left, or the deadline passed, while the snapshot was read.
+      if (this.finished) {
+        subscription.end();
+        return;
+      }
+      this.subscription = subscription;
+      subscription.onEnd(this.onSubscriptionEnd);
+      if (this.finished) return;
+      this.res.writeHead(200, { "content-type": this.protocol.contentType });
+      this.scheduleFlush();
+    } catch (error) {
+      this.finish(toConnectError(error));
+    }
+  }
+
+  private startDeadline(timeoutMs: number | undefined): void {
+    // Longer than a timer can wait is as good as none (Node.js would fire it at once).
+    if (timeoutMs === undefined || timeoutMs > MAX_TIMER_MS) return;
+    this.deadline = setTimeout(this.onDeadline, timeoutMs);
+    this.deadline.unref();
+  }
+
+  /** Writes what the subscription has queued, until the transport's buffer is full. */
+  flush(): void {
+    this.flushQueued = false;
+    const subscription = this.subscription;
+    if (!subscription || this.finished || this.waitingForDrain) return;
+    let delivery = subscription.take();
+    if (!delivery) return;
+    const sink: FrameSink = this.res;
+    const binary = this.protocol.binary;
+    // Several frames become one write (writev) instead of one each.
+    const corked = subscription.pending > 0;
+    if (corked) sink.cork();
+    let writable = true;
+    while (delivery) {
+      writable = sink.write(deliveryFrame(delivery, binary));
+      if (!writable) break;
+      delivery = subscription.take();
+    }
+    if (corked) sink.uncork();
+    // 'drain' resumes; meanwhile new messages stay queued, where the queue limit applies.
+    if (!writable) this.waitingForDrain = true;
+  }
+
+  private readonly onReadable = (): void => this.scheduleFlush();
+
+  private scheduleFlush(): void {
+    if (this.flushQueued || this.waitingForDrain || this.finished) return;
+    this.flushQueued = true;
+    this.services.scheduler.add(this);
+  }
+
+  private readonly onDrain = (): void => {
+    if (!this.waitingForDrain) return;
+    this.waitingForDrain = false;
+    this.scheduleFlush();
+  };
+
+  private readonly onSubscriptionEnd = (error: StreamError | undefined): void => {
+    this.finish(error === undefined ? undefined : toConnectError(error));
+  };
+
+  private readonly onDeadline = (): void => {
+    this.finish(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+  };
+
+  /**
+   * Sends the final status after whatever is already buffered; messages still queued
+   * are dropped (the error says where to resume). A stream that has not closed
+   * `STALL_GRACE_MS` later belongs to a client that stopped reading, and is cut.
+   */
+  private finish(error: ConnectError | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.deadline);
+    this.subscription?.end();
+    this.endCode = error?.code;
+    const end = streamEnd(this.protocol.family, error);
+    const res = this.res;
+    if (!res.headersSent) {
+      res.setHeader("content-type", this.protocol.contentType);
+      // No message yet: gRPC sends its status in the headers alone (trailers-only).
+      if (end.trailers) for (const [name, value] of Object.entries(end.trailers)) res.setHeader(name, value);
+    } else if (end.trailers) {
+      res.addTrailers(end.trailers);
+    }
+    if (end.frame) res.end(end.frame);
+    else res.end();
+    // An unread request body (a refused or malformed call) must not hold the stream open.
+    this.req.resume();
+    this.stallTimer = setTimeout(this.cut, STALL_GRACE_MS);
+    this.stallTimer.unref();
+  }
+
+  private readonly cut = (): void => cutStream(this.req, this.endCode);
+
+  private readonly onClose = (): void => {
+    this.finished = true;
+    clearTimeout(this.deadline);
+    clearTimeout(this.stallTimer);
+    this.res.off("drain", this.onDrain);
+    this.subscription?.end();
+  };
+}

@@ -1,0 +1,51 @@
+import type { JsonReadOptions } from "@bufbuild/protobuf";
+import { createMethodUrl } from "@connectrpc/connect/protocol";
+import type { JsonValue } from "../../core/json.js";
+import type { StreamEngine } from "../../core/stream-engine.js";
+import type { HandshakeInfo } from "../../functions/auth-request.js";
+import { StreamService } from "../../../gen/iii/stream/v1/stream_pb.js";
+import { FlushScheduler } from "./flush-scheduler.js";
+import { RequestReader, type NodeRequest } from "./request-reader.js";
+import { SubscribeCall, type CallServices, type NodeResponse } from "./subscribe-call.js";
+import { detectProtocol } from "./wire-protocol.js";
+
+export interface SubscribeEndpointOptions {
+  engine: StreamEngine;
+  /** Runs the auth function for a subscriber: its context, or UNAUTHENTICATED. */
+  authenticate(handshake: HandshakeInfo): Promise<JsonValue>;
+  /** Largest request message in bytes; the limit Connect applies to the other methods. */
+  readMaxBytes: number;
+  /** How JSON requests are read; the options Connect uses for the other methods. */
+  jsonOptions: Partial<JsonReadOptions>;
+}
+
+const SUBSCRIBE_PATH = createMethodUrl("/", StreamService.method.subscribe);
+
+/**
+ * `StreamService/Subscribe` without Connect's per-call pipeline: the same protocols on
+ * the same port (gRPC, gRPC-Web and Connect, binary or JSON, HTTP/1.1 or HTTP/2), but
+ * each message is framed once and every subscriber gets the same bytes. Whatever is
+ * not a Subscribe call it can serve (another method, another HTTP method, an unknown
+ * content type) is left to Connect, which answers it as before.
+ */
+export class SubscribeEndpoint {
+  private readonly services: CallServices;
+
+  constructor(options: SubscribeEndpointOptions) {
+    this.services = {
+      engine: options.engine,
+      authenticate: options.authenticate,
+      requests: new RequestReader({ readMaxBytes: options.readMaxBytes, jsonOptions: options.jsonOptions }),
+      scheduler: new FlushScheduler(),
+    };
+  }
+
+  /** Serves the request and returns true if it is a Subscribe call; returns false and leaves it alone otherwise. */
+  serve(req: NodeRequest, res: NodeResponse): boolean {
+    if (req.method !== "POST" || req.url?.split("?", 1)[0] !== SUBSCRIBE_PATH) return false;
+    const protocol = detectProtocol(req.headers["content-type"]);
+    if (!protocol) return false;
+    void new SubscribeCall(req, res, protocol, this.services).start();
+    return true;
+  }
+}

@@ -1,0 +1,286 @@
+import { randomUUID } from "node:crypto";
+import type http from "node:http";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocket, WebSocketServer, type RawData } from "ws";
+import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
+import type { StreamEngine } from "../core/stream-engine.js";
+import { handshakeFromNode } from "../functions/auth-request.js";
+import type { FunctionsRuntime } from "../functions/functions-runtime.js";
+import { CloseCode, WS_MESSAGE_TOO_BIG, type Closing } from "./close-codes.js";
+import { DEFAULT_BROWSER_ALLOWED_FUNCTIONS, isPrivileged, originAllowed } from "./connection-access.js";
+import { StreamSocket } from "./stream-socket.js";
+import { offsetFromQuery } from "./wire-messages.js";
+import { WORKER_MESSAGE_TYPES, WorkerSocket } from "./worker-socket.js";
+
+export interface WebSocketOptions {
+  /**
+   * Functions a restricted worker connection (a browser page, or a client without an
+   * API key when keys are configured) may invoke. Default: the read functions
+   * (`stream::get`, `stream::list`, `stream::list_groups`, `stream::list_all`), so a
+   * browser cannot write unless the operator allows it.
+   */
+  browserAllowedFunctions?: string[];
+  /**
+   * How often the server pings every connection; a peer that has not answered the
+   * previous ping by the next one is dropped. Default 30,000 ms: within the idle
+   * timeouts of common proxies, and twice within the iii SDK's 60 s idle timeout.
+   */
+  pingIntervalMs?: number;
+  /** Most subscriptions one stream-socket connection may hold. Default 1,000, which bounds what one client can hold open. */
+  maxSubscriptionsPerConnection?: number;
+}
+
+export interface BridgeServices {
+  engine: StreamEngine;
+  functions: FunctionsRuntime;
+  /** The largest frame a client may send (the server's `max_message_bytes`). */
+  maxMessageBytes: number;
+  apiKeys: readonly string[];
+  /** Origins whose pages may connect; see `originAllowed`. */
+  allowedOrigins: readonly string[];
+  functionTimeoutMs: number;
+  log(line: string): void;
+}
+
+/** Which protocol a connection speaks, by the path of its upgrade. */
+type Route =
+  | { kind: "either" }
+  | { kind: "worker" }
+  | { kind: "telemetry" }
+  | { kind: "stream-path"; streamName: string; groupId: string; itemId: string | undefined; fromOffset: number | undefined };
+
+interface Connection {
+  readonly id: string;
+  readonly ws: WebSocket;
+  readonly socket: Duplex;
+  readonly request: http.IncomingMessage;
+  readonly context: JsonValue;
+  /** Undefined on `/` until the first join, leave or worker message decides. */
+  handler: StreamSocket | WorkerSocket | "telemetry" | undefined;
+  /** Cleared by each ping, set by its pong. */
+  alive: boolean;
+}
+
+/**
+ * ws reports an oversized message with the standard close code 1009; this reports it
+ * with the bridge's documented MessageTooBig instead. ws builds every server-side
+ * socket from this class (the server's `WebSocket` option).
+ */
+class BridgeWebSocket extends WebSocket {
+  override close(code?: number, data?: string | Buffer): void {
+    if (code === WS_MESSAGE_TOO_BIG) super.close(CloseCode.MessageTooBig, "message too big");
+    else super.close(code, data);
+  }
+}
+
+/** Most bytes a worker may leave unread before it is disconnected (a few maximal messages). */
+const WORKER_BUFFER_MESSAGES = 8;
+
+/**
+ * The WebSocket side of the one port. HTTP/1.1 upgrades arrive here and are routed by
+ * path:
+ * - `/stream/{stream_name}/{group_id}[/{item_id}]`: the stream socket, joined to that
+ *   subscription at once (optional `?fromOffset=N`);
+ * - `/worker`: the iii worker protocol;
+ * - `/`: either, decided by the first message (`join`/`leave` or a worker message);
+ * - `/otel`, `/worker/otel`: where the iii SDK sends its telemetry; accepted and discarded.
+ *
+ * Every connection passes the origin check and the auth function at the handshake;
+ * the server pings it and drops it when it stops answering.
+ */
+export class WebSocketBridge {
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Set<Connection>();
+  private readonly pingTimer: NodeJS.Timeout;
+  private readonly allowedFunctions: ReadonlySet<string>;
+  private readonly maxSubscriptions: number;
+  /**
+   * Connection ids name worker functions of restricted connections and worker
+   * triggers; the random part keeps them apart across restarts and across instances
+   * that share a registration store.
+   */
+  private readonly idPrefix = `ws-${randomUUID().slice(0, 8)}-`;
+  private nextConnection = 1;
+  private closing = false;
+
+  constructor(
+    private readonly services: BridgeServices,
+    options: WebSocketOptions = {},
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: services.maxMessageBytes, WebSocket: BridgeWebSocket });
+    this.allowedFunctions = new Set(options.browserAllowedFunctions ?? DEFAULT_BROWSER_ALLOWED_FUNCTIONS);
+    this.maxSubscriptions = options.maxSubscriptionsPerConnection ?? 1000;
+    this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs ?? 30_000);
+    this.pingTimer.unref();
+  }
+
+  /** Open connections, for tests and metrics. */
+  get size(): number {
+    return this.connections.size;
+  }
+
+  /** The `upgrade` listener of the HTTP/1.1 server. */
+  handleUpgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", () => socket.destroy());
+    const route = routeOf(request.url ?? "/");
+    if (!route) return refuseUpgrade(socket, 404);
+    if (this.closing) return refuseUpgrade(socket, 503);
+    if (!originAllowed(request.headers.origin, this.services.allowedOrigins)) return refuseUpgrade(socket, 403);
+    void this.services.functions.authenticate(handshakeFromNode(request)).then(
+      (context) => this.upgrade(request, socket, head, route, context),
+      () => this.upgrade(request, socket, head, route, undefined),
+    );
+  }
+
+  /** Closes every connection with 1001 (going away); their subscriptions end and leave triggers fire. */
+  close(): void {
+    this.closing = true;
+    clearInterval(this.pingTimer);
+    for (const connection of [...this.connections]) this.closeConnection(connection, { code: CloseCode.GoingAway, reason: "the server is shutting down" });
+  }
+
+  /** `context` undefined: the auth function refused, and the connection is closed right after the upgrade. */
+  private upgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer, route: Route, context: JsonValue | undefined): void {
+    if (socket.destroyed) return;
+    if (this.closing) return refuseUpgrade(socket, 503);
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      // Browsers cannot read an HTTP status of a failed handshake, but they can read a close code.
+      if (context === undefined) {
+        ws.close(CloseCode.Unauthenticated, "unauthenticated");
+        return;
+      }
+      this.accept(ws, request, socket, route, context);
+    });
+  }
+
+  private accept(ws: WebSocket, request: http.IncomingMessage, socket: Duplex, route: Route, context: JsonValue): void {
+    const connection: Connection = { id: `${this.idPrefix}${this.nextConnection++}`, ws, socket, request, context, handler: undefined, alive: true };
+    this.connections.add(connection);
+    ws.on("pong", () => (connection.alive = true));
+    ws.on("message", (data) => this.receive(connection, data));
+    // ws closes the connection itself after a protocol error; the close event cleans up.
+    ws.on("error", () => undefined);
+    ws.on("close", () => {
+      this.connections.delete(connection);
+      if (typeof connection.handler === "object") connection.handler.dispose();
+    });
+    if (route.kind === "telemetry") connection.handler = "telemetry";
+    else if (route.kind === "worker") this.startWorker(connection);
+    else if (route.kind === "stream-path") {
+      const { streamName, groupId, itemId, fromOffset } = route;
+      this.startStream(connection).joinFromPath({ type: "join", subscriptionId: randomUUID(), streamName, groupId, itemId, fromOffset });
+    }
+  }
+
+  private receive(connection: Connection, data: RawData): void {
+    if (connection.handler === "telemetry") return;
+    const message = parseFrame(data);
+    if (!message) return;
+    let handler = connection.handler;
+    if (!handler) {
+      if (message.type === "join" || message.type === "leave") handler = this.startStream(connection);
+      else if (typeof message.type === "string" && WORKER_MESSAGE_TYPES.has(message.type)) handler = this.startWorker(connection);
+      else {
+        if (message.type === "ping") connection.ws.send(JSON.stringify({ type: "pong" }));
+        return;
+      }
+    }
+    handler.receive(message);
+  }
+
+  private startStream(connection: Connection): StreamSocket {
+    const handler = new StreamSocket(connection.ws, connection.socket, {
+      engine: this.services.engine,
+      context: connection.context,
+      maxSubscriptions: this.maxSubscriptions,
+      close: (closing) => this.closeConnection(connection, closing),
+    });
+    connection.handler = handler;
+    return handler;
+  }
+
+  private startWorker(connection: Connection): WorkerSocket {
+    const handler = new WorkerSocket(connection.ws, {
+      engine: this.services.engine,
+      runtime: this.services.functions,
+      connectionId: connection.id,
+      privileged: isPrivileged(connection.request, this.services.apiKeys),
+      allowedFunctions: this.allowedFunctions,
+      functionTimeoutMs: this.services.functionTimeoutMs,
+      maxBufferedBytes: WORKER_BUFFER_MESSAGES * this.services.maxMessageBytes,
+      close: (closing) => this.closeConnection(connection, closing),
+      log: this.services.log,
+    });
+    connection.handler = handler;
+    handler.welcome();
+    return handler;
+  }
+
+  /** Ends the connection's subscriptions and registrations at once, then closes it. */
+  private closeConnection(connection: Connection, closing: Closing): void {
+    this.connections.delete(connection);
+    if (typeof connection.handler === "object") connection.handler.dispose();
+    connection.ws.close(closing.code, closing.reason);
+  }
+
+  private pingAll(): void {
+    for (const connection of this.connections) {
+      if (!connection.alive) {
+        this.connections.delete(connection);
+        connection.ws.terminate();
+        continue;
+      }
+      connection.alive = false;
+      connection.ws.ping();
+    }
+  }
+}
+
+/** A frame's JSON object; undefined for blank, undecodable or non-object frames, which are ignored. */
+function parseFrame(data: RawData): JsonObject | undefined {
+  const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  const text = bytes.toString("utf8");
+  if (text.trim() === "") return undefined;
+  try {
+    const value = JSON.parse(text) as JsonValue;
+    return isJsonObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function routeOf(url: string): Route | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url, "http://localhost");
+  } catch {
+    return undefined;
+  }
+  const path = parsed.pathname.replace(/\/+$/, "") || "/";
+  if (path === "/") return { kind: "either" };
+  if (path === "/worker") return { kind: "worker" };
+  if (path === "/otel" || path === "/worker/otel") return { kind: "telemetry" };
+  const segments = path.split("/").slice(1);
+  if (segments[0] !== "stream" || segments.length < 3 || segments.length > 4) return undefined;
+  let names: string[];
+  try {
+    names = segments.slice(1).map((segment) => decodeURIComponent(segment));
+  } catch {
+    return undefined;
+  }
+  return {
+    kind: "stream-path",
+    streamName: names[0],
+    groupId: names[1],
+    itemId: names[2],
+    fromOffset: offsetFromQuery(parsed.searchParams.get("fromOffset")),
+  };
+}
+
+/** Answers an upgrade that will not happen with a plain HTTP status, and closes the connection. */
+function refuseUpgrade(socket: Duplex, status: number): void {
+  if (!socket.destroyed) {
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+}

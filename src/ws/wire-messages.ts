@@ -1,0 +1,148 @@
+/**
+ * The stream socket's wire format (reference spec 5.1). Client messages are
+ * `{type: "join" | "leave", data: {...}}`; every server message is the reference's
+ * wrapper `{type: "stream", timestamp, streamName, groupId, id, event}` followed by
+ * our additions, which old clients ignore: `offset` (and `revision` for item
+ * changes) and the `subscriptionId` the message belongs to.
+ */
+import type { Delivery, SubscriptionMessage } from "../core/delivery.js";
+import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
+import { MAX_NAME_BYTES } from "../core/names.js";
+import type { SubscriptionTarget } from "../core/subscription.js";
+
+export interface JoinMessage {
+  type: "join";
+  subscriptionId: string;
+  streamName: string;
+  groupId: string;
+  /** The item of an item-level subscription. */
+  itemId: string | undefined;
+  /** Resume after this offset instead of starting from a `sync`. */
+  fromOffset: number | undefined;
+}
+
+export interface LeaveMessage {
+  type: "leave";
+  subscriptionId: string;
+}
+
+/**
+ * A join or a leave, or undefined for anything else, which the socket ignores as the
+ * reference does. Names are checked by the engine (an empty name gets an `error`
+ * event); only the shape is checked here.
+ */
+export function parseClientMessage(message: JsonObject): JoinMessage | LeaveMessage | undefined {
+  const data = message.data;
+  if (!isJsonObject(data) || !isSubscriptionId(data.subscriptionId)) return undefined;
+  if (message.type === "leave") return { type: "leave", subscriptionId: data.subscriptionId };
+  if (message.type !== "join") return undefined;
+  const { streamName, groupId, id, fromOffset } = data;
+  if (typeof streamName !== "string" || typeof groupId !== "string") return undefined;
+  if (id !== undefined && id !== null && typeof id !== "string") return undefined;
+  if (fromOffset !== undefined && fromOffset !== null && !isOffset(fromOffset)) return undefined;
+  return {
+    type: "join",
+    subscriptionId: data.subscriptionId,
+    streamName,
+    groupId,
+    itemId: id ?? undefined,
+    fromOffset: fromOffset ?? undefined,
+  };
+}
+
+/** `fromOffset` of a path-based join's query string; undefined when absent or not an offset. */
+export function offsetFromQuery(value: string | null): number | undefined {
+  if (value === null || !/^\d{1,16}$/.test(value)) return undefined;
+  const offset = Number(value);
+  return isOffset(offset) ? offset : undefined;
+}
+
+/**
+ * A message in wire form without its closing brace, so that each subscription can
+ * append its own `subscriptionId` (see `frameFor`). Undefined for heartbeats, which
+ * the stream socket does not forward: protocol pings keep its connections alive.
+ * Changes and events are encoded once and shared by every socket that receives them.
+ */
+export function wrapperHead(delivery: Delivery, target: SubscriptionTarget): Buffer | undefined {
+  const message = delivery.message;
+  if (message.kind === "heartbeat") return undefined;
+  // A snapshot belongs to one subscription, and its shape depends on the target.
+  if (message.kind === "snapshot") return head(syncWrapper(message.items, message.offset, target));
+  return delivery.encoded("ws-stream", encodeShared);
+}
+
+/** The frame for one subscription: the shared head and the subscription's suffix. */
+export function frameFor(head: Buffer, suffix: Buffer): Buffer {
+  return Buffer.concat([head, suffix], head.length + suffix.length);
+}
+
+/** `,"subscriptionId":"..."}`: what closes every wrapper of one subscription. */
+export function subscriptionSuffix(subscriptionId: string): Buffer {
+  return Buffer.from(`,"subscriptionId":${JSON.stringify(subscriptionId)}}`, "utf8");
+}
+
+/** The reply to a join that a `stream:join` handler refused. */
+export function unauthorizedWrapper(join: JoinMessage): string {
+  return JSON.stringify({
+    ...wrapperStart(join.streamName, join.groupId, join.itemId ?? null, Date.now()),
+    event: { type: "unauthorized" },
+    subscriptionId: join.subscriptionId,
+  });
+}
+
+/**
+ * The reply to a join the server cannot serve (an invalid name, too many
+ * subscriptions on the connection, an unavailable store): an addition to the
+ * reference, whose clients ignore the unknown event type.
+ */
+export function errorWrapper(join: JoinMessage, code: string, message: string): string {
+  return JSON.stringify({
+    ...wrapperStart(join.streamName, join.groupId, join.itemId ?? null, Date.now()),
+    event: { type: "error", code, message },
+    subscriptionId: join.subscriptionId,
+  });
+}
+
+function encodeShared(message: SubscriptionMessage): Buffer {
+  switch (message.kind) {
+    case "change":
+      return head({
+        ...wrapperStart(message.streamName, message.groupId, message.itemId, message.timestampMs),
+        event: { type: message.type, data: message.data },
+        offset: message.offset,
+        revision: message.revision,
+      });
+    case "event":
+      return head({
+        ...wrapperStart(message.streamName, message.groupId, message.itemId ?? null, message.timestampMs),
+        event: { type: "event", event: { type: message.type, data: message.data } },
+        offset: message.offset,
+      });
+    default:
+      throw new Error(`${message.kind} messages are not shared`);
+  }
+}
+
+/** An item-level sync carries the value (null when missing), a group-level one the array of values. */
+function syncWrapper(items: Array<{ itemId: string; data: JsonValue }>, offset: number, target: SubscriptionTarget): JsonObject {
+  const data: JsonValue = target.itemId === undefined ? items.map((item) => item.data) : (items[0]?.data ?? null);
+  return { ...wrapperStart(target.streamName, target.groupId, target.itemId ?? null, Date.now()), event: { type: "sync", data }, offset };
+}
+
+/** The reference's field order: type, timestamp, streamName, groupId, id, then event. */
+function wrapperStart(streamName: string, groupId: string, id: string | null, timestamp: number): JsonObject {
+  return { type: "stream", timestamp, streamName, groupId, id };
+}
+
+function head(wrapper: JsonObject): Buffer {
+  const json = JSON.stringify(wrapper);
+  return Buffer.from(json.slice(0, -1), "utf8");
+}
+
+function isSubscriptionId(value: JsonValue | undefined): value is string {
+  return typeof value === "string" && value.length > 0 && Buffer.byteLength(value, "utf8") <= MAX_NAME_BYTES;
+}
+
+function isOffset(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}

@@ -1,0 +1,293 @@
+import type { WebSocket } from "ws";
+import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
+import type { StreamEngine } from "../core/stream-engine.js";
+import { ErrorCode, StreamError } from "../core/stream-error.js";
+import type { FunctionsRuntime } from "../functions/functions-runtime.js";
+import { TRIGGER_TYPES, type TriggerConfig } from "../functions/registration-store.js";
+import { CloseCode, type Closing } from "./close-codes.js";
+import { callStreamFunction, isStreamFunction, type CallOutcome, type ErrorBody } from "./stream-functions.js";
+
+export interface WorkerSocketOptions {
+  engine: StreamEngine;
+  runtime: FunctionsRuntime;
+  /** Identifies the connection: the worker id, and the prefix of its trigger ids. */
+  connectionId: string;
+  /**
+   * A privileged connection (a trusted backend) may invoke every function and register
+   * join and leave triggers; its functions are registered under their own ids, so
+   * other triggers and the auth function can name them. A restricted one (a browser)
+   * may only invoke `allowedFunctions`, and its functions and triggers are private to it.
+   */
+  privileged: boolean;
+  allowedFunctions: ReadonlySet<string>;
+  /** How long a function the worker invokes through the registry may take. */
+  functionTimeoutMs: number;
+  /** Unsent bytes beyond which the worker counts as too slow and is disconnected. */
+  maxBufferedBytes: number;
+  close(closing: Closing): void;
+  log(line: string): void;
+}
+
+/** Client message types of the engine's worker protocol; the first one on `/` selects this protocol. */
+export const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set([
+  "registerfunction",
+  "unregisterfunction",
+  "invokefunction",
+  "invocationresult",
+  "registertrigger",
+  "unregistertrigger",
+  "registertriggertype",
+  "unregistertriggertype",
+  "reattach",
+]);
+
+/** The registration call every SDK makes on connect; a no-op here beyond naming the worker in logs. */
+const REGISTER_WORKER = "engine::workers::register";
+/** Calls a worker may have running at once before the connection stops reading. */
+const MAX_CALLS_IN_FLIGHT = 256;
+
+interface PendingCall {
+  resolve(result: JsonValue | undefined): void;
+  reject(error: StreamError): void;
+}
+
+/**
+ * One connection of the engine's worker protocol (protocol 2), enough of it for the
+ * iii SDKs: the worker invokes `stream::*` and other functions, registers functions
+ * (which join the function registry through its worker seam) and `stream`,
+ * `stream:join` and `stream:leave` triggers (kept only while it is connected), and
+ * answers the invocations of its functions. On disconnect all of it is removed.
+ */
+export class WorkerSocket {
+  private readonly functionRemovers = new Map<string, () => void>();
+  private readonly triggerRemovers = new Map<string, () => void>();
+  private readonly pending = new Map<string, PendingCall>();
+  private nextInvocation = 1;
+  private callsInFlight = 0;
+  private workerName: string | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly options: WorkerSocketOptions,
+  ) {}
+
+  /** Tells the worker its id, as the engine does. */
+  welcome(): void {
+    this.send({ type: "workerregistered", worker_id: this.options.connectionId });
+  }
+
+  /** A client message (already parsed JSON); unknown types are ignored. */
+  receive(message: JsonObject): void {
+    if (this.disposed) return;
+    switch (message.type) {
+      case "registerfunction":
+        return this.registerFunction(message);
+      case "unregisterfunction":
+        if (typeof message.id === "string") this.removeFunction(message.id);
+        return;
+      case "registertrigger":
+        return this.registerTrigger(message);
+      case "unregistertrigger":
+        if (typeof message.id === "string") this.removeTrigger(message.id);
+        return;
+      case "invokefunction":
+        return this.invoked(message);
+      case "invocationresult":
+        return this.resultReceived(message);
+      case "ping":
+        return this.send({ type: "pong" });
+    }
+  }
+
+  /** Removes the worker's functions and triggers and fails the calls it did not answer. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const remove of this.triggerRemovers.values()) remove();
+    for (const remove of this.functionRemovers.values()) remove();
+    this.triggerRemovers.clear();
+    this.functionRemovers.clear();
+    const gone = new StreamError(ErrorCode.Unavailable, `worker ${this.describe()} disconnected`);
+    for (const call of this.pending.values()) call.reject(gone);
+    this.pending.clear();
+  }
+
+  private registerFunction(message: JsonObject): void {
+    const id = message.id;
+    if (typeof id !== "string") return;
+    if (message.invocation !== undefined) {
+      this.options.log(`worker ${this.describe()}: function "${id}" is HTTP-invoked, which this server does not support; ignored`);
+      return;
+    }
+    this.removeFunction(id);
+    try {
+      const remove = this.options.runtime.registerWorkerFunction(this.registryId(id), {
+        invoke: (_registryId, payload, signal) => this.call(id, payload, signal),
+      });
+      this.functionRemovers.set(id, remove);
+    } catch (error) {
+      this.options.log(`worker ${this.describe()}: cannot register function "${id}": ${(error as Error).message}`);
+    }
+  }
+
+  private removeFunction(id: string): void {
+    this.functionRemovers.get(id)?.();
+    this.functionRemovers.delete(id);
+  }
+
+  private registerTrigger(message: JsonObject): void {
+    const { id, trigger_type: type, function_id: functionId, config } = message;
+    if (typeof id !== "string" || typeof type !== "string" || typeof functionId !== "string") return;
+    const reply = (error?: ErrorBody) =>
+      this.send({ type: "triggerregistrationresult", id, trigger_type: type, function_id: functionId, ...(error ? { error } : {}) });
+    if (!(TRIGGER_TYPES as readonly string[]).includes(type)) {
+      reply({ code: "trigger_type_not_found", message: `Trigger type not found: ${type}` });
+      return;
+    }
+    const refusal = this.triggerRefusal(type);
+    if (refusal) {
+      reply({ code: "forbidden", message: refusal });
+      return;
+    }
+    if (config !== undefined && config !== null && !isJsonObject(config)) {
+      reply({ code: "deserialization_error", message: `Failed to deserialize ${type} trigger config: expected an object` });
+      return;
+    }
+    this.removeTrigger(id);
+    try {
+      const remove = this.options.runtime.registerWorkerTrigger({
+        triggerId: this.triggerId(id),
+        type,
+        functionId: this.registryId(functionId),
+        config: this.triggerConfig(config ?? {}),
+      });
+      this.triggerRemovers.set(id, remove);
+      reply();
+    } catch (error) {
+      const code = error instanceof StreamError ? error.code : ErrorCode.Internal;
+      reply({ code, message: (error as Error).message });
+    }
+  }
+
+  /** Why this connection may not register a trigger of `type`; undefined when it may. */
+  private triggerRefusal(type: string): string | undefined {
+    if (this.options.privileged) return undefined;
+    if (type !== "stream") return `this connection may not register ${type} triggers`;
+    // A stream trigger reads what stream::list reads.
+    if (!this.options.allowedFunctions.has("stream::list")) return "this connection may not read streams (stream::list is not allowed)";
+    return undefined;
+  }
+
+  private triggerConfig(config: JsonObject): TriggerConfig {
+    const text = (value: JsonValue | undefined) => (typeof value === "string" ? value : undefined);
+    const condition = text(config.condition_function_id);
+    return {
+      streamName: text(config.stream_name),
+      groupId: text(config.group_id),
+      itemId: text(config.item_id),
+      conditionFunctionId: condition && this.registryId(condition),
+    };
+  }
+
+  private removeTrigger(id: string): void {
+    this.triggerRemovers.get(id)?.();
+    this.triggerRemovers.delete(id);
+  }
+
+  /** A function the worker invokes; answered with an `invocationresult` unless it is fire-and-forget. */
+  private invoked(message: JsonObject): void {
+    const invocationId = typeof message.invocation_id === "string" ? message.invocation_id : undefined;
+    const functionId = message.function_id;
+    if (typeof functionId !== "string") {
+      if (invocationId !== undefined) {
+        this.answer(invocationId, "", { error: { code: "deserialization_error", message: "function_id must be a string" } });
+      }
+      return;
+    }
+    if (++this.callsInFlight === MAX_CALLS_IN_FLIGHT) this.ws.pause();
+    void this.run(functionId, message.data).then((outcome) => {
+      if (--this.callsInFlight === MAX_CALLS_IN_FLIGHT - 1) this.ws.resume();
+      if (invocationId !== undefined) this.answer(invocationId, functionId, outcome);
+    });
+  }
+
+  private async run(functionId: string, data: JsonValue | undefined): Promise<CallOutcome> {
+    if (functionId === REGISTER_WORKER) {
+      if (isJsonObject(data) && typeof data.name === "string") this.workerName = data.name;
+      return { result: null };
+    }
+    if (!this.options.privileged && !this.options.allowedFunctions.has(functionId)) {
+      return { error: { code: "forbidden", message: `function "${functionId}" may not be invoked on this connection` } };
+    }
+    if (isStreamFunction(functionId)) return callStreamFunction(this.options.engine, functionId, data);
+    try {
+      return { result: await this.options.runtime.functions.invoke(functionId, data ?? null, this.options.functionTimeoutMs) };
+    } catch (error) {
+      const failure = error instanceof StreamError ? error : new StreamError(ErrorCode.Internal, String(error));
+      const code = failure.code === ErrorCode.NotFound ? "function_not_found" : failure.code;
+      return { error: { code, message: failure.message } };
+    }
+  }
+
+  private answer(invocationId: string, functionId: string, outcome: CallOutcome): void {
+    if (this.disposed) return;
+    // A missing result (a get of a missing item) leaves the field out, as the reference does.
+    this.send({ type: "invocationresult", invocation_id: invocationId, function_id: functionId, ...outcome });
+  }
+
+  /** Invokes one of the worker's functions (for a trigger, say) and waits for its result. */
+  private call(functionId: string, payload: JsonValue, signal: AbortSignal): Promise<JsonValue | undefined> {
+    if (this.disposed) return Promise.reject(new StreamError(ErrorCode.Unavailable, `worker ${this.describe()} disconnected`));
+    const invocationId = String(this.nextInvocation++);
+    return new Promise((resolve, reject) => {
+      this.pending.set(invocationId, { resolve, reject });
+      // The registry has already settled the call on timeout; a late answer finds nothing.
+      signal.addEventListener("abort", () => this.pending.delete(invocationId), { once: true });
+      this.send({ type: "invokefunction", invocation_id: invocationId, function_id: functionId, data: payload });
+    });
+  }
+
+  private resultReceived(message: JsonObject): void {
+    const invocationId = message.invocation_id;
+    if (typeof invocationId !== "string") return;
+    const call = this.pending.get(invocationId);
+    if (!call) return;
+    this.pending.delete(invocationId);
+    const error = message.error;
+    if (error === undefined || error === null) {
+      call.resolve(message.result);
+      return;
+    }
+    const body = isJsonObject(error) ? error : {};
+    const code = typeof body.code === "string" ? body.code : "unknown";
+    const text = typeof body.message === "string" ? body.message : JSON.stringify(error);
+    call.reject(new StreamError(ErrorCode.Internal, `${code}: ${text}`));
+  }
+
+  private send(message: object): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(JSON.stringify(message));
+    if (this.ws.bufferedAmount > this.options.maxBufferedBytes) {
+      this.options.close({ code: CloseCode.SlowConsumer, reason: "slow consumer: the worker does not read its messages" });
+    }
+  }
+
+  /**
+   * The id under which a function of this worker is registered: its own for a
+   * privileged worker, a private one for a restricted connection, so that a browser
+   * can neither replace a backend's function nor be named by anyone else's trigger.
+   */
+  private registryId(functionId: string): string {
+    return this.options.privileged ? functionId : `${this.options.connectionId}/${functionId}`;
+  }
+
+  /** Trigger ids are the worker's own, scoped to the connection so that workers cannot clash. */
+  private triggerId(id: string): string {
+    return `${this.options.connectionId}/${id}`;
+  }
+
+  private describe(): string {
+    return this.workerName === undefined ? this.options.connectionId : `${this.options.connectionId} (${this.workerName})`;
+  }
+}
