@@ -1,10 +1,16 @@
 import type { JsonValue } from "../core/json.js";
 import { ErrorCode, StreamError } from "../core/stream-error.js";
 import type { FunctionInvoker, FunctionRegistry } from "./function-registry.js";
+import type { TriggerRecord } from "./registration-store.js";
 
-/** A worker function offered by a worker connected to one instance of the fleet. */
-export interface HostedFunction {
-  functionId: string;
+/** What the workers connected to one instance offer the fleet. */
+export interface Hosting {
+  functionIds: readonly string[];
+  triggers: readonly TriggerRecord[];
+}
+
+/** What the workers connected to one live instance of the fleet offer. */
+export interface HostedEntry extends Hosting {
   instanceId: string;
 }
 
@@ -23,10 +29,10 @@ export interface FunctionFleet {
   readonly instanceId: string;
   /** Starts serving calls from other instances with `handler`, and keeps this instance's entry alive. */
   start(handler: FleetCallHandler): Promise<void>;
-  /** Records the complete set of worker functions this instance hosts now. */
-  announce(functionIds: readonly string[]): Promise<void>;
-  /** The worker functions of every live instance, this one included. */
-  hosted(): Promise<HostedFunction[]>;
+  /** Records the complete set of worker functions and triggers this instance hosts now. */
+  announce(hosting: Hosting): Promise<void>;
+  /** What every live instance hosts, this one included. */
+  hosted(): Promise<HostedEntry[]>;
   /**
    * Calls a worker function on another instance; `signal` cancels the call there too.
    * Rejects with CallNotDelivered when the call never reached that instance (it is gone or
@@ -47,15 +53,19 @@ export class CallNotDelivered extends StreamError {
 export interface FleetFunctionsOptions {
   fleet: FunctionFleet;
   registry: FunctionRegistry;
+  /** The triggers of the workers connected to this instance now. */
+  workerTriggers: () => readonly TriggerRecord[];
   /** The longest a call from another instance may run here (the function timeout). */
   timeoutMs: number;
   log: (line: string) => void;
 }
 
 /**
- * Connects a FunctionRegistry to the fleet: announces the worker functions of this
- * instance, serves calls to them from other instances, and offers the worker functions
- * of other instances to the registry, behind the same `invoke` as every other function.
+ * Connects a FunctionRegistry to the fleet: announces the worker functions and triggers
+ * of this instance, serves calls to them from other instances, and offers the worker
+ * functions of other instances to the registry, behind the same `invoke` as every other
+ * function. Their triggers go to the caller of `refresh`, which fires them for the
+ * writes this instance takes; the function runs on the worker's instance.
  */
 export class FleetFunctions {
   private announcing: Promise<void> | undefined;
@@ -70,9 +80,10 @@ export class FleetFunctions {
   }
 
   /**
-   * Tells the fleet which worker functions this instance offers now; call it after each
-   * change. Announcements run one at a time, the last one with the latest set; a failed one
-   * is logged, and the fleet's next renewal of this instance's entry carries the set.
+   * Tells the fleet which worker functions and triggers this instance offers now; call it
+   * after each change. Announcements run one at a time, the last one with the latest set;
+   * a failed one is logged, and the fleet's next renewal of this instance's entry carries
+   * the set.
    */
   workersChanged(): void {
     if (this.announcing) {
@@ -82,21 +93,29 @@ export class FleetFunctions {
     this.announcing = this.announce().finally(() => (this.announcing = undefined));
   }
 
-  /** Offers the registry the worker functions that other instances host now. */
-  async refresh(): Promise<void> {
+  /**
+   * Offers the registry the worker functions that other instances host now, and resolves
+   * with their workers' triggers (this instance fires its own workers' triggers already).
+   */
+  async refresh(): Promise<TriggerRecord[]> {
     const { fleet, registry } = this.options;
     const hosts = new Map<string, string[]>();
-    for (const { functionId, instanceId } of await fleet.hosted()) {
+    const triggers: TriggerRecord[] = [];
+    for (const { instanceId, functionIds, triggers: hostedTriggers } of await fleet.hosted()) {
       if (instanceId === fleet.instanceId) continue;
-      const instances = hosts.get(functionId);
-      if (instances) instances.push(instanceId);
-      else hosts.set(functionId, [instanceId]);
+      triggers.push(...hostedTriggers);
+      for (const functionId of functionIds) {
+        const instances = hosts.get(functionId);
+        if (instances) instances.push(instanceId);
+        else hosts.set(functionId, [instanceId]);
+      }
     }
     const invokers = new Map<string, FunctionInvoker>();
     for (const [functionId, instances] of hosts) {
       invokers.set(functionId, { invoke: (id, payload, signal) => this.callAnyHost(instances, id, payload, signal) });
     }
     registry.replaceElsewhere(invokers);
+    return triggers;
   }
 
   async close(): Promise<void> {
@@ -108,9 +127,10 @@ export class FleetFunctions {
     do {
       this.announceAgain = false;
       try {
-        await this.options.fleet.announce(this.options.registry.workerIds());
+        const { fleet, registry, workerTriggers } = this.options;
+        await fleet.announce({ functionIds: registry.workerIds(), triggers: workerTriggers() });
       } catch (error) {
-        this.options.log(`cannot announce this instance's worker functions to the fleet: ${(error as Error).message}`);
+        this.options.log(`cannot announce this instance's worker functions and triggers to the fleet: ${(error as Error).message}`);
       }
     } while (this.announceAgain);
   }

@@ -58,15 +58,19 @@ export class FunctionsRuntime {
   /** What the engine calls: stream triggers on every change and event, join and leave around subscriptions. */
   readonly hooks: EngineHooks;
   private readonly store: RegistrationStore;
-  /** Worker functions across the instances sharing the store, when it has a fleet. */
+  /** Worker functions and triggers across the instances sharing the store, when it has a fleet. */
   private readonly fleet: FleetFunctions | undefined;
   private readonly functionTimeoutMs: number;
   private readonly log: (line: string) => void;
   private stopWatching: (() => void) | undefined;
   private reloading: Promise<void> | undefined;
   private reloadAgain: Promise<void> | undefined;
-  /** The stored triggers as last loaded, and those of connected workers, which are never stored. */
+  /**
+   * The stored triggers as last loaded, those of the workers of other live instances as
+   * last loaded, and those of the workers connected here; worker triggers are never stored.
+   */
   private storedTriggers: TriggerRecord[] = [];
+  private fleetTriggers: TriggerRecord[] = [];
   private readonly workerTriggers = new Map<string, TriggerRecord>();
 
   constructor(private readonly options: FunctionsOptions = {}) {
@@ -76,7 +80,13 @@ export class FunctionsRuntime {
     this.fleet =
       this.store.fleet === undefined
         ? undefined
-        : new FleetFunctions({ fleet: this.store.fleet, registry: this.functions, timeoutMs: this.functionTimeoutMs, log: this.log });
+        : new FleetFunctions({
+            fleet: this.store.fleet,
+            registry: this.functions,
+            workerTriggers: () => [...this.workerTriggers.values()],
+            timeoutMs: this.functionTimeoutMs,
+            log: this.log,
+          });
     this.dispatcher = new TriggerDispatcher({
       invoke: (functionId, payload) => this.functions.invoke(functionId, payload, this.functionTimeoutMs),
       log: this.log,
@@ -136,16 +146,18 @@ export class FunctionsRuntime {
   /**
    * The seam for the WebSocket bridge: a trigger registered by a connected worker.
    * It is never stored (a stored one would outlive the worker and fire at a function
-   * that is gone); the returned function removes it when the worker disconnects.
+   * that is gone); the returned function removes it when the worker disconnects. With a
+   * fleet, it is announced with this instance's entry, so every instance fires it for
+   * the writes it takes for as long as the worker and this instance are there.
    */
   registerWorkerTrigger(input: TriggerInput): () => void {
     const record = checkTrigger(input);
     this.workerTriggers.set(record.triggerId, record);
-    this.applyTriggers();
+    this.workerTriggersChanged();
     return () => {
       if (this.workerTriggers.get(record.triggerId) !== record) return;
       this.workerTriggers.delete(record.triggerId);
-      this.applyTriggers();
+      this.workerTriggersChanged();
     };
   }
 
@@ -222,14 +234,20 @@ export class FunctionsRuntime {
   }
 
   private async reload(): Promise<void> {
-    const [stored] = await Promise.all([this.store.load(), this.fleet?.refresh()]);
+    const [stored, fleetTriggers] = await Promise.all([this.store.load(), this.fleet?.refresh()]);
     this.functions.replaceRemote(stored.functions);
     this.storedTriggers = stored.triggers;
+    this.fleetTriggers = fleetTriggers ?? [];
     this.applyTriggers();
   }
 
+  private workerTriggersChanged(): void {
+    this.applyTriggers();
+    this.fleet?.workersChanged();
+  }
+
   private applyTriggers(): void {
-    this.triggers.replaceAll([...this.storedTriggers, ...this.workerTriggers.values()]);
+    this.triggers.replaceAll([...this.storedTriggers, ...this.fleetTriggers, ...this.workerTriggers.values()]);
   }
 }
 

@@ -88,7 +88,7 @@ export interface RegistrationKeys {
   triggers: string;
   /** ZSET id of an instance hosting worker functions -> when its entry expires (ms, Redis clock). */
   instances: string;
-  /** HASH instance id -> JSON array of the worker function ids it hosts. */
+  /** HASH instance id -> JSON of the worker function ids and triggers it hosts (see fleet-announce.lua). */
   hosted: string;
   /** Shard channel announcing that any of the above changed. */
   changes: string;

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { JsonValue } from "../../core/json.js";
 import { ErrorCode, StreamError } from "../../core/stream-error.js";
-import { CallNotDelivered, type FleetCallHandler, type FunctionFleet, type HostedFunction } from "../../functions/fleet-functions.js";
+import { CallNotDelivered, type FleetCallHandler, type FunctionFleet, type HostedEntry, type Hosting } from "../../functions/fleet-functions.js";
+import type { TriggerRecord } from "../../functions/registration-store.js";
 import type { RedisConnections } from "./connections.js";
 import type { KeyLayout, RegistrationKeys } from "./key-layout.js";
 import { withRedisErrors } from "./redis-errors.js";
@@ -17,6 +18,25 @@ type FleetMessage =
   | { kind: "cancel"; callId: string }
   | { kind: "reply"; callId: string; result?: JsonValue; error?: { code: ErrorCode; message: string } };
 
+/** An instance's entry in the `hosted` hash. */
+interface StoredEntry {
+  functions: string[];
+  triggers: TriggerRecord[];
+}
+
+/**
+ * The entry for what an instance hosts, in an order that does not depend on the order of
+ * registration, so that an unchanged set is not announced as a change; "" for nothing.
+ */
+function entryJson(functionIds: readonly string[], triggers: readonly TriggerRecord[]): string {
+  if (functionIds.length === 0 && triggers.length === 0) return "";
+  const entry: StoredEntry = {
+    functions: [...functionIds].sort(),
+    triggers: [...triggers].sort((a, b) => (a.triggerId < b.triggerId ? -1 : a.triggerId > b.triggerId ? 1 : 0)),
+  };
+  return JSON.stringify(entry);
+}
+
 interface WaitingCall {
   resolve: (result: JsonValue | undefined) => void;
   reject: (error: unknown) => void;
@@ -24,10 +44,11 @@ interface WaitingCall {
 
 /**
  * The fleet over Redis. Each instance has a random id and a shard channel of its own,
- * which it subscribes to on start. An instance whose workers offer functions keeps an
- * entry (its id, those function ids, an expiry) under the registrations' hash tag and
- * renews it every third of `ttlMs`; the renewals also drop the entries of instances
- * that stopped renewing theirs (a crashed process), so these vanish within about `ttlMs`.
+ * which it subscribes to on start. An instance whose workers offer functions or triggers
+ * keeps an entry (its id, those function ids and trigger records, an expiry) under the
+ * registrations' hash tag and renews it every third of `ttlMs`; the renewals also drop
+ * the entries of instances that stopped renewing theirs (a crashed process), so these
+ * vanish within about `ttlMs`.
  *
  * A call is published on the host's channel with a reply address; SPUBLISH says how many
  * subscribers got it, so a call to an instance that is gone fails at once (not delivered)
@@ -40,8 +61,8 @@ export class RedisFleet implements FunctionFleet {
   private readonly commands: RedisClient;
   private readonly keys: RegistrationKeys;
   private readonly inbox: StandingChannel;
-  /** The hosted function ids as the sorted JSON array last announced; renewals repeat it. */
-  private hostedJson = "[]";
+  /** What this instance hosts as last announced (see fleet-announce.lua; "" for nothing); renewals repeat it. */
+  private entryJson = "";
   private handler: FleetCallHandler | undefined;
   private renewal: NodeJS.Timeout | undefined;
   private closed = false;
@@ -72,18 +93,19 @@ export class RedisFleet implements FunctionFleet {
     this.renewal.unref();
   }
 
-  async announce(functionIds: readonly string[]): Promise<void> {
+  async announce({ functionIds, triggers }: Hosting): Promise<void> {
     if (this.closed) return;
-    this.hostedJson = JSON.stringify([...functionIds].sort());
-    await withRedisErrors("announcing this instance's worker functions", () => this.sendEntry());
+    this.entryJson = entryJson(functionIds, triggers);
+    await withRedisErrors("announcing this instance's worker functions and triggers", () => this.sendEntry());
   }
 
-  hosted(): Promise<HostedFunction[]> {
-    return withRedisErrors("reading the fleet's worker functions", async () => {
+  hosted(): Promise<HostedEntry[]> {
+    return withRedisErrors("reading the fleet's worker functions and triggers", async () => {
       const reply = (await scripts.fleetHosted.run(this.commands, [this.keys.instances, this.keys.hosted], [])) as string[];
-      const hosted: HostedFunction[] = [];
+      const hosted: HostedEntry[] = [];
       for (let i = 0; i < reply.length; i += 2) {
-        for (const functionId of JSON.parse(reply[i + 1]) as string[]) hosted.push({ functionId, instanceId: reply[i] });
+        const entry = JSON.parse(reply[i + 1]) as StoredEntry;
+        hosted.push({ instanceId: reply[i], functionIds: entry.functions, triggers: entry.triggers });
       }
       return hosted;
     });
@@ -119,7 +141,7 @@ export class RedisFleet implements FunctionFleet {
     this.closed = true;
     clearInterval(this.renewal);
     if (!this.handler) return;
-    this.hostedJson = "[]";
+    this.entryJson = "";
     // Others stop calling here at once; if Redis is away, the entry expires instead.
     await this.sendEntry(0).catch(() => undefined);
     const stopping = new StreamError(ErrorCode.Unavailable, "the instance hosting the function is shutting down");
@@ -134,7 +156,7 @@ export class RedisFleet implements FunctionFleet {
     await scripts.fleetAnnounce.run(
       this.commands,
       [this.keys.instances, this.keys.hosted],
-      [this.instanceId, String(ttlMs), this.hostedJson, this.keys.changes],
+      [this.instanceId, String(ttlMs), this.entryJson, this.keys.changes],
     );
   }
 
