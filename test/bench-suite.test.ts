@@ -155,6 +155,25 @@ describe("result helpers", () => {
     expect(svg.match(/<polyline/g)).toHaveLength(1);
   });
 
+  test("bars of one system share a colour", () => {
+    const svg = renderSvg([
+      {
+        kind: "bars",
+        title: "t",
+        unit: "/s",
+        bars: [
+          { label: "16: ours", value: 1, ours: true, system: "ours" },
+          { label: "16: peer", value: 2, system: "peer" },
+          { label: "64: ours", value: 3, ours: true, system: "ours" },
+        ],
+      },
+    ]);
+    const fills = [...svg.matchAll(/<rect x="\d+" y="[\d.]+" width="[\d.]+" height="\d+" fill="(#[0-9a-f]+)"/g)].map((m) => m[1]);
+    expect(fills).toHaveLength(3);
+    expect(fills[0]).toBe(fills[2]);
+    expect(fills[1]).not.toBe(fills[0]);
+  });
+
   test("tables line up their columns", () => {
     expect(textTable(["a", "bb"], [["x", "1"]]).split("\n")).toEqual(["a  bb", "-  --", "x   1"]);
     expect(markdownTable(["a", "b"], [["x|y", "1"]])).toBe("| a | b |\n| --- | ---: |\n| x\\|y | 1 |");

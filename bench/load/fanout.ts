@@ -15,7 +15,8 @@ import type { Writer } from "./transports/transport.js";
 const job = readJob<FanoutJob>();
 const transport = TRANSPORTS[job.transport];
 const latency = new LatencyHistogram();
-const totalWrites = Math.ceil(((job.warmupMs + job.rates.length * job.stepMs) / 1000) * Math.max(...job.rates)) + job.rates.length;
+/** Every write the job may make: the warm-up, then each step twice (it may be retried). */
+const totalWrites = Math.ceil((job.warmupMs * job.rates[0] + 2 * job.stepMs * job.rates.reduce((sum, rate) => sum + rate, 0)) / 1000) + 2 * job.rates.length + 1;
 const sentAt = new Float64Array(totalWrites).fill(NaN);
 let nextWrite = 0;
 let received = 0;

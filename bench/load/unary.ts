@@ -13,11 +13,17 @@ import { unaryClient } from "./unary-clients.js";
 
 /** Items the callers cycle through: a realistic store, not one hot key. */
 const ITEMS = 1000;
+/**
+ * Before the first case, every target is called over every protocol for this long,
+ * unmeasured: a fresh load process (and, in the first run, a fresh server) runs cold
+ * code, which would otherwise penalise whichever case comes first.
+ */
+const PROCESS_WARMUP_MS = 700;
 
 const job = readJob<UnaryJob>();
 const data = fromJson(ValueSchema, { name: "bench", count: 1, tags: ["a", "b"] });
 
-async function measure(unaryCase: UnaryCase): Promise<UnaryFigures> {
+async function measure(unaryCase: UnaryCase, warmupMs = job.warmupMs, measureMs = job.measureMs): Promise<UnaryFigures> {
   const { target, protocol, concurrency } = unaryCase;
   const clients = target.urls.map((url) => unaryClient(protocol, url, Math.ceil(concurrency / target.urls.length)));
   const latency = new LatencyHistogram();
@@ -39,10 +45,10 @@ async function measure(unaryCase: UnaryCase): Promise<UnaryFigures> {
     }
   };
   const callers = Array.from({ length: concurrency }, (_, index) => caller(index));
-  await sleep(job.warmupMs);
+  await sleep(warmupMs);
   measuring = true;
   const window = openCpuWindow(target.pids);
-  await sleep(job.measureMs);
+  await sleep(measureMs);
   measuring = false;
   const calls = latency.count;
   const cpu = window();
@@ -63,6 +69,9 @@ async function measure(unaryCase: UnaryCase): Promise<UnaryFigures> {
   };
 }
 
+const warmups = new Map(job.cases.map((c) => [`${c.target.system}/${c.protocol}`, c]));
+const concurrency = Math.max(...job.cases.map((c) => c.concurrency));
+for (const warmup of warmups.values()) await measure({ ...warmup, concurrency }, 0, PROCESS_WARMUP_MS);
 const figures: UnaryFigures[] = [];
 for (const unaryCase of job.cases) figures.push(await measure(unaryCase));
 await finish(figures);

@@ -65,7 +65,7 @@ export function writeSummary(order: string[]): string {
     ? `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.kernel}; Node ${machine.node}; ` +
       `${Object.entries(machine.packages).map(([name, version]) => `${name} ${version}`).join(", ")}; pinning: ${machine.pinning}.`
     : "No results yet.";
-  const content = [`# Benchmark results`, "", "Written by `npm run bench`; see bench/README.md for how to read them.", "", header, "", ...sections, ""].join("\n");
+  const content = [`# Benchmark results`, "Written by `npm run bench`; see bench/README.md for how to read them.", header, ...sections, ""].join("\n\n");
   writeAtomically(join(RESULTS_DIR, SUMMARY_FILE), content);
   return join(RESULTS_DIR, SUMMARY_FILE);
 }

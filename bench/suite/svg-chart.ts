@@ -7,7 +7,8 @@ export interface BarChart {
   kind: "bars";
   title: string;
   unit: string;
-  bars: Array<{ label: string; value: number; ours?: boolean }>;
+  /** `system` names what a bar measures when the label says more (bars of one system share a colour); default the label. */
+  bars: Array<{ label: string; value: number; ours?: boolean; system?: string }>;
 }
 
 export interface LineChart {
@@ -25,8 +26,8 @@ export interface LineChart {
 export type Chart = BarChart | LineChart;
 
 const WIDTH = 760;
-const LABEL_WIDTH = 230;
-const BAR_AREA = 400;
+const LABEL_WIDTH = 290;
+const BAR_AREA = 360;
 const BAR_HEIGHT = 18;
 const BAR_GAP = 8;
 const PANEL_GAP = 28;
@@ -54,10 +55,19 @@ export function renderSvg(charts: Chart[]): string {
   ].join("\n");
 }
 
-function colourPicker(): (ours: boolean | undefined) => string {
+/** One colour per system, in order of first appearance: blues for ours, warm and grey for peers. */
+function colourPicker(): (system: string, ours: boolean | undefined) => string {
+  const assigned = new Map<string, string>();
   let oursIndex = 0;
   let peerIndex = 0;
-  return (ours) => (ours ? OURS_COLOURS[oursIndex++ % OURS_COLOURS.length] : PEER_COLOURS[peerIndex++ % PEER_COLOURS.length]);
+  return (system, ours) => {
+    let colour = assigned.get(system);
+    if (!colour) {
+      colour = ours ? OURS_COLOURS[oursIndex++ % OURS_COLOURS.length] : PEER_COLOURS[peerIndex++ % PEER_COLOURS.length];
+      assigned.set(system, colour);
+    }
+    return colour;
+  };
 }
 
 function barPanel(chart: BarChart, top: number): { svg: string; height: number } {
@@ -69,7 +79,7 @@ function barPanel(chart: BarChart, top: number): { svg: string; height: number }
     const y = top + TITLE_HEIGHT + index * (BAR_HEIGHT + BAR_GAP);
     const width = Number.isFinite(bar.value) ? Math.max(1, (bar.value / max) * BAR_AREA) : 0;
     parts.push(text(LABEL_WIDTH - 8, y + 13, bar.label, 'text-anchor="end"'));
-    parts.push(`<rect x="${LABEL_WIDTH}" y="${y}" width="${width.toFixed(1)}" height="${BAR_HEIGHT}" fill="${colour(bar.ours)}"/>`);
+    parts.push(`<rect x="${LABEL_WIDTH}" y="${y}" width="${width.toFixed(1)}" height="${BAR_HEIGHT}" fill="${colour(bar.system ?? bar.label, bar.ours)}"/>`);
     const value = Number.isFinite(bar.value) ? `${compact(bar.value)} ${chart.unit}` : "not available";
     parts.push(text(LABEL_WIDTH + width + 6, y + 13, value));
   });
@@ -85,10 +95,13 @@ function linePanel(chart: LineChart, top: number): { svg: string; height: number
   const py = (y: number) => plot.top + plot.height - (Math.min(y, maxY) / maxY) * plot.height;
   const parts = [text(10, top + 16, chart.title, 'font-weight="bold" font-size="14"')];
   parts.push(`<rect x="${plot.left}" y="${plot.top}" width="${plot.width}" height="${plot.height}" fill="none" stroke="#9ca3af"/>`);
-  for (let tick = 0; tick <= 4; tick++) {
-    const x = (maxX * tick) / 4;
-    const y = (maxY * tick) / 4;
+  const [xTicks, yTicks] = [tickCount(maxX), tickCount(maxY)];
+  for (let tick = 0; tick <= xTicks; tick++) {
+    const x = (maxX * tick) / xTicks;
     parts.push(text(px(x), plot.top + plot.height + 14, compact(x), 'text-anchor="middle" fill="#4b5563"'));
+  }
+  for (let tick = 0; tick <= yTicks; tick++) {
+    const y = (maxY * tick) / yTicks;
     parts.push(text(plot.left - 6, py(y) + 4, compact(y), 'text-anchor="end" fill="#4b5563"'));
     if (tick > 0) parts.push(`<line x1="${plot.left}" x2="${plot.left + plot.width}" y1="${py(y)}" y2="${py(y)}" stroke="#e5e7eb"/>`);
   }
@@ -101,7 +114,7 @@ function linePanel(chart: LineChart, top: number): { svg: string; height: number
   }
   const colour = colourPicker();
   chart.series.forEach((series, index) => {
-    const stroke = colour(series.ours);
+    const stroke = colour(series.label, series.ours);
     const drawn = series.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (drawn.length > 0) {
       parts.push(`<polyline fill="none" stroke="${stroke}" stroke-width="2" points="${drawn.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ")}"/>`);
@@ -123,11 +136,19 @@ function escapeXml(content: string): string {
   return content.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 }
 
-/** 1, 2 or 5 times a power of ten, at or above n: axis ends that read well. */
+/** Axis ends as leading digits, each with the number of intervals that puts every tick on a round value. */
+const AXIS_ENDS: Array<[leading: number, intervals: number]> = [[1, 5], [1.5, 3], [2, 4], [2.5, 5], [3, 3], [4, 4], [5, 5], [6, 3], [8, 4], [10, 5]];
+
+/** The smallest axis end at or above n. */
 function niceCeiling(n: number): number {
   const power = 10 ** Math.floor(Math.log10(n));
-  for (const step of [1, 2, 5, 10]) if (step * power >= n) return step * power;
-  return 10 * power;
+  const [leading] = AXIS_ENDS.find(([end]) => end * power >= n * (1 - 1e-9)) ?? [10];
+  return leading * power;
+}
+
+function tickCount(max: number): number {
+  const leading = max / 10 ** Math.floor(Math.log10(max));
+  return AXIS_ENDS.find(([end]) => Math.abs(end - leading) < 1e-9)?.[1] ?? 4;
 }
 
 /** 1234 -> "1.2k", 0.5 -> "0.5": labels short enough for an axis. */

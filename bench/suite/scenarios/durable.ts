@@ -53,8 +53,8 @@ export const durableScenario: Scenario = {
             title: "Set calls/s (median): file adapter vs memory adapter",
             unit: "calls/s",
             bars: comparisons.flatMap((c) => [
-              { label: `${c.concurrency} callers: file`, value: medianCalls(c.subject), ours: true },
-              { label: `${c.concurrency} callers: memory`, value: medianCalls(c.baseline), ours: true },
+              { label: `${c.concurrency} callers: file`, value: medianCalls(c.subject), ours: true, system: DURABLE },
+              { label: `${c.concurrency} callers: memory`, value: medianCalls(c.baseline), ours: true, system: MEMORY },
             ]),
           },
           ...fanoutCharts(summaries, "Fan-out, file adapter"),

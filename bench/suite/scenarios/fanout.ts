@@ -55,8 +55,8 @@ export const fanoutScenario: Scenario = {
       const notes = fanoutIncidents(measured);
       if (streamSocketMissing) notes.push(`stream socket not available: ${streamSocketMissing}`);
       notes.push(
-        `"stopped by" is what ended the ladder: "server CPU" when the server used ≥ 0.85 of its core at the failing step, ` +
-          `"load CPU" when the load generator used ≥ 0.9 of its core (then the figure is a floor of what the server sustains), ` +
+        `"next step stopped by" says what failed the step above the sustained one: "server CPU" when the server used ≥ 0.85 of its core, ` +
+          `"load CPU" when the load generator used ≥ 0.9 of its core (then the sustained figure is a floor of what the server could do), ` +
           `"latency" when neither was saturated, "ladder top" when every step up to ${RATES.at(-1)! * SUBSCRIBERS}/s held.`,
       );
       return {

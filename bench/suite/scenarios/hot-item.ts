@@ -55,7 +55,7 @@ export const hotItemScenario: Scenario = {
             ],
           },
         ],
-        charts: [{ kind: "bars", title: `Update calls/s on one item, ${CALLERS} callers (per run)`, unit: "calls/s", bars: runs.map((r, i) => ({ label: `run ${i + 1}`, value: r.callsPerSecond, ours: true })) }],
+        charts: [{ kind: "bars", title: `Update calls/s on one item, ${CALLERS} callers (per run)`, unit: "calls/s", bars: runs.map((r, i) => ({ label: `run ${i + 1}`, value: r.callsPerSecond, ours: true, system: "iii-stream" })) }],
         targets,
         notes: [],
         config: { callers: CALLERS, warmupMs: WARMUP_MS, measureMs: MEASURE_MS, runs: options.runs },

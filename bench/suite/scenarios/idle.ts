@@ -12,7 +12,7 @@ import { targetOf } from "./unary-shape.js";
 const SUBSCRIBERS = 5000;
 /** Memory is also read at this count: the growth from here to 5,000 is free of one-time costs. */
 const FIRST_CHECKPOINT = 1000;
-const SETTLE_MS = 1500;
+const SETTLE_MS = 1000;
 const JOIN_TIMEOUT_MS = 30_000;
 
 interface System {

@@ -62,8 +62,8 @@ export const redisScenario: Scenario = {
             title: `Set calls/s (median): ${INSTANCES} instances on Redis vs one on memory`,
             unit: "calls/s",
             bars: comparisons.flatMap((c) => [
-              { label: `${c.concurrency} callers: ${REDIS}`, value: medianCalls(c.subject), ours: true },
-              { label: `${c.concurrency} callers: ${MEMORY}`, value: medianCalls(c.baseline), ours: true },
+              { label: `${c.concurrency} callers: ${REDIS}`, value: medianCalls(c.subject), ours: true, system: REDIS },
+              { label: `${c.concurrency} callers: ${MEMORY}`, value: medianCalls(c.baseline), ours: true, system: MEMORY },
             ]),
           },
           ...fanoutCharts(summaries, `Fan-out, ${REDIS}`),

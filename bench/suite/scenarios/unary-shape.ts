@@ -39,7 +39,7 @@ export async function measureUnary(
       cases,
       warmupMs: UNARY_WARMUP_MS,
       measureMs: UNARY_MEASURE_MS,
-      deadlineMs: cases.length * (UNARY_WARMUP_MS + UNARY_MEASURE_MS + 5000) + 20_000,
+      deadlineMs: cases.length * (UNARY_WARMUP_MS + UNARY_MEASURE_MS + 5000) * 2 + 20_000,
     };
     runs.push(await runLoad("unary", job));
   }

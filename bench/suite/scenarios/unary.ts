@@ -29,8 +29,8 @@ export const unaryScenario: Scenario = {
         title: "Set calls/s (median), iii-stream vs the no-op ceiling",
         unit: "calls/s",
         bars: comparisons.flatMap((c) => [
-          { label: `${PROTOCOL_LABELS[c.protocol]}, ${c.concurrency}: iii-stream`, value: medianCalls(c.subject), ours: true },
-          { label: `${PROTOCOL_LABELS[c.protocol]}, ${c.concurrency}: no-op`, value: medianCalls(c.baseline) },
+          { label: `${PROTOCOL_LABELS[c.protocol]}, ${c.concurrency}: iii-stream`, value: medianCalls(c.subject), ours: true, system: OURS },
+          { label: `${PROTOCOL_LABELS[c.protocol]}, ${c.concurrency}: no-op`, value: medianCalls(c.baseline), system: CEILING },
         ]),
       };
       return {
