@@ -3,7 +3,7 @@
  * the named ones. Each prints its tables and writes bench/results/<name>.json and
  * <name>.svg; bench/results/summary.md then gathers the latest results of all.
  *
- *   npm run bench [-- <scenario>...] [--runs N] [--cpu-prof] [--list]
+ *   npm run bench [-- <scenario>...] [--runs N] [--only <system>]... [--cpu-prof] [--list]
  *
  * --cpu-prof runs our servers under `node --cpu-prof` and prints each profile's top
  * frames: for finding what stands in the way of a target, not for figures (profiling
@@ -32,7 +32,7 @@ const DEFAULT_RUNS = 3;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { runs: { type: "string" }, list: { type: "boolean" }, "cpu-prof": { type: "boolean" } },
+  options: { runs: { type: "string" }, list: { type: "boolean" }, "cpu-prof": { type: "boolean" }, only: { type: "string", multiple: true } },
 });
 
 if (values.list) {
@@ -68,7 +68,8 @@ for (const scenario of selected) {
   console.log(`== ${scenario.name}: ${scenario.title}`);
   try {
     const runs = runsOption ?? scenario.defaultRuns ?? DEFAULT_RUNS;
-    const output = await scenario.run({ runs, log: (line) => console.log(`   ${line}`) });
+    const only = values.only?.map((label) => label.toLowerCase());
+    const output = await scenario.run({ runs, only, log: (line) => console.log(`   ${line}`) });
     const result = {
       scenario: scenario.name,
       title: scenario.title,
@@ -78,8 +79,8 @@ for (const scenario of selected) {
       loadAverage: { start: loadAtStart, end: loadAverage() },
       ...output,
     };
-    // A profiled server is slower: its figures must not replace the real results.
-    if (!values["cpu-prof"]) writeScenarioResult(result);
+    // A profiled server is slower, and a partial run lacks systems: neither replaces the real results.
+    if (!values["cpu-prof"] && !values.only) writeScenarioResult(result);
     const tables = [...output.tables, ...(output.targets.length > 0 ? [targetTable(output.targets)] : [])];
     console.log(`\n${printTables(tables)}`);
     for (const note of output.notes) console.log(`- ${note}`);
@@ -97,7 +98,7 @@ if (values["cpu-prof"]) {
     console.log(`\ntop frames by self time, of ${formatNumber(busySeconds, 1)} s busy: ${profile}`);
     for (const { frame, selfPercent } of frames) console.log(`${formatNumber(selfPercent, 1).padStart(6)}%  ${frame}`);
   }
-} else {
+} else if (!values.only) {
   console.log(`summary: ${writeSummary(SCENARIOS.map((s) => s.name))}`);
 }
 console.log(`whole run ${Math.round((performance.now() - suiteStarted) / 1000)} s`);

@@ -31,6 +31,8 @@ export interface ScenarioOutput {
 export interface ScenarioOptions {
   /** Runs per system; each system is measured this many times, interleaved with the others. */
   runs: number;
+  /** Only the fan-out systems whose label contains one of these (lower case); undefined for all. */
+  only?: string[];
   log(line: string): void;
 }
 

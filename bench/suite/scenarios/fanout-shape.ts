@@ -36,7 +36,8 @@ export interface FanoutRuns {
 /** Runs the ladder for every available system `runs` times, rotating which goes first. */
 export async function measureFanout(systems: FanoutSystem[], options: ScenarioOptions, groupPrefix: string): Promise<FanoutRuns[]> {
   const measured = systems.map((system) => ({ system, results: [] as FanoutResult[] }));
-  const available = measured.filter((m) => m.system.target);
+  const wanted = (label: string) => !options.only || options.only.some((part) => label.toLowerCase().includes(part));
+  const available = measured.filter((m) => m.system.target && wanted(m.system.label));
   for (let run = 0; run < options.runs; run++) {
     const order = available.map((_, index) => available[(index + run) % available.length]);
     for (const { system, results } of order) {
