@@ -31,7 +31,7 @@ export interface ScenarioOutput {
 export interface ScenarioOptions {
   /** Runs per system; each system is measured this many times, interleaved with the others. */
   runs: number;
-  /** Only the fan-out systems whose label contains one of these (lower case); undefined for all. */
+  /** Only the systems (fan-out, many-groups, idle) whose label contains one of these (lower case); undefined for all. */
   only?: string[];
   log(line: string): void;
 }
@@ -42,4 +42,9 @@ export interface Scenario {
   /** Runs per system when the command line does not say; default 3. */
   defaultRuns?: number;
   run(options: ScenarioOptions): Promise<ScenarioOutput>;
+}
+
+/** Whether a run with `--only` asked for the system of this label. */
+export function isWanted(options: ScenarioOptions, label: string): boolean {
+  return !options.only || options.only.some((part) => label.toLowerCase().includes(part));
 }

@@ -2,7 +2,7 @@ import type { FanoutJob, FanoutResult, FanoutStep, Target } from "../../load/job
 import type { TransportName } from "../../load/transports/transports.js";
 import { formatMicros, formatMs, formatNumber, formatRatio } from "../format.js";
 import { runLoad, waitForQuiet } from "../processes.js";
-import type { ScenarioOptions, Table } from "../scenario.js";
+import { isWanted, type ScenarioOptions, type Table } from "../scenario.js";
 import { median, ratio } from "../stats.js";
 import type { BarChart, LineChart } from "../svg-chart.js";
 
@@ -36,8 +36,7 @@ export interface FanoutRuns {
 /** Runs the ladder for every available system `runs` times, rotating which goes first. */
 export async function measureFanout(systems: FanoutSystem[], options: ScenarioOptions, groupPrefix: string): Promise<FanoutRuns[]> {
   const measured = systems.map((system) => ({ system, results: [] as FanoutResult[] }));
-  const wanted = (label: string) => !options.only || options.only.some((part) => label.toLowerCase().includes(part));
-  const available = measured.filter((m) => m.system.target && wanted(m.system.label));
+  const available = measured.filter((m) => m.system.target && isWanted(options, m.system.label));
   for (let run = 0; run < options.runs; run++) {
     const order = available.map((_, index) => available[(index + run) % available.length]);
     for (const { system, results } of order) {

@@ -2,7 +2,7 @@ import type { IdleJob, IdleResult } from "../../load/jobs.js";
 import type { TransportName } from "../../load/transports/transports.js";
 import { formatKiB, formatMiB, formatNumber, formatRatio } from "../format.js";
 import { runLoad, startOurs, startPeer, type RunningServer } from "../processes.js";
-import type { Scenario, Table, TargetCheck } from "../scenario.js";
+import { isWanted, type Scenario, type Table, type TargetCheck } from "../scenario.js";
 import { median, ratio } from "../stats.js";
 import { streamSocketUnavailable } from "../stream-socket-probe.js";
 import type { BarChart } from "../svg-chart.js";
@@ -50,6 +50,7 @@ export const idleScenario: Scenario = {
     for (let run = 0; run < options.runs; run++) {
       for (let index = 0; index < systems.length; index++) {
         const system = systems[(index + run) % systems.length];
+        if (!isWanted(options, system.label)) continue;
         options.log(`run ${run + 1}/${options.runs}: ${system.label}`);
         // A fresh server each time: memory a previous load left behind would count against the next.
         const server = await system.start();

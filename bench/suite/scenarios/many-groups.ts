@@ -2,7 +2,7 @@ import type { ManyGroupsJob, ManyGroupsResult } from "../../load/jobs.js";
 import type { TransportName } from "../../load/transports/transports.js";
 import { formatMicros, formatMs, formatNumber, formatRatio } from "../format.js";
 import { runLoad, startOurs, startPeer, waitForQuiet, type RunningServer } from "../processes.js";
-import type { Scenario, Table } from "../scenario.js";
+import { isWanted, type Scenario, type Table } from "../scenario.js";
 import { median, ratio } from "../stats.js";
 import { streamSocketUnavailable } from "../stream-socket-probe.js";
 import type { BarChart } from "../svg-chart.js";
@@ -15,12 +15,15 @@ const WARMUP_MS = 1000;
 const MEASURE_MS = 4000;
 const DRAIN_MS = 3000;
 const JOIN_TIMEOUT_MS = 20_000;
+const SET = "Set, Connect binary, HTTP/2";
 
 interface System {
   label: string;
   transport: TransportName;
   server: RunningServer;
   ours: boolean;
+  /** How the load's writer writes, for the table. */
+  writesOver: string;
 }
 
 export const manyGroupsScenario: Scenario = {
@@ -35,14 +38,20 @@ export const manyGroupsScenario: Scenario = {
       servers.push(socketIo);
       const streamSocketMissing = await streamSocketUnavailable(ours.url);
       const systems: System[] = [
-        { label: "Subscribe", transport: "subscribe", server: ours, ours: true },
-        ...(streamSocketMissing ? [] : [{ label: "stream socket", transport: "stream-socket" as const, server: ours, ours: true }]),
-        { label: "Socket.IO rooms", transport: "socket.io", server: socketIo, ours: false },
+        { label: "Subscribe", transport: "subscribe", server: ours, ours: true, writesOver: SET },
+        ...(streamSocketMissing
+          ? []
+          : [
+              { label: "stream socket", transport: "stream-socket" as const, server: ours, ours: true, writesOver: SET },
+              { label: "stream socket, WebSocket writes", transport: "stream-socket-worker-writes" as const, server: ours, ours: true, writesOver: "stream::set, worker WebSocket" },
+            ]),
+        { label: "Socket.IO rooms", transport: "socket.io", server: socketIo, ours: false, writesOver: "acknowledged emit, WebSocket" },
       ];
       const results = new Map<System, ManyGroupsResult[]>(systems.map((s) => [s, []]));
       for (let run = 0; run < options.runs; run++) {
         for (let index = 0; index < systems.length; index++) {
           const system = systems[(index + run) % systems.length];
+          if (!isWanted(options, system.label)) continue;
           options.log(`run ${run + 1}/${options.runs}: ${system.label}`);
           const job: ManyGroupsJob = {
             transport: system.transport,
@@ -64,16 +73,18 @@ export const manyGroupsScenario: Scenario = {
       const socketIoRuns = results.get(systems.at(-1)!)!;
       const table: Table = {
         title: `Many groups: ${GROUPS * SUBSCRIBERS_PER_GROUP} subscribers, ${GROUPS * WRITES_PER_GROUP_PER_SECOND} writes/s, ${GROUPS * SUBSCRIBERS_PER_GROUP * WRITES_PER_GROUP_PER_SECOND} deliveries/s offered (medians; ratios are median per-run ratios to Socket.IO)`,
-        header: ["system", "p50 ms", "p95 ms", "p99 ms", "server cores", "µs CPU/delivery", "CPU vs Socket.IO", "p99 vs Socket.IO", "received / expected"],
+        header: ["system", "writes over", "p50 ms", "p95 ms", "p99 ms", "write ack p99 ms", "server cores", "µs CPU/delivery", "CPU vs Socket.IO", "p99 vs Socket.IO", "received / expected"],
         rows: systems.map((system) => {
           const runs = results.get(system)!;
           const med = (pick: (r: ManyGroupsResult) => number) => median(runs.map(pick));
           const paired = (pick: (r: ManyGroupsResult) => number) => median(runs.map((r, run) => ratio(pick(r), socketIoRuns[run] ? pick(socketIoRuns[run]) : NaN)));
           return [
             system.label,
+            system.writesOver,
             formatMs(med((r) => r.p50Ms)),
             formatMs(med((r) => r.p95Ms)),
             formatMs(med((r) => r.p99Ms)),
+            formatMs(med((r) => r.writeAckP99Ms)),
             formatNumber(med((r) => r.serverCores), 2),
             formatMicros(med((r) => r.serverCpuMicrosPerDelivery)),
             formatRatio(paired((r) => r.serverCpuMicrosPerDelivery)),
