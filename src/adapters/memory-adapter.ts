@@ -15,6 +15,12 @@ import { DEFAULT_HISTORY_LIMIT } from "./adapter.js";
 import { HistoryBuffer } from "./history-buffer.js";
 
 interface GroupState {
+  /**
+   * The group's names, shared by its changes: the request's own copies can then die
+   * young, before the garbage collector has to move them with the retained changes.
+   */
+  streamName: string;
+  groupId: string;
   /** A Map keeps insertion order, which is the order List promises. */
   items: Map<string, StoredItem>;
   /** Kept after the group empties, so offsets never repeat. */
@@ -50,17 +56,19 @@ export class MemoryAdapter implements StorageAdapter {
     let change: ItemChange;
     if (write.value === undefined) {
       group.items.delete(write.itemId);
-      change = this.change(write, "delete", existing!.data, existing!.data, existing!.revision, offset);
+      change = this.change(group, existing!.itemId, write, "delete", existing!.data, existing!.data, existing!.revision, offset);
     } else {
       const revision = currentRevision + 1;
-      group.items.set(write.itemId, {
-        itemId: write.itemId,
+      // The stored item's id, like the group's names, outlives the request's string.
+      const itemId = existing === undefined ? write.itemId : existing.itemId;
+      group.items.set(itemId, {
+        itemId,
         data: write.value,
         revision,
         createdOffset: existing?.createdOffset ?? offset,
         updatedAtMs: write.timestampMs,
       });
-      change = this.change(write, existing ? "update" : "create", write.value, existing?.data, revision, offset);
+      change = this.change(group, itemId, write, existing ? "update" : "create", write.value, existing?.data, revision, offset);
     }
     if (group.items.size === 0) group.history.clear();
     else group.history.push(change);
@@ -149,13 +157,22 @@ export class MemoryAdapter implements StorageAdapter {
     }
     let group = groups.get(groupId);
     if (!group && create) {
-      group = { items: new Map(), offset: 0, history: new HistoryBuffer(this.historyLimit), listeners: new Set() };
+      group = {
+        streamName,
+        groupId,
+        items: new Map(),
+        offset: 0,
+        history: new HistoryBuffer(this.historyLimit),
+        listeners: new Set(),
+      };
       groups.set(groupId, group);
     }
     return group;
   }
 
   private change(
+    group: GroupState,
+    itemId: string,
     write: ItemWrite,
     type: ItemChange["type"],
     data: ItemChange["data"],
@@ -165,10 +182,10 @@ export class MemoryAdapter implements StorageAdapter {
   ): ItemChange {
     return {
       kind: "change",
-      streamName: write.streamName,
-      groupId: write.groupId,
+      streamName: group.streamName,
+      groupId: group.groupId,
       type,
-      itemId: write.itemId,
+      itemId,
       data,
       oldValue,
       revision,

@@ -19,9 +19,19 @@ export type SubscriptionMessage = GroupMessage | SnapshotMessage | HeartbeatMess
  * (`encoded`) however many subscribers receive it.
  */
 export class Delivery {
-  private readonly cache = new Map<string, unknown>();
+  /**
+   * The first format asked for is kept in fields: most messages go out in one format,
+   * and a Map per message would cost more than the lookups it saves.
+   */
+  private firstFormat: string | undefined;
+  private firstValue: unknown;
+  private others: Map<string, unknown> | undefined;
 
-  constructor(readonly message: SubscriptionMessage) {}
+  constructor(
+    readonly message: SubscriptionMessage,
+    /** When it was wrapped: once per message, not once per subscriber that queues it. */
+    readonly createdAt = Date.now(),
+  ) {}
 
   /**
    * The message in a transport's wire format, computed on first use and then shared.
@@ -29,10 +39,16 @@ export class Delivery {
    * cached one without a closure per call.
    */
   encoded<T>(format: string, encode: (message: SubscriptionMessage, delivery: Delivery) => T): T {
-    let value = this.cache.get(format) as T | undefined;
-    if (value === undefined) {
-      value = encode(this.message, this);
-      this.cache.set(format, value);
+    if (format === this.firstFormat) return this.firstValue as T;
+    let value = this.others?.get(format) as T | undefined;
+    if (value !== undefined) return value;
+    value = encode(this.message, this);
+    if (value === undefined) return value;
+    if (this.firstFormat === undefined) {
+      this.firstFormat = format;
+      this.firstValue = value;
+    } else {
+      (this.others ??= new Map()).set(format, value);
     }
     return value;
   }

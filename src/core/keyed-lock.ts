@@ -4,20 +4,24 @@
  * process they queue instead of retrying compare-and-set conflicts.
  */
 export class KeyedLock {
+  /** Per busy key, a promise that settles once its last queued task has. */
   private readonly tails = new Map<string, Promise<void>>();
 
-  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key);
-    let release!: () => void;
-    const done = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous ? previous.then(() => done) : done;
+    // A free key starts its task at once: every write takes this lock, most find it free.
+    const result = previous === undefined ? task() : previous.then(task);
+    // Inline callbacks: a named local function would cost a defineProperty per call
+    // once tsx (esbuild keepNames) has compiled it.
+    const tail: Promise<void> = result.then(
+      () => this.release(key, tail),
+      () => this.release(key, tail),
+    );
     this.tails.set(key, tail);
-    if (previous) await previous;
-    try {
-      return await task();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
+    return result;
+  }
+
+  private release(key: string, tail: Promise<void>): void {
+    if (this.tails.get(key) === tail) this.tails.delete(key);
   }
 }

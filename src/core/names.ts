@@ -12,9 +12,12 @@ export function checkName(field: string, value: unknown): string {
   if (typeof value !== "string") throw invalidArgument(`${field} must be a string`);
   if (value.length === 0) throw invalidArgument(`${field} must not be empty`);
   if (!value.isWellFormed()) throw invalidArgument(`${field} is not valid UTF-8`);
-  const bytes = Buffer.byteLength(value, "utf8");
-  if (bytes > MAX_NAME_BYTES) {
-    throw invalidArgument(`${field} is ${bytes} bytes long; the limit is ${MAX_NAME_BYTES}`);
+  // A UTF-16 unit takes at most 3 bytes of UTF-8, so most names need no counting.
+  if (value.length * 3 > MAX_NAME_BYTES) {
+    const bytes = Buffer.byteLength(value, "utf8");
+    if (bytes > MAX_NAME_BYTES) {
+      throw invalidArgument(`${field} is ${bytes} bytes long; the limit is ${MAX_NAME_BYTES}`);
+    }
   }
   return value;
 }

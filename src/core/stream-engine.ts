@@ -240,53 +240,74 @@ export class StreamEngine {
    * between. Local writers of the same item queue on a lock; writers in other
    * processes are caught by the adapter's revision check and retried.
    */
-  private async writeItem(
+  private writeItem(
     key: ItemKey,
     ifRevision: number | undefined,
     decide: (current: StoredItem | undefined) => { value: JsonValue | undefined } | undefined,
   ): Promise<WriteResult> {
-    const lockKey = JSON.stringify([key.streamName, key.groupId, key.itemId]);
-    return this.itemLocks.run(lockKey, async () => {
-      const deadline = Date.now() + COMMIT_RETRY_MS;
-      for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
-        // A random pause after a lost race breaks a lockstep in which one process keeps winning.
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
-        const current = await this.adapter.getItem(key.streamName, key.groupId, key.itemId);
-        const revision = current?.revision ?? 0;
-        if (ifRevision !== undefined && ifRevision !== revision) {
-          throw new StreamError(
-            ErrorCode.FailedPrecondition,
-            `revision mismatch: if_revision is ${ifRevision} but the item is at revision ${revision}` +
-              (revision === 0 ? " (it does not exist)" : ""),
-          );
-        }
-        const decision = decide(current);
-        if (!decision) {
-          return {
-            oldValue: current?.data,
-            newValue: current?.data,
-            revision,
-            offset: await this.adapter.currentOffset(key.streamName, key.groupId),
-          };
-        }
-        const result = await this.adapter.commit({
-          ...key,
-          expectedRevision: revision,
-          expectedCreatedOffset: current?.createdOffset,
-          value: decision.value,
-          timestampMs: Date.now(),
-        });
-        if (result.ok) {
-          this.hooks.onMessage?.(result.change);
-          return writeResult(result.change);
-        }
+    const { streamName, groupId, itemId } = key;
+    // Length prefixes keep the key unambiguous whatever the names contain.
+    const lockKey = `${streamName.length}:${streamName}${groupId.length}:${groupId}${itemId}`;
+    return this.itemLocks.run(lockKey, () => this.commitItem(streamName, groupId, itemId, ifRevision, decide));
+  }
+
+  private async commitItem(
+    streamName: string,
+    groupId: string,
+    itemId: string,
+    ifRevision: number | undefined,
+    decide: (current: StoredItem | undefined) => { value: JsonValue | undefined } | undefined,
+  ): Promise<WriteResult> {
+    // Set on the first lost race: an uncontended write never reads the clock for it.
+    let deadline: number | undefined;
+    for (;;) {
+      const current = await this.adapter.getItem(streamName, groupId, itemId);
+      const revision = current === undefined ? 0 : current.revision;
+      if (ifRevision !== undefined && ifRevision !== revision) {
+        throw new StreamError(
+          ErrorCode.FailedPrecondition,
+          `revision mismatch: if_revision is ${ifRevision} but the item is at revision ${revision}` +
+            (revision === 0 ? " (it does not exist)" : ""),
+        );
       }
-      throw new StreamError(ErrorCode.Aborted, "the item is written too often by other processes; try again");
-    });
+      const decision = decide(current);
+      if (!decision) {
+        return {
+          oldValue: current?.data,
+          newValue: current?.data,
+          revision,
+          offset: await this.adapter.currentOffset(streamName, groupId),
+        };
+      }
+      const result = await this.adapter.commit({
+        streamName,
+        groupId,
+        itemId,
+        expectedRevision: revision,
+        expectedCreatedOffset: current?.createdOffset,
+        value: decision.value,
+        timestampMs: Date.now(),
+      });
+      if (result.ok) {
+        this.hooks.onMessage?.(result.change);
+        return writeResult(result.change);
+      }
+      const now = Date.now();
+      deadline ??= now + COMMIT_RETRY_MS;
+      if (now >= deadline) break;
+      // A random pause after a lost race breaks a lockstep in which one process keeps winning.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
+    }
+    throw new StreamError(ErrorCode.Aborted, "the item is written too often by other processes; try again");
   }
 
   /** Within the size limit, and only content every client can read back as JSON. */
   private checkValue(field: string, value: JsonValue): void {
+    const scan = new ValueScan();
+    scan.visit(value, 0);
+    // The common value is far below the limit by the scan's bound alone, so it is never
+    // serialised; anything else is measured exactly, and the size is reported first.
+    if (scan.problem === undefined && scan.boundBytes <= this.maxValueBytes) return;
     const bytes = Buffer.byteLength(JSON.stringify(value), "utf8");
     if (bytes > this.maxValueBytes) {
       throw new StreamError(
@@ -294,8 +315,7 @@ export class StreamEngine {
         `${field} is ${bytes} bytes of JSON; the limit is ${this.maxValueBytes}`,
       );
     }
-    const problem = invalidJsonContent(value);
-    if (problem) throw invalidArgument(`${field} contains ${problem}`);
+    if (scan.problem !== undefined) throw invalidArgument(`${field} contains ${scan.problem}`);
   }
 }
 
@@ -306,33 +326,61 @@ function writeResult(change: ItemChange): WriteResult {
   return { oldValue: change.oldValue, newValue: change.data, revision: change.revision, offset: change.offset };
 }
 
+/** Characters of the longest number JSON.stringify writes, e.g. -0.0000012345678901234567. */
+const MAX_NUMBER_CHARS = 25;
+
 /**
- * What makes a value unfit to store, if anything: a lone surrogate (no binary client
- * could read it back), a number JSON cannot carry, or nesting past MAX_VALUE_DEPTH.
- * Iterative, so deep values cannot overflow the stack.
+ * One walk over a value: the first thing that makes it unfit to store, if any (a lone
+ * surrogate, which no binary client could read back; a number JSON cannot carry;
+ * nesting past MAX_VALUE_DEPTH), and an upper bound of its size as UTF-8 JSON. The
+ * bound counts 6 bytes per UTF-16 unit of a string (a \uXXXX escape; no character
+ * takes more). The recursion stops at MAX_VALUE_DEPTH, so deep values cannot
+ * overflow the stack.
  */
-function invalidJsonContent(root: JsonValue): string | undefined {
-  const pending: Array<{ value: JsonValue; depth: number }> = [{ value: root, depth: 0 }];
-  while (pending.length > 0) {
-    const { value, depth } = pending.pop()!;
+class ValueScan {
+  boundBytes = 0;
+  problem: string | undefined;
+
+  /** False once a problem is found, which ends the walk. */
+  visit(value: JsonValue, depth: number): boolean {
     if (typeof value === "string") {
-      if (!value.isWellFormed()) return "a string that is not valid UTF-8";
-    } else if (typeof value === "number") {
-      if (!Number.isFinite(value)) return "a number that is NaN or infinite";
-    } else if (value !== null && typeof value === "object") {
-      if (depth === MAX_VALUE_DEPTH) return `arrays or objects nested deeper than ${MAX_VALUE_DEPTH} levels`;
-      // Not push(...): spreading a huge array would exceed the argument limit.
-      if (Array.isArray(value)) {
-        for (const child of value) pending.push({ value: child, depth: depth + 1 });
-      } else {
-        for (const [key, child] of Object.entries(value)) {
-          if (!key.isWellFormed()) return "a key that is not valid UTF-8";
-          pending.push({ value: child, depth: depth + 1 });
-        }
-      }
+      this.boundBytes += 2 + 6 * value.length;
+      if (value.isWellFormed()) return true;
+      this.problem = "a string that is not valid UTF-8";
+      return false;
     }
+    if (typeof value === "number") {
+      this.boundBytes += MAX_NUMBER_CHARS;
+      if (Number.isFinite(value)) return true;
+      this.problem = "a number that is NaN or infinite";
+      return false;
+    }
+    if (value === null || typeof value !== "object") {
+      this.boundBytes += 5;
+      return true;
+    }
+    if (depth === MAX_VALUE_DEPTH) {
+      this.problem = `arrays or objects nested deeper than ${MAX_VALUE_DEPTH} levels`;
+      return false;
+    }
+    if (Array.isArray(value)) {
+      this.boundBytes += 2 + value.length;
+      for (let i = 0; i < value.length; i++) if (!this.visit(value[i], depth + 1)) return false;
+      return true;
+    }
+    this.boundBytes += 2;
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      // Quotes, colon and comma around the key.
+      this.boundBytes += 4 + 6 * key.length;
+      if (!key.isWellFormed()) {
+        this.problem = "a key that is not valid UTF-8";
+        return false;
+      }
+      if (!this.visit(value[key], depth + 1)) return false;
+    }
+    return true;
   }
-  return undefined;
 }
 
 function checkItemKey(key: ItemKey): void {

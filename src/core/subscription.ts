@@ -20,6 +20,12 @@ export const DEFAULT_QUEUE_LIMITS: QueueLimits = { maxMessages: 4096 };
 
 type State = "catching-up" | "live" | "ended";
 
+const NO_SLOTS: Array<Delivery | undefined> = [];
+/** Room a queue starts with once something is queued; it doubles as needed, up to the queue limit. */
+const FIRST_SLOTS = 4;
+/** A drained queue that grew beyond this gives its room back, so a past burst does not hold memory. */
+const KEPT_SLOTS = 64;
+
 /**
  * One subscriber's bounded queue. While the snapshot (or the history a resume needs)
  * is read, live messages are held back; afterwards the ones the snapshot already
@@ -30,8 +36,13 @@ type State = "catching-up" | "live" | "ended";
  * can resume with the last offset it saw.
  */
 export class Subscription implements AsyncIterable<Delivery> {
-  private queue: Delivery[] = [];
-  private head = 0;
+  /**
+   * The queue, a ring whose length is a power of two: a subscriber that takes each
+   * message as it comes reuses the same slots instead of allocating for every message.
+   */
+  private slots = NO_SLOTS;
+  private first = 0;
+  private count = 0;
   private held: Delivery[] = [];
   private state: State = "catching-up";
   private failure: StreamError | undefined;
@@ -41,7 +52,7 @@ export class Subscription implements AsyncIterable<Delivery> {
   private lastOffset = 0;
   /** The offset of the last message taken: what the subscriber has certainly seen. */
   private takenOffset: number | undefined;
-  /** When something was last queued, for heartbeats. */
+  /** When something was last queued, for heartbeats (to within the event-loop turn that queued it). */
   lastQueuedAt = Date.now();
 
   constructor(
@@ -61,7 +72,7 @@ export class Subscription implements AsyncIterable<Delivery> {
 
   /** Messages waiting to be taken. */
   get pending(): number {
-    return this.queue.length - this.head;
+    return this.count;
   }
 
   /** Called by the group feed for every message that matches this subscriber. */
@@ -86,6 +97,8 @@ export class Subscription implements AsyncIterable<Delivery> {
     const held = this.held;
     this.held = [];
     for (const delivery of held) this.accept(delivery);
+    // Held messages were wrapped before the snapshot was read; they are queued only now.
+    if (this.pending > 0) this.lastQueuedAt = Date.now();
   }
 
   /** Queues a heartbeat carrying the group offset the subscriber has caught up to. */
@@ -97,12 +110,12 @@ export class Subscription implements AsyncIterable<Delivery> {
 
   /** Takes the next message, if one is waiting. */
   take(): Delivery | undefined {
-    if (this.head >= this.queue.length) return undefined;
-    const delivery = this.queue[this.head++];
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    }
+    if (this.count === 0) return undefined;
+    const slots = this.slots;
+    const delivery = slots[this.first]!;
+    slots[this.first] = undefined;
+    this.first = (this.first + 1) & (slots.length - 1);
+    if (--this.count === 0 && slots.length > KEPT_SLOTS) this.slots = NO_SLOTS;
     this.takenOffset = delivery.offset;
     return delivery;
   }
@@ -112,8 +125,9 @@ export class Subscription implements AsyncIterable<Delivery> {
     if (this.state === "ended") return;
     this.state = "ended";
     this.failure = error;
-    this.queue = [];
-    this.head = 0;
+    this.slots = NO_SLOTS;
+    this.first = 0;
+    this.count = 0;
     this.held = [];
     this.signal();
     for (const listener of this.endListeners.splice(0)) listener(error);
@@ -162,9 +176,19 @@ export class Subscription implements AsyncIterable<Delivery> {
       this.overflow();
       return;
     }
-    this.queue.push(delivery);
-    this.lastQueuedAt = Date.now();
+    if (this.count === this.slots.length) this.grow();
+    this.slots[(this.first + this.count) & (this.slots.length - 1)] = delivery;
+    this.count++;
+    this.lastQueuedAt = delivery.createdAt;
     this.signal();
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const slots = new Array<Delivery | undefined>(Math.max(FIRST_SLOTS, old.length * 2)).fill(undefined);
+    for (let i = 0; i < this.count; i++) slots[i] = old[(this.first + i) & (old.length - 1)];
+    this.slots = slots;
+    this.first = 0;
   }
 
   private overflow(): void {

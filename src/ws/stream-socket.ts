@@ -4,10 +4,11 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import type { StreamEngine } from "../core/stream-engine.js";
 import { ErrorCode, StreamError } from "../core/stream-error.js";
 import type { Subscription, SubscriptionTarget } from "../core/subscription.js";
+import { FlushScheduler, type Flushable } from "../rpc/subscribe-stream/flush-scheduler.js";
 import { closingFor, type Closing } from "./close-codes.js";
+import { TextFrameBatch, textFrame } from "./text-frame-batch.js";
 import {
   errorWrapper,
-  frameFor,
   parseClientMessage,
   subscriptionSuffix,
   unauthorizedWrapper,
@@ -38,6 +39,11 @@ const TAKE_PER_ROUND = 64;
 /** Client messages waiting to be handled beyond which the connection stops reading. */
 const INBOX_LIMIT = 64;
 
+/** Every stream socket flushes from one timer per event-loop turn: a delivery costs no closure or timer of its own. */
+const flushes = new FlushScheduler();
+/** The frames of the connection being flushed; flushes run one at a time, so they share it. */
+const batch = new TextFrameBatch();
+
 interface Joined {
   readonly clientId: string;
   readonly target: SubscriptionTarget;
@@ -54,8 +60,10 @@ interface Joined {
  * as Subscribe. Client messages are handled one at a time, in order, as in the
  * reference; a re-join with a known id replaces that subscription.
  */
-export class StreamSocket {
+export class StreamSocket implements Flushable {
   private readonly joined = new Map<string, Joined>();
+  /** The joined entries the engine accepted, in join order: what a flush walks, without an iterator. */
+  private readonly streaming: Joined[] = [];
   private readonly inbox: Array<JoinMessage | LeaveMessage> = [];
   private handling = false;
   private flushScheduled = false;
@@ -64,7 +72,7 @@ export class StreamSocket {
 
   constructor(
     private readonly ws: WebSocket,
-    /** The raw connection under `ws`: corked around a batch of sends, and watched for drain. */
+    /** The raw connection under `ws`: messages are written to it as whole frames (see TextFrameBatch), and it is watched for drain. */
     private readonly socket: Duplex,
     private readonly options: StreamSocketOptions,
   ) {}
@@ -87,6 +95,7 @@ export class StreamSocket {
     this.inbox.length = 0;
     for (const entry of [...this.joined.values()]) entry.subscription?.end();
     this.joined.clear();
+    this.streaming.length = 0;
   }
 
   private enqueue(message: JoinMessage | LeaveMessage): void {
@@ -129,7 +138,7 @@ export class StreamSocket {
         { onReadable: () => this.scheduleFlush(), context: this.options.context, subscriptionId: join.subscriptionId },
       );
     } catch (error) {
-      if (this.joined.get(entry.clientId) === entry) this.joined.delete(entry.clientId);
+      this.forget(entry);
       this.refuse(join, error);
       return;
     }
@@ -138,6 +147,7 @@ export class StreamSocket {
       return;
     }
     entry.subscription = subscription;
+    this.streaming.push(entry);
     subscription.onEnd((error) => this.ended(entry, error));
     this.scheduleFlush();
   }
@@ -146,8 +156,14 @@ export class StreamSocket {
   private leave(clientId: string): void {
     const entry = this.joined.get(clientId);
     if (!entry) return;
-    this.joined.delete(clientId);
+    this.forget(entry);
     entry.subscription?.end();
+  }
+
+  private forget(entry: Joined): void {
+    if (this.joined.get(entry.clientId) === entry) this.joined.delete(entry.clientId);
+    const index = this.streaming.indexOf(entry);
+    if (index >= 0) this.streaming.splice(index, 1);
   }
 
   private refuse(join: JoinMessage, error: unknown): void {
@@ -162,7 +178,7 @@ export class StreamSocket {
 
   /** A subscription the engine ended (slow consumer, lost messages) takes the connection with it. */
   private ended(entry: Joined, error: StreamError | undefined): void {
-    if (this.joined.get(entry.clientId) === entry) this.joined.delete(entry.clientId);
+    this.forget(entry);
     if (error && !this.disposed) this.options.close(closingFor(error));
   }
 
@@ -170,48 +186,55 @@ export class StreamSocket {
     if (this.flushScheduled || this.waitingForDrain || this.disposed) return;
     this.flushScheduled = true;
     // Once per turn of the event loop: what arrived meanwhile goes out in one write.
-    setImmediate(() => this.flush());
+    flushes.add(this);
   }
 
   /**
-   * Sends what the subscriptions hold, round-robin, in one corked write, until the
-   * socket holds SEND_HIGH_WATER_BYTES; then waits for it to drain.
+   * Sends what the subscriptions hold, round-robin, in one write, until the socket
+   * holds SEND_HIGH_WATER_BYTES; then waits for it to drain.
    */
-  private flush(): void {
+  flush(): void {
     this.flushScheduled = false;
-    if (this.disposed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.disposed || this.waitingForDrain || this.ws.readyState !== this.ws.OPEN) return;
+    // Only our own frames are written to this socket (ws compresses nothing), so its unsent bytes are ws's bufferedAmount.
+    const unsent = this.socket.writableLength;
+    const room = SEND_HIGH_WATER_BYTES - unsent;
     let more = false;
-    this.socket.cork();
-    try {
-      do {
-        more = false;
-        for (const entry of this.joined.values()) {
-          if (this.ws.bufferedAmount >= SEND_HIGH_WATER_BYTES) break;
-          more = this.sendSome(entry) || more;
+    let written = 0;
+    if (room > 0) {
+      try {
+        do {
+          more = false;
+          const streaming = this.streaming;
+          for (let i = 0; i < streaming.length && batch.byteLength < room; i++) more = this.frameSome(streaming[i]) || more;
+        } while (more && batch.byteLength < room);
+      } finally {
+        const frames = batch.take();
+        if (frames) {
+          written = frames.length;
+          this.socket.write(frames);
         }
-      } while (more && this.ws.bufferedAmount < SEND_HIGH_WATER_BYTES);
-    } finally {
-      this.socket.uncork();
+      }
     }
-    if (more || this.ws.bufferedAmount >= SEND_HIGH_WATER_BYTES) this.awaitDrain();
+    // What the kernel took at once is no longer unsent: below the mark before, below it still.
+    if (more || (unsent + written >= SEND_HIGH_WATER_BYTES && this.socket.writableLength >= SEND_HIGH_WATER_BYTES)) this.awaitDrain();
   }
 
-  /** Sends up to TAKE_PER_ROUND messages of one subscription; true when it may hold more. */
-  private sendSome(entry: Joined): boolean {
-    const subscription = entry.subscription;
-    if (!subscription) return false;
+  /** Frames up to TAKE_PER_ROUND messages of one subscription; true when it may hold more. */
+  private frameSome(entry: Joined): boolean {
+    const subscription = entry.subscription!;
     for (let sent = 0; sent < TAKE_PER_ROUND; sent++) {
       const delivery = subscription.take();
       if (!delivery) return false;
       const head = wrapperHead(delivery, entry.target);
-      if (head) this.ws.send(frameFor(head, entry.suffix), { binary: false });
+      if (head) batch.add(head, entry.suffix);
     }
     return true;
   }
 
   private awaitDrain(): void {
     if (this.waitingForDrain) return;
-    if (this.ws.bufferedAmount < SEND_HIGH_WATER_BYTES) {
+    if (this.socket.writableLength < SEND_HIGH_WATER_BYTES) {
       this.scheduleFlush();
       return;
     }
@@ -222,7 +245,8 @@ export class StreamSocket {
     });
   }
 
+  /** Written as a frame of our own too, so that it keeps its place among the flushed messages. */
   private sendText(text: string): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+    if (this.ws.readyState === this.ws.OPEN) this.socket.write(textFrame(text));
   }
 }

@@ -59,7 +59,7 @@ export function offsetFromQuery(value: string | null): number | undefined {
 
 /**
  * A message in wire form without its closing brace, so that each subscription can
- * append its own `subscriptionId` (see `frameFor`). Undefined for heartbeats, which
+ * append its own `subscriptionId` (see `subscriptionSuffix`). Undefined for heartbeats, which
  * the stream socket does not forward: protocol pings keep its connections alive.
  * Changes and events are encoded once and shared by every socket that receives them.
  */
@@ -69,11 +69,6 @@ export function wrapperHead(delivery: Delivery, target: SubscriptionTarget): Buf
   // A snapshot belongs to one subscription, and its shape depends on the target.
   if (message.kind === "snapshot") return head(syncWrapper(message.items, message.offset, target));
   return delivery.encoded("ws-stream", encodeShared);
-}
-
-/** The frame for one subscription: the shared head and the subscription's suffix. */
-export function frameFor(head: Buffer, suffix: Buffer): Buffer {
-  return Buffer.concat([head, suffix], head.length + suffix.length);
 }
 
 /** `,"subscriptionId":"..."}`: what closes every wrapper of one subscription. */

@@ -22,11 +22,13 @@ const ignore = (): void => undefined;
 
 export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
-/** What the message loop needs of either response type (their `write` overloads differ in type only). */
+/** Where messages are written: the HTTP/2 stream itself, or the HTTP/1.1 response. */
 interface FrameSink {
   write(frame: Uint8Array): boolean;
   cork(): void;
   uncork(): void;
+  on(event: "drain", listener: () => void): unknown;
+  off(event: "drain", listener: () => void): unknown;
 }
 
 /** What every Subscribe call of a server shares. */
@@ -55,6 +57,7 @@ export class SubscribeCall implements Flushable {
   private stallTimer: NodeJS.Timeout | undefined;
   /** The code of the status sent, which also decides how a stalled stream is cut. */
   private endCode: Code | undefined;
+  private readonly sink: FrameSink;
 
   constructor(
     private readonly req: NodeRequest,
@@ -62,8 +65,10 @@ export class SubscribeCall implements Flushable {
     private readonly protocol: WireProtocol,
     private readonly services: CallServices,
   ) {
+    // HTTP/2 messages skip the compatibility response, whose checks every write would repeat.
+    this.sink = "stream" in req ? req.stream : res;
     res.once("close", this.onClose);
-    res.on("drain", this.onDrain);
+    this.sink.on("drain", this.onDrain);
     // A client that leaves in the middle of its request fails the request; 'close' then releases the call.
     req.on("error", ignore);
   }
@@ -117,7 +122,7 @@ export class SubscribeCall implements Flushable {
     if (!subscription || this.finished || this.waitingForDrain) return;
     let delivery = subscription.take();
     if (!delivery) return;
-    const sink: FrameSink = this.res;
+    const sink = this.sink;
     const binary = this.protocol.binary;
     // Several frames become one write (writev) instead of one each.
     const corked = subscription.pending > 0;
@@ -189,7 +194,7 @@ export class SubscribeCall implements Flushable {
     this.finished = true;
     clearTimeout(this.deadline);
     clearTimeout(this.stallTimer);
-    this.res.off("drain", this.onDrain);
+    this.sink.off("drain", this.onDrain);
     this.subscription?.end();
   };
 }
