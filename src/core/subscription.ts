@@ -37,11 +37,14 @@ const KEPT_SLOTS = 64;
  */
 export class Subscription implements AsyncIterable<Delivery> {
   /**
-   * The queue, a ring whose length is a power of two: a subscriber that takes each
-   * message as it comes reuses the same slots instead of allocating for every message.
+   * The queue: its oldest message in `next`, the others in a ring whose length is a
+   * power of two. A subscriber that takes each message as it comes touches neither the
+   * ring nor the allocator.
    */
+  private next: Delivery | undefined;
   private slots = NO_SLOTS;
   private first = 0;
+  /** Messages waiting, `next` included. */
   private count = 0;
   private held: Delivery[] = [];
   private state: State = "catching-up";
@@ -110,12 +113,17 @@ export class Subscription implements AsyncIterable<Delivery> {
 
   /** Takes the next message, if one is waiting. */
   take(): Delivery | undefined {
-    if (this.count === 0) return undefined;
-    const slots = this.slots;
-    const delivery = slots[this.first]!;
-    slots[this.first] = undefined;
-    this.first = (this.first + 1) & (slots.length - 1);
-    if (--this.count === 0 && slots.length > KEPT_SLOTS) this.slots = NO_SLOTS;
+    const delivery = this.next;
+    if (delivery === undefined) return undefined;
+    if (--this.count === 0) {
+      this.next = undefined;
+      if (this.slots.length > KEPT_SLOTS) this.slots = NO_SLOTS;
+    } else {
+      const slots = this.slots;
+      this.next = slots[this.first];
+      slots[this.first] = undefined;
+      this.first = (this.first + 1) & (slots.length - 1);
+    }
     this.takenOffset = delivery.offset;
     return delivery;
   }
@@ -125,6 +133,7 @@ export class Subscription implements AsyncIterable<Delivery> {
     if (this.state === "ended") return;
     this.state = "ended";
     this.failure = error;
+    this.next = undefined;
     this.slots = NO_SLOTS;
     this.first = 0;
     this.count = 0;
@@ -176,17 +185,23 @@ export class Subscription implements AsyncIterable<Delivery> {
       this.overflow();
       return;
     }
-    if (this.count === this.slots.length) this.grow();
-    this.slots[(this.first + this.count) & (this.slots.length - 1)] = delivery;
+    if (this.count === 0) {
+      this.next = delivery;
+    } else {
+      const behind = this.count - 1;
+      if (behind === this.slots.length) this.grow(behind);
+      this.slots[(this.first + behind) & (this.slots.length - 1)] = delivery;
+    }
     this.count++;
     this.lastQueuedAt = delivery.createdAt;
     this.signal();
   }
 
-  private grow(): void {
+  /** Doubles the ring, which holds `held` messages. */
+  private grow(held: number): void {
     const old = this.slots;
     const slots = new Array<Delivery | undefined>(Math.max(FIRST_SLOTS, old.length * 2)).fill(undefined);
-    for (let i = 0; i < this.count; i++) slots[i] = old[(this.first + i) & (old.length - 1)];
+    for (let i = 0; i < held; i++) slots[i] = old[(this.first + i) & (old.length - 1)];
     this.slots = slots;
     this.first = 0;
   }
