@@ -1,7 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import type { ConnectRouter } from "@connectrpc/connect";
+import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { StorageAdapter } from "./adapters/adapter.js";
 import { MemoryAdapter } from "./adapters/memory-adapter.js";
@@ -127,10 +127,10 @@ export class StreamServer {
     this.http1 = http.createServer((req, res) => {
       if (cors(req, res)) return;
       closeWhenBodyUnread(req, res);
-      if (!subscribe.serve(req, res)) handler(req, res);
+      if (!subscribe.serve(req, res)) serveConnect(handler, req, res);
     });
     this.http2 = http2.createServer((req, res) => {
-      if (!cors(req, res) && !subscribe.serve(req, res)) handler(req, res);
+      if (!cors(req, res) && !subscribe.serve(req, res)) serveConnect(handler, req, res);
     });
     this.webSockets = new WebSocketBridge(
       {
@@ -282,6 +282,28 @@ function closeWhenBodyUnread(req: http.IncomingMessage, res: http.ServerResponse
     if (!req.complete) res.shouldKeepAlive = false;
     return writeHead.apply(res, args);
   }) as typeof res.writeHead;
+}
+
+/**
+ * Connect's Node.js adapter throws, from within the request event, for a call it cannot
+ * describe: one without an authority (HTTP/1.0 may leave out Host). Uncaught, that
+ * would end the process; the call is a bad request.
+ */
+function serveConnect(
+  handler: (req: FallbackRequest, res: FallbackResponse) => void,
+  req: FallbackRequest,
+  res: FallbackResponse,
+): void {
+  try {
+    handler(req, res);
+  } catch (error) {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(400, { "content-type": "text/plain" });
+    res.end(`bad request: ${error instanceof ConnectError ? error.rawMessage : String(error)}\n`);
+  }
 }
 
 /** Creates a server; call `start()` to listen. */
