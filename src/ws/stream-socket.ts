@@ -4,7 +4,7 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import type { StreamEngine } from "../core/stream-engine.js";
 import { ErrorCode, StreamError } from "../core/stream-error.js";
 import type { Subscription, SubscriptionTarget } from "../core/subscription.js";
-import { FlushScheduler, type Flushable } from "../rpc/subscribe-stream/flush-scheduler.js";
+import { FlushScheduler, type Flushable } from "../core/flush-scheduler.js";
 import { closingFor, type Closing } from "./close-codes.js";
 import { TextFrameBatch, textFrame } from "./text-frame-batch.js";
 import {
@@ -197,10 +197,8 @@ export class StreamSocket implements Flushable {
     this.flushScheduled = false;
     if (this.disposed || this.waitingForDrain || this.ws.readyState !== this.ws.OPEN) return;
     // Only our own frames are written to this socket (ws compresses nothing), so its unsent bytes are ws's bufferedAmount.
-    const unsent = this.socket.writableLength;
-    const room = SEND_HIGH_WATER_BYTES - unsent;
+    const room = SEND_HIGH_WATER_BYTES - this.socket.writableLength;
     let more = false;
-    let written = 0;
     if (room > 0) {
       try {
         do {
@@ -210,14 +208,10 @@ export class StreamSocket implements Flushable {
         } while (more && batch.byteLength < room);
       } finally {
         const frames = batch.take();
-        if (frames) {
-          written = frames.length;
-          this.socket.write(frames);
-        }
+        if (frames) this.socket.write(frames);
       }
     }
-    // What the kernel took at once is no longer unsent: below the mark before, below it still.
-    if (more || (unsent + written >= SEND_HIGH_WATER_BYTES && this.socket.writableLength >= SEND_HIGH_WATER_BYTES)) this.awaitDrain();
+    if (more || this.socket.writableLength >= SEND_HIGH_WATER_BYTES) this.awaitDrain();
   }
 
   /** Frames up to TAKE_PER_ROUND messages of one subscription; true when it may hold more. */

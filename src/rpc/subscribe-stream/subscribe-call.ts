@@ -10,7 +10,7 @@ import { toConnectError } from "../connect-errors.js";
 import { countFromProto } from "../proto-convert.js";
 import { cutStream, STALL_GRACE_MS } from "../stalled-stream.js";
 import { deliveryFrame } from "./delivery-frame.js";
-import type { FlushScheduler, Flushable } from "./flush-scheduler.js";
+import type { FlushScheduler, Flushable } from "../../core/flush-scheduler.js";
 import { headerValue, type NodeRequest, type RequestReader } from "./request-reader.js";
 import { streamEnd } from "./stream-end.js";
 import type { WireProtocol } from "./wire-protocol.js";

@@ -4,7 +4,7 @@ import type { JsonValue } from "../../core/json.js";
 import type { StreamEngine } from "../../core/stream-engine.js";
 import type { HandshakeInfo } from "../../functions/auth-request.js";
 import { StreamService } from "../../../gen/iii/stream/v1/stream_pb.js";
-import { FlushScheduler } from "./flush-scheduler.js";
+import { FlushScheduler } from "../../core/flush-scheduler.js";
 import { RequestReader, type NodeRequest } from "./request-reader.js";
 import { SubscribeCall, type CallServices, type NodeResponse } from "./subscribe-call.js";
 import { detectProtocol } from "./wire-protocol.js";
