@@ -149,7 +149,9 @@ export class StreamServer {
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
     });
-    this.listener = net.createServer((socket) => this.route(socket));
+    // Every message is written as soon as it is ready, so Nagle's algorithm only holds
+    // small writes back behind unacknowledged ones (tens of ms against delayed ACKs).
+    this.listener = net.createServer({ noDelay: true }, (socket) => this.route(socket));
   }
 
   /** The port actually bound (useful with port 0). */

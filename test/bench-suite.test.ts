@@ -16,37 +16,43 @@ let ours: RunningServer;
 let socketIo: RunningServer;
 let ws: RunningServer;
 let noop: RunningServer;
+let http2: RunningServer;
 const target = (server: RunningServer): Target => ({ system: server.label, urls: [server.url], pids: [server.pid] });
 
 beforeAll(async () => {
-  [ours, socketIo, ws, noop] = await Promise.all([
+  [ours, socketIo, ws, noop, http2] = await Promise.all([
     startOurs("iii-stream", ["--adapter", "memory"]),
     startPeer("socket.io", "socket-io-server"),
     startPeer("ws", "ws-broadcast-server"),
     startPeer("no-op", "noop-connect-server"),
+    startPeer("http2", "http2-broadcast-server"),
   ]);
 });
 
 afterAll(async () => {
-  await Promise.all([ours, socketIo, ws, noop].filter(Boolean).map((server) => server.stop()));
+  await Promise.all([ours, socketIo, ws, noop, http2].filter(Boolean).map((server) => server.stop()));
 });
 
 describe("fan-out load", () => {
-  const cases: Array<[TransportName, () => RunningServer]> = [
-    ["subscribe", () => ours],
-    ["stream-socket", () => ours],
-    ["socket.io", () => socketIo],
-    ["ws", () => ws],
+  const cases: Array<[string, TransportName, () => RunningServer]> = [
+    ["Subscribe", "subscribe", () => ours],
+    ["stream socket", "stream-socket", () => ours],
+    ["stream socket, WebSocket writes", "stream-socket-worker-writes", () => ours],
+    ["Socket.IO", "socket.io", () => socketIo],
+    ["bare ws", "ws", () => ws],
+    ["bare HTTP/2", "subscribe", () => http2],
   ];
-  test.each(cases)("%s: every subscriber receives every write", async (transport, server) => {
+  test.each(cases)("%s: every subscriber receives every write", async (_label, transport, server) => {
     const result = await runLoad("fanout", {
       transport,
       target: target(server()),
       subscribers: 5,
-      groupId: `test-${transport}`,
+      groupId: `test-${_label}`,
       rates: [10],
       stepMs: 500,
+      referenceStepMs: 500,
       warmupMs: 200,
+      writePathWarmupWrites: 20,
       drainMs: 5000,
       p99LimitMs: 60_000,
       joinTimeoutMs: 10_000,

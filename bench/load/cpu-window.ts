@@ -1,5 +1,11 @@
 import { totalCpuSeconds } from "../suite/proc-stats.js";
 
+/**
+ * A load process using this share of its core or more is saturated: what it measures
+ * from then on is its own limit, not the server's.
+ */
+export const LOAD_SATURATED_CORES = 0.9;
+
 export interface CpuFigures {
   wallSeconds: number;
   /** CPU seconds the server processes used over the window; NaN without /proc. */

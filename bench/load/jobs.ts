@@ -50,7 +50,11 @@ export interface FanoutJob extends LoadJob {
   /** Writes per second of each step, ascending; the first is the reference step every system runs. */
   rates: number[];
   stepMs: number;
+  /** Length of the first (reference) step, whose CPU per delivery every system is compared by. */
+  referenceStepMs: number;
   warmupMs: number;
+  /** Writes to an empty group before the warm-up step (see warmWritePath in fanout.ts). */
+  writePathWarmupWrites: number;
   /** How long after a step's last write its deliveries may still arrive. */
   drainMs: number;
   /** A step is sustained when every delivery arrived and p99 stayed at or under this. */

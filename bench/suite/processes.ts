@@ -55,7 +55,7 @@ export function startOurs(label: string, args: string[]): Promise<RunningServer>
 }
 
 /** A peer from bench/peers, through the same TypeScript loader our CLI uses. */
-export function startPeer(label: string, peer: "socket-io-server" | "ws-broadcast-server" | "noop-connect-server"): Promise<RunningServer> {
+export function startPeer(label: string, peer: "socket-io-server" | "ws-broadcast-server" | "http2-broadcast-server" | "noop-connect-server"): Promise<RunningServer> {
   return startServer(label, [process.execPath, "--import", "tsx", peerFile(peer), "--port", "0"]);
 }
 
