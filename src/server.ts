@@ -149,8 +149,9 @@ export class StreamServer {
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
     });
-    // Every message is written as soon as it is ready, so Nagle's algorithm only holds
-    // small writes back behind unacknowledged ones (tens of ms against delayed ACKs).
+    // As node:http's own servers do: HTTP/1.1 responses and streams are written when
+    // ready, and Nagle's algorithm would hold a small write behind an unacknowledged one
+    // (tens of ms against delayed ACKs). HTTP/2 sessions and ws set it themselves.
     this.listener = net.createServer({ noDelay: true }, (socket) => this.route(socket));
   }
 
