@@ -42,12 +42,12 @@ describe("fan-out load", () => {
     ["bare ws", "ws", () => ws],
     ["bare HTTP/2", "subscribe", () => http2],
   ];
-  test.each(cases)("%s: every subscriber receives every write", async (_label, transport, server) => {
+  test.each(cases)("%s: every subscriber receives every write", async (label, transport, server) => {
     const result = await runLoad("fanout", {
       transport,
       target: target(server()),
       subscribers: 5,
-      groupId: `test-${_label}`,
+      groupId: `test-${label}`,
       rates: [10],
       stepMs: 500,
       referenceStepMs: 500,

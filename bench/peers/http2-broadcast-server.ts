@@ -29,16 +29,13 @@ const EMPTY_SET_RESPONSE = toBinary(SetResponseSchema, create(SetResponseSchema)
 const groups = new Map<string, Set<http2.ServerHttp2Stream>>();
 const offsets = new Map<string, bigint>();
 
-function envelope(flags: number, message: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(ENVELOPE_HEADER + message.length);
-  frame[0] = flags;
+/** A data message in Connect's streaming envelope (flags 0, then its length). */
+function frameOf(response: SubscribeResponse): Buffer {
+  const message = toBinary(SubscribeResponseSchema, response);
+  const frame = Buffer.alloc(ENVELOPE_HEADER + message.length);
   frame.writeUInt32BE(message.length, 1);
   frame.set(message, ENVELOPE_HEADER);
   return frame;
-}
-
-function frameOf(response: SubscribeResponse): Buffer {
-  return envelope(0, toBinary(SubscribeResponseSchema, response));
 }
 
 function subscribe(stream: http2.ServerHttp2Stream, body: Buffer): void {
