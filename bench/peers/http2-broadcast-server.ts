@@ -19,6 +19,7 @@ import {
   SubscribeResponseSchema,
   type SubscribeResponse,
 } from "../../gen/iii/stream/v1/stream_pb.js";
+import { envelope } from "../../src/rpc/subscribe-stream/envelope.js";
 import { announceListening, portArgument } from "./listen-line.js";
 
 const SERVICE = "/iii.stream.v1.StreamService/";
@@ -29,13 +30,9 @@ const EMPTY_SET_RESPONSE = toBinary(SetResponseSchema, create(SetResponseSchema)
 const groups = new Map<string, Set<http2.ServerHttp2Stream>>();
 const offsets = new Map<string, bigint>();
 
-/** A data message in Connect's streaming envelope (flags 0, then its length). */
+/** A data message (flags 0) in the streaming envelope. */
 function frameOf(response: SubscribeResponse): Buffer {
-  const message = toBinary(SubscribeResponseSchema, response);
-  const frame = Buffer.alloc(ENVELOPE_HEADER + message.length);
-  frame.writeUInt32BE(message.length, 1);
-  frame.set(message, ENVELOPE_HEADER);
-  return frame;
+  return envelope(0, toBinary(SubscribeResponseSchema, response));
 }
 
 function subscribe(stream: http2.ServerHttp2Stream, body: Buffer): void {

@@ -83,7 +83,13 @@ export const fanoutScenario: Scenario = {
       return {
         tables: [fanoutTable("Fan-out (ratios: median of per-run ratios; CPU at the reference step, the same load for all)", summaries, baselines)],
         charts: fanoutCharts(summaries, "Fan-out"),
-        targets: fanoutTargets(byLabel(SUBSCRIBE), [byLabel(STREAM_SOCKET), byLabel(STREAM_SOCKET_WS_WRITES)], byLabel(SOCKET_IO), byLabel(WS), streamSocketMissing),
+        targets: fanoutTargets(
+          byLabel(SUBSCRIBE),
+          [STREAM_SOCKET, STREAM_SOCKET_WS_WRITES].map((label) => ({ label, runs: byLabel(label) })),
+          byLabel(SOCKET_IO),
+          byLabel(WS),
+          streamSocketMissing,
+        ),
         notes,
         config: { subscribers: SUBSCRIBERS, writesPerSecondSteps: RATES, stepMs: STEP_MS, referenceStepMs: REFERENCE_STEP_MS, warmupMs: WARMUP_MS, writePathWarmupWrites: WRITE_PATH_WARMUP_WRITES, drainMs: DRAIN_MS, p99LimitMs: P99_LIMIT_MS, runs: options.runs },
         raw: measured.map(({ system, results }) => ({ system: system.label, unavailable: system.unavailable, results })),
@@ -101,7 +107,7 @@ export const fanoutScenario: Scenario = {
  */
 function fanoutTargets(
   subscribe: FanoutRuns | undefined,
-  streamSockets: Array<FanoutRuns | undefined>,
+  streamSockets: Array<{ label: string; runs: FanoutRuns | undefined }>,
   socketIo: FanoutRuns | undefined,
   ws: FanoutRuns | undefined,
   streamSocketMissing: string | undefined,
@@ -112,14 +118,11 @@ function fanoutTargets(
         unavailableTarget("stream socket CPU/delivery ≤ 0.75x Socket.IO", streamSocketMissing),
         unavailableTarget("stream socket sustained deliveries/s ≥ Socket.IO", streamSocketMissing),
       ]
-    : streamSockets.flatMap((streamSocket) => {
-        const name = streamSocket?.system.label ?? STREAM_SOCKET;
-        return [
-          ratioTarget(`${name}: CPU/delivery ≤ 1.25x bare ws`, pairedRatio(streamSocket, ws, referenceCpu), 1.25, "at most"),
-          ratioTarget(`${name}: CPU/delivery ≤ 0.75x Socket.IO`, pairedRatio(streamSocket, socketIo, referenceCpu), 0.75, "at most"),
-          ratioTarget(`${name}: sustained deliveries/s ≥ Socket.IO`, pairedRatio(streamSocket, socketIo, sustainedRate), 1, "at least"),
-        ];
-      });
+    : streamSockets.flatMap(({ label, runs }) => [
+        ratioTarget(`${label}: CPU/delivery ≤ 1.25x bare ws`, pairedRatio(runs, ws, referenceCpu), 1.25, "at most"),
+        ratioTarget(`${label}: CPU/delivery ≤ 0.75x Socket.IO`, pairedRatio(runs, socketIo, referenceCpu), 0.75, "at most"),
+        ratioTarget(`${label}: sustained deliveries/s ≥ Socket.IO`, pairedRatio(runs, socketIo, sustainedRate), 1, "at least"),
+      ]);
   return [
     ...streamSocketTargets,
     ratioTarget("Subscribe CPU/delivery ≤ Socket.IO", pairedRatio(subscribe, socketIo, referenceCpu), 1, "at most"),
