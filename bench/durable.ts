@@ -21,8 +21,8 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import Database from "better-sqlite3";
-import { STORE_FILE_NAME } from "../src/adapters/sqlite/open-store.js";
-import { SqliteAdapter } from "../src/adapters/sqlite/sqlite-adapter.js";
+import { STORE_FILE_NAME } from "../src/adapters/file/open-store.js";
+import { FileStore } from "../src/adapters/file/file-store.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { spawnServer, type ServerProcess } from "../test/support/process.js";
 
@@ -103,7 +103,7 @@ async function measureWrites(label: string, serverArgs: string[]): Promise<Write
 /** Writes the large store through the adapter itself, so its layout (history included) is the real one. */
 async function buildLargeStore(dataDir: string): Promise<number> {
   const started = performance.now();
-  const adapter = SqliteAdapter.open({ dataDir });
+  const adapter = FileStore.open({ dataDir });
   const perGroup = Math.ceil(TOTAL_ITEMS / GROUPS);
   for (let g = 0; g < GROUPS; g++) {
     const writes = [];

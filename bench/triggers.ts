@@ -16,7 +16,7 @@ import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { createStreamServer } from "../src/server.js";
+import { createStreamServer } from "../src/server/stream-server.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 
 const WARMUP_MS = 1000;

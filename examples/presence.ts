@@ -7,7 +7,7 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { JsonObject, JsonValue } from "../src/core/json.js";
-import { createStreamServer } from "../src/server.js";
+import { createStreamServer } from "../src/server/stream-server.js";
 import { ChangeType, StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 
 const server = createStreamServer({

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { ItemWrite, StorageAdapter } from "../src/adapters/adapter.js";
-import { MemoryAdapter } from "../src/adapters/memory-adapter.js";
-import { RedisAdapter } from "../src/adapters/redis/redis-adapter.js";
-import { SqliteAdapter } from "../src/adapters/sqlite/sqlite-adapter.js";
+import type { ItemWrite, ItemStore } from "../src/core/item-store.js";
+import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
+import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
+import { FileStore } from "../src/adapters/file/file-store.js";
 import type { JsonValue } from "../src/core/json.js";
 import { uniqueNames } from "./conformance/unique-names.js";
 import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";
@@ -20,7 +20,7 @@ import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";
 const dir = mkdtempSync(join(tmpdir(), "iii-stream-incarnation-"));
 const keyPrefix = uniquePrefix("incarnation");
 const streamName = uniqueNames("incarnation");
-const adapters: StorageAdapter[] = [];
+const adapters: ItemStore[] = [];
 
 afterAll(async () => {
   await Promise.all(adapters.map((adapter) => adapter.close()));
@@ -28,10 +28,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const makers: Record<string, () => Promise<StorageAdapter> | StorageAdapter> = {
-  memory: () => new MemoryAdapter(),
-  file: () => SqliteAdapter.open({ dataDir: join(dir, "store") }),
-  redis: () => RedisAdapter.connect({ url: REDIS_URL, keyPrefix }),
+const makers: Record<string, () => Promise<ItemStore> | ItemStore> = {
+  memory: () => new MemoryItemStore(),
+  file: () => FileStore.open({ dataDir: join(dir, "store") }),
+  redis: () => RedisItemStore.connect({ url: REDIS_URL, keyPrefix }),
 };
 
 describe.each(Object.keys(makers))("the %s adapter", (name) => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JsonObject } from "../src/core/json.js";
-import { openAccessWarning } from "../src/rpc/access-warning.js";
+import { openAccessWarning } from "../src/access/access-warning.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";

@@ -3,7 +3,7 @@ import http from "node:http";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JsonObject, JsonValue } from "../src/core/json.js";
-import { authPayload } from "../src/functions/auth-request.js";
+import { authPayload } from "../src/access/handshake.js";
 import type { StreamService, SubscribeResponse } from "../gen/iii/stream/v1/stream_pb.js";
 import { deferred, eventually } from "./support/function-server.js";
 import { startServer, type RunningServer } from "./support/server.js";

@@ -1,4 +1,4 @@
-import { MemoryAdapter } from "../src/adapters/memory-adapter.js";
+import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
 import { defineConformanceSuite } from "./conformance/suite.js";
 
-defineConformanceSuite("memory", () => new MemoryAdapter());
+defineConformanceSuite("memory", () => new MemoryItemStore());

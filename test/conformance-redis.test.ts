@@ -1,6 +1,6 @@
-import { RedisAdapter } from "../src/adapters/redis/redis-adapter.js";
+import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
 import { defineConformanceSuite } from "./conformance/suite.js";
 import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";
 
 const keyPrefix = uniquePrefix("conformance");
-defineConformanceSuite("redis", () => RedisAdapter.connect({ url: REDIS_URL, keyPrefix }), () => deleteKeys(keyPrefix));
+defineConformanceSuite("redis", () => RedisItemStore.connect({ url: REDIS_URL, keyPrefix }), () => deleteKeys(keyPrefix));

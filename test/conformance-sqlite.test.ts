@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SqliteAdapter } from "../src/adapters/sqlite/sqlite-adapter.js";
+import { FileStore } from "../src/adapters/file/file-store.js";
 import { defineConformanceSuite } from "./conformance/suite.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "iii-stream-conformance-"));
-defineConformanceSuite("file", () => SqliteAdapter.open({ dataDir }), async () => rmSync(dataDir, { recursive: true, force: true }));
+defineConformanceSuite("file", () => FileStore.open({ dataDir }), async () => rmSync(dataDir, { recursive: true, force: true }));

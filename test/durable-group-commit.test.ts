@@ -3,9 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
-import type { GroupMessage, ItemWrite } from "../src/adapters/adapter.js";
-import { STORE_FILE_NAME } from "../src/adapters/sqlite/open-store.js";
-import { SqliteAdapter } from "../src/adapters/sqlite/sqlite-adapter.js";
+import type { ItemWrite } from "../src/core/item-store.js";
+import type { GroupMessage } from "../src/core/model.js";
+import { STORE_FILE_NAME } from "../src/adapters/file/open-store.js";
+import { FileStore } from "../src/adapters/file/file-store.js";
 
 const root = mkdtempSync(join(tmpdir(), "iii-stream-group-commit-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -20,7 +21,7 @@ function summary(message: GroupMessage): string {
 
 describe("group commit", () => {
   it("answers and delivers a tick's writes only once they are committed, in offset order, events after them", async () => {
-    const adapter = SqliteAdapter.open({ dataDir: join(root, "batch") });
+    const adapter = FileStore.open({ dataDir: join(root, "batch") });
     try {
       const seen: string[] = [];
       await adapter.watch("s", "g", (message) => seen.push(summary(message)));
@@ -42,7 +43,7 @@ describe("group commit", () => {
   });
 
   it("an event with nothing queued goes out at once with the committed offset", async () => {
-    const adapter = SqliteAdapter.open({ dataDir: join(root, "event") });
+    const adapter = FileStore.open({ dataDir: join(root, "event") });
     try {
       await adapter.commit(write("a", 0, 1));
       const seen: string[] = [];
@@ -56,7 +57,7 @@ describe("group commit", () => {
   });
 
   it("refuses work after close", async () => {
-    const adapter = SqliteAdapter.open({ dataDir: join(root, "closed") });
+    const adapter = FileStore.open({ dataDir: join(root, "closed") });
     await adapter.close();
     expect(adapter.isReady()).toBe(false);
     await expect(adapter.commit(write("a", 0, 1))).rejects.toThrow(/closed/);
@@ -67,7 +68,7 @@ describe("group commit", () => {
 describe("bounded disk", () => {
   it("keeps history to its limit, and an emptied group leaves only its offset row", async () => {
     const dataDir = join(root, "bounded");
-    const adapter = SqliteAdapter.open({ dataDir, historyLimit: 5 });
+    const adapter = FileStore.open({ dataDir, historyLimit: 5 });
     for (let revision = 0; revision < 50; revision++) await adapter.commit(write("busy", revision, revision));
     await adapter.commit(write("x", 0, "x", "emptied"));
     await adapter.commit(write("y", 0, "y", "emptied"));

@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
-import { chooseAdapter } from "../src/adapters/create-adapter.js";
-import { SqliteAdapter } from "../src/adapters/sqlite/sqlite-adapter.js";
-import { ConfigError } from "../src/config.js";
+import { chooseAdapter } from "../src/cli/config-to-options.js";
+import { FileStore } from "../src/adapters/file/file-store.js";
+import { ConfigError } from "../src/cli/config.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { json, value } from "./conformance/proto-values.js";
 import { spawnServer, type ServerProcess } from "./support/process.js";
@@ -130,7 +130,7 @@ describe("choosing the store from a config file", () => {
 describe("registrations in the store", () => {
   it("keeps remote functions and triggers across a reopen, and announces each change", async () => {
     const dataDir = join(root, "registrations");
-    let adapter = SqliteAdapter.open({ dataDir });
+    let adapter = FileStore.open({ dataDir });
     let changes = 0;
     adapter.registrations.onChange(() => changes++);
     await adapter.registrations.saveFunction({ functionId: "f", url: "http://127.0.0.1:9000" });
@@ -141,7 +141,7 @@ describe("registrations in the store", () => {
     expect(changes).toBe(4);
     await adapter.close();
 
-    adapter = SqliteAdapter.open({ dataDir });
+    adapter = FileStore.open({ dataDir });
     try {
       expect(await adapter.registrations.load()).toStrictEqual({
         functions: [{ functionId: "f", url: "http://127.0.0.1:9000" }],

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { createClient } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
-import { STORE_FILE_NAME, StoreOpenError } from "../src/adapters/sqlite/open-store.js";
-import { SqliteAdapter } from "../src/adapters/sqlite/sqlite-adapter.js";
+import { STORE_FILE_NAME, StoreOpenError } from "../src/adapters/file/open-store.js";
+import { FileStore } from "../src/adapters/file/file-store.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { value } from "./conformance/proto-values.js";
 import { runCli, spawnServer, type ServerProcess } from "./support/process.js";
@@ -23,7 +23,7 @@ afterAll(() => {
 /** A data directory holding a real store with a few items, closed cleanly. */
 async function storeWithItems(name: string): Promise<string> {
   const dataDir = join(root, name);
-  const adapter = SqliteAdapter.open({ dataDir });
+  const adapter = FileStore.open({ dataDir });
   for (let i = 0; i < 50; i++) {
     await adapter.commit({ streamName: "s", groupId: "g", itemId: `i${i}`, expectedRevision: 0, value: { i }, timestampMs: 1 });
   }
@@ -63,10 +63,10 @@ describe("one process per data directory", () => {
 
   it("the lock also holds within one process, and is released on close", async () => {
     const dataDir = join(root, "in-process");
-    const first = SqliteAdapter.open({ dataDir });
-    expect(() => SqliteAdapter.open({ dataDir })).toThrow(/another process is using the data directory/);
+    const first = FileStore.open({ dataDir });
+    expect(() => FileStore.open({ dataDir })).toThrow(/another process is using the data directory/);
     await first.close();
-    const again = SqliteAdapter.open({ dataDir });
+    const again = FileStore.open({ dataDir });
     await again.close();
   });
 });
@@ -100,14 +100,14 @@ describe("a damaged store fails the start, names the file and is left untouched"
     foreign.exec("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('mine')");
     foreign.close();
     const before = contents(dataDir);
-    expect(() => SqliteAdapter.open({ dataDir })).toThrow(/of another application/);
+    expect(() => FileStore.open({ dataDir })).toThrow(/of another application/);
     expect(contents(dataDir)).toStrictEqual(before);
   });
 
   it("a data directory that is a file", () => {
     const path = join(root, "not-a-directory");
     writeFileSync(path, "x");
-    expect(() => SqliteAdapter.open({ dataDir: path })).toThrow(StoreOpenError);
-    expect(() => SqliteAdapter.open({ dataDir: path })).toThrow(/cannot create the data directory/);
+    expect(() => FileStore.open({ dataDir: path })).toThrow(StoreOpenError);
+    expect(() => FileStore.open({ dataDir: path })).toThrow(/cannot create the data directory/);
   });
 });

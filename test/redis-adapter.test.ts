@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GroupMessage, ItemWrite } from "../src/adapters/adapter.js";
+import type { ItemWrite } from "../src/core/item-store.js";
+import type { GroupMessage } from "../src/core/model.js";
 import { KeyLayout } from "../src/adapters/redis/key-layout.js";
-import { RedisAdapter } from "../src/adapters/redis/redis-adapter.js";
+import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
 import type { JsonValue } from "../src/core/json.js";
-import { ErrorCode, StreamError } from "../src/core/stream-error.js";
+import { ErrorCode, StreamError } from "../src/core/errors.js";
 import { uniqueNames } from "./conformance/unique-names.js";
 import { deleteKeys, REDIS_URL, redisClient, uniquePrefix } from "./support/redis.js";
 
@@ -12,12 +13,12 @@ const keyPrefix = uniquePrefix("adapter");
 const keys = new KeyLayout(keyPrefix);
 const streamName = uniqueNames("redis-adapter");
 const redis = redisClient();
-let adapter: RedisAdapter;
-let small: RedisAdapter;
+let adapter: RedisItemStore;
+let small: RedisItemStore;
 
 beforeAll(async () => {
-  adapter = await RedisAdapter.connect({ url: REDIS_URL, keyPrefix });
-  small = await RedisAdapter.connect({ url: REDIS_URL, keyPrefix, historyLimit: 3 });
+  adapter = await RedisItemStore.connect({ url: REDIS_URL, keyPrefix });
+  small = await RedisItemStore.connect({ url: REDIS_URL, keyPrefix, historyLimit: 3 });
 });
 
 afterAll(async () => {
@@ -30,7 +31,7 @@ function write(stream: string, group: string, itemId: string, value: JsonValue |
   return { streamName: stream, groupId: group, itemId, value, expectedRevision, timestampMs: Date.now() };
 }
 
-async function commit(target: RedisAdapter, w: ItemWrite) {
+async function commit(target: RedisItemStore, w: ItemWrite) {
   const result = await target.commit(w);
   if (!result.ok) throw new Error(`unexpected conflict at revision ${result.currentRevision}`);
   return result.change;
@@ -270,7 +271,7 @@ describe("watching", () => {
 
 describe("errors", () => {
   it("connecting to a port where nothing listens fails with UNAVAILABLE", async () => {
-    const error = await RedisAdapter.connect({ url: "redis://127.0.0.1:1", connectTimeoutMs: 1000 }).catch((e: unknown) => e);
+    const error = await RedisItemStore.connect({ url: "redis://127.0.0.1:1", connectTimeoutMs: 1000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StreamError);
     expect((error as StreamError).code).toBe(ErrorCode.Unavailable);
   });

@@ -1,8 +1,8 @@
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GroupMessage } from "../src/adapters/adapter.js";
+import type { GroupMessage } from "../src/core/model.js";
 import { KeyLayout } from "../src/adapters/redis/key-layout.js";
-import { RedisAdapter } from "../src/adapters/redis/redis-adapter.js";
+import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
 import { defineConformanceSuite } from "./conformance/suite.js";
 import { uniqueNames } from "./conformance/unique-names.js";
 import { startRedisCluster, uniquePrefix, type RedisCluster } from "./support/redis.js";
@@ -25,18 +25,18 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-defineConformanceSuite("redis-cluster", () => RedisAdapter.connect({ url: cluster.url, keyPrefix }));
+defineConformanceSuite("redis-cluster", () => RedisItemStore.connect({ url: cluster.url, keyPrefix }));
 
 describe("on Redis Cluster", () => {
   const streamName = uniqueNames("redis-cluster");
-  let writer: RedisAdapter;
-  let watcher: RedisAdapter;
+  let writer: RedisItemStore;
+  let watcher: RedisItemStore;
   let admin: Cluster;
 
   beforeAll(async () => {
     [writer, watcher] = await Promise.all([
-      RedisAdapter.connect({ url: cluster.url, keyPrefix }),
-      RedisAdapter.connect({ url: cluster.url, keyPrefix }),
+      RedisItemStore.connect({ url: cluster.url, keyPrefix }),
+      RedisItemStore.connect({ url: cluster.url, keyPrefix }),
     ]);
     admin = new Cluster([{ host: "127.0.0.1", port: cluster.nodes[0].port }]);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { chooseAdapter } from "../src/adapters/create-adapter.js";
-import { ConfigError, validateConfig } from "../src/config.js";
+import { chooseAdapter } from "../src/cli/config-to-options.js";
+import { ConfigError, validateConfig } from "../src/cli/config.js";
 
 describe("choosing the redis adapter", () => {
   it("defaults to the Redis of this machine and the default prefix", () => {

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisAdapter } from "../src/adapters/redis/redis-adapter.js";
+import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
 import type { Change, StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { json, op, value } from "./conformance/proto-values.js";
 import { uniqueNames } from "./conformance/unique-names.js";
@@ -18,7 +18,7 @@ const keyPrefix = uniquePrefix("faults");
 const streamName = uniqueNames("redis-faults");
 let redis: RedisServer;
 const servers: RunningServer[] = [];
-const adapters: RedisAdapter[] = [];
+const adapters: RedisItemStore[] = [];
 
 beforeAll(async () => {
   // Append-only with fsync on every write: an acknowledged write survives the SIGKILL.
@@ -32,14 +32,14 @@ afterAll(async () => {
 });
 
 async function serve(historyLimit?: number): Promise<RunningServer> {
-  const adapter = await RedisAdapter.connect({ url: redis.url, keyPrefix, historyLimit, commandTimeoutMs: 2000 });
+  const adapter = await RedisItemStore.connect({ url: redis.url, keyPrefix, historyLimit, commandTimeoutMs: 2000 });
   const server = await startServer({ adapter });
   servers.push(server);
   return server;
 }
 
-async function connect(historyLimit?: number): Promise<RedisAdapter> {
-  const adapter = await RedisAdapter.connect({ url: redis.url, keyPrefix, historyLimit });
+async function connect(historyLimit?: number): Promise<RedisItemStore> {
+  const adapter = await RedisItemStore.connect({ url: redis.url, keyPrefix, historyLimit });
   adapters.push(adapter);
   return adapter;
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisAdapter } from "../src/adapters/redis/redis-adapter.js";
+import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
 import { value } from "./conformance/proto-values.js";
 import { eventually } from "./support/function-server.js";
 import { startRedisCluster, uniquePrefix, type RedisCluster } from "./support/redis.js";
@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 async function instance(): Promise<RunningServer> {
-  const adapter = await RedisAdapter.connect({ url: cluster.url, keyPrefix, instanceTtlMs: 1500 });
+  const adapter = await RedisItemStore.connect({ url: cluster.url, keyPrefix, instanceTtlMs: 1500 });
   expect(adapter.isCluster).toBe(true);
   const server = await startServer({ adapter, functions: { log: () => undefined } });
   servers.push(server);

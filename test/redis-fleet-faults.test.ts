@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisAdapter } from "../src/adapters/redis/redis-adapter.js";
-import { ErrorCode } from "../src/core/stream-error.js";
+import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
+import { ErrorCode } from "../src/core/errors.js";
 import { eventually } from "./support/function-server.js";
 import { redisClient, startRedisServer, uniquePrefix, type RedisServer } from "./support/redis.js";
 import { startServer, type RunningServer } from "./support/server.js";
@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 async function instance(): Promise<RunningServer> {
-  const adapter = await RedisAdapter.connect({ url: redis.url, keyPrefix, instanceTtlMs: 1500, commandTimeoutMs: 2000 });
+  const adapter = await RedisItemStore.connect({ url: redis.url, keyPrefix, instanceTtlMs: 1500, commandTimeoutMs: 2000 });
   const server = await startServer({ adapter, functions: { log: () => undefined } });
   servers.push(server);
   return server;

@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
-import { RedisAdapter } from "../src/adapters/redis/redis-adapter.js";
+import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
 import type { JsonValue } from "../src/core/json.js";
-import { ErrorCode } from "../src/core/stream-error.js";
+import { ErrorCode } from "../src/core/errors.js";
 import type { FunctionInvoker } from "../src/functions/function-registry.js";
 import { value } from "./conformance/proto-values.js";
 import { uniqueNames } from "./conformance/unique-names.js";
@@ -35,7 +35,7 @@ interface Instance {
 }
 
 async function instance(): Promise<Instance> {
-  const adapter = await RedisAdapter.connect({ url: REDIS_URL, keyPrefix, instanceTtlMs: INSTANCE_TTL_MS });
+  const adapter = await RedisItemStore.connect({ url: REDIS_URL, keyPrefix, instanceTtlMs: INSTANCE_TTL_MS });
   const logs: string[] = [];
   // A long function timeout: a call that does not fail fast would fail the test's waits.
   const running = await startServer({ adapter, functions: { functionTimeoutMs: 30_000, log: (line) => logs.push(line) } });

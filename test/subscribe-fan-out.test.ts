@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { MemoryAdapter } from "../src/adapters/memory-adapter.js";
+import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
 import type { Delivery } from "../src/core/delivery.js";
-import { StreamEngine } from "../src/core/stream-engine.js";
+import { StreamEngine } from "../src/core/engine.js";
 import type { Subscription } from "../src/core/subscription.js";
 
 const SUBSCRIBERS = 10_000;
 
 describe("fan-out to 10,000 subscribers of one group", () => {
   it("hands every subscriber the very same delivery, encoded once, and leaves no feed behind", async () => {
-    const adapter = new MemoryAdapter();
+    const adapter = new MemoryItemStore();
     const engine = new StreamEngine({ adapter });
     try {
       await engine.set({ streamName: "s", groupId: "g", itemId: "a" }, { n: 0 });

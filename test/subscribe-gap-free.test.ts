@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryAdapter } from "../src/adapters/memory-adapter.js";
+import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
 import type { Change, SubscribeResponse } from "../gen/iii/stream/v1/stream_pb.js";
 import { startServer, type RunningServer, type TransportKind } from "./support/server.js";
 import { GroupView, json, plain, ViewReader, viewItems, waitFor, type ViewItem } from "./support/subscribe-view.js";
@@ -32,7 +32,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * before and after each read (the read itself stays consistent), so that writes land
  * on both sides of the seam.
  */
-class LaggingMemoryAdapter extends MemoryAdapter {
+class LaggingMemoryAdapter extends MemoryItemStore {
   override async snapshot(streamName: string, groupId: string, itemId?: string) {
     await sleep(Math.random() * 4);
     const snapshot = await super.snapshot(streamName, groupId, itemId);

@@ -2,14 +2,14 @@ import http from "node:http";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryAdapter } from "../src/adapters/memory-adapter.js";
+import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { ALL_TRANSPORTS, startServer, type RunningServer } from "./support/server.js";
 import { StreamCursor, waitFor } from "./support/subscribe-view.js";
 
 describe("releasing subscriptions", () => {
   let running: RunningServer;
-  const adapter = new MemoryAdapter();
+  const adapter = new MemoryItemStore();
 
   beforeAll(async () => {
     running = await startServer({ adapter });
@@ -94,7 +94,7 @@ describe("releasing subscriptions", () => {
 });
 
 /** Storage that takes a while to read a snapshot, so that a client can leave while it is read. */
-class SlowSnapshotAdapter extends MemoryAdapter {
+class SlowSnapshotAdapter extends MemoryItemStore {
   reading = 0;
 
   override async snapshot(streamName: string, groupId: string, itemId?: string) {
@@ -127,7 +127,7 @@ describe("a client that leaves while its snapshot is read", () => {
 
 describe("server shutdown", () => {
   it("ends every open subscription with UNAVAILABLE at once and leaves none behind", async () => {
-    const adapter = new MemoryAdapter();
+    const adapter = new MemoryItemStore();
     const running = await startServer({ adapter, shutdownGraceMs: 5000 });
     const cursors: StreamCursor[] = [];
     try {

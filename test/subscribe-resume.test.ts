@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryAdapter } from "../src/adapters/memory-adapter.js";
+import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
 import type { SubscribeResponse } from "../gen/iii/stream/v1/stream_pb.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { GroupView, json, StreamCursor, viewItems } from "./support/subscribe-view.js";
@@ -16,7 +16,7 @@ function offsetOf(response: SubscribeResponse): number {
 
 describe("Subscribe with from_offset", () => {
   let running: RunningServer;
-  const adapter = new MemoryAdapter({ historyLimit: HISTORY_LIMIT });
+  const adapter = new MemoryItemStore({ historyLimit: HISTORY_LIMIT });
 
   beforeAll(async () => {
     running = await startServer({ adapter, queueLimits: { maxMessages: QUEUE_LIMIT } });
@@ -126,7 +126,7 @@ describe("Subscribe with from_offset", () => {
   });
 
   it("sends a snapshot instead of more retained changes than the subscriber's queue holds", async () => {
-    const wide = new MemoryAdapter({ historyLimit: 100 });
+    const wide = new MemoryItemStore({ historyLimit: 100 });
     const server = await startServer({ adapter: wide, queueLimits: { maxMessages: QUEUE_LIMIT } });
     try {
       for (let i = 0; i < 3 * QUEUE_LIMIT; i++) await server.server.engine.set({ streamName: "s", groupId: "g", itemId: `i${i}` }, i);

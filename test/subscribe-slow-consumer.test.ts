@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryAdapter } from "../src/adapters/memory-adapter.js";
-import { StreamEngine } from "../src/core/stream-engine.js";
-import { ErrorCode } from "../src/core/stream-error.js";
+import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
+import { StreamEngine } from "../src/core/engine.js";
+import { ErrorCode } from "../src/core/errors.js";
 import { STALL_GRACE_MS } from "../src/rpc/stalled-stream.js";
 import { startServer, type RunningServer, type TransportKind } from "./support/server.js";
 import { GroupView, json, StreamCursor, ViewReader, viewItems, waitFor } from "./support/subscribe-view.js";
@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("a subscriber that falls behind (in process)", () => {
   it("is ended with RESOURCE_EXHAUSTED naming the offset it last took, its queue never above the limit", async () => {
-    const adapter = new MemoryAdapter();
+    const adapter = new MemoryItemStore();
     const engine = new StreamEngine({ adapter, queueLimits: { maxMessages: 8 } });
     try {
       const subscription = await engine.subscribe({ streamName: "s", groupId: "g" });
@@ -41,7 +41,7 @@ describe("a subscriber that falls behind (in process)", () => {
 
 describe("a slow subscriber (over the network)", () => {
   let running: RunningServer;
-  const adapter = new MemoryAdapter();
+  const adapter = new MemoryItemStore();
 
   beforeAll(async () => {
     running = await startServer({ adapter, queueLimits: { maxMessages: QUEUE_LIMIT } });

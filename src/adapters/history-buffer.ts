@@ -1,4 +1,4 @@
-import type { ItemChange } from "./adapter.js";
+import type { ItemChange } from "../core/model.js";
 
 /**
  * The last `limit` changes of one group, contiguous by offset. Trimming drops a

@@ -1,4 +1,4 @@
-import type { GroupMessage, StoredItem } from "../adapters/adapter.js";
+import type { GroupMessage, StoredItem } from "./model.js";
 
 export interface SnapshotMessage {
   kind: "snapshot";

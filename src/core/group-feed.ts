@@ -1,6 +1,7 @@
-import type { GroupMessage, StorageAdapter } from "../adapters/adapter.js";
+import type { ItemStore } from "./item-store.js";
+import type { GroupMessage } from "./model.js";
 import { Delivery } from "./delivery.js";
-import { ErrorCode, StreamError } from "./stream-error.js";
+import { ErrorCode, StreamError } from "./errors.js";
 import type { Subscription } from "./subscription.js";
 
 /**
@@ -22,7 +23,7 @@ export class GroupFeed {
   constructor(
     readonly streamName: string,
     readonly groupId: string,
-    private readonly adapter: StorageAdapter,
+    private readonly adapter: ItemStore,
   ) {
     const onLoss = (reason: string) => this.lose(`${reason}; resume with from_offset`);
     this.ready = adapter.watch(streamName, groupId, (message) => this.receive(message), onLoss).then((unwatch) => {

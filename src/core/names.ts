@@ -1,4 +1,4 @@
-import { invalidArgument } from "./stream-error.js";
+import { invalidArgument } from "./errors.js";
 
 /** Longest stream name, group id or item id, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 256;

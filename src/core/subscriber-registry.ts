@@ -1,6 +1,6 @@
-import type { StorageAdapter } from "../adapters/adapter.js";
+import type { ItemStore } from "./item-store.js";
 import { GroupFeed } from "./group-feed.js";
-import { ErrorCode, StreamError } from "./stream-error.js";
+import { ErrorCode, StreamError } from "./errors.js";
 import { Subscription, type QueueLimits, type SubscriptionTarget } from "./subscription.js";
 
 export interface RegistryOptions {
@@ -21,7 +21,7 @@ export class SubscriberRegistry {
   private readonly heartbeatTimer: NodeJS.Timeout;
 
   constructor(
-    private readonly adapter: StorageAdapter,
+    private readonly adapter: ItemStore,
     private readonly options: RegistryOptions,
   ) {
     const sweepEvery = Math.max(10, Math.floor(options.heartbeatMs / 3));

@@ -1,5 +1,5 @@
 import { Delivery } from "./delivery.js";
-import { ErrorCode, StreamError } from "./stream-error.js";
+import { ErrorCode, StreamError } from "./errors.js";
 
 export interface SubscriptionTarget {
   streamName: string;

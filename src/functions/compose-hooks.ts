@@ -1,4 +1,4 @@
-import type { EngineHooks } from "../core/stream-engine.js";
+import type { EngineHooks } from "../core/engine.js";
 
 /** Engine hooks that call each of `all` in turn; a join is refused when any of them refuses it. */
 export function composeHooks(...all: Array<EngineHooks | undefined>): EngineHooks {

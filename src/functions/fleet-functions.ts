@@ -1,7 +1,7 @@
 import type { JsonValue } from "../core/json.js";
-import { ErrorCode, StreamError } from "../core/stream-error.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
 import type { FunctionInvoker, FunctionRegistry } from "./function-registry.js";
-import type { TriggerRecord } from "./registration-store.js";
+import type { TriggerRecord } from "../core/registrations.js";
 
 /** What the workers connected to one instance offer the fleet. */
 export interface Hosting {

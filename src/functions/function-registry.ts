@@ -1,6 +1,6 @@
 import type { JsonValue } from "../core/json.js";
-import { ErrorCode, StreamError } from "../core/stream-error.js";
-import type { FunctionRecord } from "./registration-store.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
+import type { FunctionRecord } from "../core/registrations.js";
 import { remoteFunction, type RemoteFunctionClient } from "./remote-function.js";
 
 /**

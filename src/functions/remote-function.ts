@@ -1,7 +1,7 @@
 import http from "node:http";
 import https from "node:https";
 import { isJsonObject, type JsonValue } from "../core/json.js";
-import { ErrorCode, invalidArgument, StreamError } from "../core/stream-error.js";
+import { ErrorCode, invalidArgument, StreamError } from "../core/errors.js";
 import { FunctionService } from "../../gen/iii/stream/v1/triggers_pb.js";
 import type { FunctionInvoker } from "./function-registry.js";
 

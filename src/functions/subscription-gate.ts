@@ -1,7 +1,7 @@
 import { isJsonObject, type JsonValue } from "../core/json.js";
-import type { EngineHooks, JoinInfo } from "../core/stream-engine.js";
-import { ErrorCode, StreamError } from "../core/stream-error.js";
-import { authPayload, type HandshakeInfo } from "./auth-request.js";
+import type { EngineHooks, JoinInfo } from "../core/engine.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
+import { authPayload, type HandshakeInfo } from "../access/handshake.js";
 import type { FunctionRegistry } from "./function-registry.js";
 import type { TriggerDispatcher, TriggerOutcome } from "./trigger-dispatcher.js";
 import { subscriptionTriggerPayload } from "./trigger-payloads.js";

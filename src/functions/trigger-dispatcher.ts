@@ -1,6 +1,6 @@
 import type { JsonObject, JsonValue } from "../core/json.js";
-import { ErrorCode, StreamError } from "../core/stream-error.js";
-import type { TriggerRecord } from "./registration-store.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
+import type { TriggerRecord } from "../core/registrations.js";
 
 /** Calls of one trigger made by this instance. */
 export interface TriggerStats {
@@ -177,7 +177,7 @@ export class TriggerDispatcher {
     try {
       return { kind: "done", result: await this.options.invoke(functionId, payload) };
     } catch (caught) {
-      const error = caught instanceof StreamError ? caught : new StreamError(ErrorCode.Internal, String(caught));
+      const error = StreamError.from(caught);
       const stats = this.counters(trigger.triggerId);
       stats.failures++;
       if (error.code === ErrorCode.DeadlineExceeded) stats.timeouts++;

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { checkName } from "../core/names.js";
-import { invalidArgument } from "../core/stream-error.js";
-import { TRIGGER_TYPES, type TriggerConfig, type TriggerRecord, type TriggerType } from "./registration-store.js";
+import { invalidArgument } from "../core/errors.js";
+import { TRIGGER_TYPES, type TriggerConfig, type TriggerRecord, type TriggerType } from "../core/registrations.js";
 
 /** A trigger as a caller describes it: ids may be missing, filters may be empty strings. */
 export interface TriggerInput {

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ErrorCode, StreamError } from "../core/stream-error.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
 
 const CONNECT_CODES: Record<ErrorCode, Code> = {
   [ErrorCode.InvalidArgument]: Code.InvalidArgument,

@@ -1,8 +1,8 @@
 import { create, fromJson, toJson, type JsonObject as ProtoJsonObject } from "@bufbuild/protobuf";
 import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
-import type { ChangeType as CoreChangeType, StoredItem } from "../adapters/adapter.js";
+import type { ChangeType as CoreChangeType, StoredItem } from "../core/model.js";
 import type { JsonValue } from "../core/json.js";
-import { invalidArgument } from "../core/stream-error.js";
+import { invalidArgument } from "../core/errors.js";
 import type { UpdateOp } from "../core/update-ops.js";
 import { ChangeType, ItemSchema, type Item, type UpdateOp as ProtoUpdateOp } from "../../gen/iii/stream/v1/stream_pb.js";
 

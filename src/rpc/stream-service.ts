@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { StreamEngine } from "../core/stream-engine.js";
+import type { StreamEngine } from "../core/engine.js";
 import {
   DeleteResponseSchema,
   GetResponseSchema,

@@ -1,4 +1,4 @@
-import { ErrorCode, StreamError } from "../core/stream-error.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
 
 /**
  * The close codes the WebSocket bridge uses, beyond the standard ones (1000 normal,

@@ -5,8 +5,8 @@
  * op applies writes nothing).
  */
 import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
-import type { StreamEngine } from "../core/stream-engine.js";
-import { ErrorCode, StreamError } from "../core/stream-error.js";
+import type { StreamEngine } from "../core/engine.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
 import type { UpdateOp } from "../core/update-ops.js";
 
 /** The error object of an invocation result, as the reference sends it. */

@@ -1,8 +1,8 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import type { JsonObject, JsonValue } from "../core/json.js";
-import type { StreamEngine } from "../core/stream-engine.js";
-import { ErrorCode, StreamError } from "../core/stream-error.js";
+import type { StreamEngine } from "../core/engine.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
 import type { Subscription, SubscriptionTarget } from "../core/subscription.js";
 import { FlushScheduler, type Flushable } from "../core/flush-scheduler.js";
 import { closingFor, type Closing } from "./close-codes.js";
@@ -172,8 +172,8 @@ export class StreamSocket implements Flushable {
       this.sendText(unauthorizedWrapper(join));
       return;
     }
-    const code = error instanceof StreamError ? error.code : ErrorCode.Internal;
-    this.sendText(errorWrapper(join, code, error instanceof Error ? error.message : String(error)));
+    const failure = StreamError.from(error);
+    this.sendText(errorWrapper(join, failure.code, failure.message));
   }
 
   /** A subscription the engine ended (slow consumer, lost messages) takes the connection with it. */

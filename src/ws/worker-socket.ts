@@ -1,9 +1,9 @@
 import type { WebSocket } from "ws";
 import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
-import type { StreamEngine } from "../core/stream-engine.js";
-import { ErrorCode, StreamError } from "../core/stream-error.js";
+import type { StreamEngine } from "../core/engine.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
-import { TRIGGER_TYPES, type TriggerConfig } from "../functions/registration-store.js";
+import { TRIGGER_TYPES, type TriggerConfig } from "../core/registrations.js";
 import { CloseCode, type Closing } from "./close-codes.js";
 import { callStreamFunction, isStreamFunction, type CallOutcome, type ErrorBody } from "./stream-functions.js";
 
@@ -165,8 +165,8 @@ export class WorkerSocket {
       this.triggerRemovers.set(id, remove);
       reply();
     } catch (error) {
-      const code = error instanceof StreamError ? error.code : ErrorCode.Internal;
-      reply({ code, message: (error as Error).message });
+      const failure = StreamError.from(error);
+      reply({ code: failure.code, message: failure.message });
     }
   }
 
@@ -224,7 +224,7 @@ export class WorkerSocket {
     try {
       return { result: await this.options.runtime.functions.invoke(functionId, data ?? null, this.options.functionTimeoutMs) };
     } catch (error) {
-      const failure = error instanceof StreamError ? error : new StreamError(ErrorCode.Internal, String(error));
+      const failure = StreamError.from(error);
       const code = failure.code === ErrorCode.NotFound ? "function_not_found" : failure.code;
       return { error: { code, message: failure.message } };
     }

@@ -1,7 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StorageAdapter } from "../../src/adapters/adapter.js";
+import type { ItemStore } from "../../src/core/item-store.js";
 import type { JsonValue } from "../../src/core/json.js";
 import { ChangeType, type StreamService, type UpdateOp } from "../../gen/iii/stream/v1/stream_pb.js";
 import { startServer, type RunningServer } from "../support/server.js";
@@ -16,7 +16,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
  * The behaviour every storage adapter must show through the public API. A test file
  * plugs an adapter in with one line:
  *
- *     defineConformanceSuite("memory", () => new MemoryAdapter());
+ *     defineConformanceSuite("memory", () => new MemoryItemStore());
  *
  * The suite starts a real server around the adapter (the server closes it on stop)
  * and talks to it with a real Connect client (binary over HTTP/2). `cleanup` runs
@@ -24,7 +24,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
  */
 export function defineConformanceSuite(
   name: string,
-  makeAdapter: () => Promise<StorageAdapter> | StorageAdapter,
+  makeAdapter: () => Promise<ItemStore> | ItemStore,
   cleanup?: () => Promise<void>,
 ): void {
   describe(`conformance: ${name} adapter`, () => {

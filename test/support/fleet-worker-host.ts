@@ -5,11 +5,11 @@
  * environment. It prints `ready <url>` once the function is offered, and `called <json>`
  * for each call.
  */
-import { RedisAdapter } from "../../src/adapters/redis/redis-adapter.js";
-import { createStreamServer } from "../../src/server.js";
+import { RedisItemStore } from "../../src/adapters/redis/redis-item-store.js";
+import { createStreamServer } from "../../src/server/stream-server.js";
 
 const env = process.env;
-const adapter = await RedisAdapter.connect({
+const adapter = await RedisItemStore.connect({
   url: env.FLEET_REDIS_URL,
   keyPrefix: env.FLEET_KEY_PREFIX,
   instanceTtlMs: Number(env.FLEET_INSTANCE_TTL_MS),

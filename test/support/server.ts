@@ -1,8 +1,8 @@
 import http2 from "node:http2";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import type { StorageAdapter } from "../../src/adapters/adapter.js";
-import { createStreamServer, type StreamServer, type StreamServerOptions } from "../../src/server.js";
+import type { ItemStore } from "../../src/core/item-store.js";
+import { createStreamServer, type StreamServer, type StreamServerOptions } from "../../src/server/stream-server.js";
 import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
 
 export type TransportKind = "connect-json-h1" | "connect-binary-h1" | "connect-json-h2" | "connect-binary-h2" | "grpc" | "grpc-web";
@@ -41,7 +41,7 @@ export interface RunningServer {
 }
 
 /** Starts a real server on a free port. Stop it in afterAll. */
-export async function startServer(options: StreamServerOptions & { adapter?: StorageAdapter } = {}): Promise<RunningServer> {
+export async function startServer(options: StreamServerOptions & { adapter?: ItemStore } = {}): Promise<RunningServer> {
   const server = createStreamServer({ port: 0, shutdownGraceMs: 500, ...options });
   await server.start();
   const url = server.url;

@@ -1,5 +1,6 @@
-import { ErrorCode, StreamError } from "../../core/stream-error.js";
-import type { GroupListener, GroupLossListener, GroupMessage, ItemChange } from "../adapter.js";
+import { ErrorCode, StreamError } from "../../core/errors.js";
+import type { GroupListener, GroupLossListener } from "../../core/item-store.js";
+import type { GroupMessage, ItemChange } from "../../core/model.js";
 import type { RedisConnections } from "./connections.js";
 import type { KeyLayout } from "./key-layout.js";
 import { decodeMessage } from "./record-format.js";

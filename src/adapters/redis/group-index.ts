@@ -1,5 +1,5 @@
-import type { StreamGroups } from "../adapter.js";
-import { compareBytes } from "../memory-adapter.js";
+import type { StreamGroups } from "../../core/model.js";
+import { compareBytes } from "../memory/memory-item-store.js";
 import type { KeyLayout } from "./key-layout.js";
 import type { RedisClient } from "./scripts.js";
 

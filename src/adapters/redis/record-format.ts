@@ -1,5 +1,5 @@
 import type { JsonValue } from "../../core/json.js";
-import type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } from "../adapter.js";
+import type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } from "../../core/model.js";
 
 /*
  * The texts Redis stores and carries. They are lines joined by "\n": JSON.stringify

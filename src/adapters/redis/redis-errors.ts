@@ -1,4 +1,4 @@
-import { ErrorCode, StreamError } from "../../core/stream-error.js";
+import { ErrorCode, StreamError } from "../../core/errors.js";
 
 /**
  * Replies with which Redis says "not now" rather than "wrong": loading a dataset,

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { JsonValue } from "../../core/json.js";
-import { ErrorCode, StreamError } from "../../core/stream-error.js";
+import { ErrorCode, StreamError } from "../../core/errors.js";
 import { CallNotDelivered, type FleetCallHandler, type FunctionFleet, type HostedEntry, type Hosting } from "../../functions/fleet-functions.js";
-import type { TriggerRecord } from "../../functions/registration-store.js";
+import type { TriggerRecord } from "../../core/registrations.js";
 import type { RedisConnections } from "./connections.js";
 import type { KeyLayout, RegistrationKeys } from "./key-layout.js";
 import { withRedisErrors } from "./redis-errors.js";
@@ -195,7 +195,7 @@ export class RedisFleet implements FunctionFleet {
         const result = await this.handler(call.functionId, call.payload, controller.signal);
         reply = { kind: "reply", callId: call.callId, result };
       } catch (error) {
-        const failure = error instanceof StreamError ? error : new StreamError(ErrorCode.Internal, String(error));
+        const failure = StreamError.from(error);
         reply = { kind: "reply", callId: call.callId, error: { code: failure.code, message: failure.message } };
       } finally {
         this.serving.delete(call.callId);

@@ -1,4 +1,4 @@
-import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRecord } from "../../functions/registration-store.js";
+import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRecord } from "../../core/registrations.js";
 import type { RedisConnections } from "./connections.js";
 import type { KeyLayout, RegistrationKeys } from "./key-layout.js";
 import { RedisFleet } from "./redis-fleet.js";

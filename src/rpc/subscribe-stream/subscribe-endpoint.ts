@@ -1,8 +1,8 @@
 import type { JsonReadOptions } from "@bufbuild/protobuf";
 import { createMethodUrl } from "@connectrpc/connect/protocol";
 import type { JsonValue } from "../../core/json.js";
-import type { StreamEngine } from "../../core/stream-engine.js";
-import type { HandshakeInfo } from "../../functions/auth-request.js";
+import type { StreamEngine } from "../../core/engine.js";
+import type { HandshakeInfo } from "../../access/handshake.js";
 import { StreamService } from "../../../gen/iii/stream/v1/stream_pb.js";
 import { FlushScheduler } from "../../core/flush-scheduler.js";
 import { RequestReader, type NodeRequest } from "./request-reader.js";

@@ -1,55 +1,6 @@
-import type { JsonValue } from "../core/json.js";
-import type { RegistrationStore } from "../functions/registration-store.js";
-
-/** An item as an adapter stores it. */
-export interface StoredItem {
-  itemId: string;
-  data: JsonValue;
-  /** 1 on creation, +1 on every write. */
-  revision: number;
-  /**
-   * The group offset of the change that created the item. Revisions start again at 1
-   * after a delete and re-create; this does not, so with `revision` it names one state
-   * of one incarnation of the item.
-   */
-  createdOffset: number;
-  updatedAtMs: number;
-}
-
-export type ChangeType = "create" | "update" | "delete";
-
-/** A stored change of one item, as kept in history and delivered to watchers. */
-export interface ItemChange {
-  kind: "change";
-  streamName: string;
-  groupId: string;
-  type: ChangeType;
-  itemId: string;
-  /** The new value; for a delete, the removed value. */
-  data: JsonValue;
-  /** The value before the change; undefined for a create. */
-  oldValue: JsonValue | undefined;
-  /** The item's revision after the change (for a delete, the revision it had). */
-  revision: number;
-  /** The group offset of this change. */
-  offset: number;
-  timestampMs: number;
-}
-
-/** A transient event (Send): delivered to watchers, never stored, does not advance the offset. */
-export interface GroupEvent {
-  kind: "event";
-  streamName: string;
-  groupId: string;
-  type: string;
-  itemId: string | undefined;
-  data: JsonValue;
-  /** The group offset when the event was sent. */
-  offset: number;
-  timestampMs: number;
-}
-
-export type GroupMessage = ItemChange | GroupEvent;
+import type { JsonValue } from "./json.js";
+import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "./model.js";
+import type { RegistrationStore } from "./registrations.js";
 
 /**
  * A conditional write of one item: it only happens when the item's revision still
@@ -79,17 +30,6 @@ export type CommitResult =
   /** The item's revision (or incarnation) was not the expected one; nothing was written. */
   | { ok: false; currentRevision: number };
 
-export interface GroupSnapshot {
-  items: StoredItem[];
-  /** The group offset this snapshot reflects. */
-  offset: number;
-}
-
-export interface StreamGroups {
-  streamName: string;
-  groups: string[];
-}
-
 /** Receives a group's messages in offset order. */
 export type GroupListener = (message: GroupMessage) => void;
 
@@ -115,7 +55,7 @@ export type GroupLossListener = (reason: string) => void;
  * - Insertion order: `listItems` returns items in creation order; overwriting keeps the
  *   place, delete and re-create moves the item to the end.
  */
-export interface StorageAdapter {
+export interface ItemStore {
   /** A short name for logs and health output ("memory", "file", "redis"). */
   readonly name: string;
 
@@ -161,7 +101,7 @@ export interface StorageAdapter {
 }
 
 /** Options every adapter understands. */
-export interface AdapterOptions {
+export interface ItemStoreOptions {
   /**
    * How many changes each group keeps for resuming subscribers. Default 1000: enough
    * to ride out a reconnect at a few hundred changes per second, small enough that

@@ -1,18 +1,7 @@
-import type {
-  AdapterOptions,
-  CommitResult,
-  GroupEvent,
-  GroupListener,
-  GroupMessage,
-  GroupSnapshot,
-  ItemChange,
-  ItemWrite,
-  StorageAdapter,
-  StoredItem,
-  StreamGroups,
-} from "./adapter.js";
-import { DEFAULT_HISTORY_LIMIT } from "./adapter.js";
-import { HistoryBuffer } from "./history-buffer.js";
+import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
+import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "../../core/model.js";
+import { DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { HistoryBuffer } from "../history-buffer.js";
 
 interface GroupState {
   /**
@@ -30,12 +19,12 @@ interface GroupState {
 }
 
 /** Keeps everything in this process. Nothing survives a restart. */
-export class MemoryAdapter implements StorageAdapter {
+export class MemoryItemStore implements ItemStore {
   readonly name = "memory";
   private readonly streams = new Map<string, Map<string, GroupState>>();
   private readonly historyLimit: number;
 
-  constructor(options: AdapterOptions = {}) {
+  constructor(options: ItemStoreOptions = {}) {
     this.historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   }
 

@@ -1,25 +1,14 @@
 import type Database from "better-sqlite3";
 import type { JsonValue } from "../../core/json.js";
-import { ErrorCode, StreamError } from "../../core/stream-error.js";
-import type {
-  AdapterOptions,
-  CommitResult,
-  GroupEvent,
-  GroupListener,
-  GroupMessage,
-  GroupSnapshot,
-  ItemChange,
-  ItemWrite,
-  StorageAdapter,
-  StoredItem,
-  StreamGroups,
-} from "../adapter.js";
-import { DEFAULT_HISTORY_LIMIT } from "../adapter.js";
+import { ErrorCode, StreamError } from "../../core/errors.js";
+import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
+import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "../../core/model.js";
+import { DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
 import { openStore } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
 import { prepareStatements, type GroupRow, type ItemRow, type Statements } from "./statements.js";
 
-export interface SqliteAdapterOptions extends AdapterOptions {
+export interface FileStoreOptions extends ItemStoreOptions {
   /** Directory of the store; created when missing. One process at a time may use it. */
   dataDir: string;
   /**
@@ -71,7 +60,7 @@ type Queued =
  * a snapshot never falls between a commit and the delivery of its changes. Events queue behind the writes before them,
  * so they never overtake a change that is still waiting for its commit.
  */
-export class SqliteAdapter implements StorageAdapter {
+export class FileStore implements ItemStore {
   readonly name = "file";
   /** The database file, named in every storage error. */
   readonly file: string;
@@ -89,11 +78,11 @@ export class SqliteAdapter implements StorageAdapter {
   private closed = false;
 
   /** Opens the store; fails with a StoreOpenError when it is locked, damaged or foreign. */
-  static open(options: SqliteAdapterOptions): SqliteAdapter {
-    return new SqliteAdapter(options);
+  static open(options: FileStoreOptions): FileStore {
+    return new FileStore(options);
   }
 
-  private constructor(options: SqliteAdapterOptions) {
+  private constructor(options: FileStoreOptions) {
     const relaxed = options.syncIntervalMs !== undefined;
     const { db, file } = openStore({ dataDir: options.dataDir, relaxed });
     this.db = db;

@@ -1,18 +1,38 @@
-import type { AdapterConfig } from "../config.js";
-import { ConfigError } from "../config.js";
-import type { StorageAdapter } from "./adapter.js";
-import { MemoryAdapter } from "./memory-adapter.js";
-import { DEFAULT_REDIS_URL, RedisAdapter } from "./redis/redis-adapter.js";
-import { SqliteAdapter } from "./sqlite/sqlite-adapter.js";
+import type { AdapterConfig, FileConfig } from "./config.js";
+import { ConfigError } from "./config.js";
+import type { AdapterChoice } from "../adapters/backend.js";
+import { DEFAULT_REDIS_URL } from "../adapters/redis/redis-item-store.js";
+import type { FunctionsOptions } from "../functions/functions-runtime.js";
+
+/** The config file's function, trigger and auth keys as server options. */
+export function functionsOptionsFromConfig(config: FileConfig): FunctionsOptions {
+  return {
+    authFunction: config.auth_function,
+    remote: config.functions?.map((f) => ({ functionId: f.function_id, url: f.url })),
+    triggers: config.triggers?.map((t) => ({
+      triggerId: t.trigger_id,
+      type: t.type,
+      functionId: t.function_id,
+      config: {
+        streamName: t.config?.stream_name,
+        groupId: t.config?.group_id,
+        itemId: t.config?.item_id,
+        conditionFunctionId: t.config?.condition_function_id,
+      },
+    })),
+    functionTimeoutMs: config.function_timeout_ms,
+    authTimeoutMs: config.auth_timeout_ms,
+  };
+}
+
+/** `III_STREAM_API_KEYS`: comma-separated keys; blanks around and between them are ignored. */
+export function apiKeysFromEnv(value: string | undefined): { api_keys?: string[] } {
+  const keys = (value ?? "").split(",").map((key) => key.trim()).filter((key) => key !== "");
+  return keys.length > 0 ? { api_keys: keys } : {};
+}
 
 /** Where the file adapter keeps its store unless told otherwise, relative to the working directory. */
 export const DEFAULT_DATA_DIR = "data";
-
-/** What the command line and config file chose, reduced to one description. */
-export type AdapterChoice =
-  | { name: "memory"; historyLimit?: number }
-  | { name: "file"; dataDir: string; syncIntervalMs?: number; historyLimit?: number }
-  | { name: "redis"; url: string; keyPrefix?: string; historyLimit?: number };
 
 /** Command-line settings of the file adapter; they override the config file's. */
 export interface FileAdapterFlags {
@@ -68,14 +88,4 @@ function configuredName(fromConfig: AdapterConfig | undefined): string {
   if (!fromConfig) return "file";
   if (fromConfig.name !== "kv") return fromConfig.name;
   return fromConfig.config?.store_method === "file_based" ? "file" : "memory";
-}
-
-export async function createAdapter(choice: AdapterChoice): Promise<StorageAdapter> {
-  if (choice.name === "redis") {
-    return RedisAdapter.connect({ url: choice.url, keyPrefix: choice.keyPrefix, historyLimit: choice.historyLimit });
-  }
-  if (choice.name === "file") {
-    return SqliteAdapter.open({ dataDir: choice.dataDir, syncIntervalMs: choice.syncIntervalMs, historyLimit: choice.historyLimit });
-  }
-  return new MemoryAdapter({ historyLimit: choice.historyLimit });
 }

@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRecord } from "../../functions/registration-store.js";
+import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRecord } from "../../core/registrations.js";
 
 type Kind = "function" | "trigger";
 

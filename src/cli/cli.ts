@@ -1,9 +1,10 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { chooseAdapter, createAdapter } from "./adapters/create-adapter.js";
+import { createAdapter } from "../adapters/backend.js";
+import { chooseAdapter } from "./config-to-options.js";
 import { ConfigError, loadConfigFile, validateConfig, type FileConfig } from "./config.js";
-import { apiKeysFromEnv, functionsOptionsFromConfig } from "./functions/functions-config.js";
-import { createStreamServer } from "./server.js";
+import { apiKeysFromEnv, functionsOptionsFromConfig } from "./config-to-options.js";
+import { createStreamServer } from "../server/stream-server.js";
 
 const HELP = `Usage: iii-stream [options]
 

@@ -3,26 +3,26 @@ import http2 from "node:http2";
 import net from "node:net";
 import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import type { StorageAdapter } from "./adapters/adapter.js";
-import { MemoryAdapter } from "./adapters/memory-adapter.js";
-import { DEFAULT_MAX_VALUE_BYTES, StreamEngine, type EngineHooks } from "./core/stream-engine.js";
-import { ErrorCode, StreamError } from "./core/stream-error.js";
-import type { QueueLimits } from "./core/subscription.js";
-import { Health } from "../gen/grpc/health/v1/health_pb.js";
-import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
-import { healthService } from "./rpc/health-service.js";
-import { streamService } from "./rpc/stream-service.js";
-import { SubscribeEndpoint } from "./rpc/subscribe-stream/subscribe-endpoint.js";
-import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
-import { composeHooks } from "./functions/compose-hooks.js";
-import type { FunctionHandler } from "./functions/function-registry.js";
-import { FunctionsRuntime, type FunctionsOptions } from "./functions/functions-runtime.js";
-import { openAccessWarning } from "./rpc/access-warning.js";
-import { apiKeyInterceptor } from "./rpc/api-key-interceptor.js";
-import { triggerService } from "./rpc/trigger-service.js";
-import { corsHandler } from "./rpc/cors.js";
-import { DEFAULT_FUNCTION_TIMEOUT_MS } from "./functions/functions-runtime.js";
-import { WebSocketBridge, type WebSocketOptions } from "./ws/websocket-bridge.js";
+import type { ItemStore } from "../core/item-store.js";
+import { MemoryItemStore } from "../adapters/memory/memory-item-store.js";
+import { DEFAULT_MAX_VALUE_BYTES, StreamEngine, type EngineHooks } from "../core/engine.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
+import type { QueueLimits } from "../core/subscription.js";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
+import { healthService } from "../rpc/health-service.js";
+import { streamService } from "../rpc/stream-service.js";
+import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
+import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
+import { composeHooks } from "../functions/compose-hooks.js";
+import type { FunctionHandler } from "../functions/function-registry.js";
+import { FunctionsRuntime, type FunctionsOptions } from "../functions/functions-runtime.js";
+import { openAccessWarning } from "../access/access-warning.js";
+import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";
+import { triggerService } from "../rpc/trigger-service.js";
+import { corsHandler } from "../access/cors.js";
+import { DEFAULT_FUNCTION_TIMEOUT_MS } from "../functions/functions-runtime.js";
+import { WebSocketBridge, type WebSocketOptions } from "../ws/websocket-bridge.js";
 
 export interface StreamServerOptions {
   /** TCP port; default 3112, the port clients of the reference expect. 0 picks a free one. */
@@ -30,7 +30,7 @@ export interface StreamServerOptions {
   /** Default 127.0.0.1: nothing is exposed beyond this machine unless asked for. */
   host?: string;
   /** Where items live. Default: a fresh in-memory adapter, which this server closes on stop. */
-  adapter?: StorageAdapter;
+  adapter?: ItemStore;
   /** Largest request and largest stored value, in bytes. Default 1 MiB. */
   maxMessageBytes?: number;
   /** Heartbeat interval of quiet subscriptions. Default 15,000 ms. */
@@ -94,7 +94,7 @@ export class StreamServer {
 
   constructor(options: StreamServerOptions = {}) {
     this.options = options;
-    const adapter: StorageAdapter = options.adapter ?? new MemoryAdapter();
+    const adapter: ItemStore = options.adapter ?? new MemoryItemStore();
     const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.functions = new FunctionsRuntime({ ...options.functions, store: options.functions?.store ?? adapter.registrations });
     this.engine = new StreamEngine({

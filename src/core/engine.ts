@@ -1,9 +1,10 @@
-import type { GroupMessage, ItemChange, StorageAdapter, StoredItem, StreamGroups } from "../adapters/adapter.js";
+import type { ItemStore } from "./item-store.js";
+import type { GroupMessage, ItemChange, StoredItem, StreamGroups } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { checkName } from "./names.js";
-import { ErrorCode, invalidArgument, StreamError } from "./stream-error.js";
+import { ErrorCode, invalidArgument, StreamError } from "./errors.js";
 import { SubscriberRegistry } from "./subscriber-registry.js";
 import { DEFAULT_QUEUE_LIMITS, type QueueLimits, type Subscription, type SubscriptionTarget } from "./subscription.js";
 import { applyUpdateOps, type UpdateOp, type UpdateOpError } from "./update-ops.js";
@@ -40,7 +41,7 @@ export interface JoinInfo extends SubscriptionTarget {
 }
 
 export interface EngineOptions {
-  adapter: StorageAdapter;
+  adapter: ItemStore;
   /** Largest value (and Send payload), in bytes of JSON. Default 1 MiB. */
   maxValueBytes?: number;
   queueLimits?: QueueLimits;
@@ -94,7 +95,7 @@ const COMMIT_RETRY_MS = 10_000;
  * It knows nothing of any transport.
  */
 export class StreamEngine {
-  readonly adapter: StorageAdapter;
+  readonly adapter: ItemStore;
   readonly registry: SubscriberRegistry;
   readonly maxValueBytes: number;
   private readonly hooks: EngineHooks;

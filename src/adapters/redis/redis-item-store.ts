@@ -1,19 +1,7 @@
 import type { JsonValue } from "../../core/json.js";
-import type {
-  AdapterOptions,
-  ChangeType,
-  CommitResult,
-  GroupEvent,
-  GroupListener,
-  GroupLossListener,
-  GroupSnapshot,
-  ItemChange,
-  ItemWrite,
-  StorageAdapter,
-  StoredItem,
-  StreamGroups,
-} from "../adapter.js";
-import { DEFAULT_HISTORY_LIMIT } from "../adapter.js";
+import type { ItemStoreOptions, CommitResult, GroupListener, GroupLossListener, ItemWrite, ItemStore } from "../../core/item-store.js";
+import type { ChangeType, GroupEvent, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "../../core/model.js";
+import { DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
 import { openConnections, type RedisConnections } from "./connections.js";
 import { GroupChannels } from "./group-channels.js";
 import { GroupIndex } from "./group-index.js";
@@ -23,7 +11,7 @@ import { withRedisErrors } from "./redis-errors.js";
 import { RedisRegistrations } from "./redis-registrations.js";
 import { scripts, type RedisClient } from "./scripts.js";
 
-export interface RedisAdapterOptions extends AdapterOptions {
+export interface RedisItemStoreOptions extends ItemStoreOptions {
   /**
    * Where Redis listens: redis://[user:password@]host:port[/db], rediss:// for TLS.
    * On Redis Cluster, any one node (the cluster is detected and discovered from it).
@@ -61,7 +49,7 @@ export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
  * stored as the JSON text JavaScript produced and never decoded in Lua, and each
  * group's changes reach the processes that watch it over its own shard channel.
  */
-export class RedisAdapter implements StorageAdapter {
+export class RedisItemStore implements ItemStore {
   readonly name = "redis";
   /** Remote functions, triggers and the fleet's worker functions, shared by every instance. */
   readonly registrations: RedisRegistrations;
@@ -82,7 +70,7 @@ export class RedisAdapter implements StorageAdapter {
   }
 
   /** Connects (failing after `connectTimeoutMs` when Redis does not answer). */
-  static async connect(options: RedisAdapterOptions = {}): Promise<RedisAdapter> {
+  static async connect(options: RedisItemStoreOptions = {}): Promise<RedisItemStore> {
     const keys = new KeyLayout(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
     const url = options.url ?? DEFAULT_REDIS_URL;
     const connections = await withRedisErrors(`connecting to ${redactUrl(url)}`, () =>
@@ -92,7 +80,7 @@ export class RedisAdapter implements StorageAdapter {
         connectTimeoutMs: options.connectTimeoutMs ?? 5000,
       }),
     );
-    return new RedisAdapter(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT, options.instanceTtlMs ?? 15_000);
+    return new RedisItemStore(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT, options.instanceTtlMs ?? 15_000);
   }
 
   /** Whether the adapter talks to a Redis Cluster. */

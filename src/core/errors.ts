@@ -24,6 +24,15 @@ export class StreamError extends Error {
   ) {
     super(message);
   }
+
+  /**
+   * Any caught value as a StreamError: a StreamError as it is, anything else (a bug, a
+   * library's error) with `code` and its message, so that every edge maps one type.
+   */
+  static from(reason: unknown, code: ErrorCode = ErrorCode.Internal): StreamError {
+    if (reason instanceof StreamError) return reason;
+    return new StreamError(code, reason instanceof Error ? reason.message : String(reason));
+  }
 }
 
 export function invalidArgument(message: string): StreamError {

@@ -59,7 +59,7 @@ export class StoreOpenError extends Error {
 
 export interface OpenStoreOptions {
   dataDir: string;
-  /** Relaxed durability: commits skip their fsync (see SqliteAdapterOptions.syncIntervalMs). */
+  /** Relaxed durability: commits skip their fsync (see FileStoreOptions.syncIntervalMs). */
   relaxed: boolean;
 }
 

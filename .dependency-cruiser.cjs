@@ -1,0 +1,101 @@
+/**
+ * The layering of src/, checked in CI (`npm run check:arch`). From the bottom up:
+ * core (the domain: model, ports, engine) < adapters and access < functions
+ * < rpc and ws (the transports, side by side) < server < cli < index.ts (the public API).
+ * A folder may import its own files and the folders below it, never one above it.
+ */
+const below = (folder) => `^src/(?!${folder}/)`;
+
+/** @type {import("dependency-cruiser").IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-cycles",
+      comment: "A file-level import cycle makes the reader go round in circles; put the shared types below both.",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { circular: true },
+    },
+    {
+      name: "core-is-the-bottom",
+      comment: "core/ is the domain: it knows no adapter, transport, function runtime or generated code.",
+      severity: "error",
+      from: { path: "^src/core/" },
+      to: { path: [below("core"), "^gen/"] },
+    },
+    {
+      name: "core-knows-no-network",
+      comment: "core/ knows nothing of HTTP, WebSockets, Connect or Redis.",
+      severity: "error",
+      from: { path: "^src/core/" },
+      to: { path: "^(http|http2|net|tls|node:http|node:http2|node:net|node:tls)$|node_modules/(ws|@connectrpc|ioredis|better-sqlite3)/", dependencyTypesNot: ["type-only"] },
+    },
+    {
+      name: "adapters-import-only-core",
+      comment: "Adapters implement the ports of core/ and nothing above them.",
+      severity: "error",
+      from: { path: "^src/adapters/" },
+      to: { path: "^src/(?!adapters/|core/)" },
+    },
+    {
+      name: "access-imports-only-core",
+      comment: "access/ (keys, origins, handshakes) is shared by both transports, so it sits below them.",
+      severity: "error",
+      from: { path: "^src/access/" },
+      to: { path: "^src/(?!access/|core/)" },
+    },
+    {
+      name: "functions-below-transports",
+      comment: "functions/ is reached by the transports and the server, never the other way round; it gets its stores injected.",
+      severity: "error",
+      from: { path: "^src/functions/" },
+      to: { path: "^src/(?!functions/|core/|access/)" },
+    },
+    {
+      name: "transports-do-not-import-each-other",
+      comment: "rpc/ and ws/ are thin transports side by side; what both need lives below them.",
+      severity: "error",
+      from: { path: "^src/(rpc|ws)/" },
+      to: { path: "^src/(adapters|server|cli)/|^src/index\\.ts$" },
+    },
+    {
+      name: "rpc-does-not-import-ws",
+      severity: "error",
+      from: { path: "^src/rpc/" },
+      to: { path: "^src/ws/" },
+    },
+    {
+      name: "ws-does-not-import-rpc",
+      severity: "error",
+      from: { path: "^src/ws/" },
+      to: { path: "^src/rpc/" },
+    },
+    {
+      name: "server-below-cli",
+      comment: "The server is a library; the command line is one of its users.",
+      severity: "error",
+      from: { path: "^src/server/" },
+      to: { path: "^src/cli/|^src/index\\.ts$" },
+    },
+    {
+      name: "public-api-is-the-top",
+      comment: "index.ts declares the public API; nothing inside src/ imports it.",
+      severity: "error",
+      from: { path: "^src/", pathNot: "^src/index\\.ts$" },
+      to: { path: "^src/index\\.ts$" },
+    },
+    {
+      name: "src-stands-alone",
+      comment: "The package never reaches into tests, benchmarks or examples.",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { path: "^(test|bench|examples)/" },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"], extensions: [".ts", ".js"] },
+  },
+};
