@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
-import type { Delivery } from "../src/core/delivery.js";
+import { Delivery } from "../src/core/delivery.js";
 import { StreamEngine } from "../src/core/engine.js";
 import type { Subscription } from "../src/core/subscription.js";
 
@@ -26,7 +26,8 @@ describe("fan-out to 10,000 subscribers of one group", () => {
       expect(received.every((delivery) => delivery === first)).toBe(true);
 
       let encodings = 0;
-      for (const delivery of received) delivery!.encoded("wire", () => ++encodings);
+      const wire = Delivery.format("wire", () => ++encodings);
+      for (const delivery of received) delivery!.encoded(wire);
       expect(encodings).toBe(1);
 
       for (const subscription of subscriptions) subscription.end();

@@ -14,18 +14,41 @@ export interface HeartbeatMessage {
 export type SubscriptionMessage = GroupMessage | SnapshotMessage | HeartbeatMessage;
 
 /**
+ * A wire format a transport encodes deliveries into: a name (for debugging) and the
+ * encoder. Made once per format at module load with `Delivery.format`; the object is
+ * the cache key, so two transports cannot collide on a name, and `encoded` knows the
+ * type of what it returns.
+ */
+export class DeliveryFormat<T> {
+  /** Use `Delivery.format`. */
+  constructor(
+    readonly name: string,
+    /** Gets the Delivery too, so that one format can be built from another cached one. */
+    readonly encode: (message: SubscriptionMessage, delivery: Delivery) => T,
+  ) {}
+}
+
+/**
  * One message on its way to subscribers. A change is wrapped once and the same
  * Delivery is queued for every subscriber, so each wire format encodes it once
  * (`encoded`) however many subscribers receive it.
  */
 export class Delivery {
-  /**
-   * The first format asked for is kept in fields: most messages go out in one format,
-   * and a Map per message would cost more than the lookups it saves.
+  /** A wire format whose encodings `encoded` caches; make one per format, at module load. */
+  static format<T>(name: string, encode: (message: SubscriptionMessage, delivery: Delivery) => T): DeliveryFormat<T> {
+    return new DeliveryFormat(name, encode);
+  }
+
+  /*
+   * The first two formats asked for are kept in fields, further ones in a Map made on
+   * demand: a stream socket asks for one format, Subscribe for two (the response and
+   * its frame), so a message costs no Map on either transport.
    */
-  private firstFormat: string | undefined;
+  private firstFormat: DeliveryFormat<unknown> | undefined;
   private firstValue: unknown;
-  private others: Map<string, unknown> | undefined;
+  private secondFormat: DeliveryFormat<unknown> | undefined;
+  private secondValue: unknown;
+  private others: Map<DeliveryFormat<unknown>, unknown> | undefined;
 
   constructor(
     readonly message: SubscriptionMessage,
@@ -33,20 +56,20 @@ export class Delivery {
     readonly createdAt = Date.now(),
   ) {}
 
-  /**
-   * The message in a transport's wire format, computed on first use and then shared.
-   * `encode` also gets this Delivery, so that one format can be built from another
-   * cached one without a closure per call.
-   */
-  encoded<T>(format: string, encode: (message: SubscriptionMessage, delivery: Delivery) => T): T {
+  /** The message in `format`, encoded on first use and then shared by every subscriber. */
+  encoded<T>(format: DeliveryFormat<T>): T {
     if (format === this.firstFormat) return this.firstValue as T;
+    if (format === this.secondFormat) return this.secondValue as T;
     let value = this.others?.get(format) as T | undefined;
     if (value !== undefined) return value;
-    value = encode(this.message, this);
+    value = format.encode(this.message, this);
     if (value === undefined) return value;
     if (this.firstFormat === undefined) {
       this.firstFormat = format;
       this.firstValue = value;
+    } else if (this.secondFormat === undefined) {
+      this.secondFormat = format;
+      this.secondValue = value;
     } else {
       (this.others ??= new Map()).set(format, value);
     }

@@ -8,6 +8,9 @@ export interface Flushable {
  * them. A change fans out to every subscriber synchronously; flushing afterwards keeps
  * that loop short and lets a subscriber that got several messages in one turn write
  * them together. One timer serves every subscriber, so a delivery costs no closure.
+ *
+ * A server makes one and hands it to every transport (see DeliveryPump), so that all
+ * of its connections flush in the same turn from one `setImmediate`.
  */
 export class FlushScheduler {
   private queued: Flushable[] = [];

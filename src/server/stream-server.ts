@@ -13,6 +13,7 @@ import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
 import { healthService } from "../rpc/health-service.js";
 import { streamService } from "../rpc/stream-service.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
+import { FlushScheduler } from "../core/flush-scheduler.js";
 import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
 import { composeHooks } from "../functions/compose-hooks.js";
 import type { FunctionHandler } from "../functions/function-registry.js";
@@ -116,8 +117,11 @@ export class StreamServer {
       jsonOptions: STRICT_UTF8_JSON,
       fallback: (req, res) => this.fallback(req, res),
     });
+    // One per server: every Subscribe call and stream socket flushes from one timer per event-loop turn.
+    const scheduler = new FlushScheduler();
     // Subscribe bypasses Connect's per-call pipeline (see subscribe-endpoint.ts); Connect still lists the method.
     const subscribe = new SubscribeEndpoint({
+      scheduler,
       engine: this.engine,
       authenticate: (handshake) => this.functions.authenticate(handshake),
       readMaxBytes: maxMessageBytes,
@@ -141,6 +145,7 @@ export class StreamServer {
         allowedOrigins: options.allowedOrigins ?? [],
         functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS,
         log: options.functions?.log ?? ((line) => process.stderr.write(`iii-stream: ${line}\n`)),
+        scheduler,
       },
       options.webSocket,
     );

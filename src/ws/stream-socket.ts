@@ -4,9 +4,11 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import type { StreamEngine } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { Subscription, SubscriptionTarget } from "../core/subscription.js";
-import { FlushScheduler, type Flushable } from "../core/flush-scheduler.js";
+import type { Delivery } from "../core/delivery.js";
+import { DeliveryPump, type FrameSink } from "../core/delivery-pump.js";
+import type { FlushScheduler } from "../core/flush-scheduler.js";
 import { closingFor, type Closing } from "./close-codes.js";
-import { TextFrameBatch, textFrame } from "./text-frame-batch.js";
+import { canWriteBeneath, TextFrameBatch, textFrame } from "./text-frame-batch.js";
 import {
   errorWrapper,
   parseClientMessage,
@@ -25,6 +27,8 @@ export interface StreamSocketOptions {
   maxSubscriptions: number;
   /** Closes the connection (the bridge owns it). */
   close(closing: Closing): void;
+  /** The server's one flush scheduler, shared with Subscribe. */
+  scheduler: FlushScheduler;
 }
 
 /**
@@ -36,11 +40,11 @@ export interface StreamSocketOptions {
 const SEND_HIGH_WATER_BYTES = 256 * 1024;
 /** Messages taken from one subscription per round, so one busy group cannot starve the others. */
 const TAKE_PER_ROUND = 64;
+/** What `ws.send` needs to send a Buffer as a text frame, as the raw path does. */
+const AS_TEXT = { binary: false } as const;
 /** Client messages waiting to be handled beyond which the connection stops reading. */
 const INBOX_LIMIT = 64;
 
-/** Every stream socket flushes from one timer per event-loop turn: a delivery costs no closure or timer of its own. */
-const flushes = new FlushScheduler();
 /** The frames of the connection being flushed; flushes run one at a time, so they share it. */
 const batch = new TextFrameBatch();
 
@@ -54,28 +58,93 @@ interface Joined {
 }
 
 /**
+ * A stream-socket connection as the delivery pump sees it: each delivery becomes the
+ * reference's wrapper (its shared head and the subscription's suffix) in a text frame.
+ *
+ * When `canWriteBeneath` allows it, a flush's frames are built into one buffer and
+ * written to the raw socket in one write (see TextFrameBatch); otherwise each goes
+ * through `ws.send`, the same message in ws's own (possibly compressed) frame.
+ */
+class SocketSink implements FrameSink<Joined> {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Duplex,
+    /** Frames are written beneath ws, whole, in one write per flush. */
+    readonly raw: boolean,
+  ) {}
+
+  get room(): number {
+    if (this.ws.readyState !== this.ws.OPEN) return 0;
+    // Raw: only complete frames of our own and of ws reach the socket, so its unsent
+    // bytes are all there is. Through ws: what ws still holds (compressing) counts too.
+    return SEND_HIGH_WATER_BYTES - (this.raw ? this.socket.writableLength : this.ws.bufferedAmount);
+  }
+
+  frame(delivery: Delivery, entry: Joined): number {
+    const head = wrapperHead(delivery, entry.target);
+    if (head === undefined) return 0;
+    if (this.raw) return batch.add(head, entry.suffix);
+    this.ws.send(Buffer.concat([head, entry.suffix]), AS_TEXT);
+    return head.length + entry.suffix.length;
+  }
+
+  write(): boolean {
+    if (this.raw) {
+      const frames = batch.take();
+      if (frames) this.socket.write(frames);
+    }
+    // Beyond SEND_HIGH_WATER_BYTES (far above the socket's own mark) a write has
+    // returned false, so the socket will emit 'drain'. A closing connection takes nothing more.
+    return this.ws.readyState === this.ws.OPEN && this.socket.writableLength < SEND_HIGH_WATER_BYTES;
+  }
+
+  /** A reply of our own, written the same way as messages so that it keeps its place among them. */
+  sendText(text: string): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.raw) this.socket.write(textFrame(text));
+    else this.ws.send(text);
+  }
+
+  onDrain(listener: () => void): void {
+    this.socket.on("drain", listener);
+  }
+
+  offDrain(listener: () => void): void {
+    this.socket.off("drain", listener);
+  }
+}
+
+/**
  * One connection of the stream socket (protocol 1): client-chosen subscription ids,
  * each mapped to an engine subscription, so joins pass the same auth function and
  * `stream:join`/`stream:leave` triggers, the same bounded queues and the same offsets
  * as Subscribe. Client messages are handled one at a time, in order, as in the
- * reference; a re-join with a known id replaces that subscription.
+ * reference; a re-join with a known id replaces that subscription. Messages go out
+ * through a DeliveryPump: round-robin over the subscriptions, one write per flush,
+ * nothing taken while the socket holds SEND_HIGH_WATER_BYTES.
  */
-export class StreamSocket implements Flushable {
+export class StreamSocket {
   private readonly joined = new Map<string, Joined>();
-  /** The joined entries the engine accepted, in join order: what a flush walks, without an iterator. */
-  private readonly streaming: Joined[] = [];
   private readonly inbox: Array<JoinMessage | LeaveMessage> = [];
+  private readonly sink: SocketSink;
+  private readonly pump: DeliveryPump<Joined>;
   private handling = false;
-  private flushScheduled = false;
-  private waitingForDrain = false;
   private disposed = false;
 
   constructor(
     private readonly ws: WebSocket,
-    /** The raw connection under `ws`: messages are written to it as whole frames (see TextFrameBatch), and it is watched for drain. */
-    private readonly socket: Duplex,
+    /** The raw connection under `ws`: where frames are written when ws allows it, and watched for drain. */
+    socket: Duplex,
     private readonly options: StreamSocketOptions,
-  ) {}
+  ) {
+    this.sink = new SocketSink(ws, socket, canWriteBeneath(ws, socket));
+    this.pump = new DeliveryPump(this.sink, options.scheduler, { takePerRound: TAKE_PER_ROUND });
+  }
+
+  /** Whether frames are written beneath ws (the fast path) rather than through `ws.send`. */
+  get writesBeneath(): boolean {
+    return this.sink.raw;
+  }
 
   /** A client message (already parsed JSON). Anything but a join or a leave is ignored. */
   receive(message: JsonObject): void {
@@ -93,9 +162,9 @@ export class StreamSocket implements Flushable {
     if (this.disposed) return;
     this.disposed = true;
     this.inbox.length = 0;
+    this.pump.close();
     for (const entry of [...this.joined.values()]) entry.subscription?.end();
     this.joined.clear();
-    this.streaming.length = 0;
   }
 
   private enqueue(message: JoinMessage | LeaveMessage): void {
@@ -121,7 +190,7 @@ export class StreamSocket implements Flushable {
   private async join(join: JoinMessage): Promise<void> {
     this.leave(join.subscriptionId);
     if (this.joined.size >= this.options.maxSubscriptions) {
-      this.sendText(errorWrapper(join, ErrorCode.ResourceExhausted, `a connection may hold at most ${this.options.maxSubscriptions} subscriptions`));
+      this.sink.sendText(errorWrapper(join, ErrorCode.ResourceExhausted, `a connection may hold at most ${this.options.maxSubscriptions} subscriptions`));
       return;
     }
     const entry: Joined = {
@@ -135,7 +204,7 @@ export class StreamSocket implements Flushable {
     try {
       subscription = await this.options.engine.subscribe(
         { streamName: join.streamName, groupId: join.groupId, itemId: join.itemId, fromOffset: join.fromOffset },
-        { onReadable: () => this.scheduleFlush(), context: this.options.context, subscriptionId: join.subscriptionId },
+        { onReadable: this.pump.onReadable, context: this.options.context, subscriptionId: join.subscriptionId },
       );
     } catch (error) {
       this.forget(entry);
@@ -147,9 +216,8 @@ export class StreamSocket implements Flushable {
       return;
     }
     entry.subscription = subscription;
-    this.streaming.push(entry);
+    this.pump.add(subscription, entry);
     subscription.onEnd((error) => this.ended(entry, error));
-    this.scheduleFlush();
   }
 
   /** Ends a subscription by its id; its leave triggers fire. An unknown id is ignored. */
@@ -162,85 +230,22 @@ export class StreamSocket implements Flushable {
 
   private forget(entry: Joined): void {
     if (this.joined.get(entry.clientId) === entry) this.joined.delete(entry.clientId);
-    const index = this.streaming.indexOf(entry);
-    if (index >= 0) this.streaming.splice(index, 1);
+    if (entry.subscription) this.pump.remove(entry.subscription);
   }
 
   private refuse(join: JoinMessage, error: unknown): void {
     if (this.disposed) return;
     if (error instanceof StreamError && error.code === ErrorCode.PermissionDenied) {
-      this.sendText(unauthorizedWrapper(join));
+      this.sink.sendText(unauthorizedWrapper(join));
       return;
     }
     const failure = StreamError.from(error);
-    this.sendText(errorWrapper(join, failure.code, failure.message));
+    this.sink.sendText(errorWrapper(join, failure.code, failure.message));
   }
 
   /** A subscription the engine ended (slow consumer, lost messages) takes the connection with it. */
   private ended(entry: Joined, error: StreamError | undefined): void {
     this.forget(entry);
     if (error && !this.disposed) this.options.close(closingFor(error));
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.waitingForDrain || this.disposed) return;
-    this.flushScheduled = true;
-    // Once per turn of the event loop: what arrived meanwhile goes out in one write.
-    flushes.add(this);
-  }
-
-  /**
-   * Sends what the subscriptions hold, round-robin, in one write, until the socket
-   * holds SEND_HIGH_WATER_BYTES; then waits for it to drain.
-   */
-  flush(): void {
-    this.flushScheduled = false;
-    if (this.disposed || this.waitingForDrain || this.ws.readyState !== this.ws.OPEN) return;
-    // Only our own frames are written to this socket (ws compresses nothing), so its unsent bytes are ws's bufferedAmount.
-    const room = SEND_HIGH_WATER_BYTES - this.socket.writableLength;
-    let more = false;
-    if (room > 0) {
-      try {
-        do {
-          more = false;
-          const streaming = this.streaming;
-          for (let i = 0; i < streaming.length && batch.byteLength < room; i++) more = this.frameSome(streaming[i]) || more;
-        } while (more && batch.byteLength < room);
-      } finally {
-        const frames = batch.take();
-        if (frames) this.socket.write(frames);
-      }
-    }
-    if (more || this.socket.writableLength >= SEND_HIGH_WATER_BYTES) this.awaitDrain();
-  }
-
-  /** Frames up to TAKE_PER_ROUND messages of one subscription; true when it may hold more. */
-  private frameSome(entry: Joined): boolean {
-    const subscription = entry.subscription!;
-    for (let sent = 0; sent < TAKE_PER_ROUND; sent++) {
-      const delivery = subscription.take();
-      if (!delivery) return false;
-      const head = wrapperHead(delivery, entry.target);
-      if (head) batch.add(head, entry.suffix);
-    }
-    return true;
-  }
-
-  private awaitDrain(): void {
-    if (this.waitingForDrain) return;
-    if (this.socket.writableLength < SEND_HIGH_WATER_BYTES) {
-      this.scheduleFlush();
-      return;
-    }
-    this.waitingForDrain = true;
-    this.socket.once("drain", () => {
-      this.waitingForDrain = false;
-      this.scheduleFlush();
-    });
-  }
-
-  /** Written as a frame of our own too, so that it keeps its place among the flushed messages. */
-  private sendText(text: string): void {
-    if (this.ws.readyState === this.ws.OPEN) this.socket.write(textFrame(text));
   }
 }

@@ -1,8 +1,35 @@
-// Imported rather than read from the global, which optimized code looks up on every use.
-import { Buffer } from "node:buffer";
+import type { Duplex } from "node:stream";
+import type { WebSocket } from "ws";
 
-/** Copies bytes; taken from Uint8Array, as a property of a Buffer it is looked up on every call. */
-const copyBytes = Uint8Array.prototype.set;
+/**
+ * The parts of ws that writing frames beneath it relies on (read from ws 8.23):
+ * a WebSocket keeps its socket in `_socket` and its Sender in `_sender`, and the
+ * Sender writes each frame of its own (ping, pong, close, messages) to that same
+ * socket whole and synchronously (`sendFrame`), unless it is compressing a message,
+ * which only permessage-deflate makes it do. test/ws-text-frame-batch.test.ts fails
+ * when any of this changes.
+ */
+interface WsInternals {
+  _socket?: unknown;
+  _sender?: { _socket?: unknown; sendFrame?: unknown };
+}
+
+/**
+ * Whether frames may be written to `socket` beneath `ws` (see TextFrameBatch): no
+ * extension was negotiated (permessage-deflate, the only one ws has, would have ws
+ * write compressed messages of its own later, out of our order), and ws writes its
+ * own frames to this very socket in the way described above. Otherwise a connection
+ * sends through `ws.send`, slower but always correct.
+ */
+export function canWriteBeneath(ws: WebSocket, socket: Duplex): boolean {
+  const internals = ws as unknown as WsInternals;
+  return (
+    ws.extensions === "" &&
+    internals._socket === socket &&
+    internals._sender?._socket === socket &&
+    typeof internals._sender.sendFrame === "function"
+  );
+}
 
 /**
  * Server-to-client WebSocket text frames (RFC 6455 5.2: FIN, opcode 1, unmasked) built
@@ -10,10 +37,9 @@ const copyBytes = Uint8Array.prototype.set;
  * to its socket instead of a frame header, a payload and a writev per message.
  *
  * Writing frames past `ws` is safe because they are complete frames written
- * synchronously, as `ws` writes its own (pings, pongs, close) when no message of its
- * own is being compressed; a stream socket sends every message of its own this way,
- * so `ws` never has one in progress. Frames go out uncompressed (RSV1 clear), which
- * is valid on a connection that negotiated permessage-deflate as well.
+ * synchronously, as `ws` writes its own (pings, pongs, close) when it compresses
+ * nothing (`canWriteBeneath`); a stream socket sends every message of its own this
+ * way, so `ws` never has one in progress.
  */
 export class TextFrameBatch {
   /**
@@ -30,12 +56,14 @@ export class TextFrameBatch {
     return this.bytes;
   }
 
-  /** Adds one text frame whose payload is `head` followed by `tail`. */
-  add(head: Buffer, tail: Buffer): void {
+  /** Adds one text frame whose payload is `head` followed by `tail`; returns the frame's bytes on the wire. */
+  add(head: Buffer, tail: Buffer): number {
     const payload = head.length + tail.length;
     this.parts[this.used++] = head;
     this.parts[this.used++] = tail;
-    this.bytes += headerLength(payload) + payload;
+    const frame = headerLength(payload) + payload;
+    this.bytes += frame;
+    return frame;
   }
 
   /** Every frame added, in order, in one buffer; the batch is empty afterwards. Undefined when it was empty. */
@@ -49,9 +77,9 @@ export class TextFrameBatch {
       const tail = parts[i + 1]!;
       parts[i] = parts[i + 1] = undefined;
       at = writeHeader(out, at, head.length + tail.length);
-      copyBytes.call(out, head, at);
+      out.set(head, at);
       at += head.length;
-      copyBytes.call(out, tail, at);
+      out.set(tail, at);
       at += tail.length;
     }
     this.used = 0;
@@ -64,7 +92,7 @@ export class TextFrameBatch {
 export function textFrame(text: string): Buffer {
   const payload = Buffer.from(text, "utf8");
   const out = Buffer.allocUnsafe(headerLength(payload.length) + payload.length);
-  copyBytes.call(out, payload, writeHeader(out, 0, payload.length));
+  out.set(payload, writeHeader(out, 0, payload.length));
   return out;
 }
 
@@ -72,10 +100,7 @@ function headerLength(payload: number): number {
   return payload < 126 ? 2 : payload < 0x10000 ? 4 : 10;
 }
 
-/**
- * Writes a FIN text frame header for `payload` bytes at `at`; returns where the payload
- * starts. Byte by byte: Buffer's write methods are looked up on every call in hot code.
- */
+/** Writes a FIN text frame header for `payload` bytes at `at`; returns where the payload starts. */
 function writeHeader(out: Buffer, at: number, payload: number): number {
   out[at] = 0x81;
   if (payload < 126) {
@@ -84,17 +109,12 @@ function writeHeader(out: Buffer, at: number, payload: number): number {
   }
   if (payload < 0x10000) {
     out[at + 1] = 126;
-    out[at + 2] = payload >>> 8;
-    out[at + 3] = payload & 0xff;
+    out.writeUInt16BE(payload, at + 2);
     return at + 4;
   }
   out[at + 1] = 127;
   // Payloads stay far below 2^53, so the high word is a plain division.
-  const high = Math.floor(payload / 0x1_0000_0000);
-  const low = payload >>> 0;
-  for (let i = 0; i < 4; i++) {
-    out[at + 5 - i] = (high >>> (8 * i)) & 0xff;
-    out[at + 9 - i] = (low >>> (8 * i)) & 0xff;
-  }
+  out.writeUInt32BE(Math.floor(payload / 0x1_0000_0000), at + 2);
+  out.writeUInt32BE(payload >>> 0, at + 6);
   return at + 10;
 }

@@ -5,6 +5,7 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
 import type { StreamEngine } from "../core/engine.js";
+import type { FlushScheduler } from "../core/flush-scheduler.js";
 import { handshakeFromNode } from "../access/handshake.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { CloseCode, WS_MESSAGE_TOO_BIG, type Closing } from "./close-codes.js";
@@ -41,6 +42,8 @@ export interface BridgeServices {
   allowedOrigins: readonly string[];
   functionTimeoutMs: number;
   log(line: string): void;
+  /** The server's one flush scheduler, shared with Subscribe. */
+  scheduler: FlushScheduler;
 }
 
 /** Which protocol a connection speaks, by the path of its upgrade. */
@@ -195,6 +198,7 @@ export class WebSocketBridge {
       context: connection.context,
       maxSubscriptions: this.maxSubscriptions,
       close: (closing) => this.closeConnection(connection, closing),
+      scheduler: this.services.scheduler,
     });
     connection.handler = handler;
     return handler;

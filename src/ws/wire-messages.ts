@@ -5,7 +5,7 @@
  * our additions, which old clients ignore: `offset` (and `revision` for item
  * changes) and the `subscriptionId` the message belongs to.
  */
-import type { Delivery, SubscriptionMessage } from "../core/delivery.js";
+import { Delivery, type SubscriptionMessage } from "../core/delivery.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
 import { MAX_NAME_BYTES } from "../core/names.js";
 import type { SubscriptionTarget } from "../core/subscription.js";
@@ -68,8 +68,11 @@ export function wrapperHead(delivery: Delivery, target: SubscriptionTarget): Buf
   if (message.kind === "heartbeat") return undefined;
   // A snapshot belongs to one subscription, and its shape depends on the target.
   if (message.kind === "snapshot") return head(syncWrapper(message.items, message.offset, target));
-  return delivery.encoded("ws-stream", encodeShared);
+  return delivery.encoded(SHARED_HEAD);
 }
+
+/** A change or an event as every stream socket sends it, less the subscription's suffix. */
+const SHARED_HEAD = Delivery.format<Buffer>("ws-stream", encodeShared);
 
 /** `,"subscriptionId":"..."}`: what closes every wrapper of one subscription. */
 export function subscriptionSuffix(subscriptionId: string): Buffer {

@@ -1,5 +1,5 @@
 import { toBinary, toJsonString } from "@bufbuild/protobuf";
-import type { Delivery, SubscriptionMessage } from "../../core/delivery.js";
+import { Delivery, type SubscriptionMessage } from "../../core/delivery.js";
 import { SubscribeResponseSchema, type SubscribeResponse } from "../../../gen/iii/stream/v1/stream_pb.js";
 import { envelope, textEnvelope } from "./envelope.js";
 import { toSubscribeResponse } from "./subscribe-response.js";
@@ -9,17 +9,17 @@ import { toSubscribeResponse } from "./subscribe-response.js";
  * the complete frame depends on the serialization alone: every subscriber of a message
  * shares one binary frame and one JSON frame, whatever protocol it speaks.
  */
-const RESPONSE = "subscribe-response";
-const BINARY_FRAME = "subscribe-frame+proto";
-const JSON_FRAME = "subscribe-frame+json";
+const RESPONSE = Delivery.format<SubscribeResponse>("subscribe-response", toSubscribeResponse);
+const BINARY_FRAME = Delivery.format<Buffer>("subscribe-frame+proto", binaryFrame);
+const JSON_FRAME = Delivery.format<Buffer>("subscribe-frame+json", jsonFrame);
 
 /** The enveloped `SubscribeResponse` of a delivery, encoded on first use and then shared. */
 export function deliveryFrame(delivery: Delivery, binary: boolean): Buffer {
-  return binary ? delivery.encoded(BINARY_FRAME, binaryFrame) : delivery.encoded(JSON_FRAME, jsonFrame);
+  return delivery.encoded(binary ? BINARY_FRAME : JSON_FRAME);
 }
 
 function response(delivery: Delivery): SubscribeResponse {
-  return delivery.encoded(RESPONSE, toSubscribeResponse);
+  return delivery.encoded(RESPONSE);
 }
 
 function binaryFrame(_message: SubscriptionMessage, delivery: Delivery): Buffer {

@@ -2,6 +2,8 @@ import type http from "node:http";
 import type http2 from "node:http2";
 import type { JsonReadOptions } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
+import { StreamService, type SubscribeRequest } from "../../../gen/iii/stream/v1/stream_pb.js";
 import {
   compressionNegotiate,
   createMethodSerializationLookup,
@@ -10,9 +12,7 @@ import {
   transformParseEnvelope,
   transformSplitEnvelope,
   type Serialization,
-} from "@connectrpc/connect/protocol";
-import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
-import { StreamService, type SubscribeRequest } from "../../../gen/iii/stream/v1/stream_pb.js";
+} from "./connect-internals.js";
 import type { WireProtocol } from "./wire-protocol.js";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;

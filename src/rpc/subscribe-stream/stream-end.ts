@@ -1,7 +1,12 @@
 import type { ConnectError } from "@connectrpc/connect";
-import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
-import { grpcStatusOk, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+import {
+  createEndStreamSerialization,
+  endStreamFlag,
+  grpcStatusOk,
+  setTrailerStatus,
+  trailerFlag,
+  trailerSerialize,
+} from "./connect-internals.js";
 import { envelope } from "./envelope.js";
 import type { ProtocolFamily } from "./wire-protocol.js";
 

@@ -5,13 +5,14 @@ import type { JsonValue } from "../../core/json.js";
 import type { StreamEngine } from "../../core/engine.js";
 import type { StreamError } from "../../core/errors.js";
 import type { Subscription } from "../../core/subscription.js";
+import { DeliveryPump } from "../../core/delivery-pump.js";
+import type { FlushScheduler } from "../../core/flush-scheduler.js";
 import { handshakeFromNode, type HandshakeInfo } from "../../access/handshake.js";
 import { toConnectError } from "../connect-errors.js";
 import { countFromProto } from "../proto-convert.js";
 import { cutStream, STALL_GRACE_MS } from "../stalled-stream.js";
-import { deliveryFrame } from "./delivery-frame.js";
-import type { FlushScheduler, Flushable } from "../../core/flush-scheduler.js";
 import { headerValue, type NodeRequest, type RequestReader } from "./request-reader.js";
+import { ResponseSink } from "./response-sink.js";
 import { streamEnd } from "./stream-end.js";
 import type { WireProtocol } from "./wire-protocol.js";
 
@@ -22,42 +23,32 @@ const ignore = (): void => undefined;
 
 export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
-/** Where messages are written: the HTTP/2 stream itself, or the HTTP/1.1 response. */
-interface FrameSink {
-  write(frame: Uint8Array): boolean;
-  cork(): void;
-  uncork(): void;
-  on(event: "drain", listener: () => void): unknown;
-  off(event: "drain", listener: () => void): unknown;
-}
-
 /** What every Subscribe call of a server shares. */
 export interface CallServices {
   engine: StreamEngine;
   /** The subscriber's context from the auth function, or UNAUTHENTICATED. */
   authenticate(handshake: HandshakeInfo): Promise<JsonValue>;
   requests: RequestReader;
+  /** The server's one scheduler: every call and stream socket flushes from one timer per event-loop turn. */
   scheduler: FlushScheduler;
 }
 
 /**
- * One Subscribe call, from the request to the end of the stream. Its subscription
- * pushes (`onReadable`); the call then writes what is queued as shared, pre-encoded
- * frames, all of them in one go when several are waiting. While the transport's buffer
- * is full it takes nothing more, so a client that does not keep up fills its bounded
- * queue and is ended (RESOURCE_EXHAUSTED) instead of growing the server's memory.
+ * One Subscribe call, from the request to the end of the stream: authentication, the
+ * request, the subscription, and the final status. Messages go out through a
+ * DeliveryPump over a ResponseSink (shared, pre-encoded frames, one write per flush,
+ * nothing taken while the transport is full, so a client that does not keep up is
+ * ended with RESOURCE_EXHAUSTED by its bounded queue).
  */
-export class SubscribeCall implements Flushable {
+export class SubscribeCall {
   private subscription: Subscription | undefined;
   /** Nothing more is written: the status is sent or the stream is gone. */
   private finished = false;
-  private flushQueued = false;
-  private waitingForDrain = false;
   private deadline: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   /** The code of the status sent, which also decides how a stalled stream is cut. */
   private endCode: Code | undefined;
-  private readonly sink: FrameSink;
+  private readonly pump: DeliveryPump<undefined>;
 
   constructor(
     private readonly req: NodeRequest,
@@ -66,9 +57,9 @@ export class SubscribeCall implements Flushable {
     private readonly services: CallServices,
   ) {
     // HTTP/2 messages skip the compatibility response, whose checks every write would repeat.
-    this.sink = "stream" in req ? req.stream : res;
+    const target = "stream" in req ? req.stream : res;
+    this.pump = new DeliveryPump(new ResponseSink(target, protocol.binary), services.scheduler);
     res.once("close", this.onClose);
-    this.sink.on("drain", this.onDrain);
     // A client that leaves in the middle of its request fails the request; 'close' then releases the call.
     req.on("error", ignore);
   }
@@ -91,7 +82,7 @@ export class SubscribeCall implements Flushable {
           itemId: request.itemId,
           fromOffset: countFromProto("from_offset", request.fromOffset),
         },
-        { context, onReadable: this.onReadable },
+        { context, onReadable: this.pump.onReadable },
       );
       // The client left, or the deadline passed, while the snapshot was read.
       if (this.finished) {
@@ -102,7 +93,7 @@ export class SubscribeCall implements Flushable {
       subscription.onEnd(this.onSubscriptionEnd);
       if (this.finished) return;
       this.res.writeHead(200, { "content-type": this.protocol.contentType });
-      this.scheduleFlush();
+      this.pump.add(subscription, undefined);
     } catch (error) {
       this.finish(toConnectError(error));
     }
@@ -114,43 +105,6 @@ export class SubscribeCall implements Flushable {
     this.deadline = setTimeout(this.onDeadline, timeoutMs);
     this.deadline.unref();
   }
-
-  /** Writes what the subscription has queued, until the transport's buffer is full. */
-  flush(): void {
-    this.flushQueued = false;
-    const subscription = this.subscription;
-    if (!subscription || this.finished || this.waitingForDrain) return;
-    let delivery = subscription.take();
-    if (!delivery) return;
-    const sink = this.sink;
-    const binary = this.protocol.binary;
-    // Several frames become one write (writev) instead of one each.
-    const corked = subscription.pending > 0;
-    if (corked) sink.cork();
-    let writable = true;
-    while (delivery) {
-      writable = sink.write(deliveryFrame(delivery, binary));
-      if (!writable) break;
-      delivery = subscription.take();
-    }
-    if (corked) sink.uncork();
-    // 'drain' resumes; meanwhile new messages stay queued, where the queue limit applies.
-    if (!writable) this.waitingForDrain = true;
-  }
-
-  private readonly onReadable = (): void => this.scheduleFlush();
-
-  private scheduleFlush(): void {
-    if (this.flushQueued || this.waitingForDrain || this.finished) return;
-    this.flushQueued = true;
-    this.services.scheduler.add(this);
-  }
-
-  private readonly onDrain = (): void => {
-    if (!this.waitingForDrain) return;
-    this.waitingForDrain = false;
-    this.scheduleFlush();
-  };
 
   private readonly onSubscriptionEnd = (error: StreamError | undefined): void => {
     this.finish(error === undefined ? undefined : toConnectError(error));
@@ -169,6 +123,7 @@ export class SubscribeCall implements Flushable {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.deadline);
+    this.pump.close();
     this.subscription?.end();
     this.endCode = error?.code;
     const end = streamEnd(this.protocol.family, error);
@@ -194,7 +149,7 @@ export class SubscribeCall implements Flushable {
     this.finished = true;
     clearTimeout(this.deadline);
     clearTimeout(this.stallTimer);
-    this.sink.off("drain", this.onDrain);
+    this.pump.close();
     this.subscription?.end();
   };
 }

@@ -4,7 +4,7 @@ import type { JsonValue } from "../../core/json.js";
 import type { StreamEngine } from "../../core/engine.js";
 import type { HandshakeInfo } from "../../access/handshake.js";
 import { StreamService } from "../../../gen/iii/stream/v1/stream_pb.js";
-import { FlushScheduler } from "../../core/flush-scheduler.js";
+import type { FlushScheduler } from "../../core/flush-scheduler.js";
 import { RequestReader, type NodeRequest } from "./request-reader.js";
 import { SubscribeCall, type CallServices, type NodeResponse } from "./subscribe-call.js";
 import { detectProtocol } from "./wire-protocol.js";
@@ -17,6 +17,8 @@ export interface SubscribeEndpointOptions {
   readMaxBytes: number;
   /** How JSON requests are read; the options Connect uses for the other methods. */
   jsonOptions: Partial<JsonReadOptions>;
+  /** The server's one flush scheduler, shared with the stream socket. */
+  scheduler: FlushScheduler;
 }
 
 const SUBSCRIBE_PATH = createMethodUrl("/", StreamService.method.subscribe);
@@ -36,7 +38,7 @@ export class SubscribeEndpoint {
       engine: options.engine,
       authenticate: options.authenticate,
       requests: new RequestReader({ readMaxBytes: options.readMaxBytes, jsonOptions: options.jsonOptions }),
-      scheduler: new FlushScheduler(),
+      scheduler: options.scheduler,
     };
   }
 

@@ -1,11 +1,12 @@
 import type { ConnectError } from "@connectrpc/connect";
 import {
   endStreamFlag,
-  parseContentType as parseConnectContentType,
-  parseTimeout as parseConnectTimeout,
-} from "@connectrpc/connect/protocol-connect";
-import { parseContentType as parseGrpcContentType, parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
-import { parseContentType as parseGrpcWebContentType } from "@connectrpc/connect/protocol-grpc-web";
+  parseConnectContentType,
+  parseConnectTimeout,
+  parseGrpcContentType,
+  parseGrpcTimeout,
+  parseGrpcWebContentType,
+} from "./connect-internals.js";
 
 export type ProtocolFamily = "grpc" | "grpc-web" | "connect";
 

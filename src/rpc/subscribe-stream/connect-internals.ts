@@ -1,0 +1,44 @@
+/**
+ * Every connect-es symbol the Subscribe endpoint uses that connect-es marks
+ * `@private Internal code, does not follow semantic versioning`, and only those.
+ *
+ * Why: Subscribe is served beside Connect rather than through it (see
+ * subscribe-endpoint.ts), yet must read requests and report statuses byte for byte as
+ * Connect does for the other methods. Reusing Connect's own envelope parsing,
+ * compression negotiation, content-type and timeout parsing and status serialization
+ * keeps it so; writing them again would drift. The price is that these functions may
+ * change in any release, so:
+ * - they are imported here and nowhere else, so that an upgrade has one file to read;
+ * - `@connectrpc/connect` and `@connectrpc/connect-node` are pinned to exactly 2.1.2,
+ *   the version these signatures and behaviours were read from;
+ * - test/connect-internals.test.ts checks that each exists, is what we call it as, and
+ *   behaves on a small sample as the endpoint relies on. When it fails after an
+ *   upgrade, adapt the callers (request-reader.ts, stream-end.ts, wire-protocol.ts)
+ *   before moving the pin.
+ */
+export {
+  compressionNegotiate,
+  createMethodSerializationLookup,
+  pipe,
+  transformDecompressEnvelope,
+  transformParseEnvelope,
+  transformSplitEnvelope,
+  type Serialization,
+} from "@connectrpc/connect/protocol";
+export {
+  createEndStreamSerialization,
+  endStreamFlag,
+  parseContentType as parseConnectContentType,
+  parseTimeout as parseConnectTimeout,
+} from "@connectrpc/connect/protocol-connect";
+export {
+  grpcStatusOk,
+  parseContentType as parseGrpcContentType,
+  parseTimeout as parseGrpcTimeout,
+  setTrailerStatus,
+} from "@connectrpc/connect/protocol-grpc";
+export {
+  parseContentType as parseGrpcWebContentType,
+  trailerFlag,
+  trailerSerialize,
+} from "@connectrpc/connect/protocol-grpc-web";
