@@ -115,7 +115,7 @@ describe("stream socket limits", () => {
     await socket.next(eventOf("j", "sync"));
     await server.stop();
     expect((await socket.closed).code).toBe(1001);
-    expect(server.server.engine.registry.size).toBe(0);
+    expect(server.server.stats().subscriptions).toBe(0);
   });
 
   it("reads allowed_origins and browser_allowed_functions from the config, origins exactly as browsers send them", () => {
