@@ -69,9 +69,9 @@ describe("stream socket limits", () => {
     await socket.next(eventOf("slow", "sync"));
     socket.ws.pause();
     const data = { blob: "y".repeat(16 * 1024) };
-    const connections = running.server.webSockets.size;
+    const connections = running.server.stats().webSockets;
     // The kernel's buffers hold a few megabytes; then the server's send buffer and the queue fill.
-    for (let i = 0; i < 2000 && running.server.webSockets.size === connections; i++) {
+    for (let i = 0; i < 2000 && running.server.stats().webSockets === connections; i++) {
       await running.server.engine.set({ streamName: "s", groupId: "slow", itemId: `i${i % 10}` }, data);
       if (i % 20 === 0) await new Promise((resolve) => setImmediate(resolve));
     }

@@ -67,6 +67,8 @@ export interface ServerStats extends SubscriberStats {
   functions: number;
   /** Triggers in force: stored, declared and those of connected workers. */
   triggers: number;
+  /** Open WebSocket connections (stream sockets and workers). */
+  webSockets: number;
 }
 
 type FallbackRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
@@ -197,6 +199,7 @@ export class StreamServer {
       ...this.engine.stats(),
       functions: this.functions.listFunctions().length,
       triggers: this.functions.listTriggers().length,
+      webSockets: this.webSockets.size,
     };
   }
 
