@@ -12,8 +12,8 @@ import type { Subscription } from "./subscription.js";
  * It is the one place that makes delivery gap-free. Stores deliver at most once: a
  * change whose offset skips ahead, or a store's `onLoss`, means some were lost in
  * transit, and the feed replays them from the store's history (holding live messages
- * back meanwhile). When the history no longer holds them, it ends its subscribers
- * with UNAVAILABLE, and they resume with from_offset.
+ * back meanwhile). When the history no longer holds them, or the store cannot deliver
+ * any more, it ends its subscribers with UNAVAILABLE, and they resume with from_offset.
  */
 export class GroupFeed {
   private readonly groupSubscribers = new Set<Subscription>();
@@ -28,7 +28,7 @@ export class GroupFeed {
   private lastOffset: number | undefined;
   /** Messages held back until the watch's start offset is known, or while a gap is filled. */
   private backlog: GroupMessage[] | undefined = [];
-  /** A loss reported while a gap was being filled: fill again once it is done. */
+  /** A loss reported while the start offset was read or a gap filled: fill once that is done. */
   private lossPending = false;
   readonly ready: Promise<void>;
 
@@ -132,8 +132,8 @@ export class GroupFeed {
       return;
     }
     if (this.backlog) {
-      // Before the start offset is known nothing can have been missed; during a fill, fill again after it.
-      if (this.lastOffset !== undefined) this.lossPending = true;
+      // While the start offset is read or a gap is filled: fill (again) once that is done.
+      this.lossPending = true;
       return;
     }
     if (this.lastOffset === undefined) {
