@@ -164,7 +164,7 @@ describe("auth_function", () => {
     const tag = `auth-${mode}`;
     const outcome = await read(subscribe("secret", { "x-mode": mode, "x-tag": tag }));
     expect(outcome).toEqual({ messages: [], code: Code.Unauthenticated });
-    expect(running.server.engine.registry.size).toBe(0);
+    expect(running.server.stats().subscriptions).toBe(0);
     expect(byTag(joins, tag)).toEqual([]);
     expect(byTag(leaves, tag)).toEqual([]);
   });
@@ -177,7 +177,7 @@ describe("stream:join", () => {
     const outcome = await read(subscribe(groupId, { "x-tag": tag }));
     expect(outcome).toEqual({ messages: [], code: Code.PermissionDenied });
     expect(byTag(joins, tag)).toHaveLength(1);
-    expect(running.server.engine.registry.size).toBe(0);
+    expect(running.server.stats().subscriptions).toBe(0);
     // A later accepted subscription's leave shows that the refused one got none.
     const controller = new AbortController();
     await read(subscribe("lobby", { "x-tag": `${tag}-after` }, controller.signal), 1);
@@ -204,7 +204,7 @@ describe("stream:leave fires exactly once per accepted subscription", () => {
     await read(subscribe("cancel", { "x-tag": "cancel" }, controller.signal), 1);
     controller.abort();
     await eventually(() => expect(byTag(leaves, "cancel")).toHaveLength(1));
-    await eventually(() => expect(running.server.engine.registry.size).toBe(0));
+    await eventually(() => expect(running.server.stats().subscriptions).toBe(0));
   });
 
   it("when the client cancels while its join handler still runs", async () => {
@@ -216,7 +216,7 @@ describe("stream:leave fires exactly once per accepted subscription", () => {
     expect((await pending).code).toBe(Code.Canceled);
     releaseJoin.resolve();
     await eventually(() => expect(byTag(leaves, "cancel-during-join")).toHaveLength(1));
-    await eventually(() => expect(running.server.engine.registry.size).toBe(0));
+    await eventually(() => expect(running.server.stats().subscriptions).toBe(0));
   });
 
   it("when the connection drops", async () => {
@@ -239,7 +239,7 @@ describe("stream:leave fires exactly once per accepted subscription", () => {
       request.end(envelope);
     });
     await eventually(() => expect(byTag(leaves, "drop")).toHaveLength(1));
-    await eventually(() => expect(running.server.engine.registry.size).toBe(0));
+    await eventually(() => expect(running.server.stats().subscriptions).toBe(0));
   });
 
   it("when a slow consumer is ended", async () => {
@@ -253,7 +253,7 @@ describe("stream:leave fires exactly once per accepted subscription", () => {
     }
     expect(byTag(leaves, "slow-consumer")).toHaveLength(1);
     await stalled.return?.();
-    await eventually(() => expect(running.server.engine.registry.size).toBe(0));
+    await eventually(() => expect(running.server.stats().subscriptions).toBe(0));
     expect(byTag(leaves, "slow-consumer")).toHaveLength(1);
   });
 
@@ -266,7 +266,7 @@ describe("stream:leave fires exactly once per accepted subscription", () => {
       },
     });
     const outcome = read(other.client().subscribe({ streamName: "any", groupId: "g" }));
-    await eventually(() => expect(other.server.engine.registry.size).toBe(1));
+    await eventually(() => expect(other.server.stats().subscriptions).toBe(1));
     await other.stop();
     expect((await outcome).code).toBe(Code.Unavailable);
     expect(leftAtShutdown).toHaveLength(1);

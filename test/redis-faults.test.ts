@@ -141,7 +141,7 @@ describe("Redis stops and comes back in the middle of a run", () => {
     const failuresBefore = failures.length;
     await waitFor(() => failures.length >= failuresBefore + 8, "writes failing while Redis is down");
     expect(await health(server)).toBe(503);
-    expect(server.server.engine.adapter.isReady()).toBe(false);
+    expect(server.server.engine.isReady()).toBe(false);
 
     await redis.restart();
     await waitFor(async () => (await health(server)) === 200, "health after the restart");

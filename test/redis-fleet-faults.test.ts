@@ -51,7 +51,7 @@ describe("registrations and worker functions across instances", () => {
     }
     await eventually(() => expect(b.server.functions.listTriggers().map((t) => t.triggerId)).toContain("while-cut"));
     // Both instances' call channels are subscribed again.
-    await eventually(async () => expect(await b.server.functions.functions.invoke("faults::echo", [1], 2000)).toEqual([1]));
+    await eventually(async () => expect(await b.server.invoke("faults::echo", [1], 2000)).toEqual([1]));
   });
 
   it("while Redis is away, registering fails and calls elsewhere fail at once; afterwards workers are announced again", async () => {
@@ -63,7 +63,7 @@ describe("registrations and worker functions across instances", () => {
     await expect(b.server.functions.registerTrigger({ type: "stream", functionId: "faults::after", config: { streamName: "s" } })).rejects.toMatchObject({
       code: ErrorCode.Unavailable,
     });
-    await expect(b.server.functions.functions.invoke("faults::after", null, 30_000)).rejects.toMatchObject({ code: ErrorCode.Unavailable });
+    await expect(b.server.invoke("faults::after", null, 30_000)).rejects.toMatchObject({ code: ErrorCode.Unavailable });
 
     // Restarted without data: the worker's instance puts its entry back on its next renewal.
     await redis.restart();
@@ -74,6 +74,6 @@ describe("registrations and worker functions across instances", () => {
       await admin.quit();
     }
     await offers(b, "faults::after");
-    await eventually(async () => expect(await b.server.functions.functions.invoke("faults::after", null, 2000)).toBe("served"), 10_000);
+    await eventually(async () => expect(await b.server.invoke("faults::after", null, 2000)).toBe("served"), 10_000);
   });
 });

@@ -134,15 +134,15 @@ describe("a worker connected to another instance", () => {
       ),
     );
     await offers(other, "fleet::hang");
-    const registry = other.running.server.functions.functions;
+    const server = other.running.server;
 
     const payload = { big: 9007199254740991, nested: [[], {}, null, "é"] };
-    expect(await registry.invoke("fleet::echo", payload, 5000)).toEqual({ echoed: payload });
-    await expect(registry.invoke("fleet::fail", {}, 5000)).rejects.toMatchObject({
+    expect(await server.invoke("fleet::echo", payload, 5000)).toEqual({ echoed: payload });
+    await expect(server.invoke("fleet::fail", {}, 5000)).rejects.toMatchObject({
       code: ErrorCode.Internal,
       message: expect.stringContaining("the worker says no"),
     });
-    await expect(registry.invoke("fleet::hang", {}, 200)).rejects.toMatchObject({ code: ErrorCode.DeadlineExceeded });
+    await expect(server.invoke("fleet::hang", {}, 200)).rejects.toMatchObject({ code: ErrorCode.DeadlineExceeded });
     expect(await cancelled.promise).toMatchObject({ code: ErrorCode.Aborted });
   });
 });

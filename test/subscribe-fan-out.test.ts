@@ -16,7 +16,7 @@ describe("fan-out to 10,000 subscribers of one group", () => {
       for (let batch = 0; batch < SUBSCRIBERS; batch += 1000) {
         subscriptions.push(...(await Promise.all(Array.from({ length: 1000 }, () => engine.subscribe({ streamName: "s", groupId: "g" })))));
       }
-      expect([engine.registry.size, engine.registry.feedCount, adapter.watcherCount]).toEqual([SUBSCRIBERS, 1, 1]);
+      expect([engine.stats().subscriptions, engine.stats().groupFeeds, adapter.watcherCount]).toEqual([SUBSCRIBERS, 1, 1]);
       for (const subscription of subscriptions) expect(subscription.take()?.message.kind).toBe("snapshot");
 
       await engine.set({ streamName: "s", groupId: "g", itemId: "a" }, { n: 1 });
@@ -31,7 +31,7 @@ describe("fan-out to 10,000 subscribers of one group", () => {
       expect(encodings).toBe(1);
 
       for (const subscription of subscriptions) subscription.end();
-      expect([engine.registry.size, engine.registry.feedCount, adapter.watcherCount]).toEqual([0, 0, 0]);
+      expect([engine.stats().subscriptions, engine.stats().groupFeeds, adapter.watcherCount]).toEqual([0, 0, 0]);
     } finally {
       await engine.close();
     }

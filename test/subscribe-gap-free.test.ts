@@ -169,8 +169,8 @@ describe("Subscribe under concurrent writers", () => {
     }
 
     await Promise.all([reference, ...live.map((s) => s.reader)].map((reader) => reader.leave()));
-    await waitFor(() => running.server.engine.registry.size === 0, "every subscription to be released");
-    expect(running.server.engine.registry.feedCount).toBe(0);
+    await waitFor(() => running.server.stats().subscriptions === 0, "every subscription to be released");
+    expect(running.server.stats().groupFeeds).toBe(0);
     expect(adapter.watcherCount).toBe(0);
   });
 });

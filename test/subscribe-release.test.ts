@@ -18,7 +18,7 @@ describe("releasing subscriptions", () => {
     await running?.stop();
   });
 
-  const counts = () => [running.server.engine.registry.size, running.server.engine.registry.feedCount, adapter.watcherCount];
+  const counts = () => [running.server.stats().subscriptions, running.server.stats().groupFeeds, adapter.watcherCount];
 
   async function expectReleased(): Promise<void> {
     await waitFor(() => counts().every((count) => count === 0), `every subscription to be released (now ${counts()})`);
@@ -42,7 +42,7 @@ describe("releasing subscriptions", () => {
       const session = new Http2SessionManager(running.url);
       const client = createClient(StreamService, create({ baseUrl: running.url, httpVersion: "2", sessionManager: session }));
       const cursors = await Promise.all(["a", "b", "c"].map((groupId) => openSubscribed(client, `h2-drop-${groupId}`)));
-      expect(running.server.engine.registry.size).toBe(3);
+      expect(running.server.stats().subscriptions).toBe(3);
       session.abort();
       await expectReleased();
       for (const cursor of cursors) cursor.close();
@@ -54,7 +54,7 @@ describe("releasing subscriptions", () => {
     try {
       const client = createClient(StreamService, createConnectTransport({ baseUrl: running.url, httpVersion: "1.1", nodeOptions: { agent } }));
       const cursors = await Promise.all(["a", "b"].map((groupId) => openSubscribed(client, `h1-drop-${groupId}`)));
-      expect(running.server.engine.registry.size).toBe(2);
+      expect(running.server.stats().subscriptions).toBe(2);
       agent.destroy();
       await expectReleased();
       for (const cursor of cursors) cursor.close();
@@ -117,8 +117,8 @@ describe("a client that leaves while its snapshot is read", () => {
       await waitFor(() => adapter.reading === 1, "the snapshot read to start");
       cursor.close();
       await waitFor(() => adapter.reading === 0, "the snapshot read to end");
-      await waitFor(() => running.server.engine.registry.size === 0, "the subscription to be released");
-      expect([running.server.engine.registry.feedCount, adapter.watcherCount]).toEqual([0, 0]);
+      await waitFor(() => running.server.stats().subscriptions === 0, "the subscription to be released");
+      expect([running.server.stats().groupFeeds, adapter.watcherCount]).toEqual([0, 0]);
     } finally {
       await running.stop();
     }
@@ -136,13 +136,13 @@ describe("server shutdown", () => {
         cursors.push(cursor);
         expect((await cursor.next()).message.case).toBe("snapshot");
       }
-      expect(running.server.engine.registry.size).toBe(ALL_TRANSPORTS.length);
+      expect(running.server.stats().subscriptions).toBe(ALL_TRANSPORTS.length);
       const stopping = running.stop();
       const endings = await Promise.all(cursors.map((cursor) => cursor.failure()));
       expect(endings.map(({ error }) => error.code)).toEqual(ALL_TRANSPORTS.map(() => Code.Unavailable));
       // Subscriptions end at once, not after the grace period that other requests get.
-      expect(running.server.engine.registry.size).toBe(0);
-      expect(running.server.engine.registry.feedCount).toBe(0);
+      expect(running.server.stats().subscriptions).toBe(0);
+      expect(running.server.stats().groupFeeds).toBe(0);
       await stopping;
       expect(adapter.watcherCount).toBe(0);
     } finally {

@@ -32,7 +32,7 @@ describe("a subscriber that falls behind (in process)", () => {
       expect(largest).toBeLessThanOrEqual(8);
       expect(subscription.ended).toBe(true);
       await expect(iterator.next()).rejects.toMatchObject({ code: ErrorCode.ResourceExhausted, message: expect.stringMatching(/from_offset=3$/) });
-      expect([engine.registry.size, engine.registry.feedCount, adapter.watcherCount]).toEqual([0, 0, 0]);
+      expect([engine.stats().subscriptions, engine.stats().groupFeeds, adapter.watcherCount]).toEqual([0, 0, 0]);
     } finally {
       await engine.close();
     }
@@ -61,14 +61,14 @@ describe("a slow subscriber (over the network)", () => {
     for (let i = 0; i < 2000 && extra > 0; i++) {
       const reply = await client.set({ streamName: "s", groupId, itemId: `i${i % 16}`, data: json(bigValue()) });
       offsets.push(Number(reply.offset));
-      if (running.server.engine.registry.size === 1) extra--;
+      if (running.server.stats().subscriptions === 1) extra--;
     }
     return offsets;
   }
 
   async function expectEverythingReleased(): Promise<void> {
-    await waitFor(() => running.server.engine.registry.size === 0, "every subscription to be released");
-    expect(running.server.engine.registry.feedCount).toBe(0);
+    await waitFor(() => running.server.stats().subscriptions === 0, "every subscription to be released");
+    expect(running.server.stats().groupFeeds).toBe(0);
     expect(adapter.watcherCount).toBe(0);
   }
 
@@ -102,7 +102,7 @@ describe("a slow subscriber (over the network)", () => {
     try {
       const stalledView = new GroupView(undefined, true);
       stalledView.apply(await stalled.next());
-      await waitFor(() => fast.view.offset !== undefined && running.server.engine.registry.size === 2, "both subscribers");
+      await waitFor(() => fast.view.offset !== undefined && running.server.stats().subscriptions === 2, "both subscribers");
 
       const offsets = await writeUntilOverflow(groupId);
       expect(offsets).toEqual(Array.from({ length: offsets.length }, (_, i) => i + 1));

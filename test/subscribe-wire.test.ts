@@ -103,8 +103,8 @@ class RawStream {
 }
 
 async function expectReleased(): Promise<void> {
-  await waitFor(() => running.server.engine.registry.size === 0, "every subscription to be released");
-  expect([running.server.engine.registry.feedCount, adapter.watcherCount]).toEqual([0, 0]);
+  await waitFor(() => running.server.stats().subscriptions === 0, "every subscription to be released");
+  expect([running.server.stats().groupFeeds, adapter.watcherCount]).toEqual([0, 0]);
 }
 
 describe("gRPC over HTTP/2", () => {
@@ -257,6 +257,6 @@ describe("requests the streaming path leaves to Connect", () => {
     const call = new RawStream({ "content-type": "text/plain" }, Buffer.from("hello"));
     await call.ended();
     expect(call.headers?.[":status"]).toBe(415);
-    expect(running.server.engine.registry.size).toBe(0);
+    expect(running.server.stats().subscriptions).toBe(0);
   });
 });

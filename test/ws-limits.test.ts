@@ -69,9 +69,9 @@ describe("stream socket limits", () => {
     await socket.next(eventOf("slow", "sync"));
     socket.ws.pause();
     const data = { blob: "y".repeat(16 * 1024) };
-    const connections = running.server.webSockets.size;
+    const connections = running.server.stats().webSockets;
     // The kernel's buffers hold a few megabytes; then the server's send buffer and the queue fill.
-    for (let i = 0; i < 2000 && running.server.webSockets.size === connections; i++) {
+    for (let i = 0; i < 2000 && running.server.stats().webSockets === connections; i++) {
       await running.server.engine.set({ streamName: "s", groupId: "slow", itemId: `i${i % 10}` }, data);
       if (i % 20 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
@@ -115,7 +115,7 @@ describe("stream socket limits", () => {
     await socket.next(eventOf("j", "sync"));
     await server.stop();
     expect((await socket.closed).code).toBe(1001);
-    expect(server.server.engine.registry.size).toBe(0);
+    expect(server.server.stats().subscriptions).toBe(0);
   });
 
   it("reads allowed_origins and browser_allowed_functions from the config, origins exactly as browsers send them", () => {

@@ -24,9 +24,10 @@ import { hotItemScenario } from "./scenarios/hot-item.js";
 import { idleScenario } from "./scenarios/idle.js";
 import { manyGroupsScenario } from "./scenarios/many-groups.js";
 import { redisScenario } from "./scenarios/redis.js";
+import { triggersScenario } from "./scenarios/triggers.js";
 import { unaryScenario } from "./scenarios/unary.js";
 
-const SCENARIOS: Scenario[] = [unaryScenario, fanoutScenario, manyGroupsScenario, idleScenario, hotItemScenario, durableScenario, redisScenario];
+const SCENARIOS: Scenario[] = [unaryScenario, fanoutScenario, manyGroupsScenario, idleScenario, hotItemScenario, triggersScenario, durableScenario, redisScenario];
 /** Runs per system unless --runs says otherwise: enough for a median on a noisy machine, few enough for 15 minutes. */
 const DEFAULT_RUNS = 3;
 

@@ -121,7 +121,7 @@ async function main(argv: string[]): Promise<number> {
     return error instanceof ConfigError ? 2 : 1;
   }
 
-  process.stdout.write(`iii-stream listening on ${server.url} (adapter: ${server.engine.adapter.name}${storeNote})\n`);
+  process.stdout.write(`iii-stream listening on ${server.url} (adapter: ${server.engine.storeName}${storeNote})\n`);
   const signal = await stopSignal;
   process.stdout.write(`iii-stream: ${signal} received, shutting down\n`);
   // A second signal means "now".

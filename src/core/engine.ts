@@ -1,44 +1,15 @@
 import type { ItemStore } from "./item-store.js";
-import type { GroupMessage, ItemChange, StoredItem, StreamGroups } from "./model.js";
+import type { ItemChange, StoredItem, StreamGroups } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
+import { HookRunner, type EngineHooks, type JoinInfo } from "./hooks.js";
 import { KeyedLock } from "./keyed-lock.js";
-import { checkName } from "./names.js";
+import { checkName, groupKey } from "./names.js";
 import { ErrorCode, invalidArgument, StreamError } from "./errors.js";
-import { SubscriberRegistry } from "./subscriber-registry.js";
+import { SubscriberRegistry, type SubscriberStats } from "./subscriber-registry.js";
 import { DEFAULT_QUEUE_LIMITS, type QueueLimits, type Subscription, type SubscriptionTarget } from "./subscription.js";
 import { applyUpdateOps, type UpdateOp, type UpdateOpError } from "./update-ops.js";
-
-/** Default limit of one stored value, and of one request, in bytes. */
-export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
-
-/**
- * Deepest nesting of arrays and objects in a stored value (each counts one level).
- * Protobuf decoders stop at 100 nested messages by default and every level of a
- * google.protobuf.Value costs two, so deeper values, though accepted over JSON, could
- * not be read back by binary and gRPC clients (a whole List or Subscribe would fail).
- */
-export const MAX_VALUE_DEPTH = 32;
-
-/**
- * Extension points, called by the engine in a fixed order:
- * write -> fan-out to subscribers -> `onMessage` (triggers) -> reply.
- */
-export interface EngineHooks {
-  /** After a change is committed or an event sent. Must not throw or block. */
-  onMessage?(message: GroupMessage): void;
-  /** Before a subscription reads its snapshot. Throw a StreamError to refuse it. */
-  beforeJoin?(join: JoinInfo): Promise<void>;
-  /** Once for every subscription that `beforeJoin` accepted, when it ends for any reason. */
-  afterLeave?(join: JoinInfo): void;
-}
-
-export interface JoinInfo extends SubscriptionTarget {
-  /** Whatever the transport's authentication produced, passed through to hooks. */
-  context: JsonValue;
-  /** Identifies the subscription in hook payloads. */
-  subscriptionId: string;
-}
+import { checkRevision, checkValue, DEFAULT_MAX_VALUE_BYTES } from "./values.js";
 
 export interface EngineOptions {
   adapter: ItemStore;
@@ -47,7 +18,8 @@ export interface EngineOptions {
   queueLimits?: QueueLimits;
   /** Default 15,000 ms; see RegistryOptions.heartbeatMs. */
   heartbeatMs?: number;
-  hooks?: EngineHooks;
+  /** Run in list order around writes and subscriptions (see EngineHooks). Default none. */
+  hooks?: readonly EngineHooks[];
 }
 
 export interface ItemKey {
@@ -95,10 +67,12 @@ const COMMIT_RETRY_MS = 10_000;
  * It knows nothing of any transport.
  */
 export class StreamEngine {
-  readonly adapter: ItemStore;
-  readonly registry: SubscriberRegistry;
   readonly maxValueBytes: number;
-  private readonly hooks: EngineHooks;
+  private readonly adapter: ItemStore;
+  private readonly registry: SubscriberRegistry;
+  private readonly hooks: HookRunner;
+  /** Set by the first `shutdown`: the error every subscription ends with from then on. */
+  private shutdownError: StreamError | undefined;
   private readonly itemLocks = new KeyedLock();
   private readonly queueLimits: QueueLimits;
   private nextSubscriptionId = 1;
@@ -106,7 +80,7 @@ export class StreamEngine {
   constructor(options: EngineOptions) {
     this.adapter = options.adapter;
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.hooks = options.hooks ?? {};
+    this.hooks = new HookRunner(options.hooks);
     this.queueLimits = options.queueLimits ?? DEFAULT_QUEUE_LIMITS;
     this.registry = new SubscriberRegistry(this.adapter, {
       queueLimits: this.queueLimits,
@@ -121,7 +95,7 @@ export class StreamEngine {
 
   async set(key: ItemKey, data: JsonValue, ifRevision?: number): Promise<WriteResult> {
     checkItemKey(key);
-    this.checkValue("data", data);
+    checkValue(this.maxValueBytes, "data", data);
     checkRevision(ifRevision);
     return this.writeItem(key, ifRevision, () => ({ value: data }));
   }
@@ -142,7 +116,7 @@ export class StreamEngine {
       errors = outcome.errors;
       // Nothing applied: nothing to write, and nothing to create.
       if (outcome.applied === 0) return undefined;
-      this.checkValue("the updated value", outcome.value);
+      checkValue(this.maxValueBytes, "the updated value", outcome.value);
       return { value: outcome.value };
     });
     return { ...result, errors };
@@ -157,7 +131,7 @@ export class StreamEngine {
     checkName("group_id", target.groupId);
     if (target.itemId !== undefined) checkName("item_id", target.itemId);
     checkName("type", type);
-    this.checkValue("data", data);
+    checkValue(this.maxValueBytes, "data", data);
     const event = await this.adapter.publishEvent({
       streamName: target.streamName,
       groupId: target.groupId,
@@ -166,7 +140,7 @@ export class StreamEngine {
       data,
       timestampMs: Date.now(),
     });
-    this.hooks.onMessage?.(event);
+    this.hooks.afterCommit(event);
   }
 
   async list(streamName: string, groupId: string): Promise<StoredItem[]> {
@@ -205,11 +179,11 @@ export class StreamEngine {
       context: options.context ?? null,
       subscriptionId: options.subscriptionId ?? `sub-${this.nextSubscriptionId++}`,
     };
-    await this.hooks.beforeJoin?.(join);
+    await this.hooks.beforeJoin(join);
 
     const subscription = await this.registry.add(target, options.onReadable);
-    const afterLeave = this.hooks.afterLeave;
-    if (afterLeave) subscription.onEnd(() => afterLeave(join));
+    const hooks = this.hooks;
+    if (hooks.watchesLeaves) subscription.onEnd(() => hooks.afterLeave(join));
     try {
       if (fromOffset !== undefined) {
         const missed = await this.adapter.changesSince(target.streamName, target.groupId, fromOffset);
@@ -230,8 +204,34 @@ export class StreamEngine {
     }
   }
 
+  /** The store's short name, for logs and health output ("memory", "file", "redis"). */
+  get storeName(): string {
+    return this.adapter.name;
+  }
+
+  /** Whether the store can serve requests now (for health checks). */
+  isReady(): boolean {
+    return this.adapter.isReady();
+  }
+
+  /** Open subscriptions and the group feeds they share, for metrics and tests that check nothing leaks. */
+  stats(): SubscriberStats {
+    return this.registry.stats();
+  }
+
+  /**
+   * Ends every open subscription with UNAVAILABLE and `reason` (clients resume
+   * elsewhere with from_offset). The first call's reason holds for later calls and for
+   * `close`, which ends any subscription opened since.
+   */
+  shutdown(reason = "the server is shutting down"): void {
+    this.shutdownError ??= new StreamError(ErrorCode.Unavailable, reason);
+    this.registry.endAll(this.shutdownError);
+  }
+
+  /** Ends what is still open (see `shutdown`), stops heartbeats and closes the store. */
   async close(): Promise<void> {
-    this.registry.close();
+    this.registry.close(this.shutdownError ?? new StreamError(ErrorCode.Unavailable, "the server is shutting down"));
     await this.adapter.close();
   }
 
@@ -247,9 +247,7 @@ export class StreamEngine {
     decide: (current: StoredItem | undefined) => { value: JsonValue | undefined } | undefined,
   ): Promise<WriteResult> {
     const { streamName, groupId, itemId } = key;
-    // Length prefixes keep the key unambiguous whatever the names contain.
-    const lockKey = `${streamName.length}:${streamName}${groupId.length}:${groupId}${itemId}`;
-    return this.itemLocks.run(lockKey, () => this.commitItem(streamName, groupId, itemId, ifRevision, decide));
+    return this.itemLocks.run(groupKey(streamName, groupId, itemId), () => this.commitItem(streamName, groupId, itemId, ifRevision, decide));
   }
 
   private async commitItem(
@@ -290,7 +288,7 @@ export class StreamEngine {
         timestampMs: Date.now(),
       });
       if (result.ok) {
-        this.hooks.onMessage?.(result.change);
+        this.hooks.afterCommit(result.change);
         return writeResult(result.change);
       }
       const now = Date.now();
@@ -301,23 +299,6 @@ export class StreamEngine {
     }
     throw new StreamError(ErrorCode.Aborted, "the item is written too often by other processes; try again");
   }
-
-  /** Within the size limit, and only content every client can read back as JSON. */
-  private checkValue(field: string, value: JsonValue): void {
-    const scan = new ValueScan();
-    scan.visit(value, 0);
-    // The common value is far below the limit by the scan's bound alone, so it is never
-    // serialised; anything else is measured exactly, and the size is reported first.
-    if (scan.problem === undefined && scan.boundBytes <= this.maxValueBytes) return;
-    const bytes = Buffer.byteLength(JSON.stringify(value), "utf8");
-    if (bytes > this.maxValueBytes) {
-      throw new StreamError(
-        ErrorCode.ResourceExhausted,
-        `${field} is ${bytes} bytes of JSON; the limit is ${this.maxValueBytes}`,
-      );
-    }
-    if (scan.problem !== undefined) throw invalidArgument(`${field} contains ${scan.problem}`);
-  }
 }
 
 function writeResult(change: ItemChange): WriteResult {
@@ -327,71 +308,8 @@ function writeResult(change: ItemChange): WriteResult {
   return { oldValue: change.oldValue, newValue: change.data, revision: change.revision, offset: change.offset };
 }
 
-/** Characters of the longest number JSON.stringify writes, e.g. -0.0000012345678901234567. */
-const MAX_NUMBER_CHARS = 25;
-
-/**
- * One walk over a value: the first thing that makes it unfit to store, if any (a lone
- * surrogate, which no binary client could read back; a number JSON cannot carry;
- * nesting past MAX_VALUE_DEPTH), and an upper bound of its size as UTF-8 JSON. The
- * bound counts 6 bytes per UTF-16 unit of a string (a \uXXXX escape; no character
- * takes more). The recursion stops at MAX_VALUE_DEPTH, so deep values cannot
- * overflow the stack.
- */
-class ValueScan {
-  boundBytes = 0;
-  problem: string | undefined;
-
-  /** False once a problem is found, which ends the walk. */
-  visit(value: JsonValue, depth: number): boolean {
-    if (typeof value === "string") {
-      this.boundBytes += 2 + 6 * value.length;
-      if (value.isWellFormed()) return true;
-      this.problem = "a string that is not valid UTF-8";
-      return false;
-    }
-    if (typeof value === "number") {
-      this.boundBytes += MAX_NUMBER_CHARS;
-      if (Number.isFinite(value)) return true;
-      this.problem = "a number that is NaN or infinite";
-      return false;
-    }
-    if (value === null || typeof value !== "object") {
-      this.boundBytes += 5;
-      return true;
-    }
-    if (depth === MAX_VALUE_DEPTH) {
-      this.problem = `arrays or objects nested deeper than ${MAX_VALUE_DEPTH} levels`;
-      return false;
-    }
-    if (Array.isArray(value)) {
-      this.boundBytes += 2 + value.length;
-      for (let i = 0; i < value.length; i++) if (!this.visit(value[i], depth + 1)) return false;
-      return true;
-    }
-    this.boundBytes += 2;
-    for (const key in value) {
-      if (!Object.hasOwn(value, key)) continue;
-      // Quotes, colon and comma around the key.
-      this.boundBytes += 4 + 6 * key.length;
-      if (!key.isWellFormed()) {
-        this.problem = "a key that is not valid UTF-8";
-        return false;
-      }
-      if (!this.visit(value[key], depth + 1)) return false;
-    }
-    return true;
-  }
-}
-
 function checkItemKey(key: ItemKey): void {
   checkName("stream_name", key.streamName);
   checkName("group_id", key.groupId);
   checkName("item_id", key.itemId);
-}
-
-function checkRevision(ifRevision: number | undefined): void {
-  if (ifRevision !== undefined && !(Number.isSafeInteger(ifRevision) && ifRevision >= 0)) {
-    throw invalidArgument("if_revision must be a non-negative integer");
-  }
 }

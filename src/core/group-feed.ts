@@ -5,30 +5,59 @@ import { ErrorCode, StreamError } from "./errors.js";
 import type { Subscription } from "./subscription.js";
 
 /**
- * The local fan-out point of one group: it watches the group through the adapter
- * once, however many local subscribers there are, checks that changes arrive with
- * contiguous offsets (filling a gap from history, e.g. after a broker reconnect),
- * wraps each message once and hands it to the subscribers it concerns.
+ * The local fan-out point of one group: it watches the group through the store once,
+ * however many local subscribers there are, wraps each message once and hands it to
+ * the subscribers it concerns.
+ *
+ * It is the one place that makes delivery gap-free. Stores deliver at most once: a
+ * change whose offset skips ahead, or a store's `onLoss`, means some were lost in
+ * transit, and the feed replays them from the store's history (holding live messages
+ * back meanwhile). When the history no longer holds them, or the store cannot deliver
+ * any more, it ends its subscribers with UNAVAILABLE, and they resume with from_offset.
  */
 export class GroupFeed {
   private readonly groupSubscribers = new Set<Subscription>();
   private readonly itemSubscribers = new Map<string, Set<Subscription>>();
   private unwatch: (() => void) | undefined;
-  /** Offset of the last change passed on; undefined until the first one. */
+  private closed = false;
+  /**
+   * Offset of the last change passed on, or of the group when the watch began: every
+   * later change arrives or is in history. Undefined after a loss that could not be
+   * replayed, until the next change sets it again.
+   */
   private lastOffset: number | undefined;
-  /** Messages that arrived while a gap is being filled. */
-  private backlog: GroupMessage[] | undefined;
+  /** Messages held back until the watch's start offset is known, or while a gap is filled. */
+  private backlog: GroupMessage[] | undefined = [];
+  /** A loss reported while the start offset was read or a gap filled: fill once that is done. */
+  private lossPending = false;
   readonly ready: Promise<void>;
 
   constructor(
     readonly streamName: string,
     readonly groupId: string,
-    private readonly adapter: ItemStore,
+    private readonly store: ItemStore,
   ) {
-    const onLoss = (reason: string) => this.lose(`${reason}; resume with from_offset`);
-    this.ready = adapter.watch(streamName, groupId, (message) => this.receive(message), onLoss).then((unwatch) => {
-      this.unwatch = unwatch;
-    });
+    this.ready = this.open();
+  }
+
+  /**
+   * Watches, then reads the group's offset: a change at or below it is covered by every
+   * snapshot taken after `ready`, and every later one arrives (or is replayed).
+   */
+  private async open(): Promise<void> {
+    const unwatch = await this.store.watch(
+      this.streamName,
+      this.groupId,
+      (message) => this.receive(message),
+      (reason, replayable) => this.onLoss(reason, replayable),
+    );
+    if (this.closed) {
+      unwatch();
+      return;
+    }
+    this.unwatch = unwatch;
+    this.lastOffset = await this.store.currentOffset(this.streamName, this.groupId);
+    this.release([]);
   }
 
   get size(): number {
@@ -74,6 +103,7 @@ export class GroupFeed {
   }
 
   close(): void {
+    this.closed = true;
     this.unwatch?.();
     this.unwatch = undefined;
   }
@@ -87,28 +117,63 @@ export class GroupFeed {
       if (message.offset <= this.lastOffset) return;
       if (message.offset > this.lastOffset + 1) {
         this.backlog = [message];
-        void this.fillGap(this.lastOffset);
+        void this.fillGap();
         return;
       }
     }
     this.dispatch(message);
   }
 
-  private async fillGap(afterOffset: number): Promise<void> {
+  /** The store lost messages in transit: replay them, now or after the gap being filled. */
+  private onLoss(reason: string, replayable: boolean): void {
+    if (this.closed) return;
+    if (!replayable) {
+      this.lose(`${reason}; resume with from_offset`);
+      return;
+    }
+    if (this.backlog) {
+      // While the start offset is read or a gap is filled: fill (again) once that is done.
+      this.lossPending = true;
+      return;
+    }
+    if (this.lastOffset === undefined) {
+      this.lose(`${reason}; resume with from_offset`);
+      return;
+    }
+    this.backlog = [];
+    void this.fillGap();
+  }
+
+  /** Replays the changes after the last one passed on, then the messages held back meanwhile. */
+  private async fillGap(): Promise<void> {
+    const afterOffset = this.lastOffset ?? 0;
     let missing;
     try {
-      missing = await this.adapter.changesSince(this.streamName, this.groupId, afterOffset);
+      missing = await this.store.changesSince(this.streamName, this.groupId, afterOffset);
     } catch {
       missing = undefined;
     }
-    const backlog = this.backlog ?? [];
-    this.backlog = undefined;
+    if (this.closed) return;
     if (!missing) {
+      this.backlog = undefined;
+      this.lossPending = false;
       this.lose(`changes after offset ${afterOffset} of this group were lost in transit; resume with from_offset`);
       return;
     }
-    for (const change of missing) this.dispatch(change);
-    for (const message of backlog) this.receive(message);
+    this.release(missing);
+  }
+
+  /** Passes on `missed`, then what was held back; starts the next fill when a loss came meanwhile. */
+  private release(missed: readonly GroupMessage[]): void {
+    const held = this.backlog ?? [];
+    this.backlog = undefined;
+    for (const change of missed) this.receive(change);
+    for (const message of held) this.receive(message);
+    if (this.lossPending && !this.backlog) {
+      this.lossPending = false;
+      this.backlog = [];
+      void this.fillGap();
+    }
   }
 
   /** Ends every subscriber with UNAVAILABLE: they resume with from_offset. */

@@ -34,11 +34,12 @@ export type CommitResult =
 export type GroupListener = (message: GroupMessage) => void;
 
 /**
- * Told that messages of a watched group were lost in transit (e.g. with a broker
- * connection) and the history no longer holds them: the watcher must end the
- * subscribers it feeds, so that they resume with from_offset.
+ * Told that messages of a watched group may have been lost in transit (e.g. with a
+ * broker connection). With `replayable`, delivery goes on and the watcher replays what
+ * it missed from the history (`changesSince`); without, nothing more will arrive and
+ * the watcher must end the subscribers it feeds, so that they resume with from_offset.
  */
-export type GroupLossListener = (reason: string) => void;
+export type GroupLossListener = (reason: string, replayable: boolean) => void;
 
 /**
  * Where items live and how a group's changes reach the processes that watch it.
@@ -50,7 +51,8 @@ export type GroupLossListener = (reason: string) => void;
  *   resolves, the write is as durable as the adapter promises.
  * - A group's offset never goes backwards or repeats, even after the group was emptied.
  * - Watchers receive a group's messages in offset order, changes only after they are
- *   committed.
+ *   committed, at most once: a store that can lose messages in transit says so through
+ *   `onLoss` (see `watch`). Replaying what was lost is the watcher's job, never the store's.
  * - An emptied group disappears from `listGroups` and `listAll`, and its history is dropped.
  * - Insertion order: `listItems` returns items in creation order; overwriting keeps the
  *   place, delete and re-create moves the item to the end.
@@ -90,8 +92,10 @@ export interface ItemStore {
 
   /**
    * Starts delivering a group's messages to `listener`. Resolves once delivery is
-   * live, so that a snapshot taken afterwards cannot miss a message. An adapter that
-   * can lose messages in transit and cannot replay them calls `onLoss`.
+   * live, so that a snapshot taken afterwards cannot miss a message. Delivery is at
+   * most once: a store that can lose messages in transit (a broker connection drops)
+   * calls `onLoss` once delivery is live again, and the watcher replays the gap from
+   * `changesSince`; a store that delivers within `commit` never calls it.
    */
   watch(streamName: string, groupId: string, listener: GroupListener, onLoss?: GroupLossListener): Promise<() => void>;
 

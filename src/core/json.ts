@@ -4,9 +4,13 @@ export interface JsonObject {
   [key: string]: JsonValue;
 }
 
-/** The JSON type name used in error messages: null, boolean, number, string, array or object. */
-export function jsonTypeName(value: JsonValue | undefined): string {
-  if (value === null || value === undefined) return "null";
+/**
+ * The JSON type name used in error messages: null, boolean, number, string, array or
+ * object. It takes any value because update ops describe input not yet known to be
+ * JSON (an absent one is "undefined").
+ */
+export function jsonTypeName(value: unknown): string {
+  if (value === null) return "null";
   if (Array.isArray(value)) return "array";
   return typeof value;
 }

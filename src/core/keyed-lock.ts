@@ -1,7 +1,8 @@
 /**
  * Runs tasks that share a key one after another, tasks with different keys in
  * parallel. The engine serialises writers of one item with it, so that in one
- * process they queue instead of retrying compare-and-set conflicts.
+ * process they queue instead of retrying compare-and-set conflicts; the Redis store
+ * keeps the (un)subscribe commands of one channel in order with it.
  */
 export class KeyedLock {
   /** Per busy key, a promise that settles once its last queued task has. */
@@ -19,6 +20,11 @@ export class KeyedLock {
     );
     this.tails.set(key, tail);
     return result;
+  }
+
+  /** Resolves once every task queued so far has settled. */
+  idle(): Promise<void> {
+    return Promise.all(this.tails.values()).then(() => undefined);
   }
 
   private release(key: string, tail: Promise<void>): void {

@@ -21,3 +21,13 @@ export function checkName(field: string, value: unknown): string {
   }
   return value;
 }
+
+/**
+ * One string for a group, or for one item of it, to key maps and locks by. Length
+ * prefixes keep it unambiguous whatever the names contain; the item id, never empty,
+ * comes last as it is, so an item's key never equals its group's.
+ */
+export function groupKey(streamName: string, groupId: string, itemId?: string): string {
+  const group = `${streamName.length}:${streamName}${groupId.length}:${groupId}`;
+  return itemId === undefined ? group : group + itemId;
+}

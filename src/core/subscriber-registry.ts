@@ -1,7 +1,15 @@
 import type { ItemStore } from "./item-store.js";
 import { GroupFeed } from "./group-feed.js";
 import { ErrorCode, StreamError } from "./errors.js";
+import { groupKey } from "./names.js";
 import { Subscription, type QueueLimits, type SubscriptionTarget } from "./subscription.js";
+
+export interface SubscriberStats {
+  /** Subscriptions open in this process. */
+  subscriptions: number;
+  /** Groups watched through the store: one feed per group, however many subscribe to it. */
+  groupFeeds: number;
+}
 
 export interface RegistryOptions {
   queueLimits: QueueLimits;
@@ -29,15 +37,11 @@ export class SubscriberRegistry {
     this.heartbeatTimer.unref();
   }
 
-  /** Subscriber count, for metrics and tests that check nothing leaks. */
-  get size(): number {
-    let size = 0;
-    for (const feed of this.feeds.values()) size += feed.size;
-    return size;
-  }
-
-  get feedCount(): number {
-    return this.feeds.size;
+  /** For metrics and tests that check nothing leaks. */
+  stats(): SubscriberStats {
+    let subscriptions = 0;
+    for (const feed of this.feeds.values()) subscriptions += feed.size;
+    return { subscriptions, groupFeeds: this.feeds.size };
   }
 
   /**
@@ -45,7 +49,7 @@ export class SubscriberRegistry {
    * `start` is called with its snapshot. Resolves once the group's feed is live.
    */
   async add(target: SubscriptionTarget, onReadable?: () => void): Promise<Subscription> {
-    const key = feedKey(target.streamName, target.groupId);
+    const key = groupKey(target.streamName, target.groupId);
     let feed = this.feeds.get(key);
     if (!feed) {
       feed = new GroupFeed(target.streamName, target.groupId, this.adapter);
@@ -71,14 +75,15 @@ export class SubscriberRegistry {
     return subscription;
   }
 
-  /** Ends every subscription, e.g. on shutdown. */
+  /** Ends every subscription open now with `error`; an ended one leaves its feed, so none is ended twice. */
   endAll(error: StreamError): void {
     for (const feed of [...this.feeds.values()]) for (const subscription of feed.subscriptions()) subscription.end(error);
   }
 
-  close(): void {
+  /** Stops the heartbeats and ends whatever is still open. */
+  close(error: StreamError): void {
     clearInterval(this.heartbeatTimer);
-    this.endAll(new StreamError(ErrorCode.Unavailable, "the server is shutting down"));
+    this.endAll(error);
   }
 
   private sendHeartbeats(): void {
@@ -89,8 +94,4 @@ export class SubscriberRegistry {
       }
     }
   }
-}
-
-function feedKey(streamName: string, groupId: string): string {
-  return JSON.stringify([streamName, groupId]);
 }

@@ -6,7 +6,7 @@
  * reported with its index and skipped without having changed anything, and the
  * following ops still apply.
  */
-import type { JsonObject, JsonValue } from "./json.js";
+import { isJsonObject, jsonTypeName, type JsonObject, type JsonValue } from "./json.js";
 
 export type UpdateOp =
   | { type: "set"; path: string[]; value: JsonValue }
@@ -98,10 +98,10 @@ function applyOp(doc: Doc, op: UpdateOp): void {
 function applyMerge(doc: Doc, path: readonly string[], source: JsonObject): void {
   if (path.length === 0) {
     // A root merge into a scalar or array is deliberately a silent no-op (reference behaviour).
-    if (isObject(doc.root)) mergeInto(doc.root, source);
+    if (isJsonObject(doc.root)) mergeInto(doc.root, source);
     return;
   }
-  if (!isObject(doc.root)) doc.root = {};
+  if (!isJsonObject(doc.root)) doc.root = {};
   mergeInto(ensureObjectPath(doc.root, path), source);
 }
 
@@ -118,7 +118,7 @@ function applyAddition(doc: Doc, type: "increment" | "decrement", path: readonly
     if (typeof old !== "number") {
       throw new OpFailure(
         `${type}.not_number`,
-        `cannot ${type} ${describePath(path)}: it is ${withArticle(typeName(old))}, not a number`,
+        `cannot ${type} ${describePath(path)}: it is ${withArticle(jsonTypeName(old))}, not a number`,
       );
     }
     const sum = addExactly(old, delta);
@@ -148,7 +148,7 @@ function applyRemove(doc: Doc, path: readonly string[]): void {
   }
   const root = requireObjectRoot(doc, "remove", path);
   const parent = readPath(root, path.slice(0, -1));
-  if (isObject(parent)) delete parent[path[path.length - 1]];
+  if (isJsonObject(parent)) delete parent[path[path.length - 1]];
 }
 
 // ------------------------------------------------------------------ helpers
@@ -174,10 +174,10 @@ function updateAt(
 }
 
 function requireObjectRoot(doc: Doc, type: UpdateOp["type"], path: readonly string[]): JsonObject {
-  if (isObject(doc.root)) return doc.root;
+  if (isJsonObject(doc.root)) return doc.root;
   throw new OpFailure(
     `${type}.target_not_object`,
-    `cannot ${type} ${describePath(path)}: the item is ${withArticle(typeName(doc.root))}, not an object`,
+    `cannot ${type} ${describePath(path)}: the item is ${withArticle(jsonTypeName(doc.root))}, not an object`,
   );
 }
 
@@ -185,7 +185,7 @@ function requireObjectRoot(doc: Doc, type: UpdateOp["type"], path: readonly stri
 function readPath(root: JsonObject, path: readonly string[]): JsonValue | undefined {
   let node: JsonValue | undefined = root;
   for (const segment of path) {
-    if (!isObject(node)) return undefined;
+    if (!isJsonObject(node)) return undefined;
     node = ownValue(node, segment);
   }
   return node;
@@ -196,7 +196,7 @@ function ensureObjectPath(root: JsonObject, segments: readonly string[]): JsonOb
   let node = root;
   for (const segment of segments) {
     const child = ownValue(node, segment);
-    if (isObject(child)) {
+    if (isJsonObject(child)) {
       node = child;
     } else {
       const fresh: JsonObject = {};
@@ -217,7 +217,7 @@ function appendTo(target: JsonValue, value: JsonValue, path: readonly string[]):
   if (target === null) return typeof value === "string" ? value : [cloneJson(value)];
   throw new OpFailure(
     "append.type_mismatch",
-    `cannot append ${withArticle(typeName(value))} to ${describePath(path)}: it is ${withArticle(typeName(target))}`,
+    `cannot append ${withArticle(jsonTypeName(value))} to ${describePath(path)}: it is ${withArticle(jsonTypeName(target))}`,
   );
 }
 
@@ -269,7 +269,7 @@ function checkMergeValue(value: unknown): JsonObject {
     throw new OpFailure(`merge.value.${problem}`, `merge value ${message}`);
   };
   const { maxMergeKeys, maxMergeDepth } = UPDATE_LIMITS;
-  if (!isPlainObject(value)) return fail("not_an_object", `must be an object, got ${withArticle(typeName(value))}`);
+  if (!isPlainObject(value)) return fail("not_an_object", `must be an object, got ${withArticle(jsonTypeName(value))}`);
   const keys = Object.keys(value);
   if (keys.length > maxMergeKeys) {
     fail("too_many_keys", `has ${keys.length} keys; at most ${maxMergeKeys} are allowed`);
@@ -301,10 +301,6 @@ function utf8LengthExceeds(text: string, limit: number): boolean {
 
 // ------------------------------------------------------------ JSON plumbing
 
-function isObject(value: JsonValue | undefined): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const proto: unknown = Object.getPrototypeOf(value);
@@ -327,17 +323,10 @@ function setOwn(object: JsonObject, key: string, value: JsonValue): void {
 
 function cloneJson(value: JsonValue): JsonValue {
   if (Array.isArray(value)) return value.map(cloneJson);
-  if (!isObject(value)) return value;
+  if (!isJsonObject(value)) return value;
   const copy: JsonObject = {};
   for (const key of Object.keys(value)) setOwn(copy, key, cloneJson(value[key]));
   return copy;
-}
-
-/** JSON type name for messages; `unknown` because merge values are not yet known to be JSON. */
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  return typeof value;
 }
 
 function withArticle(name: string): string {

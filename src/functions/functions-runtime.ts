@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import type { GroupMessage } from "../core/model.js";
 import type { JsonValue } from "../core/json.js";
-import { checkName } from "../core/names.js";
-import type { EngineHooks } from "../core/engine.js";
+import { checkName, groupKey } from "../core/names.js";
+import type { EngineHooks } from "../core/hooks.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { HandshakeInfo } from "../access/handshake.js";
 import { FleetFunctions } from "./fleet-functions.js";
@@ -100,7 +100,7 @@ export class FunctionsRuntime {
       authTimeoutMs: checkTimeout("auth timeout", options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS),
       log: this.log,
     });
-    this.hooks = { onMessage: (message) => this.fireStreamTriggers(message), ...this.gate.hooks };
+    this.hooks = { afterCommit: (message) => this.fireStreamTriggers(message), ...this.gate.hooks };
     for (const [functionId, handler] of Object.entries(options.handlers ?? {})) this.registerFunction(functionId, handler);
   }
 
@@ -212,7 +212,7 @@ export class FunctionsRuntime {
     if (triggers.length === 0) return;
     const payload = streamTriggerPayload(message);
     // Calls for one item (or for the item-less events of one group) keep their order.
-    const orderKey = JSON.stringify([message.streamName, message.groupId, message.itemId ?? null]);
+    const orderKey = groupKey(message.streamName, message.groupId, message.itemId);
     for (const trigger of triggers) this.dispatcher.dispatch(trigger, orderKey, payload);
   }
 

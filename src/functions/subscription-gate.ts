@@ -1,5 +1,5 @@
 import { isJsonObject, type JsonValue } from "../core/json.js";
-import type { EngineHooks, JoinInfo } from "../core/engine.js";
+import type { EngineHooks, JoinInfo } from "../core/hooks.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import { authPayload, type HandshakeInfo } from "../access/handshake.js";
 import type { FunctionRegistry } from "./function-registry.js";

@@ -65,7 +65,6 @@ export class TriggerDispatcher {
   private readonly maxPending: number;
   private readonly maxConcurrent: number;
   private pending = 0;
-  private dropped = 0;
   private droppedSinceLog = 0;
   private lastDropLog = 0;
   private idleWaiters: Array<() => void> = [];
@@ -123,16 +122,6 @@ export class TriggerDispatcher {
     return { ...this.counters(triggerId) };
   }
 
-  /** Calls dropped because too many were pending, over all triggers. */
-  get droppedCalls(): number {
-    return this.dropped;
-  }
-
-  /** Calls waiting or running. */
-  get pendingCalls(): number {
-    return this.pending;
-  }
-
   /** Resolves when no call is pending, or after `timeoutMs`, whichever comes first. */
   async idle(timeoutMs: number): Promise<void> {
     if (this.pending === 0) return;
@@ -164,7 +153,6 @@ export class TriggerDispatcher {
       if (lane.queues.size === 0) this.lanes.delete(triggerId);
     }
     this.pending -= discarded;
-    this.dropped += discarded;
     if (discarded > 0) this.options.log(`${discarded} trigger call(s) dropped at shutdown`);
     if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
@@ -222,7 +210,6 @@ export class TriggerDispatcher {
   }
 
   private drop(trigger: TriggerRecord): void {
-    this.dropped++;
     this.counters(trigger.triggerId).dropped++;
     this.droppedSinceLog++;
     const now = Date.now();

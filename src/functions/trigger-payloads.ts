@@ -1,6 +1,6 @@
 import type { GroupMessage } from "../core/model.js";
 import type { JsonObject } from "../core/json.js";
-import type { JoinInfo } from "../core/engine.js";
+import type { JoinInfo } from "../core/hooks.js";
 
 /**
  * The input of a `stream` trigger (and of its condition): the reference's wrapper

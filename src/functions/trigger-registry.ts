@@ -94,10 +94,6 @@ export class TriggerRegistry {
     return candidates.filter((trigger) => accepts(trigger.config, target));
   }
 
-  has(triggerId: string): boolean {
-    return this.byId.has(triggerId);
-  }
-
   /** Every trigger, ordered by id. */
   list(): TriggerRecord[] {
     return [...this.byId.values()];

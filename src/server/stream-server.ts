@@ -5,7 +5,11 @@ import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { ItemStore } from "../core/item-store.js";
 import { MemoryItemStore } from "../adapters/memory/memory-item-store.js";
-import { DEFAULT_MAX_VALUE_BYTES, StreamEngine, type EngineHooks } from "../core/engine.js";
+import { StreamEngine } from "../core/engine.js";
+import type { EngineHooks } from "../core/hooks.js";
+import type { JsonValue } from "../core/json.js";
+import type { SubscriberStats } from "../core/subscriber-registry.js";
+import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { QueueLimits } from "../core/subscription.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
@@ -15,7 +19,6 @@ import { streamService } from "../rpc/stream-service.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 import { FlushScheduler } from "../core/flush-scheduler.js";
 import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
-import { composeHooks } from "../functions/compose-hooks.js";
 import type { FunctionHandler } from "../functions/function-registry.js";
 import { FunctionsRuntime, type FunctionsOptions } from "../functions/functions-runtime.js";
 import { openAccessWarning } from "../access/access-warning.js";
@@ -37,7 +40,8 @@ export interface StreamServerOptions {
   /** Heartbeat interval of quiet subscriptions. Default 15,000 ms. */
   heartbeatMs?: number;
   queueLimits?: QueueLimits;
-  hooks?: EngineHooks;
+  /** Run after the functions' own hooks (stream, join and leave triggers), in list order. Default none. */
+  hooks?: EngineHooks[];
   /** How long stop() lets open requests finish before cutting connections. Default 3,000 ms. */
   shutdownGraceMs?: number;
   /** Functions, triggers and the auth function (see FunctionsOptions). Default: none. */
@@ -57,6 +61,15 @@ export interface StreamServerOptions {
   allowedOrigins?: string[];
   /** The WebSocket bridge (stream socket and worker protocol); see WebSocketOptions. */
   webSocket?: WebSocketOptions;
+}
+
+export interface ServerStats extends SubscriberStats {
+  /** Functions callable from here: in process, of workers (here and elsewhere) and remote. */
+  functions: number;
+  /** Triggers in force: stored, declared and those of connected workers. */
+  triggers: number;
+  /** Open WebSocket connections (stream sockets and workers). */
+  webSockets: number;
 }
 
 type FallbackRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
@@ -103,7 +116,7 @@ export class StreamServer {
       maxValueBytes: maxMessageBytes,
       heartbeatMs: options.heartbeatMs,
       queueLimits: options.queueLimits,
-      hooks: composeHooks(this.functions.hooks, options.hooks),
+      hooks: [this.functions.hooks, ...(options.hooks ?? [])],
     });
 
     const handler = connectNodeAdapter({
@@ -176,8 +189,27 @@ export class StreamServer {
     return this.functions.registerFunction(functionId, handler);
   }
 
+  /**
+   * Calls a function wherever it is served (in process, by a worker here or on another
+   * instance, or remotely), as a trigger would. Default timeout: the functions' own.
+   */
+  invoke(functionId: string, payload: JsonValue, timeoutMs?: number): Promise<JsonValue | undefined> {
+    const timeout = timeoutMs ?? this.options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS;
+    return this.functions.functions.invoke(functionId, payload, timeout);
+  }
+
+  /** What this server holds now, for metrics and for tests that check nothing leaks. */
+  stats(): ServerStats {
+    return {
+      ...this.engine.stats(),
+      functions: this.functions.listFunctions().length,
+      triggers: this.functions.listTriggers().length,
+      webSockets: this.webSockets.size,
+    };
+  }
+
   isReady(): boolean {
-    return this.started && !this.stopping && this.engine.adapter.isReady();
+    return this.started && !this.stopping && this.engine.isReady();
   }
 
   async start(): Promise<void> {
@@ -220,7 +252,7 @@ export class StreamServer {
     const grace = this.options.shutdownGraceMs ?? 3000;
     const closed = this.started ? new Promise<void>((resolve) => this.listener.close(() => resolve())) : Promise.resolve();
     this.webSockets.close();
-    this.engine.registry.endAll(new StreamError(ErrorCode.Unavailable, "the server is shutting down"));
+    this.engine.shutdown("the server is shutting down");
     for (const session of this.sessions) session.close();
     this.http1.closeIdleConnections();
     // These timers stay referenced: a process waiting for its own shutdown must not
@@ -268,7 +300,7 @@ export class StreamServer {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
       const ready = this.isReady();
-      const body = JSON.stringify({ status: ready ? "ok" : "unavailable", adapter: this.engine.adapter.name });
+      const body = JSON.stringify({ status: ready ? "ok" : "unavailable", adapter: this.engine.storeName });
       res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
       res.end(req.method === "HEAD" ? "" : body);
       return;

@@ -66,7 +66,7 @@ export class RedisItemStore implements ItemStore {
     this.commands = connections.commands;
     this.registrations = new RedisRegistrations(connections, keys, instanceTtlMs);
     this.index = new GroupIndex(this.commands, keys);
-    this.channels = new GroupChannels(connections, keys, this);
+    this.channels = new GroupChannels(connections, keys);
   }
 
   /** Connects (failing after `connectTimeoutMs` when Redis does not answer). */

@@ -1,3 +1,4 @@
+import { KeyedLock } from "../../core/keyed-lock.js";
 import type { RedisConnections } from "./connections.js";
 
 /**
@@ -8,8 +9,8 @@ import type { RedisConnections } from "./connections.js";
  */
 export class StandingChannel {
   private wanted = false;
-  /** The last SSUBSCRIBE/SUNSUBSCRIBE sent: they must reach Redis in order. */
-  private lastOp: Promise<unknown> = Promise.resolve();
+  /** SSUBSCRIBE/SUNSUBSCRIBE must reach Redis in the order they were sent. */
+  private readonly ops = new KeyedLock();
 
   constructor(
     private readonly connections: RedisConnections,
@@ -33,15 +34,14 @@ export class StandingChannel {
   }
 
   close(): Promise<void> {
-    if (!this.wanted) return this.lastOp.then(() => undefined);
+    if (!this.wanted) return this.ops.idle();
     this.wanted = false;
     return this.send("sunsubscribe");
   }
 
   private send(command: "ssubscribe" | "sunsubscribe"): Promise<void> {
-    const op = () => this.connections.subscriber[command](this.channel);
-    const next = this.lastOp.then(op, op).then(() => undefined);
-    this.lastOp = next.catch(() => undefined);
-    return next;
+    return this.ops.run(this.channel, async () => {
+      await this.connections.subscriber[command](this.channel);
+    });
   }
 }
