@@ -66,7 +66,7 @@ interface Row {
 async function main(): Promise<void> {
   const functions = await startFunctionProcess();
   // Failures and drops are counted in the table; their log lines would only slow the run.
-  const server = createStreamServer({ port: 0, functions: { log: () => undefined } });
+  const server = createStreamServer({ port: 0, log: () => undefined });
   server.registerFunction("noop", () => undefined);
   await server.start();
   const client = createClient(StreamService, createConnectTransport({ baseUrl: server.url, httpVersion: "2", useBinaryFormat: true }));
