@@ -78,7 +78,8 @@ async function main(argv: string[]): Promise<number> {
   });
 
   let server;
-  let storeNote = "";
+  // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
+  let storeLabel = "";
   try {
     const { backend, options, ignored } = configToOptions(
       {
@@ -94,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
     );
     if (ignored.length > 0) process.stderr.write(`iii-stream: ignored: ${ignored.join(", ")} (the reference's kv store settings; they have no effect here)\n`);
     const adapter = await createAdapter(backend);
-    if (backend.name === "file") storeNote = `, data: ${resolve(backend.dataDir)}`;
+    storeLabel = adapter.name + (backend.name === "file" ? `, data: ${resolve(backend.dataDir)}` : "");
     server = createStreamServer({ ...options, adapter });
     await server.start();
   } catch (error) {
@@ -103,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
     return error instanceof ConfigError ? 2 : 1;
   }
 
-  process.stdout.write(`iii-stream listening on ${server.url} (adapter: ${server.engine.adapter.name}${storeNote})\n`);
+  process.stdout.write(`iii-stream listening on ${server.url} (adapter: ${storeLabel})\n`);
   const signal = await stopSignal;
   process.stdout.write(`iii-stream: ${signal} received, shutting down\n`);
   // A second signal means "now".
