@@ -6,8 +6,8 @@ import { fromJson, toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import type { JsonObject, JsonValue } from "../src/core/json.js";
-import { createStreamServer } from "../src/server/stream-server.js";
+// In a program of its own: `from "iii-stream"`.
+import { createStreamServer, type JsonObject, type JsonValue } from "../src/index.js";
 import { ChangeType, StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 
 const server = createStreamServer({

@@ -62,11 +62,11 @@ const QUEUE_LIMIT = 8;
 beforeAll(async () => {
   running = await startServer({
     queueLimits: { maxMessages: QUEUE_LIMIT },
+    log: () => undefined,
     functions: {
       authFunction: "auth",
       authTimeoutMs: 200,
       functionTimeoutMs: 300,
-      log: () => undefined,
       handlers: { auth, join, leave: (p) => void leaves.push(p as JsonObject), "skip-all": () => false },
       triggers: [
         { triggerId: "join", type: "stream:join", functionId: "join", config: { streamName: "room" } },

@@ -87,6 +87,26 @@ describe("command line", () => {
     expect(await server.exited).toBe(0);
   });
 
+  it("names the reference's kv settings it accepts but ignores, once, and still starts", async () => {
+    const path = configFile(
+      "kv-tuning.yaml",
+      "port: 0\nadapter:\n  name: kv\n  config:\n    store_method: in_memory\n    save_interval_ms: 5000\n    channel_size: 256\n",
+    );
+    const server = await start(["--config", path]);
+    server.child.kill("SIGTERM");
+    // Read once the process has exited, when both of its output pipes are drained.
+    expect(await server.exited).toBe(0);
+    const lines = server.output().split("\n").filter((line) => line.includes("ignored:"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("adapter.config.save_interval_ms");
+    expect(lines[0]).toContain("adapter.config.channel_size");
+
+    const plain = await start(["--config", configFile("kv-plain.yaml", "port: 0\nadapter:\n  name: kv\n")]);
+    plain.child.kill("SIGTERM");
+    expect(await plain.exited).toBe(0);
+    expect(plain.output()).not.toContain("ignored:");
+  });
+
   it("lets the environment override the config and flags override both", async () => {
     const path = configFile("port.yaml", "port: 1\n");
     const server = await start(["--config", path, "--adapter", "memory"], { III_STREAM_PORT: "0" });

@@ -197,8 +197,8 @@ describe("TriggerService: functions", () => {
     let calls = 0;
     const running = await startServer({
       shutdownGraceMs: 200,
+      log: () => undefined,
       functions: {
-        log: () => undefined,
         handlers: {
           hang: (_payload, signal) => {
             calls++;

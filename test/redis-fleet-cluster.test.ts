@@ -27,7 +27,7 @@ afterAll(async () => {
 async function instance(): Promise<RunningServer> {
   const adapter = await RedisItemStore.connect({ url: cluster.url, keyPrefix, instanceTtlMs: 1500 });
   expect(adapter.isCluster).toBe(true);
-  const server = await startServer({ adapter, functions: { log: () => undefined } });
+  const server = await startServer({ adapter, log: () => undefined });
   servers.push(server);
   return server;
 }

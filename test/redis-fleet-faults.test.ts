@@ -26,7 +26,7 @@ afterAll(async () => {
 
 async function instance(): Promise<RunningServer> {
   const adapter = await RedisItemStore.connect({ url: redis.url, keyPrefix, instanceTtlMs: 1500, commandTimeoutMs: 2000 });
-  const server = await startServer({ adapter, functions: { log: () => undefined } });
+  const server = await startServer({ adapter, log: () => undefined });
   servers.push(server);
   return server;
 }

@@ -26,7 +26,7 @@ afterAll(async () => {
 
 async function instance(): Promise<RunningServer> {
   const adapter = await RedisItemStore.connect({ url: REDIS_URL, keyPrefix });
-  const running = await startServer({ adapter, functions: { log: () => undefined } });
+  const running = await startServer({ adapter, log: () => undefined });
   cleanup.push(() => running.stop());
   return running;
 }

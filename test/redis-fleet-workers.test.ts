@@ -38,7 +38,7 @@ async function instance(): Promise<Instance> {
   const adapter = await RedisItemStore.connect({ url: REDIS_URL, keyPrefix, instanceTtlMs: INSTANCE_TTL_MS });
   const logs: string[] = [];
   // A long function timeout: a call that does not fail fast would fail the test's waits.
-  const running = await startServer({ adapter, functions: { functionTimeoutMs: 30_000, log: (line) => logs.push(line) } });
+  const running = await startServer({ adapter, functions: { functionTimeoutMs: 30_000 }, log: (line) => logs.push(line) });
   cleanup.push(() => running.stop());
   return { running, logs };
 }

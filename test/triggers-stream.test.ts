@@ -29,9 +29,9 @@ let triggers: ReturnType<typeof createClient<typeof TriggerService>>;
 beforeAll(async () => {
   remote = await startPlainFunctionServer(() => null);
   running = await startServer({
+    log: (line) => logLines.push(line),
     functions: {
       functionTimeoutMs: 300,
-      log: (line) => logLines.push(line),
       handlers: {
         record: recorder("record"),
         "cond::throws": () => {

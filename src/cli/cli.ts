@@ -1,10 +1,9 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createAdapter } from "../adapters/backend.js";
-import { chooseAdapter } from "./config-to-options.js";
-import { ConfigError, loadConfigFile, validateConfig, type FileConfig } from "./config.js";
-import { apiKeysFromEnv, functionsOptionsFromConfig } from "./config-to-options.js";
 import { createStreamServer } from "../server/stream-server.js";
+import { ConfigError } from "./config.js";
+import { configToOptions } from "./config-to-options.js";
 
 const HELP = `Usage: iii-stream [options]
 
@@ -78,42 +77,26 @@ async function main(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
 
-  const env = process.env;
-  let config: FileConfig = {};
   let server;
-  let storeNote = "";
+  // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
+  let storeLabel = "";
   try {
-    const configPath = args.config ?? env.III_STREAM_CONFIG;
-    if (configPath) config = loadConfigFile(configPath);
-    config = validateConfig(
+    const { backend, options, ignored } = configToOptions(
       {
-        ...config,
-        ...numberOption("III_STREAM_PORT", env.III_STREAM_PORT),
-        ...(env.III_STREAM_HOST ? { host: env.III_STREAM_HOST } : {}),
-        ...apiKeysFromEnv(env.III_STREAM_API_KEYS),
-        ...numberOption("--port", args.port),
-        ...(args.host ? { host: args.host } : {}),
+        port: args.port,
+        host: args.host,
+        adapter: args.adapter,
+        dataDir: args["data-dir"],
+        syncIntervalMs: args["sync-interval-ms"],
+        redisUrl: args["redis-url"],
+        config: args.config,
       },
-      "the command line and environment",
+      process.env,
     );
-    const choice = chooseAdapter(args.adapter ?? env.III_STREAM_ADAPTER, config.adapter, {
-      dataDir: args["data-dir"],
-      syncIntervalMs: intervalOption("--sync-interval-ms", args["sync-interval-ms"]),
-    }, args["redis-url"] ?? env.III_STREAM_REDIS_URL);
-    const adapter = await createAdapter({ ...choice, historyLimit: config.history_limit });
-    if (choice.name === "file") storeNote = `, data: ${resolve(choice.dataDir)}`;
-    server = createStreamServer({
-      port: config.port,
-      host: config.host,
-      adapter,
-      maxMessageBytes: config.max_message_bytes,
-      heartbeatMs: config.heartbeat_ms,
-      queueLimits: config.subscriber_queue_limit ? { maxMessages: config.subscriber_queue_limit } : undefined,
-      functions: functionsOptionsFromConfig(config),
-      apiKeys: config.api_keys,
-      allowedOrigins: config.allowed_origins,
-      webSocket: { browserAllowedFunctions: config.browser_allowed_functions },
-    });
+    if (ignored.length > 0) process.stderr.write(`iii-stream: ignored: ${ignored.join(", ")} (the reference's kv store settings; they have no effect here)\n`);
+    const adapter = await createAdapter(backend);
+    storeLabel = adapter.name + (backend.name === "file" ? `, data: ${resolve(backend.dataDir)}` : "");
+    server = createStreamServer({ ...options, adapter });
     await server.start();
   } catch (error) {
     process.stderr.write(`iii-stream: ${(error as Error).message}\n`);
@@ -121,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
     return error instanceof ConfigError ? 2 : 1;
   }
 
-  process.stdout.write(`iii-stream listening on ${server.url} (adapter: ${server.engine.storeName}${storeNote})\n`);
+  process.stdout.write(`iii-stream listening on ${server.url} (adapter: ${storeLabel})\n`);
   const signal = await stopSignal;
   process.stdout.write(`iii-stream: ${signal} received, shutting down\n`);
   // A second signal means "now".
@@ -133,18 +116,6 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`iii-stream: shutdown failed: ${String(error)}\n`);
   }
   return 0;
-}
-
-function intervalOption(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError(`${name} must be a positive number of milliseconds, got "${value}"`);
-  return Number(value);
-}
-
-function numberOption(name: string, value: string | undefined): { port?: number } {
-  if (value === undefined) return {};
-  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a port number, got "${value}"`);
-  return { port: Number(value) };
 }
 
 process.exitCode = await main(process.argv.slice(2));

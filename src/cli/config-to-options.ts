@@ -1,11 +1,96 @@
-import type { AdapterConfig, FileConfig } from "./config.js";
-import { ConfigError } from "./config.js";
 import type { AdapterChoice } from "../adapters/backend.js";
 import { DEFAULT_REDIS_URL } from "../adapters/redis/redis-item-store.js";
 import type { FunctionsOptions } from "../functions/functions-runtime.js";
+import type { StreamServerOptions } from "../server/options.js";
+import { ConfigError, loadConfigFile, validateConfig, type AdapterConfig, type FileConfig } from "./config.js";
+
+/** The command line's settings, as given (strings); they override the environment and the file. */
+export interface CommandLine {
+  port?: string;
+  host?: string;
+  adapter?: string;
+  dataDir?: string;
+  syncIntervalMs?: string;
+  redisUrl?: string;
+  config?: string;
+}
+
+/** What the process starts: a store and a server over it. */
+export interface Startup {
+  backend: AdapterChoice;
+  /** Everything but the store, which is created from `backend`. */
+  options: Omit<StreamServerOptions, "adapter">;
+  /** Settings accepted for compatibility with the reference but without effect here, by path. */
+  ignored: string[];
+}
+
+/**
+ * The one place where the config file, the environment and the flags (each overriding
+ * the one before) become server options. Throws ConfigError for anything invalid.
+ */
+export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Startup {
+  const configPath = flags.config ?? env.III_STREAM_CONFIG;
+  const fromFile: FileConfig = configPath ? loadConfigFile(configPath, env) : {};
+  const config = validateConfig(
+    {
+      ...fromFile,
+      ...portOption("III_STREAM_PORT", env.III_STREAM_PORT),
+      ...(env.III_STREAM_HOST ? { host: env.III_STREAM_HOST } : {}),
+      ...apiKeysFromEnv(env.III_STREAM_API_KEYS),
+      ...portOption("--port", flags.port),
+      ...(flags.host ? { host: flags.host } : {}),
+    },
+    "the command line and environment",
+  );
+  const choice = chooseAdapter(
+    flags.adapter ?? env.III_STREAM_ADAPTER,
+    config.adapter,
+    { dataDir: flags.dataDir, syncIntervalMs: intervalOption("--sync-interval-ms", flags.syncIntervalMs) },
+    flags.redisUrl ?? env.III_STREAM_REDIS_URL,
+  );
+  return {
+    backend: { ...choice, historyLimit: config.history_limit },
+    options: {
+      port: config.port,
+      host: config.host,
+      maxMessageBytes: config.max_message_bytes,
+      heartbeatMs: config.heartbeat_ms,
+      queueLimits: config.subscriber_queue_limit ? { maxMessages: config.subscriber_queue_limit } : undefined,
+      functions: functionsOptionsFromConfig(config),
+      apiKeys: config.api_keys,
+      allowedOrigins: config.allowed_origins,
+      webSocket: { browserAllowedFunctions: config.browser_allowed_functions },
+    },
+    ignored: ignoredSettings(config.adapter),
+  };
+}
+
+/**
+ * The reference's kv adapter tunes its own store with `save_interval_ms` (how often
+ * it writes its file) and `channel_size` (its broadcast buffer); this server's stores
+ * have neither, so a reference config loads but these keys change nothing.
+ */
+function ignoredSettings(adapter: AdapterConfig | undefined): string[] {
+  if (adapter?.name !== "kv" || !adapter.config) return [];
+  return (["save_interval_ms", "channel_size"] as const)
+    .filter((key) => adapter.config?.[key] !== undefined)
+    .map((key) => `adapter.config.${key}`);
+}
+
+function intervalOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError(`${name} must be a positive number of milliseconds, got "${value}"`);
+  return Number(value);
+}
+
+function portOption(name: string, value: string | undefined): { port?: number } {
+  if (value === undefined) return {};
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a port number, got "${value}"`);
+  return { port: Number(value) };
+}
 
 /** The config file's function, trigger and auth keys as server options. */
-export function functionsOptionsFromConfig(config: FileConfig): FunctionsOptions {
+function functionsOptionsFromConfig(config: FileConfig): Omit<FunctionsOptions, "log"> {
   return {
     authFunction: config.auth_function,
     remote: config.functions?.map((f) => ({ functionId: f.function_id, url: f.url })),
@@ -26,7 +111,7 @@ export function functionsOptionsFromConfig(config: FileConfig): FunctionsOptions
 }
 
 /** `III_STREAM_API_KEYS`: comma-separated keys; blanks around and between them are ignored. */
-export function apiKeysFromEnv(value: string | undefined): { api_keys?: string[] } {
+function apiKeysFromEnv(value: string | undefined): { api_keys?: string[] } {
   const keys = (value ?? "").split(",").map((key) => key.trim()).filter((key) => key !== "");
   return keys.length > 0 ? { api_keys: keys } : {};
 }

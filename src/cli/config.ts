@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { TRIGGER_TYPES } from "../core/registrations.js";
 
 /**
  * The configuration file: YAML or JSON with the reference's keys (`port`, `host`,
@@ -41,6 +42,8 @@ const adapterSchema = z.discriminatedUnion("name", [
       .strictObject({
         store_method: z.enum(["in_memory", "file_based"]).optional(),
         file_path: z.string().min(1).optional(),
+        // The reference's tuning of its own store; accepted so its files load, and named
+        // at startup as ignored (see ignoredSettings in config-to-options.ts).
         save_interval_ms: z.number().int().min(100).max(3_600_000).optional(),
         channel_size: z.number().int().min(1).max(1_048_576).optional(),
       })
@@ -52,7 +55,7 @@ const adapterSchema = z.discriminatedUnion("name", [
 const triggerSchema = z
   .strictObject({
     trigger_id: z.string().min(1).optional(),
-    type: z.enum(["stream", "stream:join", "stream:leave"]),
+    type: z.enum(TRIGGER_TYPES),
     function_id: z.string().min(1),
     config: z
       .strictObject({

@@ -1,67 +1,20 @@
-import http from "node:http";
-import http2 from "node:http2";
-import net from "node:net";
-import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import type { ItemStore } from "../core/item-store.js";
-import { MemoryItemStore } from "../adapters/memory/memory-item-store.js";
 import { StreamEngine } from "../core/engine.js";
-import type { EngineHooks } from "../core/hooks.js";
+import { ApiKeys } from "../access/api-keys.js";
+import { openAccessWarning } from "../access/access-warning.js";
+import { corsHandler } from "../access/origins.js";
+import { FlushScheduler } from "../core/flush-scheduler.js";
 import type { JsonValue } from "../core/json.js";
 import type { SubscriberStats } from "../core/subscriber-registry.js";
-import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
-import { ErrorCode, StreamError } from "../core/errors.js";
-import type { QueueLimits } from "../core/subscription.js";
-import { Health } from "../../gen/grpc/health/v1/health_pb.js";
-import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
-import { healthService } from "../rpc/health-service.js";
-import { streamService } from "../rpc/stream-service.js";
-import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
-import { FlushScheduler } from "../core/flush-scheduler.js";
-import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
 import type { FunctionHandler } from "../functions/function-registry.js";
-import { FunctionsRuntime, type FunctionsOptions } from "../functions/functions-runtime.js";
-import { openAccessWarning } from "../access/access-warning.js";
+import { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";
-import { triggerService } from "../rpc/trigger-service.js";
-import { corsHandler } from "../access/cors.js";
-import { DEFAULT_FUNCTION_TIMEOUT_MS } from "../functions/functions-runtime.js";
-import { WebSocketBridge, type WebSocketOptions } from "../ws/websocket-bridge.js";
+import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
+import { WebSocketBridge } from "../ws/websocket-bridge.js";
+import { connectRoutes, httpRoutes, STRICT_UTF8_JSON } from "./http-routes.js";
+import { OnePortListener } from "./one-port-listener.js";
+import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
 
-export interface StreamServerOptions {
-  /** TCP port; default 3112, the port clients of the reference expect. 0 picks a free one. */
-  port?: number;
-  /** Default 127.0.0.1: nothing is exposed beyond this machine unless asked for. */
-  host?: string;
-  /** Where items live. Default: a fresh in-memory adapter, which this server closes on stop. */
-  adapter?: ItemStore;
-  /** Largest request and largest stored value, in bytes. Default 1 MiB. */
-  maxMessageBytes?: number;
-  /** Heartbeat interval of quiet subscriptions. Default 15,000 ms. */
-  heartbeatMs?: number;
-  queueLimits?: QueueLimits;
-  /** Run after the functions' own hooks (stream, join and leave triggers), in list order. Default none. */
-  hooks?: EngineHooks[];
-  /** How long stop() lets open requests finish before cutting connections. Default 3,000 ms. */
-  shutdownGraceMs?: number;
-  /** Functions, triggers and the auth function (see FunctionsOptions). Default: none. */
-  functions?: FunctionsOptions;
-  /**
-   * Keys that writes and administration need as `Authorization: Bearer <key>`. Default
-   * none: anyone who can reach the port may write, which suits the loopback default.
-   */
-  apiKeys?: string[];
-  /**
-   * Origins (e.g. "https://app.example.com", or "*" for any) whose pages may use the
-   * server from a browser: CORS for Connect and gRPC-Web, and WebSocket handshakes
-   * that carry an Origin header. Default none: pages on other sites can neither call
-   * nor open a WebSocket, which protects a server on loopback from any site a local
-   * browser visits.
-   */
-  allowedOrigins?: string[];
-  /** The WebSocket bridge (stream socket and worker protocol); see WebSocketOptions. */
-  webSocket?: WebSocketOptions;
-}
+export type { StreamServerOptions } from "./options.js";
 
 export interface ServerStats extends SubscriberStats {
   /** Functions callable from here: in process, of workers (here and elsewhere) and remote. */
@@ -72,115 +25,83 @@ export interface ServerStats extends SubscriberStats {
   webSockets: number;
 }
 
-type FallbackRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
-type FallbackResponse = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[1];
-
 /**
- * JSON bodies must be UTF-8. Connect's default decoder turns invalid bytes into U+FFFD,
- * which would store names and values the client never sent; a fatal decoder makes them
- * INVALID_ARGUMENT. Connect reads `textDecoder` although its option type does not list
- * it; unknown fields stay ignored, Connect's default.
- */
-const STRICT_UTF8_JSON = { ignoreUnknownFields: true, textDecoder: new TextDecoder("utf-8", { fatal: true }) };
-
-/** The HTTP/2 connection preface; anything else on a new connection is HTTP/1.1. */
-const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-/**
- * One port serving Connect (HTTP/1.1 and HTTP/2), gRPC (h2c) and gRPC-Web, plus
- * `GET /healthz`. Create it, `start()` it, `stop()` it.
+ * One port serving Connect (HTTP/1.1 and HTTP/2), gRPC (h2c) and gRPC-Web, the
+ * WebSocket bridge, plus `GET /healthz`. Create it, `start()` it, `stop()` it.
+ *
+ * The wiring, in order: the store (from the options), the functions runtime and the
+ * engine, the transports (Subscribe, the WebSocket bridge, Connect), the HTTP routes,
+ * and the one-port listener.
  */
 export class StreamServer {
   readonly engine: StreamEngine;
   /** Functions, triggers and the subscription gate. */
   readonly functions: FunctionsRuntime;
-  /** Plain HTTP/1.1 requests and upgrades land here (the WebSocket bridge hooks in). */
-  readonly http1: http.Server;
-  readonly http2: http2.Http2Server;
   /** The stream socket and the iii worker protocol, on HTTP/1.1 upgrades. */
   readonly webSockets: WebSocketBridge;
-  private readonly listener: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
-  private readonly options: StreamServerOptions;
+  private readonly listener: OnePortListener;
+  private readonly options: ResolvedOptions;
   private started = false;
   private stopping: Promise<void> | undefined;
 
   constructor(options: StreamServerOptions = {}) {
-    this.options = options;
-    const adapter: ItemStore = options.adapter ?? new MemoryItemStore();
-    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.functions = new FunctionsRuntime({ ...options.functions, store: options.functions?.store ?? adapter.registrations });
-    this.engine = new StreamEngine({
-      adapter,
-      maxValueBytes: maxMessageBytes,
-      heartbeatMs: options.heartbeatMs,
-      queueLimits: options.queueLimits,
-      hooks: [this.functions.hooks, ...(options.hooks ?? [])],
-    });
+    const resolved = (this.options = resolveOptions(options));
+    const apiKeys = new ApiKeys(resolved.apiKeys);
 
-    const handler = connectNodeAdapter({
-      routes: (router: ConnectRouter) => {
-        router.service(StreamService, streamService(this.engine));
-        router.service(Health, healthService(() => this.isReady()));
-        router.service(TriggerService, triggerService(this.functions));
-      },
-      interceptors: options.apiKeys?.length ? [apiKeyInterceptor(options.apiKeys)] : [],
-      readMaxBytes: maxMessageBytes,
-      jsonOptions: STRICT_UTF8_JSON,
-      fallback: (req, res) => this.fallback(req, res),
+    this.functions = new FunctionsRuntime({ ...resolved.functions, store: resolved.functions.store ?? resolved.adapter.registrations });
+    this.engine = new StreamEngine({
+      adapter: resolved.adapter,
+      maxValueBytes: resolved.maxMessageBytes,
+      heartbeatMs: resolved.heartbeatMs,
+      queueLimits: resolved.queueLimits,
+      hooks: [this.functions.hooks, ...resolved.hooks],
     });
     // One per server: every Subscribe call and stream socket flushes from one timer per event-loop turn.
     const scheduler = new FlushScheduler();
-    // Subscribe bypasses Connect's per-call pipeline (see subscribe-endpoint.ts); Connect still lists the method.
     const subscribe = new SubscribeEndpoint({
       scheduler,
       engine: this.engine,
       authenticate: (handshake) => this.functions.authenticate(handshake),
-      readMaxBytes: maxMessageBytes,
+      readMaxBytes: resolved.maxMessageBytes,
       jsonOptions: STRICT_UTF8_JSON,
-    });
-    const cors = corsHandler(options.allowedOrigins ?? []);
-    this.http1 = http.createServer((req, res) => {
-      if (cors(req, res)) return;
-      closeWhenBodyUnread(req, res);
-      if (!subscribe.serve(req, res)) serveConnect(handler, req, res);
-    });
-    this.http2 = http2.createServer((req, res) => {
-      if (!cors(req, res) && !subscribe.serve(req, res)) serveConnect(handler, req, res);
     });
     this.webSockets = new WebSocketBridge(
       {
         engine: this.engine,
         functions: this.functions,
-        maxMessageBytes,
-        apiKeys: options.apiKeys ?? [],
-        allowedOrigins: options.allowedOrigins ?? [],
-        functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS,
-        log: options.functions?.log ?? ((line) => process.stderr.write(`iii-stream: ${line}\n`)),
+        maxMessageBytes: resolved.maxMessageBytes,
+        apiKeys,
+        allowedOrigins: resolved.allowedOrigins,
+        functionTimeoutMs: resolved.functions.functionTimeoutMs,
+        log: resolved.log,
         scheduler,
       },
-      options.webSocket,
+      resolved.webSocket,
     );
-    this.http1.on("upgrade", (req: http.IncomingMessage, socket, head: Buffer) => this.webSockets.handleUpgrade(req, socket, head));
-    this.http2.on("session", (session) => {
-      this.sessions.add(session);
-      session.once("close", () => this.sessions.delete(session));
+    const connect = connectRoutes({
+      engine: this.engine,
+      functions: this.functions,
+      interceptors: apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : [],
+      readMaxBytes: resolved.maxMessageBytes,
+      isReady: () => this.isReady(),
+      health: () => ({ ready: this.isReady(), adapter: this.engine.storeName }),
     });
-    // As node:http's own servers do: HTTP/1.1 responses and streams are written when
-    // ready, and Nagle's algorithm would hold a small write behind an unacknowledged one
-    // (tens of ms against delayed ACKs). HTTP/2 sessions and ws set it themselves.
-    this.listener = net.createServer({ noDelay: true }, (socket) => this.route(socket));
+
+    const routes = httpRoutes({ cors: corsHandler(resolved.allowedOrigins), subscribe, connect });
+    this.listener = new OnePortListener({
+      http1: routes.http1,
+      http2: routes.http2,
+      upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
+    });
   }
 
   /** The port actually bound (useful with port 0). */
   get port(): number {
-    const address = this.listener.address();
-    return typeof address === "object" && address ? address.port : (this.options.port ?? 3112);
+    return this.listener.port ?? this.options.port;
   }
 
   get url(): string {
-    const host = this.options.host ?? "127.0.0.1";
+    const host = this.options.host;
     return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}`;
   }
 
@@ -194,7 +115,7 @@ export class StreamServer {
    * instance, or remotely), as a trigger would. Default timeout: the functions' own.
    */
   invoke(functionId: string, payload: JsonValue, timeoutMs?: number): Promise<JsonValue | undefined> {
-    const timeout = timeoutMs ?? this.options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS;
+    const timeout = timeoutMs ?? this.options.functions.functionTimeoutMs;
     return this.functions.functions.invoke(functionId, payload, timeout);
   }
 
@@ -213,28 +134,11 @@ export class StreamServer {
   }
 
   async start(): Promise<void> {
-    const port = this.options.port ?? 3112;
-    const host = this.options.host ?? "127.0.0.1";
+    const { port, host } = this.options;
     await this.functions.start();
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) => {
-        this.listener.off("listening", onListening);
-        if (error.code === "EADDRINUSE") {
-          reject(new StreamError(ErrorCode.Unavailable, `cannot listen on ${host}:${port}: the address is already in use`));
-        } else {
-          reject(new StreamError(ErrorCode.Unavailable, `cannot listen on ${host}:${port}: ${error.message}`));
-        }
-      };
-      const onListening = () => {
-        this.listener.off("error", onError);
-        resolve();
-      };
-      this.listener.once("error", onError);
-      this.listener.once("listening", onListening);
-      this.listener.listen(port, host);
-    });
+    await this.listener.listen(port, host);
     this.started = true;
-    const warning = openAccessWarning(host, this.options.apiKeys ?? [], this.options.functions?.authFunction);
+    const warning = openAccessWarning(host, this.options.apiKeys, this.options.functions.authFunction);
     if (warning) process.stderr.write(`iii-stream: ${warning}\n`);
   }
 
@@ -249,100 +153,14 @@ export class StreamServer {
   }
 
   private async shutdown(): Promise<void> {
-    const grace = this.options.shutdownGraceMs ?? 3000;
-    const closed = this.started ? new Promise<void>((resolve) => this.listener.close(() => resolve())) : Promise.resolve();
-    this.webSockets.close();
-    this.engine.shutdown("the server is shutting down");
-    for (const session of this.sessions) session.close();
-    this.http1.closeIdleConnections();
-    // These timers stay referenced: a process waiting for its own shutdown must not
-    // see an empty event loop and exit before it has finished.
-    const deadline = setTimeout(() => {
-      for (const socket of this.sockets) socket.destroy();
-    }, grace);
-    const drained = new Promise<void>((resolve) => {
-      const check = () => (this.sockets.size === 0 ? resolve() : setTimeout(check, 20));
-      check();
+    const grace = this.options.shutdownGraceMs;
+    await this.listener.close(grace, () => {
+      this.webSockets.close();
+      this.engine.shutdown("the server is shutting down");
     });
-    await Promise.all([closed, drained]);
-    clearTimeout(deadline);
     // The leave triggers of the subscriptions just ended, before the adapter they may write to closes.
     await this.functions.close(grace);
     await this.engine.close();
-  }
-
-  /** Hands a new connection to the HTTP/2 or the HTTP/1.1 server by its first bytes. */
-  private route(socket: net.Socket): void {
-    this.sockets.add(socket);
-    socket.once("close", () => this.sockets.delete(socket));
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    const firstBytes = (chunk: Buffer) => {
-      socket.pause();
-      socket.unshift(chunk);
-      const length = Math.min(chunk.length, HTTP2_PREFACE.length);
-      const isHttp2 = chunk.subarray(0, length).equals(HTTP2_PREFACE.subarray(0, length));
-      if (isHttp2) {
-        // The HTTP/2 session takes the unshifted bytes over itself; resuming the
-        // socket here would make it read them twice.
-        this.http2.emit("connection", socket);
-      } else {
-        this.http1.emit("connection", socket);
-        socket.resume();
-      }
-    };
-    socket.once("data", firstBytes);
-  }
-
-  private fallback(req: FallbackRequest, res: FallbackResponse): void {
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
-      const ready = this.isReady();
-      const body = JSON.stringify({ status: ready ? "ok" : "unavailable", adapter: this.engine.storeName });
-      res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
-      res.end(req.method === "HEAD" ? "" : body);
-      return;
-    }
-    res.writeHead(404, { "content-type": "text/plain" });
-    res.end(`no route for ${req.method} ${path}\n`);
-  }
-}
-
-/**
- * Connect stops reading a request body it rejects (too large, undecodable), and Node then
- * keeps the connection alive but stalled: the client's next request on it hangs until the
- * keep-alive timeout and fails. A response sent before its request was fully read
- * therefore says `Connection: close`, and the client opens a fresh connection.
- */
-function closeWhenBodyUnread(req: http.IncomingMessage, res: http.ServerResponse): void {
-  const writeHead = res.writeHead as (...args: unknown[]) => http.ServerResponse;
-  res.writeHead = ((...args: unknown[]) => {
-    if (!req.complete) res.shouldKeepAlive = false;
-    return writeHead.apply(res, args);
-  }) as typeof res.writeHead;
-}
-
-/**
- * Connect's Node.js adapter throws, from within the request event, for a call it cannot
- * describe: one without an authority (HTTP/1.0 may leave out Host). Uncaught, that
- * would end the process; the call is a bad request.
- */
-function serveConnect(
-  handler: (req: FallbackRequest, res: FallbackResponse) => void,
-  req: FallbackRequest,
-  res: FallbackResponse,
-): void {
-  try {
-    handler(req, res);
-  } catch (error) {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    res.writeHead(400, { "content-type": "text/plain" });
-    res.end(`bad request: ${error instanceof ConnectError ? error.rawMessage : String(error)}\n`);
   }
 }
 

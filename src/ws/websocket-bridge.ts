@@ -9,7 +9,9 @@ import type { FlushScheduler } from "../core/flush-scheduler.js";
 import { handshakeFromNode } from "../access/handshake.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { CloseCode, WS_MESSAGE_TOO_BIG, type Closing } from "./close-codes.js";
-import { DEFAULT_BROWSER_ALLOWED_FUNCTIONS, isPrivileged, originAllowed } from "../access/connection-access.js";
+import type { ApiKeys } from "../access/api-keys.js";
+import { originAllowed } from "../access/origins.js";
+import { DEFAULT_BROWSER_ALLOWED_FUNCTIONS, isPrivileged } from "./worker-privilege.js";
 import { StreamSocket } from "./stream-socket.js";
 import { offsetFromQuery } from "./wire-messages.js";
 import { WORKER_MESSAGE_TYPES, WorkerSocket } from "./worker-socket.js";
@@ -37,7 +39,8 @@ export interface BridgeServices {
   functions: FunctionsRuntime;
   /** The largest frame a client may send (the server's `max_message_bytes`). */
   maxMessageBytes: number;
-  apiKeys: readonly string[];
+  /** Worker connections that present one are privileged (see `isPrivileged`). */
+  apiKeys: ApiKeys;
   /** Origins whose pages may connect; see `originAllowed`. */
   allowedOrigins: readonly string[];
   functionTimeoutMs: number;

@@ -21,7 +21,7 @@ export interface ChangeRow {
 
 const ITEM_COLUMNS = "item_id, position, revision, updated_at_ms, data";
 
-/** Every statement the adapter runs, prepared once when the store opens. */
+/** Every statement the adapter runs, prepared once when the store opens. @internal */
 export function prepareStatements(db: Database.Database) {
   return {
     group: db.prepare<[string, string], GroupRow>(

@@ -29,6 +29,24 @@ const SUBSCRIBE_PATH = createMethodUrl("/", StreamService.method.subscribe);
  * each message is framed once and every subscriber gets the same bytes. Whatever is
  * not a Subscribe call it can serve (another method, another HTTP method, an unknown
  * content type) is left to Connect, which answers it as before.
+ *
+ * Bypassing Connect means each concern Connect's pipeline gives the other methods is
+ * done here again, or not at all; a new server-wide concern must be added in both places:
+ * - Interceptors: none run. The server's (today only the API-key check, which
+ *   deliberately leaves Subscribe to the auth function) never see a Subscribe call, nor
+ *   would logging, metrics or tracing interceptors.
+ * - Authentication: the auth function runs here, per call, before the request is read
+ *   (SubscribeCall.start), as the WebSocket bridge runs it per connection.
+ * - Limits: `readMaxBytes`, the server's `maxMessageBytes`, is applied to the request by
+ *   RequestReader, envelope and decompressed size alike.
+ * - Timeout: the protocol's timeout header (`grpc-timeout`, `connect-timeout-ms`) is
+ *   parsed and enforced by SubscribeCall's own deadline.
+ * - Compression: a gzip or br request is decompressed (RequestReader negotiates as
+ *   Connect does); responses are never compressed, since every subscriber shares one
+ *   uncompressed frame per message.
+ * - Serialization and errors: JSON with the server's strict `jsonOptions`, errors
+ *   mapped by toConnectError and written as each protocol's end of stream (stream-end.ts).
+ * - CORS is not re-done: the server's routes answer it before any call is dispatched.
  */
 export class SubscribeEndpoint {
   private readonly services: CallServices;

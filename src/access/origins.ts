@@ -1,10 +1,20 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { cors } from "@connectrpc/connect";
-import { originAllowed } from "./connection-access.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
+
+/**
+ * Whether a request from `origin` may use the server from a browser page. Requests
+ * without an Origin header do not come from a page (browsers always send one on
+ * WebSocket handshakes and cross-origin fetches) and are not a matter of origins.
+ * `"*"` in the list allows every origin.
+ */
+export function originAllowed(origin: string | undefined, allowedOrigins: readonly string[]): boolean {
+  if (origin === undefined) return true;
+  return allowedOrigins.includes("*") || allowedOrigins.includes(origin);
+}
 
 /** How long a browser may cache a preflight answer: two hours, Chromium's cap. */
 const PREFLIGHT_MAX_AGE_SECONDS = 7200;

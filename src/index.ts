@@ -1,0 +1,32 @@
+/*
+ * The public API of iii-stream: what a program embedding the server imports, as
+ * `import { createStreamServer } from "iii-stream"`. Only the symbols exported here
+ * are a contract; every other module under src/ is internal and may change shape in
+ * any release, whatever it happens to export.
+ */
+
+// The server and its options.
+export { createStreamServer, StreamServer, type ServerStats } from "./server/stream-server.js";
+export type { StreamServerOptions } from "./server/options.js";
+export type { FunctionsOptions, TriggerInfo } from "./functions/functions-runtime.js";
+export type { WebSocketOptions } from "./ws/websocket-bridge.js";
+export type { QueueLimits } from "./core/subscription.js";
+export type { EngineHooks, JoinInfo } from "./core/hooks.js";
+
+// Errors: every failure a caller sees carries one of these codes.
+export { ErrorCode, StreamError } from "./core/errors.js";
+
+// Values and what the engine reports about them.
+export type { JsonObject, JsonValue } from "./core/json.js";
+export type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } from "./core/model.js";
+
+// Functions and triggers.
+export type { FunctionHandler, FunctionInfo, FunctionKind } from "./functions/function-registry.js";
+export type { FunctionRecord, TriggerConfig, TriggerRecord, TriggerType } from "./core/registrations.js";
+export type { TriggerInput } from "./functions/trigger-registry.js";
+
+// The stores a server can keep its items in, and the port a new one implements.
+export { MemoryItemStore } from "./adapters/memory/memory-item-store.js";
+export { FileStore, type FileStoreOptions } from "./adapters/file/file-store.js";
+export { RedisItemStore, type RedisItemStoreOptions } from "./adapters/redis/redis-item-store.js";
+export type { ItemStore, ItemStoreOptions } from "./core/item-store.js";

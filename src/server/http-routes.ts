@@ -1,0 +1,130 @@
+import type http from "node:http";
+import type http2 from "node:http2";
+import { ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { StreamEngine } from "../core/engine.js";
+import type { FunctionsRuntime } from "../functions/functions-runtime.js";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
+import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
+import { healthService } from "../rpc/health-service.js";
+import { streamService } from "../rpc/stream-service.js";
+import { triggerService } from "../rpc/trigger-service.js";
+import type { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
+
+type NodeRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
+type NodeResponse = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[1];
+type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
+
+/**
+ * JSON bodies must be UTF-8. Connect's default decoder turns invalid bytes into U+FFFD,
+ * which would store names and values the client never sent; a fatal decoder makes them
+ * INVALID_ARGUMENT. Connect reads `textDecoder` although its option type does not list
+ * it; unknown fields stay ignored, Connect's default.
+ */
+export const STRICT_UTF8_JSON = { ignoreUnknownFields: true, textDecoder: new TextDecoder("utf-8", { fatal: true }) };
+
+/** What `/healthz` reports. */
+export interface HealthState {
+  ready: boolean;
+  /** The store's short name ("memory", "file", "redis"). */
+  adapter: string;
+}
+
+export interface ConnectRoutesOptions {
+  engine: StreamEngine;
+  functions: FunctionsRuntime;
+  interceptors: Interceptor[];
+  /** Largest request message, in bytes. */
+  readMaxBytes: number;
+  /** Whether the server serves (the gRPC health service and `/healthz`). */
+  isReady(): boolean;
+  health(): HealthState;
+}
+
+/** StreamService, TriggerService and gRPC health through Connect; `/healthz` and a plain 404 for anything else. */
+export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
+  return connectNodeAdapter({
+    routes: (router: ConnectRouter) => {
+      router.service(StreamService, streamService(options.engine));
+      router.service(Health, healthService(() => options.isReady()));
+      router.service(TriggerService, triggerService(options.functions));
+    },
+    interceptors: options.interceptors,
+    readMaxBytes: options.readMaxBytes,
+    jsonOptions: STRICT_UTF8_JSON,
+    fallback: (req, res) => fallback(req, res, options.health),
+  });
+}
+
+export interface HttpRoutes {
+  http1(req: http.IncomingMessage, res: http.ServerResponse): void;
+  http2(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void;
+}
+
+/**
+ * Every request, in order: CORS (which answers preflights itself), then Subscribe
+ * (which bypasses Connect's per-call pipeline, see subscribe-endpoint.ts), then Connect.
+ */
+export function httpRoutes(routes: {
+  cors: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => boolean;
+  subscribe: SubscribeEndpoint;
+  connect: NodeHandler;
+}): HttpRoutes {
+  const { cors, subscribe, connect } = routes;
+  return {
+    http1: (req, res) => {
+      if (cors(req, res)) return;
+      closeWhenBodyUnread(req, res);
+      if (!subscribe.serve(req, res)) serveConnect(connect, req, res);
+    },
+    http2: (req, res) => {
+      if (!cors(req, res) && !subscribe.serve(req, res)) serveConnect(connect, req, res);
+    },
+  };
+}
+
+function fallback(req: NodeRequest, res: NodeResponse, health: () => HealthState): void {
+  const path = (req.url ?? "/").split("?")[0];
+  if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
+    const { ready, adapter } = health();
+    const body = JSON.stringify({ status: ready ? "ok" : "unavailable", adapter });
+    res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
+    res.end(req.method === "HEAD" ? "" : body);
+    return;
+  }
+  res.writeHead(404, { "content-type": "text/plain" });
+  res.end(`no route for ${req.method} ${path}\n`);
+}
+
+/**
+ * Connect stops reading a request body it rejects (too large, undecodable), and Node then
+ * keeps the connection alive but stalled: the client's next request on it hangs until the
+ * keep-alive timeout and fails. A response sent before its request was fully read
+ * therefore says `Connection: close`, and the client opens a fresh connection.
+ */
+function closeWhenBodyUnread(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const writeHead = res.writeHead as (...args: unknown[]) => http.ServerResponse;
+  res.writeHead = ((...args: unknown[]) => {
+    if (!req.complete) res.shouldKeepAlive = false;
+    return writeHead.apply(res, args);
+  }) as typeof res.writeHead;
+}
+
+/**
+ * Connect's Node.js adapter throws, from within the request event, for a call it cannot
+ * describe: one without an authority (HTTP/1.0 may leave out Host). Uncaught, that
+ * would end the process; the call is a bad request.
+ */
+function serveConnect(handler: NodeHandler, req: NodeRequest, res: NodeResponse): void {
+  try {
+    handler(req, res);
+  } catch (error) {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(400, { "content-type": "text/plain" });
+    res.end(`bad request: ${error instanceof ConnectError ? error.rawMessage : String(error)}\n`);
+  }
+}
