@@ -21,3 +21,11 @@ export function checkName(field: string, value: unknown): string {
   }
   return value;
 }
+
+/**
+ * Byte order of the UTF-8 encoding, the order ListGroups and ListAll promise on every
+ * adapter (JavaScript's own string order is by UTF-16 unit, which differs above U+FFFF).
+ */
+export function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}

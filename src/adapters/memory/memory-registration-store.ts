@@ -1,4 +1,5 @@
 import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRecord } from "../../core/registrations.js";
+import { ChangeListeners } from "../../core/change-listeners.js";
 
 /**
  * Keeps registrations in this process: they last as long as the adapter that holds
@@ -7,7 +8,7 @@ import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRec
 export class MemoryRegistrationStore implements RegistrationStore {
   private readonly functions = new Map<string, FunctionRecord>();
   private readonly triggers = new Map<string, TriggerRecord>();
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new ChangeListeners();
 
   async load(): Promise<StoredRegistrations> {
     // Copies, as a serialising store would return, so no caller can change what is stored.
@@ -33,10 +34,7 @@ export class MemoryRegistrationStore implements RegistrationStore {
   }
 
   onChange(listener: () => void): () => void {
-    // A wrapper per call, so that one listener subscribed twice is also removed twice.
-    const call = () => listener();
-    this.listeners.add(call);
-    return () => this.listeners.delete(call);
+    return this.listeners.add(listener);
   }
 
   private deleted(found: boolean): boolean {
@@ -45,6 +43,6 @@ export class MemoryRegistrationStore implements RegistrationStore {
   }
 
   private changed(): void {
-    for (const listener of [...this.listeners]) listener();
+    this.listeners.notify();
   }
 }

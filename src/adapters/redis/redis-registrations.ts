@@ -1,4 +1,5 @@
 import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRecord } from "../../core/registrations.js";
+import { ChangeListeners } from "../../core/change-listeners.js";
 import type { RedisConnections } from "./connections.js";
 import type { KeyLayout, RegistrationKeys } from "./key-layout.js";
 import { RedisFleet } from "./redis-fleet.js";
@@ -24,7 +25,7 @@ export class RedisRegistrations implements RegistrationStore {
   private readonly commands: RedisClient;
   private readonly keys: RegistrationKeys;
   private readonly changes: StandingChannel;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new ChangeListeners();
 
   constructor(connections: RedisConnections, layout: KeyLayout, instanceTtlMs: number) {
     this.commands = connections.commands;
@@ -60,12 +61,10 @@ export class RedisRegistrations implements RegistrationStore {
   }
 
   onChange(listener: () => void): () => void {
-    // A wrapper per call, so that one listener subscribed twice is also removed twice.
-    const call = () => listener();
-    this.listeners.add(call);
+    const remove = this.listeners.add(listener);
     if (this.listeners.size === 1) this.changes.open().then(() => this.changed(), () => undefined);
     return () => {
-      if (this.listeners.delete(call) && this.listeners.size === 0) this.changes.close().catch(() => undefined);
+      if (remove() && this.listeners.size === 0) this.changes.close().catch(() => undefined);
     };
   }
 
@@ -84,6 +83,6 @@ export class RedisRegistrations implements RegistrationStore {
   }
 
   private changed(): void {
-    for (const listener of [...this.listeners]) listener();
+    this.listeners.notify();
   }
 }
