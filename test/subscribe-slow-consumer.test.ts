@@ -44,7 +44,7 @@ describe("a slow subscriber (over the network)", () => {
   const adapter = new MemoryItemStore();
 
   beforeAll(async () => {
-    running = await startServer({ adapter, queueLimits: { maxMessages: QUEUE_LIMIT } });
+    running = await startServer({ backend: { items: adapter }, queueLimits: { maxMessages: QUEUE_LIMIT } });
   });
   afterAll(async () => {
     await running?.stop();

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createAdapter } from "../adapters/backend.js";
+import { createBackend } from "../adapters/backend.js";
 import { chooseAdapter } from "./config-to-options.js";
 import { ConfigError, loadConfigFile, validateConfig, type FileConfig } from "./config.js";
 import { apiKeysFromEnv, functionsOptionsFromConfig } from "./config-to-options.js";
@@ -100,12 +100,12 @@ async function main(argv: string[]): Promise<number> {
       dataDir: args["data-dir"],
       syncIntervalMs: intervalOption("--sync-interval-ms", args["sync-interval-ms"]),
     }, args["redis-url"] ?? env.III_STREAM_REDIS_URL);
-    const adapter = await createAdapter({ ...choice, historyLimit: config.history_limit });
+    const backend = await createBackend({ ...choice, historyLimit: config.history_limit });
     if (choice.name === "file") storeNote = `, data: ${resolve(choice.dataDir)}`;
     server = createStreamServer({
       port: config.port,
       host: config.host,
-      adapter,
+      backend,
       maxMessageBytes: config.max_message_bytes,
       heartbeatMs: config.heartbeat_ms,
       queueLimits: config.subscriber_queue_limit ? { maxMessages: config.subscriber_queue_limit } : undefined,

@@ -3,8 +3,9 @@ import http2 from "node:http2";
 import net from "node:net";
 import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import type { ItemStore } from "../core/item-store.js";
-import { MemoryItemStore } from "../adapters/memory/memory-item-store.js";
+import type { Backend } from "../adapters/backend.js";
+import { memoryBackend } from "../adapters/memory/memory-backend.js";
+import { MemoryRegistrationStore } from "../adapters/memory/memory-registration-store.js";
 import { DEFAULT_MAX_VALUE_BYTES, StreamEngine, type EngineHooks } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { QueueLimits } from "../core/subscription.js";
@@ -29,8 +30,11 @@ export interface StreamServerOptions {
   port?: number;
   /** Default 127.0.0.1: nothing is exposed beyond this machine unless asked for. */
   host?: string;
-  /** Where items live. Default: a fresh in-memory adapter, which this server closes on stop. */
-  adapter?: ItemStore;
+  /**
+   * Where items, registrations and the fleet bus live (see Backend); the server closes the
+   * backend on stop. Default: a fresh in-memory backend, so a server needs nothing to start.
+   */
+  backend?: Backend;
   /** Largest request and largest stored value, in bytes. Default 1 MiB. */
   maxMessageBytes?: number;
   /** Heartbeat interval of quiet subscriptions. Default 15,000 ms. */
@@ -94,11 +98,15 @@ export class StreamServer {
 
   constructor(options: StreamServerOptions = {}) {
     this.options = options;
-    const adapter: ItemStore = options.adapter ?? new MemoryItemStore();
+    const backend: Backend = options.backend ?? memoryBackend();
     const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.functions = new FunctionsRuntime({ ...options.functions, store: options.functions?.store ?? adapter.registrations });
+    this.functions = new FunctionsRuntime({
+      ...options.functions,
+      registrations: backend.registrations ?? new MemoryRegistrationStore(),
+      fleet: backend.fleet,
+    });
     this.engine = new StreamEngine({
-      adapter,
+      adapter: backend.items,
       maxValueBytes: maxMessageBytes,
       heartbeatMs: options.heartbeatMs,
       queueLimits: options.queueLimits,

@@ -2,7 +2,6 @@ import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRec
 import { ChangeListeners } from "../../core/change-listeners.js";
 import type { RedisConnections } from "./connections.js";
 import type { KeyLayout, RegistrationKeys } from "./key-layout.js";
-import { RedisFleet } from "./redis-fleet.js";
 import { withRedisErrors } from "./redis-errors.js";
 import { scripts, type RedisClient } from "./scripts.js";
 import { StandingChannel } from "./standing-channel.js";
@@ -20,18 +19,15 @@ import { StandingChannel } from "./standing-channel.js";
  * change made between a listener's first load and the subscription would be missed).
  */
 export class RedisRegistrations implements RegistrationStore {
-  /** Worker functions across the instances (see redis-fleet.ts). */
-  readonly fleet: RedisFleet;
   private readonly commands: RedisClient;
   private readonly keys: RegistrationKeys;
   private readonly changes: StandingChannel;
   private readonly listeners = new ChangeListeners();
 
-  constructor(connections: RedisConnections, layout: KeyLayout, instanceTtlMs: number) {
+  constructor(connections: RedisConnections, layout: KeyLayout) {
     this.commands = connections.commands;
     this.keys = layout.registrations;
     this.changes = new StandingChannel(connections, this.keys.changes, () => this.changed(), () => this.changed());
-    this.fleet = new RedisFleet(connections, layout, instanceTtlMs);
   }
 
   load(): Promise<StoredRegistrations> {
@@ -68,10 +64,10 @@ export class RedisRegistrations implements RegistrationStore {
     };
   }
 
-  /** Leaves the fleet and stops listening (the owner of the fleet usually closed it already). */
+  /** Stops listening for changes. */
   async close(): Promise<void> {
     this.listeners.clear();
-    await Promise.all([this.fleet.close(), this.changes.close().catch(() => undefined)]);
+    await this.changes.close().catch(() => undefined);
   }
 
   private write(hash: string, op: "set" | "delete", id: string, record?: FunctionRecord | TriggerRecord): Promise<boolean> {
