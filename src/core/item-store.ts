@@ -1,6 +1,5 @@
 import type { JsonValue } from "./json.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "./model.js";
-import type { RegistrationStore } from "./registrations.js";
 
 /**
  * A conditional write of one item: it only happens when the item's revision still
@@ -77,13 +76,6 @@ export type GroupLossListener = (reason: string) => void;
 export interface ItemStore {
   /** A short name for logs and health output ("memory", "file", "redis"). */
   readonly name: string;
-
-  /**
-   * Where remote functions and triggers are kept (see RegistrationStore). Optional: an
-   * adapter without it leaves them in the server's memory, so they do not survive a
-   * restart and are not shared with other instances.
-   */
-  readonly registrations?: RegistrationStore;
 
   getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined>;
   commit(write: ItemWrite): Promise<CommitResult>;

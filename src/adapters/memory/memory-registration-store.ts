@@ -2,8 +2,9 @@ import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRec
 import { ChangeListeners } from "../../core/change-listeners.js";
 
 /**
- * Keeps registrations in this process: they last as long as the adapter that holds
- * it. Servers in one process that share an instance see each other's changes.
+ * Keeps registrations in this process: they last as long as this object. Servers in one
+ * process given the same instance (in their backends) see each other's changes; a server
+ * whose backend has no registration store gets one of its own.
  */
 export class MemoryRegistrationStore implements RegistrationStore {
   private readonly functions = new Map<string, FunctionRecord>();
