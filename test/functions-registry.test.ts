@@ -4,6 +4,7 @@ import type { JsonValue } from "../src/core/json.js";
 import { ErrorCode, StreamError } from "../src/core/errors.js";
 import { FunctionRegistry } from "../src/functions/function-registry.js";
 import { MemoryRegistrationStore } from "../src/adapters/memory/memory-registration-store.js";
+import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
 import { FunctionKind, TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { deferred, eventually, startConnectFunctionServer, startPlainFunctionServer, type FunctionServer } from "./support/function-server.js";
 import { startServer, transportFor, type RunningServer } from "./support/server.js";
@@ -25,6 +26,11 @@ async function server(options: Parameters<typeof startServer>[0] = {}): Promise<
   const running = await startServer(options);
   cleanup.push(running.stop);
   return running;
+}
+
+/** A backend of its own items over registrations shared with other servers. */
+function sharing(registrations: MemoryRegistrationStore) {
+  return { items: new MemoryItemStore(), registrations };
 }
 
 function triggerClient(running: RunningServer) {
@@ -148,8 +154,8 @@ describe("TriggerService: functions", () => {
       return null;
     });
     const store = new MemoryRegistrationStore();
-    const first = await server({ functions: { store } });
-    const second = await server({ functions: { store } });
+    const first = await server({ backend: sharing(store) });
+    const second = await server({ backend: sharing(store) });
     await triggerClient(first).registerFunction({ functionId: "audit", url: plain.url });
     const { triggerId } = await triggerClient(first).registerTrigger({
       type: "stream",
@@ -163,7 +169,7 @@ describe("TriggerService: functions", () => {
 
     await first.stop();
     await second.stop();
-    const restarted = await server({ functions: { store } });
+    const restarted = await server({ backend: sharing(store) });
     expect((await triggerClient(restarted).listFunctions({})).functions.map((f) => f.functionId)).toEqual(["audit"]);
     await restarted.client().set({ streamName: "shared", groupId: "g", itemId: "i", data: json(2) });
     await eventually(() => expect(calls).toHaveLength(2));
@@ -177,13 +183,12 @@ describe("TriggerService: functions", () => {
     });
     const store = new MemoryRegistrationStore();
     const declared = {
-      store,
       remote: [{ functionId: "declared::fn", url: connect.url }],
       triggers: [{ type: "stream", functionId: "declared::fn", config: { streamName: "cfg" } }],
     };
-    const first = await server({ functions: declared });
+    const first = await server({ backend: sharing(store), functions: declared });
     await first.stop();
-    const second = await server({ functions: declared });
+    const second = await server({ backend: sharing(store), functions: declared });
     const triggers = (await triggerClient(second).listTriggers({})).triggers;
     expect(triggers).toHaveLength(1);
     expect(triggers[0].triggerId).toMatch(/^config-/);

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EngineHooks } from "../src/core/hooks.js";
 import type { GroupMessage } from "../src/core/model.js";
-import type { ItemStore } from "../src/core/item-store.js";
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
-import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
+import type { Backend } from "../src/adapters/backend.js";
+import { memoryBackend } from "../src/adapters/memory/memory-backend.js";
+import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
 import { op } from "./conformance/proto-values.js";
 import { uniqueNames } from "./conformance/unique-names.js";
 import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";
@@ -16,9 +16,9 @@ function brief(message: GroupMessage): string {
 }
 
 const keyPrefix = uniquePrefix("hooks-after-commit");
-const stores: Array<[string, () => Promise<ItemStore> | ItemStore]> = [
-  ["memory", () => new MemoryItemStore()],
-  ["redis", () => RedisItemStore.connect({ url: REDIS_URL, keyPrefix })],
+const stores: Array<[string, () => Promise<Backend> | Backend]> = [
+  ["memory", () => memoryBackend()],
+  ["redis", () => connectRedisBackend({ url: REDIS_URL, keyPrefix })],
 ];
 
 afterAll(() => deleteKeys(keyPrefix));
@@ -36,7 +36,7 @@ describe.each(stores)("afterCommit on the %s store", (_name, open) => {
   let running: RunningServer;
 
   beforeAll(async () => {
-    running = await startServer({ adapter: await open(), hooks: [first, broken, last] });
+    running = await startServer({ backend: await open(), hooks: [first, broken, last] });
   });
   afterAll(async () => {
     await running?.stop();

@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
+import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
 import type { Change, StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { json, op, value } from "./conformance/proto-values.js";
 import { uniqueNames } from "./conformance/unique-names.js";
@@ -32,8 +33,8 @@ afterAll(async () => {
 });
 
 async function serve(historyLimit?: number): Promise<RunningServer> {
-  const adapter = await RedisItemStore.connect({ url: redis.url, keyPrefix, historyLimit, commandTimeoutMs: 2000 });
-  const server = await startServer({ adapter });
+  const backend = await connectRedisBackend({ url: redis.url, keyPrefix, historyLimit, commandTimeoutMs: 2000 });
+  const server = await startServer({ backend });
   servers.push(server);
   return server;
 }

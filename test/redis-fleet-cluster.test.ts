@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
+import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
 import { value } from "./conformance/proto-values.js";
 import { eventually } from "./support/function-server.js";
 import { startRedisCluster, uniquePrefix, type RedisCluster } from "./support/redis.js";
@@ -25,9 +25,9 @@ afterAll(async () => {
 });
 
 async function instance(): Promise<RunningServer> {
-  const adapter = await RedisItemStore.connect({ url: cluster.url, keyPrefix, instanceTtlMs: 1500 });
-  expect(adapter.isCluster).toBe(true);
-  const server = await startServer({ adapter, log: () => undefined });
+  const backend = await connectRedisBackend({ url: cluster.url, keyPrefix, instanceTtlMs: 1500 });
+  expect(backend.items.isCluster).toBe(true);
+  const server = await startServer({ backend, log: () => undefined });
   servers.push(server);
   return server;
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
+import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
 import { ErrorCode } from "../src/core/errors.js";
 import { eventually } from "./support/function-server.js";
 import { redisClient, startRedisServer, uniquePrefix, type RedisServer } from "./support/redis.js";
@@ -25,8 +25,8 @@ afterAll(async () => {
 });
 
 async function instance(): Promise<RunningServer> {
-  const adapter = await RedisItemStore.connect({ url: redis.url, keyPrefix, instanceTtlMs: 1500, commandTimeoutMs: 2000 });
-  const server = await startServer({ adapter, log: () => undefined });
+  const backend = await connectRedisBackend({ url: redis.url, keyPrefix, instanceTtlMs: 1500, commandTimeoutMs: 2000 });
+  const server = await startServer({ backend, log: () => undefined });
   servers.push(server);
   return server;
 }

@@ -1,6 +1,6 @@
 import { registerWorker, type IIIClient } from "iii-sdk";
 import { afterAll, describe, expect, it } from "vitest";
-import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
+import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
 import type { JsonObject } from "../src/core/json.js";
 import { value } from "./conformance/proto-values.js";
 import { uniqueNames } from "./conformance/unique-names.js";
@@ -25,8 +25,8 @@ afterAll(async () => {
 });
 
 async function instance(): Promise<RunningServer> {
-  const adapter = await RedisItemStore.connect({ url: REDIS_URL, keyPrefix });
-  const running = await startServer({ adapter, log: () => undefined });
+  const backend = await connectRedisBackend({ url: REDIS_URL, keyPrefix });
+  const running = await startServer({ backend, log: () => undefined });
   cleanup.push(() => running.stop());
   return running;
 }

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
-import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
+import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
 import type { JsonValue } from "../src/core/json.js";
 import { ErrorCode } from "../src/core/errors.js";
 import type { FunctionInvoker } from "../src/functions/function-registry.js";
@@ -35,10 +35,10 @@ interface Instance {
 }
 
 async function instance(): Promise<Instance> {
-  const adapter = await RedisItemStore.connect({ url: REDIS_URL, keyPrefix, instanceTtlMs: INSTANCE_TTL_MS });
+  const backend = await connectRedisBackend({ url: REDIS_URL, keyPrefix, instanceTtlMs: INSTANCE_TTL_MS });
   const logs: string[] = [];
   // A long function timeout: a call that does not fail fast would fail the test's waits.
-  const running = await startServer({ adapter, functions: { functionTimeoutMs: 30_000 }, log: (line) => logs.push(line) });
+  const running = await startServer({ backend, functions: { functionTimeoutMs: 30_000 }, log: (line) => logs.push(line) });
   cleanup.push(() => running.stop());
   return { running, logs };
 }

@@ -8,15 +8,15 @@ const SUBSCRIBERS = 10_000;
 
 describe("fan-out to 10,000 subscribers of one group", () => {
   it("hands every subscriber the very same delivery, encoded once, and leaves no feed behind", async () => {
-    const adapter = new MemoryItemStore();
-    const engine = new StreamEngine({ adapter });
+    const store = new MemoryItemStore();
+    const engine = new StreamEngine({ store });
     try {
       await engine.set({ streamName: "s", groupId: "g", itemId: "a" }, { n: 0 });
       const subscriptions: Subscription[] = [];
       for (let batch = 0; batch < SUBSCRIBERS; batch += 1000) {
         subscriptions.push(...(await Promise.all(Array.from({ length: 1000 }, () => engine.subscribe({ streamName: "s", groupId: "g" })))));
       }
-      expect([engine.stats().subscriptions, engine.stats().groupFeeds, adapter.watcherCount]).toEqual([SUBSCRIBERS, 1, 1]);
+      expect([engine.stats().subscriptions, engine.stats().groupFeeds, store.watcherCount]).toEqual([SUBSCRIBERS, 1, 1]);
       for (const subscription of subscriptions) expect(subscription.take()?.message.kind).toBe("snapshot");
 
       await engine.set({ streamName: "s", groupId: "g", itemId: "a" }, { n: 1 });
@@ -31,7 +31,7 @@ describe("fan-out to 10,000 subscribers of one group", () => {
       expect(encodings).toBe(1);
 
       for (const subscription of subscriptions) subscription.end();
-      expect([engine.stats().subscriptions, engine.stats().groupFeeds, adapter.watcherCount]).toEqual([0, 0, 0]);
+      expect([engine.stats().subscriptions, engine.stats().groupFeeds, store.watcherCount]).toEqual([0, 0, 0]);
     } finally {
       await engine.close();
     }

@@ -59,7 +59,7 @@ describe("Subscribe under concurrent writers", () => {
   const adapter = new LaggingMemoryAdapter();
 
   beforeAll(async () => {
-    running = await startServer({ adapter });
+    running = await startServer({ backend: { items: adapter } });
   });
   afterAll(async () => {
     await running?.stop();

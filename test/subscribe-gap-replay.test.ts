@@ -42,7 +42,7 @@ function changeOffsets(subscription: Subscription): number[] {
 }
 
 async function withEngine(store: LossyStore, use: (engine: StreamEngine, subscription: Subscription) => Promise<void>): Promise<void> {
-  const engine = new StreamEngine({ adapter: store });
+  const engine = new StreamEngine({ store: store });
   try {
     await engine.set(key("a"), 0);
     const subscription = await engine.subscribe({ streamName: "s", groupId: "g" });

@@ -12,7 +12,7 @@ describe("releasing subscriptions", () => {
   const adapter = new MemoryItemStore();
 
   beforeAll(async () => {
-    running = await startServer({ adapter });
+    running = await startServer({ backend: { items: adapter } });
   });
   afterAll(async () => {
     await running?.stop();
@@ -111,7 +111,7 @@ class SlowSnapshotAdapter extends MemoryItemStore {
 describe("a client that leaves while its snapshot is read", () => {
   it.each(ALL_TRANSPORTS)("releases the subscription (%s)", async (kind) => {
     const adapter = new SlowSnapshotAdapter();
-    const running = await startServer({ adapter });
+    const running = await startServer({ backend: { items: adapter } });
     try {
       const cursor = new StreamCursor(running.client(kind), { streamName: "s", groupId: "g" });
       await waitFor(() => adapter.reading === 1, "the snapshot read to start");
@@ -128,7 +128,7 @@ describe("a client that leaves while its snapshot is read", () => {
 describe("server shutdown", () => {
   it("ends every open subscription with UNAVAILABLE at once and leaves none behind", async () => {
     const adapter = new MemoryItemStore();
-    const running = await startServer({ adapter, shutdownGraceMs: 5000 });
+    const running = await startServer({ backend: { items: adapter }, shutdownGraceMs: 5000 });
     const cursors: StreamCursor[] = [];
     try {
       for (const kind of ALL_TRANSPORTS) {

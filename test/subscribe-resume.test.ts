@@ -19,7 +19,7 @@ describe("Subscribe with from_offset", () => {
   const adapter = new MemoryItemStore({ historyLimit: HISTORY_LIMIT });
 
   beforeAll(async () => {
-    running = await startServer({ adapter, queueLimits: { maxMessages: QUEUE_LIMIT } });
+    running = await startServer({ backend: { items: adapter }, queueLimits: { maxMessages: QUEUE_LIMIT } });
   });
   afterAll(async () => {
     await running?.stop();
@@ -127,7 +127,7 @@ describe("Subscribe with from_offset", () => {
 
   it("sends a snapshot instead of more retained changes than the subscriber's queue holds", async () => {
     const wide = new MemoryItemStore({ historyLimit: 100 });
-    const server = await startServer({ adapter: wide, queueLimits: { maxMessages: QUEUE_LIMIT } });
+    const server = await startServer({ backend: { items: wide }, queueLimits: { maxMessages: QUEUE_LIMIT } });
     try {
       for (let i = 0; i < 3 * QUEUE_LIMIT; i++) await server.server.engine.set({ streamName: "s", groupId: "g", itemId: `i${i}` }, i);
       const view = new GroupView(1, true);

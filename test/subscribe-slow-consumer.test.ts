@@ -15,8 +15,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("a subscriber that falls behind (in process)", () => {
   it("is ended with RESOURCE_EXHAUSTED naming the offset it last took, its queue never above the limit", async () => {
-    const adapter = new MemoryItemStore();
-    const engine = new StreamEngine({ adapter, queueLimits: { maxMessages: 8 } });
+    const store = new MemoryItemStore();
+    const engine = new StreamEngine({ store, queueLimits: { maxMessages: 8 } });
     try {
       const subscription = await engine.subscribe({ streamName: "s", groupId: "g" });
       const iterator = subscription[Symbol.asyncIterator]();
@@ -32,7 +32,7 @@ describe("a subscriber that falls behind (in process)", () => {
       expect(largest).toBeLessThanOrEqual(8);
       expect(subscription.ended).toBe(true);
       await expect(iterator.next()).rejects.toMatchObject({ code: ErrorCode.ResourceExhausted, message: expect.stringMatching(/from_offset=3$/) });
-      expect([engine.stats().subscriptions, engine.stats().groupFeeds, adapter.watcherCount]).toEqual([0, 0, 0]);
+      expect([engine.stats().subscriptions, engine.stats().groupFeeds, store.watcherCount]).toEqual([0, 0, 0]);
     } finally {
       await engine.close();
     }
@@ -44,7 +44,7 @@ describe("a slow subscriber (over the network)", () => {
   const adapter = new MemoryItemStore();
 
   beforeAll(async () => {
-    running = await startServer({ adapter, queueLimits: { maxMessages: QUEUE_LIMIT } });
+    running = await startServer({ backend: { items: adapter }, queueLimits: { maxMessages: QUEUE_LIMIT } });
   });
   afterAll(async () => {
     await running?.stop();

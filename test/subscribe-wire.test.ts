@@ -19,7 +19,7 @@ let running: RunningServer;
 let session: http2.ClientHttp2Session;
 
 beforeAll(async () => {
-  running = await startServer({ adapter });
+  running = await startServer({ backend: { items: adapter } });
   session = http2.connect(running.url);
   await running.client().set({ streamName: "s", groupId: "g", itemId: "a", data: json({ n: 1 }) });
 });

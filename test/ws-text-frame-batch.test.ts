@@ -186,7 +186,7 @@ describe("writing frames beneath ws", () => {
 
 describe("a stream socket on a connection that negotiated permessage-deflate", () => {
   it("sends through ws.send: the same text messages, in order", async () => {
-    const engine = new StreamEngine({ adapter: new MemoryItemStore() });
+    const engine = new StreamEngine({ store: new MemoryItemStore() });
     cleanups.push(() => engine.close());
     const p = await pair({ perMessageDeflate: { threshold: 0 } }, { perMessageDeflate: true });
     const socket = new StreamSocket(p.server, p.socket, {

@@ -1,7 +1,26 @@
+import type { FleetBus } from "../core/fleet-bus.js";
 import type { ItemStore } from "../core/item-store.js";
-import { MemoryItemStore } from "./memory/memory-item-store.js";
-import { DEFAULT_REDIS_URL, RedisItemStore } from "./redis/redis-item-store.js";
-import { FileStore } from "./file/file-store.js";
+import type { RegistrationStore } from "../core/registrations.js";
+import { openFileBackend } from "./file/file-backend.js";
+import { memoryBackend } from "./memory/memory-backend.js";
+import { connectRedisBackend } from "./redis/redis-backend.js";
+
+/**
+ * The small ports a server keeps its state in, set separately, so that each can be
+ * offered or left out on its own: items (always), registrations of remote functions and
+ * triggers (without: kept in the server's memory, neither surviving a restart nor shared),
+ * and a fleet bus between the instances sharing the backend (without: worker functions
+ * are called only where their worker is connected).
+ *
+ * Closing: the server closes the fleet bus first (when its functions stop), then the
+ * engine closes `items`, and the item store closes whatever else of the backend shares
+ * its connections or file (registrations, then the connections themselves).
+ */
+export interface Backend {
+  items: ItemStore;
+  registrations?: RegistrationStore;
+  fleet?: FleetBus;
+}
 
 /** What the command line and config file chose, reduced to one description. */
 export type AdapterChoice =
@@ -9,12 +28,12 @@ export type AdapterChoice =
   | { name: "file"; dataDir: string; syncIntervalMs?: number; historyLimit?: number }
   | { name: "redis"; url: string; keyPrefix?: string; historyLimit?: number };
 
-export async function createAdapter(choice: AdapterChoice): Promise<ItemStore> {
+export async function createBackend(choice: AdapterChoice): Promise<Backend> {
   if (choice.name === "redis") {
-    return RedisItemStore.connect({ url: choice.url, keyPrefix: choice.keyPrefix, historyLimit: choice.historyLimit });
+    return connectRedisBackend({ url: choice.url, keyPrefix: choice.keyPrefix, historyLimit: choice.historyLimit });
   }
   if (choice.name === "file") {
-    return FileStore.open({ dataDir: choice.dataDir, syncIntervalMs: choice.syncIntervalMs, historyLimit: choice.historyLimit });
+    return openFileBackend({ dataDir: choice.dataDir, syncIntervalMs: choice.syncIntervalMs, historyLimit: choice.historyLimit });
   }
-  return new MemoryItemStore({ historyLimit: choice.historyLimit });
+  return memoryBackend({ historyLimit: choice.historyLimit });
 }

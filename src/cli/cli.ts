@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createAdapter } from "../adapters/backend.js";
+import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
 import { configToOptions } from "./config-to-options.js";
@@ -81,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
   // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
   let storeLabel = "";
   try {
-    const { backend, options, ignored } = configToOptions(
+    const { backend: choice, options, ignored } = configToOptions(
       {
         port: args.port,
         host: args.host,
@@ -94,9 +94,9 @@ async function main(argv: string[]): Promise<number> {
       process.env,
     );
     if (ignored.length > 0) process.stderr.write(`iii-stream: ignored: ${ignored.join(", ")} (the reference's kv store settings; they have no effect here)\n`);
-    const adapter = await createAdapter(backend);
-    storeLabel = adapter.name + (backend.name === "file" ? `, data: ${resolve(backend.dataDir)}` : "");
-    server = createStreamServer({ ...options, adapter });
+    const backend = await createBackend(choice);
+    storeLabel = backend.items.name + (choice.name === "file" ? `, data: ${resolve(choice.dataDir)}` : "");
+    server = createStreamServer({ ...options, backend });
     await server.start();
   } catch (error) {
     process.stderr.write(`iii-stream: ${(error as Error).message}\n`);

@@ -12,7 +12,7 @@ import { applyUpdateOps, type UpdateOp, type UpdateOpError } from "./update-ops.
 import { checkRevision, checkValue, DEFAULT_MAX_VALUE_BYTES } from "./values.js";
 
 export interface EngineOptions {
-  adapter: ItemStore;
+  store: ItemStore;
   /** Largest value (and Send payload), in bytes of JSON. Default 1 MiB. */
   maxValueBytes?: number;
   queueLimits?: QueueLimits;
@@ -68,7 +68,7 @@ const COMMIT_RETRY_MS = 10_000;
  */
 export class StreamEngine {
   readonly maxValueBytes: number;
-  private readonly adapter: ItemStore;
+  private readonly store: ItemStore;
   private readonly registry: SubscriberRegistry;
   private readonly hooks: HookRunner;
   /** Set by the first `shutdown`: the error every subscription ends with from then on. */
@@ -78,11 +78,11 @@ export class StreamEngine {
   private nextSubscriptionId = 1;
 
   constructor(options: EngineOptions) {
-    this.adapter = options.adapter;
+    this.store = options.store;
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.hooks = new HookRunner(options.hooks);
     this.queueLimits = options.queueLimits ?? DEFAULT_QUEUE_LIMITS;
-    this.registry = new SubscriberRegistry(this.adapter, {
+    this.registry = new SubscriberRegistry(this.store, {
       queueLimits: this.queueLimits,
       heartbeatMs: options.heartbeatMs ?? 15_000,
     });
@@ -90,7 +90,7 @@ export class StreamEngine {
 
   async get(key: ItemKey): Promise<StoredItem | undefined> {
     checkItemKey(key);
-    return this.adapter.getItem(key.streamName, key.groupId, key.itemId);
+    return this.store.getItem(key.streamName, key.groupId, key.itemId);
   }
 
   async set(key: ItemKey, data: JsonValue, ifRevision?: number): Promise<WriteResult> {
@@ -132,7 +132,7 @@ export class StreamEngine {
     if (target.itemId !== undefined) checkName("item_id", target.itemId);
     checkName("type", type);
     checkValue(this.maxValueBytes, "data", data);
-    const event = await this.adapter.publishEvent({
+    const event = await this.store.publishEvent({
       streamName: target.streamName,
       groupId: target.groupId,
       type,
@@ -146,16 +146,16 @@ export class StreamEngine {
   async list(streamName: string, groupId: string): Promise<StoredItem[]> {
     checkName("stream_name", streamName);
     checkName("group_id", groupId);
-    return this.adapter.listItems(streamName, groupId);
+    return this.store.listItems(streamName, groupId);
   }
 
   async listGroups(streamName: string): Promise<string[]> {
     checkName("stream_name", streamName);
-    return this.adapter.listGroups(streamName);
+    return this.store.listGroups(streamName);
   }
 
   async listAll(): Promise<StreamGroups[]> {
-    return this.adapter.listAll();
+    return this.store.listAll();
   }
 
   /**
@@ -186,7 +186,7 @@ export class StreamEngine {
     if (hooks.watchesLeaves) subscription.onEnd(() => hooks.afterLeave(join));
     try {
       if (fromOffset !== undefined) {
-        const missed = await this.adapter.changesSince(target.streamName, target.groupId, fromOffset);
+        const missed = await this.store.changesSince(target.streamName, target.groupId, fromOffset);
         const relevant = target.itemId === undefined ? missed : missed?.filter((c) => c.itemId === target.itemId);
         // More changes than the queue holds would end the subscriber on arrival, and
         // again on every retry; a snapshot is one message.
@@ -195,7 +195,7 @@ export class StreamEngine {
           return subscription;
         }
       }
-      const snapshot = await this.adapter.snapshot(target.streamName, target.groupId, target.itemId);
+      const snapshot = await this.store.snapshot(target.streamName, target.groupId, target.itemId);
       subscription.start([new Delivery({ kind: "snapshot", ...snapshot })], snapshot.offset);
       return subscription;
     } catch (error) {
@@ -206,12 +206,12 @@ export class StreamEngine {
 
   /** The store's short name, for logs and health output ("memory", "file", "redis"). */
   get storeName(): string {
-    return this.adapter.name;
+    return this.store.name;
   }
 
   /** Whether the store can serve requests now (for health checks). */
   isReady(): boolean {
-    return this.adapter.isReady();
+    return this.store.isReady();
   }
 
   /** Open subscriptions and the group feeds they share, for metrics and tests that check nothing leaks. */
@@ -232,7 +232,7 @@ export class StreamEngine {
   /** Ends what is still open (see `shutdown`), stops heartbeats and closes the store. */
   async close(): Promise<void> {
     this.registry.close(this.shutdownError ?? new StreamError(ErrorCode.Unavailable, "the server is shutting down"));
-    await this.adapter.close();
+    await this.store.close();
   }
 
   /**
@@ -260,7 +260,7 @@ export class StreamEngine {
     // Set on the first lost race: an uncontended write never reads the clock for it.
     let deadline: number | undefined;
     for (;;) {
-      const current = await this.adapter.getItem(streamName, groupId, itemId);
+      const current = await this.store.getItem(streamName, groupId, itemId);
       const revision = current === undefined ? 0 : current.revision;
       if (ifRevision !== undefined && ifRevision !== revision) {
         throw new StreamError(
@@ -275,10 +275,10 @@ export class StreamEngine {
           oldValue: current?.data,
           newValue: current?.data,
           revision,
-          offset: await this.adapter.currentOffset(streamName, groupId),
+          offset: await this.store.currentOffset(streamName, groupId),
         };
       }
-      const result = await this.adapter.commit({
+      const result = await this.store.commit({
         streamName,
         groupId,
         itemId,

@@ -1,6 +1,5 @@
 import type { JsonValue } from "./json.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "./model.js";
-import type { RegistrationStore } from "./registrations.js";
 
 /**
  * A conditional write of one item: it only happens when the item's revision still
@@ -29,6 +28,25 @@ export type CommitResult =
   | { ok: true; change: ItemChange }
   /** The item's revision (or incarnation) was not the expected one; nothing was written. */
   | { ok: false; currentRevision: number };
+
+/**
+ * The compare-and-set of one write against the item as stored now (`undefined` when there
+ * is none), shared by the adapters that check it in TypeScript (Redis checks the same in
+ * commit.lua). Returns the refusal, or `undefined` when the write may go ahead: the
+ * revision must be the expected one, a delete needs an item, and an item that was deleted
+ * and re-created meanwhile is not the one the write was computed from.
+ */
+export function checkPrecondition(
+  write: ItemWrite,
+  current: { revision: number; createdOffset: number } | undefined,
+): Extract<CommitResult, { ok: false }> | undefined {
+  const currentRevision = current?.revision ?? 0;
+  if (currentRevision !== write.expectedRevision) return { ok: false, currentRevision };
+  if (write.value === undefined && current === undefined) return { ok: false, currentRevision };
+  const incarnation = write.expectedCreatedOffset;
+  if (current && incarnation !== undefined && current.createdOffset !== incarnation) return { ok: false, currentRevision };
+  return undefined;
+}
 
 /** Receives a group's messages in offset order. */
 export type GroupListener = (message: GroupMessage) => void;
@@ -60,13 +78,6 @@ export type GroupLossListener = (reason: string, replayable: boolean) => void;
 export interface ItemStore {
   /** A short name for logs and health output ("memory", "file", "redis"). */
   readonly name: string;
-
-  /**
-   * Where remote functions and triggers are kept (see RegistrationStore). Optional: an
-   * adapter without it leaves them in the server's memory, so they do not survive a
-   * restart and are not shared with other instances.
-   */
-  readonly registrations?: RegistrationStore;
 
   getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined>;
   commit(write: ItemWrite): Promise<CommitResult>;

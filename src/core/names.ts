@@ -31,3 +31,11 @@ export function groupKey(streamName: string, groupId: string, itemId?: string): 
   const group = `${streamName.length}:${streamName}${groupId.length}:${groupId}`;
   return itemId === undefined ? group : group + itemId;
 }
+
+/**
+ * Byte order of the UTF-8 encoding, the order ListGroups and ListAll promise on every
+ * adapter (JavaScript's own string order is by UTF-16 unit, which differs above U+FFFF).
+ */
+export function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}

@@ -1,5 +1,3 @@
-import type { FunctionFleet } from "../functions/fleet-functions.js";
-
 /** A function reached at a URL (`iii.stream.v1.FunctionService`). */
 export interface FunctionRecord {
   functionId: string;
@@ -59,9 +57,4 @@ export interface RegistrationStore {
    * or merged: the listener reloads everything. Returns a function that stops the calls.
    */
   onChange(listener: () => void): () => void;
-  /**
-   * Lets the instances sharing the store call each other's worker functions (see
-   * fleet-functions.ts). Optional: a store only this process uses has no fleet.
-   */
-  readonly fleet?: FunctionFleet;
 }

@@ -29,7 +29,7 @@ export class SubscriberRegistry {
   private readonly heartbeatTimer: NodeJS.Timeout;
 
   constructor(
-    private readonly adapter: ItemStore,
+    private readonly store: ItemStore,
     private readonly options: RegistryOptions,
   ) {
     const sweepEvery = Math.max(10, Math.floor(options.heartbeatMs / 3));
@@ -52,7 +52,7 @@ export class SubscriberRegistry {
     const key = groupKey(target.streamName, target.groupId);
     let feed = this.feeds.get(key);
     if (!feed) {
-      feed = new GroupFeed(target.streamName, target.groupId, this.adapter);
+      feed = new GroupFeed(target.streamName, target.groupId, this.store);
       this.feeds.set(key, feed);
     }
     const subscription = new Subscription(target, this.options.queueLimits, onReadable);

@@ -2,27 +2,9 @@ import type { JsonValue } from "../core/json.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { FunctionRecord } from "../core/registrations.js";
 import { remoteFunction, type RemoteFunctionClient } from "./remote-function.js";
+import type { FunctionHandler, FunctionInfo, FunctionInvoker, FunctionKind } from "./types.js";
 
-/**
- * An in-process function. It gets its own copy of the payload, so it may change it
- * freely. `signal` aborts when the call times out or the server stops. Its result is
- * taken as JSON (what JSON.stringify keeps of it); returning nothing means "no result".
- */
-export type FunctionHandler = (payload: JsonValue, signal: AbortSignal) => unknown;
-
-/** Runs functions wherever they live: in this process, at a URL, or in a connected worker. */
-export interface FunctionInvoker {
-  invoke(functionId: string, payload: JsonValue, signal: AbortSignal): Promise<JsonValue | undefined>;
-}
-
-export type FunctionKind = "in-process" | "remote" | "worker";
-
-export interface FunctionInfo {
-  functionId: string;
-  kind: FunctionKind;
-  /** The base URL of a remote function. */
-  url?: string;
-}
+export type { FunctionHandler, FunctionInfo, FunctionInvoker, FunctionKind } from "./types.js";
 
 interface Entry {
   kind: FunctionKind;
@@ -34,13 +16,15 @@ interface Entry {
  * Every function the service can call, behind one `invoke`, so triggers and the
  * subscription gate never care where a function runs. In-process and worker functions
  * take precedence over a remote function with the same id: they belong to the process
- * that serves the call, remote ones to the shared registrations. Next come worker
- * functions hosted by other instances of the fleet (see fleet-functions.ts), so a worker
- * function wins over a remote one wherever the worker is connected.
+ * that serves the call, remote ones to the shared registrations. Next come the fleet's:
+ * worker functions hosted by other instances (see fleet-membership.ts), so a worker
+ * function wins over a remote one wherever the worker is connected. Three maps, looked
+ * up in this order: `local` (in-process and worker functions of this process), `fleet`
+ * (worker functions of other instances) and `remote` (stored, reached at a URL).
  */
 export class FunctionRegistry {
   private readonly local = new Map<string, Entry>();
-  private elsewhere = new Map<string, Entry>();
+  private fleet = new Map<string, Entry>();
   private remote = new Map<string, Entry>();
   /** One client per URL, so that functions served by one backend share its connections. */
   private remoteClients = new Map<string, RemoteFunctionClient>();
@@ -77,8 +61,8 @@ export class FunctionRegistry {
   }
 
   /** Replaces the worker functions that other instances of the fleet host. */
-  replaceElsewhere(invokers: ReadonlyMap<string, FunctionInvoker>): void {
-    this.elsewhere = new Map([...invokers].map(([functionId, invoker]) => [functionId, { kind: "worker", invoker }]));
+  replaceFleet(invokers: ReadonlyMap<string, FunctionInvoker>): void {
+    this.fleet = new Map([...invokers].map(([functionId, invoker]) => [functionId, { kind: "worker", invoker }]));
   }
 
   /** The ids of the worker functions offered by workers connected to this process, sorted. */
@@ -92,7 +76,7 @@ export class FunctionRegistry {
   }
 
   list(): FunctionInfo[] {
-    const ids = new Set([...this.local.keys(), ...this.elsewhere.keys(), ...this.remote.keys()]);
+    const ids = new Set([...this.local.keys(), ...this.fleet.keys(), ...this.remote.keys()]);
     return [...ids].sort().map((functionId) => {
       const { kind, url } = this.find(functionId)!;
       return url === undefined ? { functionId, kind } : { functionId, kind, url };
@@ -109,11 +93,11 @@ export class FunctionRegistry {
   }
 
   /**
-   * Like `invoke`, for a call that another instance sent here: only functions of this
-   * process answer it (never one elsewhere, so calls cannot go round in circles), and
+   * Like `invoke`, for a call that another instance sent here: only the local functions
+   * answer it (never one of the fleet's, so calls cannot go round in circles), and
    * `cancel` ends it early, when the caller gave up.
    */
-  invokeHere(functionId: string, payload: JsonValue, timeoutMs: number, cancel: AbortSignal): Promise<JsonValue | undefined> {
+  invokeLocal(functionId: string, payload: JsonValue, timeoutMs: number, cancel: AbortSignal): Promise<JsonValue | undefined> {
     return this.call(functionId, this.local.get(functionId), payload, timeoutMs, cancel);
   }
 
@@ -160,7 +144,7 @@ export class FunctionRegistry {
   }
 
   private find(functionId: string): Entry | undefined {
-    return this.local.get(functionId) ?? this.elsewhere.get(functionId) ?? this.remote.get(functionId);
+    return this.local.get(functionId) ?? this.fleet.get(functionId) ?? this.remote.get(functionId);
   }
 
   private registerLocal(functionId: string, entry: Entry): () => void {

@@ -5,10 +5,12 @@ import { checkName, groupKey } from "../core/names.js";
 import type { EngineHooks } from "../core/hooks.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { HandshakeInfo } from "../access/handshake.js";
-import { FleetFunctions } from "./fleet-functions.js";
-import { FunctionRegistry, type FunctionHandler, type FunctionInfo, type FunctionInvoker } from "./function-registry.js";
+import type { FleetBus } from "../core/fleet-bus.js";
+import { FleetCalls } from "./fleet-calls.js";
+import { FleetMembership } from "./fleet-membership.js";
+import { FunctionRegistry } from "./function-registry.js";
+import type { FunctionHandler, FunctionInfo, FunctionInvoker } from "./types.js";
 import { type FunctionRecord, type RegistrationStore, type TriggerRecord } from "../core/registrations.js";
-import { MemoryRegistrationStore } from "../adapters/memory/memory-registration-store.js";
 import { checkFunctionUrl } from "./remote-function.js";
 import { SubscriptionGate } from "./subscription-gate.js";
 import { TriggerDispatcher, type TriggerStats } from "./trigger-dispatcher.js";
@@ -32,10 +34,23 @@ export interface FunctionsOptions {
   functionTimeoutMs?: number;
   /** How long the auth function may take. Default 5,000 ms: a subscriber waits for it before anything flows. */
   authTimeoutMs?: number;
-  /** Where remote functions and triggers are kept. Default: in this process only. */
-  store?: RegistrationStore;
   /** Where failures are reported. Default: standard error. */
   log?: (line: string) => void;
+}
+
+/** FunctionsOptions plus the ports of the backend the runtime keeps its state in. */
+export interface FunctionsRuntimeOptions extends FunctionsOptions {
+  /**
+   * Where remote functions and triggers are kept: the backend's registration store (the
+   * server gives an in-process one when the backend has none).
+   */
+  registrations: RegistrationStore;
+  /**
+   * How this instance calls the worker functions of the other instances sharing the
+   * backend, and they its own. Default none: a worker function can only be called on the
+   * instance its worker is connected to.
+   */
+  fleet?: FleetBus;
 }
 
 export interface TriggerInfo extends TriggerRecord {
@@ -59,8 +74,8 @@ export class FunctionsRuntime {
   /** What the engine calls: stream triggers on every change and event, join and leave around subscriptions. */
   readonly hooks: EngineHooks;
   private readonly store: RegistrationStore;
-  /** Worker functions and triggers across the instances sharing the store, when it has a fleet. */
-  private readonly fleet: FleetFunctions | undefined;
+  /** Worker functions and triggers across the instances sharing the backend, when it has a fleet bus. */
+  private readonly fleet: FleetMembership | undefined;
   private readonly functionTimeoutMs: number;
   private readonly log: (line: string) => void;
   private stopWatching: (() => void) | undefined;
@@ -74,15 +89,16 @@ export class FunctionsRuntime {
   private fleetTriggers: TriggerRecord[] = [];
   private readonly workerTriggers = new Map<string, TriggerRecord>();
 
-  constructor(private readonly options: FunctionsOptions = {}) {
-    this.store = options.store ?? new MemoryRegistrationStore();
+  constructor(private readonly options: FunctionsRuntimeOptions) {
+    this.store = options.registrations;
     this.functionTimeoutMs = checkTimeout("function timeout", options.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS);
     this.log = options.log ?? ((line) => process.stderr.write(`iii-stream: ${line}\n`));
     this.fleet =
-      this.store.fleet === undefined
+      options.fleet === undefined
         ? undefined
-        : new FleetFunctions({
-            fleet: this.store.fleet,
+        : new FleetMembership({
+            bus: options.fleet,
+            calls: new FleetCalls(options.fleet),
             registry: this.functions,
             workerTriggers: () => [...this.workerTriggers.values()],
             timeoutMs: this.functionTimeoutMs,

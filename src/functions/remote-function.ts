@@ -3,7 +3,7 @@ import https from "node:https";
 import { isJsonObject, type JsonValue } from "../core/json.js";
 import { ErrorCode, invalidArgument, StreamError } from "../core/errors.js";
 import { FunctionService } from "../../gen/iii/stream/v1/triggers_pb.js";
-import type { FunctionInvoker } from "./function-registry.js";
+import type { FunctionInvoker } from "./types.js";
 
 const INVOKE_PATH = `/${FunctionService.typeName}/${FunctionService.method.invoke.name}`;
 

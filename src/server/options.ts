@@ -1,5 +1,5 @@
-import type { ItemStore } from "../core/item-store.js";
-import { MemoryItemStore } from "../adapters/memory/memory-item-store.js";
+import type { Backend } from "../adapters/backend.js";
+import { memoryBackend } from "../adapters/memory/memory-backend.js";
 import type { EngineHooks } from "../core/hooks.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
 import type { QueueLimits } from "../core/subscription.js";
@@ -23,10 +23,11 @@ export interface StreamServerOptions {
    */
   host?: string;
   /**
-   * Where items live. The server closes it on `stop()`, whoever created it.
-   * @default a fresh in-memory store: nothing to set up, nothing survives the process
+   * Where items, function registrations and the fleet bus live (see Backend). The server
+   * closes it on `stop()`, whoever created it.
+   * @default a fresh in-memory backend: nothing to set up, nothing survives the process
    */
-  adapter?: ItemStore;
+  backend?: Backend;
   /**
    * Largest request and largest stored value, in bytes; also the largest WebSocket frame.
    * @default 1 MiB: room for any ordinary item, while one request cannot make the server buffer much
@@ -90,7 +91,7 @@ export interface StreamServerOptions {
 export interface ResolvedOptions {
   port: number;
   host: string;
-  adapter: ItemStore;
+  backend: Backend;
   maxMessageBytes: number;
   heartbeatMs: number | undefined;
   queueLimits: QueueLimits | undefined;
@@ -112,7 +113,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
   return {
     port: options.port ?? DEFAULT_PORT,
     host: options.host ?? DEFAULT_HOST,
-    adapter: options.adapter ?? new MemoryItemStore(),
+    backend: options.backend ?? memoryBackend(),
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_VALUE_BYTES,
     heartbeatMs: options.heartbeatMs,
     queueLimits: options.queueLimits,

@@ -6,6 +6,7 @@ import { FlushScheduler } from "../core/flush-scheduler.js";
 import type { JsonValue } from "../core/json.js";
 import type { SubscriberStats } from "../core/subscriber-registry.js";
 import type { FunctionHandler } from "../functions/function-registry.js";
+import { MemoryRegistrationStore } from "../adapters/memory/memory-registration-store.js";
 import { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
@@ -48,9 +49,14 @@ export class StreamServer {
     const resolved = (this.options = resolveOptions(options));
     const apiKeys = new ApiKeys(resolved.apiKeys);
 
-    this.functions = new FunctionsRuntime({ ...resolved.functions, store: resolved.functions.store ?? resolved.adapter.registrations });
+    const { backend } = resolved;
+    this.functions = new FunctionsRuntime({
+      ...resolved.functions,
+      registrations: backend.registrations ?? new MemoryRegistrationStore(),
+      fleet: backend.fleet,
+    });
     this.engine = new StreamEngine({
-      adapter: resolved.adapter,
+      store: backend.items,
       maxValueBytes: resolved.maxMessageBytes,
       heartbeatMs: resolved.heartbeatMs,
       queueLimits: resolved.queueLimits,
@@ -145,7 +151,7 @@ export class StreamServer {
   /**
    * Stops accepting connections, ends open subscriptions with UNAVAILABLE (clients
    * resume elsewhere with from_offset), lets other requests finish for the grace
-   * period, then closes every connection and the adapter.
+   * period, then closes every connection and the backend.
    */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
@@ -158,7 +164,7 @@ export class StreamServer {
       this.webSockets.close();
       this.engine.shutdown("the server is shutting down");
     });
-    // The leave triggers of the subscriptions just ended, before the adapter they may write to closes.
+    // The leave triggers of the subscriptions just ended, before the backend they may write to closes.
     await this.functions.close(grace);
     await this.engine.close();
   }

@@ -33,7 +33,7 @@ export function defineConformanceSuite(
     const streamName = uniqueNames(`conf-${name}`);
 
     beforeAll(async () => {
-      running = await startServer({ adapter: await makeAdapter() });
+      running = await startServer({ backend: { items: await makeAdapter() } });
       client = running.client("connect-binary-h2");
     });
 

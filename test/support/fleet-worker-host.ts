@@ -5,16 +5,16 @@
  * environment. It prints `ready <url>` once the function is offered, and `called <json>`
  * for each call.
  */
-import { RedisItemStore } from "../../src/adapters/redis/redis-item-store.js";
+import { connectRedisBackend } from "../../src/adapters/redis/redis-backend.js";
 import { createStreamServer } from "../../src/server/stream-server.js";
 
 const env = process.env;
-const adapter = await RedisItemStore.connect({
+const backend = await connectRedisBackend({
   url: env.FLEET_REDIS_URL,
   keyPrefix: env.FLEET_KEY_PREFIX,
   instanceTtlMs: Number(env.FLEET_INSTANCE_TTL_MS),
 });
-const server = createStreamServer({ port: 0, adapter });
+const server = createStreamServer({ port: 0, backend });
 await server.start();
 server.functions.registerWorkerFunction(env.FLEET_FUNCTION_ID!, {
   invoke: async (_functionId, payload) => {

@@ -1,7 +1,6 @@
 import http2 from "node:http2";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import type { ItemStore } from "../../src/core/item-store.js";
 import { createStreamServer, type StreamServer, type StreamServerOptions } from "../../src/server/stream-server.js";
 import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
 
@@ -41,7 +40,7 @@ export interface RunningServer {
 }
 
 /** Starts a real server on a free port. Stop it in afterAll. */
-export async function startServer(options: StreamServerOptions & { adapter?: ItemStore } = {}): Promise<RunningServer> {
+export async function startServer(options: StreamServerOptions = {}): Promise<RunningServer> {
   const server = createStreamServer({ port: 0, shutdownGraceMs: 500, ...options });
   await server.start();
   const url = server.url;

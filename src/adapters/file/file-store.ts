@@ -3,7 +3,7 @@ import type { JsonValue } from "../../core/json.js";
 import { ErrorCode, StreamError } from "../../core/errors.js";
 import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "../../core/model.js";
-import { DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
 import { openStore } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
 import { prepareStatements, type GroupRow, type ItemRow, type Statements } from "./statements.js";
@@ -262,11 +262,9 @@ export class FileStore implements ItemStore {
   private apply(write: ItemWrite): CommitResult {
     let group = this.sql.group.get(write.streamName, write.groupId);
     const existing = group && this.sql.item.get(group.id, write.itemId);
+    const refused = checkPrecondition(write, existing && { revision: existing.revision, createdOffset: existing.position });
+    if (refused) return refused;
     const currentRevision = existing?.revision ?? 0;
-    if (currentRevision !== write.expectedRevision) return { ok: false, currentRevision };
-    if (write.value === undefined && !existing) return { ok: false, currentRevision };
-    const incarnation = write.expectedCreatedOffset;
-    if (existing && incarnation !== undefined && existing.position !== incarnation) return { ok: false, currentRevision };
     group ??= this.createGroup(write.streamName, write.groupId);
 
     const offset = group.last_offset + 1;

@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRecord } from "../../core/registrations.js";
+import { ChangeListeners } from "../../core/change-listeners.js";
 
 type Kind = "function" | "trigger";
 
@@ -10,7 +11,7 @@ type Kind = "function" | "trigger";
  * One process owns the store, so change notifications only come from this instance.
  */
 export class RegistrationTable implements RegistrationStore {
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new ChangeListeners();
   private readonly sql;
 
   constructor(db: Database.Database) {
@@ -47,10 +48,7 @@ export class RegistrationTable implements RegistrationStore {
   }
 
   onChange(listener: () => void): () => void {
-    // A wrapper per call, so that one listener subscribed twice is also removed twice.
-    const call = () => listener();
-    this.listeners.add(call);
-    return () => this.listeners.delete(call);
+    return this.listeners.add(listener);
   }
 
   private save(kind: Kind, id: string, record: FunctionRecord | TriggerRecord): void {
@@ -65,6 +63,6 @@ export class RegistrationTable implements RegistrationStore {
   }
 
   private changed(): void {
-    for (const listener of [...this.listeners]) listener();
+    this.listeners.notify();
   }
 }

@@ -1,6 +1,7 @@
 import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "../../core/model.js";
-import { DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { compareBytes } from "../../core/names.js";
 import { HistoryBuffer } from "../history-buffer.js";
 
 interface GroupState {
@@ -35,11 +36,9 @@ export class MemoryItemStore implements ItemStore {
   async commit(write: ItemWrite): Promise<CommitResult> {
     const group = this.group(write.streamName, write.groupId, true);
     const existing = group.items.get(write.itemId);
+    const refused = checkPrecondition(write, existing);
+    if (refused) return refused;
     const currentRevision = existing?.revision ?? 0;
-    if (currentRevision !== write.expectedRevision) return { ok: false, currentRevision };
-    if (write.value === undefined && existing === undefined) return { ok: false, currentRevision };
-    const incarnation = write.expectedCreatedOffset;
-    if (existing && incarnation !== undefined && existing.createdOffset !== incarnation) return { ok: false, currentRevision };
 
     const offset = ++group.offset;
     let change: ItemChange;
@@ -186,9 +185,4 @@ export class MemoryItemStore implements ItemStore {
   private emit(group: GroupState, message: GroupMessage): void {
     for (const listener of group.listeners) listener(message);
   }
-}
-
-/** Byte order of the UTF-8 encoding, the order ListGroups and ListAll promise. */
-export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }

@@ -1,13 +1,15 @@
 import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRecord } from "../../core/registrations.js";
+import { ChangeListeners } from "../../core/change-listeners.js";
 
 /**
- * Keeps registrations in this process: they last as long as the adapter that holds
- * it. Servers in one process that share an instance see each other's changes.
+ * Keeps registrations in this process: they last as long as this object. Servers in one
+ * process given the same instance (in their backends) see each other's changes; a server
+ * whose backend has no registration store gets one of its own.
  */
 export class MemoryRegistrationStore implements RegistrationStore {
   private readonly functions = new Map<string, FunctionRecord>();
   private readonly triggers = new Map<string, TriggerRecord>();
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new ChangeListeners();
 
   async load(): Promise<StoredRegistrations> {
     // Copies, as a serialising store would return, so no caller can change what is stored.
@@ -33,10 +35,7 @@ export class MemoryRegistrationStore implements RegistrationStore {
   }
 
   onChange(listener: () => void): () => void {
-    // A wrapper per call, so that one listener subscribed twice is also removed twice.
-    const call = () => listener();
-    this.listeners.add(call);
-    return () => this.listeners.delete(call);
+    return this.listeners.add(listener);
   }
 
   private deleted(found: boolean): boolean {
@@ -45,6 +44,6 @@ export class MemoryRegistrationStore implements RegistrationStore {
   }
 
   private changed(): void {
-    for (const listener of [...this.listeners]) listener();
+    this.listeners.notify();
   }
 }

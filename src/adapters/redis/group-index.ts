@@ -1,5 +1,5 @@
 import type { StreamGroups } from "../../core/model.js";
-import { compareBytes } from "../memory/memory-item-store.js";
+import { compareBytes } from "../../core/names.js";
 import type { KeyLayout } from "./key-layout.js";
 import type { RedisClient } from "./scripts.js";
 

@@ -30,7 +30,7 @@ export const DEFAULT_KEY_PREFIX = "iii-stream:";
  *   Pstreams      SET of stream names (index)
  *   P{registrations}:...     functions, triggers and the fleet's worker functions
  *                            (see RegistrationKeys); one tag, so one script can touch them all
- *   P{instance:<id>}:calls   shard channel of one server instance (see redis-fleet.ts)
+ *   P{instance:<id>}:calls   shard channel of one server instance (see redis-fleet-bus.ts)
  */
 export class KeyLayout {
   constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {
@@ -80,7 +80,7 @@ export class KeyLayout {
   }
 }
 
-/** Where registrations live (see redis-registrations.ts and redis-fleet.ts). */
+/** Where registrations live (see redis-registrations.ts and redis-fleet-bus.ts). */
 export interface RegistrationKeys {
   /** HASH function id -> FunctionRecord JSON. */
   functions: string;

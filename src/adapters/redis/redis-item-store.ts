@@ -8,7 +8,6 @@ import { GroupIndex } from "./group-index.js";
 import { DEFAULT_KEY_PREFIX, KeyLayout } from "./key-layout.js";
 import { decodeChangeMessage, decodeStoredItem, encodeEventFields } from "./record-format.js";
 import { withRedisErrors } from "./redis-errors.js";
-import { RedisRegistrations } from "./redis-registrations.js";
 import { scripts, type RedisClient } from "./scripts.js";
 
 export interface RedisItemStoreOptions extends ItemStoreOptions {
@@ -32,13 +31,6 @@ export interface RedisItemStoreOptions extends ItemStoreOptions {
   commandTimeoutMs?: number;
   /** How long connecting at startup may take. Default 5,000 ms, as in the reference. */
   connectTimeoutMs?: number;
-  /**
-   * How long an instance's record of the worker functions it hosts outlives the instance
-   * (it is renewed every third of this). Default 15,000 ms: a crashed instance's worker
-   * functions disappear from the fleet within about that long (calls to them fail at once
-   * meanwhile), while a Redis hiccup of a few seconds does not make them flicker.
-   */
-  instanceTtlMs?: number;
 }
 
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
@@ -51,36 +43,33 @@ export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
  */
 export class RedisItemStore implements ItemStore {
   readonly name = "redis";
-  /** Remote functions, triggers and the fleet's worker functions, shared by every instance. */
-  readonly registrations: RedisRegistrations;
   private readonly commands: RedisClient;
   private readonly index: GroupIndex;
   private readonly channels: GroupChannels;
 
-  private constructor(
+  /**
+   * An item store over connections it owns: its `close` closes them. `closeFirst` closes
+   * what else uses them (the fleet bus and registrations of a Redis backend) before that.
+   */
+  constructor(
     private readonly connections: RedisConnections,
     private readonly keys: KeyLayout,
-    private readonly historyLimit: number,
-    instanceTtlMs: number,
+    private readonly historyLimit: number = DEFAULT_HISTORY_LIMIT,
+    private readonly closeFirst: () => Promise<void> = async () => undefined,
   ) {
     this.commands = connections.commands;
-    this.registrations = new RedisRegistrations(connections, keys, instanceTtlMs);
     this.index = new GroupIndex(this.commands, keys);
     this.channels = new GroupChannels(connections, keys);
   }
 
-  /** Connects (failing after `connectTimeoutMs` when Redis does not answer). */
+  /**
+   * Connects (failing after `connectTimeoutMs` when Redis does not answer) and keeps items
+   * only; a server also wanting shared registrations and the fleet takes a whole Redis
+   * backend (redis-backend.ts).
+   */
   static async connect(options: RedisItemStoreOptions = {}): Promise<RedisItemStore> {
-    const keys = new KeyLayout(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
-    const url = options.url ?? DEFAULT_REDIS_URL;
-    const connections = await withRedisErrors(`connecting to ${redactUrl(url)}`, () =>
-      openConnections({
-        url,
-        commandTimeoutMs: options.commandTimeoutMs ?? 10_000,
-        connectTimeoutMs: options.connectTimeoutMs ?? 5000,
-      }),
-    );
-    return new RedisItemStore(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT, options.instanceTtlMs ?? 15_000);
+    const { connections, keys } = await connectRedis(options);
+    return new RedisItemStore(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT);
   }
 
   /** Whether the adapter talks to a Redis Cluster. */
@@ -204,10 +193,24 @@ export class RedisItemStore implements ItemStore {
   }
 
   async close(): Promise<void> {
-    await this.registrations.close();
+    await this.closeFirst();
     await this.channels.close();
     await this.connections.close();
   }
+}
+
+/** Opens the two connections of one Redis backend (see connections.ts) and the key layout under its prefix. */
+export async function connectRedis(options: RedisItemStoreOptions): Promise<{ connections: RedisConnections; keys: KeyLayout }> {
+  const keys = new KeyLayout(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+  const url = options.url ?? DEFAULT_REDIS_URL;
+  const connections = await withRedisErrors(`connecting to ${redactUrl(url)}`, () =>
+    openConnections({
+      url,
+      commandTimeoutMs: options.commandTimeoutMs ?? 10_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+    }),
+  );
+  return { connections, keys };
 }
 
 /** The URL without its password, for error messages. */

@@ -1,7 +1,7 @@
 import type { FunctionRecord, RegistrationStore, StoredRegistrations, TriggerRecord } from "../../core/registrations.js";
+import { ChangeListeners } from "../../core/change-listeners.js";
 import type { RedisConnections } from "./connections.js";
 import type { KeyLayout, RegistrationKeys } from "./key-layout.js";
-import { RedisFleet } from "./redis-fleet.js";
 import { withRedisErrors } from "./redis-errors.js";
 import { scripts, type RedisClient } from "./scripts.js";
 import { StandingChannel } from "./standing-channel.js";
@@ -19,18 +19,15 @@ import { StandingChannel } from "./standing-channel.js";
  * change made between a listener's first load and the subscription would be missed).
  */
 export class RedisRegistrations implements RegistrationStore {
-  /** Worker functions across the instances (see redis-fleet.ts). */
-  readonly fleet: RedisFleet;
   private readonly commands: RedisClient;
   private readonly keys: RegistrationKeys;
   private readonly changes: StandingChannel;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new ChangeListeners();
 
-  constructor(connections: RedisConnections, layout: KeyLayout, instanceTtlMs: number) {
+  constructor(connections: RedisConnections, layout: KeyLayout) {
     this.commands = connections.commands;
     this.keys = layout.registrations;
     this.changes = new StandingChannel(connections, this.keys.changes, () => this.changed(), () => this.changed());
-    this.fleet = new RedisFleet(connections, layout, instanceTtlMs);
   }
 
   load(): Promise<StoredRegistrations> {
@@ -60,19 +57,17 @@ export class RedisRegistrations implements RegistrationStore {
   }
 
   onChange(listener: () => void): () => void {
-    // A wrapper per call, so that one listener subscribed twice is also removed twice.
-    const call = () => listener();
-    this.listeners.add(call);
+    const remove = this.listeners.add(listener);
     if (this.listeners.size === 1) this.changes.open().then(() => this.changed(), () => undefined);
     return () => {
-      if (this.listeners.delete(call) && this.listeners.size === 0) this.changes.close().catch(() => undefined);
+      if (remove() && this.listeners.size === 0) this.changes.close().catch(() => undefined);
     };
   }
 
-  /** Leaves the fleet and stops listening (the owner of the fleet usually closed it already). */
+  /** Stops listening for changes. */
   async close(): Promise<void> {
     this.listeners.clear();
-    await Promise.all([this.fleet.close(), this.changes.close().catch(() => undefined)]);
+    await this.changes.close().catch(() => undefined);
   }
 
   private write(hash: string, op: "set" | "delete", id: string, record?: FunctionRecord | TriggerRecord): Promise<boolean> {
@@ -84,6 +79,6 @@ export class RedisRegistrations implements RegistrationStore {
   }
 
   private changed(): void {
-    for (const listener of [...this.listeners]) listener();
+    this.listeners.notify();
   }
 }

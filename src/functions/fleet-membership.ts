@@ -1,0 +1,95 @@
+import type { FleetBus } from "../core/fleet-bus.js";
+import type { TriggerRecord } from "../core/registrations.js";
+import type { FleetCalls } from "./fleet-calls.js";
+import type { FunctionRegistry } from "./function-registry.js";
+import type { FunctionInvoker } from "./types.js";
+
+export interface FleetMembershipOptions {
+  bus: FleetBus;
+  /** How calls reach the other instances' worker functions; started and closed with the membership. */
+  calls: FleetCalls;
+  registry: FunctionRegistry;
+  /** The triggers of the workers connected to this instance now. */
+  workerTriggers: () => readonly TriggerRecord[];
+  /** The longest a call from another instance may run here (the function timeout). */
+  timeoutMs: number;
+  log: (line: string) => void;
+}
+
+/**
+ * This instance's place in the fleet: it announces the worker functions and triggers of
+ * this instance, serves calls to them from other instances (through FleetCalls), and
+ * offers the worker functions of other instances to the registry, behind the same
+ * `invoke` as every other function. Their triggers go to the caller of `refresh`, which
+ * fires them for the writes this instance takes; the function runs on the worker's
+ * instance.
+ */
+export class FleetMembership {
+  private announcing: Promise<void> | undefined;
+  private announceAgain = false;
+
+  constructor(private readonly options: FleetMembershipOptions) {}
+
+  async start(): Promise<void> {
+    const { calls, registry, timeoutMs } = this.options;
+    await calls.start((functionId, payload, signal) => registry.invokeLocal(functionId, payload, timeoutMs, signal));
+    this.workersChanged();
+  }
+
+  /**
+   * Tells the fleet which worker functions and triggers this instance offers now; call it
+   * after each change. Announcements run one at a time, the last one with the latest set;
+   * a failed one is logged, and the bus's next renewal of this instance's entry carries
+   * the set.
+   */
+  workersChanged(): void {
+    if (this.announcing) {
+      this.announceAgain = true;
+      return;
+    }
+    this.announcing = this.announce().finally(() => (this.announcing = undefined));
+  }
+
+  /**
+   * Offers the registry the worker functions that other instances host now, and resolves
+   * with their workers' triggers (this instance fires its own workers' triggers already).
+   */
+  async refresh(): Promise<TriggerRecord[]> {
+    const { bus, calls, registry } = this.options;
+    const hosts = new Map<string, string[]>();
+    const triggers: TriggerRecord[] = [];
+    for (const { instanceId, functionIds, triggers: hostedTriggers } of await bus.hosted()) {
+      if (instanceId === bus.instanceId) continue;
+      triggers.push(...hostedTriggers);
+      for (const functionId of functionIds) {
+        const instances = hosts.get(functionId);
+        if (instances) instances.push(instanceId);
+        else hosts.set(functionId, [instanceId]);
+      }
+    }
+    const invokers = new Map<string, FunctionInvoker>();
+    for (const [functionId, instances] of hosts) {
+      invokers.set(functionId, { invoke: (id, payload, signal) => calls.callAnyHost(instances, id, payload, signal) });
+    }
+    registry.replaceFleet(invokers);
+    return triggers;
+  }
+
+  /** Lets the announcement under way finish, then leaves the fleet (see FleetCalls.close). */
+  async close(): Promise<void> {
+    await this.announcing;
+    await this.options.calls.close();
+  }
+
+  private async announce(): Promise<void> {
+    do {
+      this.announceAgain = false;
+      try {
+        const { bus, registry, workerTriggers } = this.options;
+        await bus.announce({ functionIds: registry.workerIds(), triggers: workerTriggers() });
+      } catch (error) {
+        this.options.log(`cannot announce this instance's worker functions and triggers to the fleet: ${(error as Error).message}`);
+      }
+    } while (this.announceAgain);
+  }
+}
