@@ -25,8 +25,15 @@ export type { FunctionHandler, FunctionInfo, FunctionKind } from "./functions/fu
 export type { FunctionRecord, TriggerConfig, TriggerRecord, TriggerType } from "./core/registrations.js";
 export type { TriggerInput } from "./functions/trigger-registry.js";
 
-// The stores a server can keep its items in, and the port a new one implements.
+// Backends: where a server keeps its items, registrations and fleet bus, and the ports
+// a new backend implements.
+export type { Backend } from "./adapters/backend.js";
+export { memoryBackend } from "./adapters/memory/memory-backend.js";
+export { openFileBackend } from "./adapters/file/file-backend.js";
+export { connectRedisBackend, type RedisBackend, type RedisBackendOptions } from "./adapters/redis/redis-backend.js";
 export { MemoryItemStore } from "./adapters/memory/memory-item-store.js";
 export { FileStore, type FileStoreOptions } from "./adapters/file/file-store.js";
 export { RedisItemStore, type RedisItemStoreOptions } from "./adapters/redis/redis-item-store.js";
 export type { ItemStore, ItemStoreOptions } from "./core/item-store.js";
+export type { RegistrationStore } from "./core/registrations.js";
+export type { FleetBus } from "./core/fleet-bus.js";
