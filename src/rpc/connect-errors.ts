@@ -19,3 +19,12 @@ export function toConnectError(error: unknown): ConnectError {
   if (error instanceof StreamError) return new ConnectError(error.message, CONNECT_CODES[error.code]);
   return ConnectError.from(error);
 }
+
+/** Runs a handler and reports any core error it throws with its Connect code. */
+export async function guard<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toConnectError(error);
+  }
+}

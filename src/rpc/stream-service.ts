@@ -14,17 +14,8 @@ import {
   UpdateErrorSchema,
   UpdateResponseSchema,
 } from "../../gen/iii/stream/v1/stream_pb.js";
-import { toConnectError } from "./connect-errors.js";
+import { guard, toConnectError } from "./connect-errors.js";
 import { countFromProto, itemToProto, updateOpsFromProto, valueFromProto, valueToProto } from "./proto-convert.js";
-
-/** Reports a core error with its Connect code. */
-async function guard<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toConnectError(error);
-  }
-}
 
 /**
  * Every StreamService method but Subscribe, which the server serves itself

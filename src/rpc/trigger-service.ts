@@ -17,21 +17,13 @@ import {
   type Trigger,
   type TriggerConfig,
 } from "../../gen/iii/stream/v1/triggers_pb.js";
-import { toConnectError } from "./connect-errors.js";
+import { guard } from "./connect-errors.js";
 
 const FUNCTION_KINDS: Record<CoreFunctionKind, FunctionKind> = {
   "in-process": FunctionKind.IN_PROCESS,
   remote: FunctionKind.REMOTE,
   worker: FunctionKind.WORKER,
 };
-
-async function guard<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toConnectError(error);
-  }
-}
 
 /** Registration of functions and triggers over Connect, gRPC and gRPC-Web. */
 export function triggerService(runtime: FunctionsRuntime): ServiceImpl<typeof TriggerService> {
