@@ -21,7 +21,7 @@ export type { JsonObject, JsonValue } from "./core/json.js";
 export type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } from "./core/model.js";
 
 // Functions and triggers.
-export type { FunctionHandler, FunctionInfo, FunctionKind } from "./functions/function-registry.js";
+export type { FunctionHandler, FunctionInfo, FunctionKind } from "./functions/types.js";
 export type { FunctionRecord, TriggerConfig, TriggerRecord, TriggerType } from "./core/registrations.js";
 export type { TriggerInput } from "./functions/trigger-registry.js";
 

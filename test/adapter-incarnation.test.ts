@@ -2,11 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { ItemWrite, ItemStore } from "../src/core/item-store.js";
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
-import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
-import { FileStore } from "../src/adapters/file/file-store.js";
-import type { JsonValue } from "../src/core/json.js";
+import type { ItemWrite } from "../src/core/item-store.js";
+import { FileStore, type ItemStore, type JsonValue, MemoryItemStore, RedisItemStore } from "../src/index.js";
 import { uniqueNames } from "./conformance/unique-names.js";
 import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JsonObject } from "../src/core/json.js";
+import type { JsonObject } from "../src/index.js";
 import { openAccessWarning } from "../src/access/access-warning.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";

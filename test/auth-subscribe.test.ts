@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JsonObject, JsonValue } from "../src/core/json.js";
+import type { JsonObject, JsonValue } from "../src/index.js";
 import { authPayload } from "../src/access/handshake.js";
 import type { StreamService, SubscribeResponse } from "../gen/iii/stream/v1/stream_pb.js";
 import { deferred, eventually } from "./support/function-server.js";

@@ -2,7 +2,7 @@ import { create, toBinary, type JsonObject } from "@bufbuild/protobuf";
 import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { JsonValue } from "../src/core/json.js";
+import type { JsonValue } from "../src/index.js";
 import { SetRequestSchema, UpdateOpSchema, type StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { expectConnectError } from "./conformance/expect-error.js";
 import { json, op, value } from "./conformance/proto-values.js";

@@ -1,4 +1,4 @@
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
+import { MemoryItemStore } from "../src/index.js";
 import { defineConformanceSuite } from "./conformance/suite.js";
 
 defineConformanceSuite("memory", () => new MemoryItemStore());

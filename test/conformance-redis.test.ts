@@ -1,4 +1,4 @@
-import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
+import { RedisItemStore } from "../src/index.js";
 import { defineConformanceSuite } from "./conformance/suite.js";
 import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";
 

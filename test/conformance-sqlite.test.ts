@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileStore } from "../src/adapters/file/file-store.js";
+import { FileStore } from "../src/index.js";
 import { defineConformanceSuite } from "./conformance/suite.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "iii-stream-conformance-"));

@@ -4,9 +4,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ItemWrite } from "../src/core/item-store.js";
-import type { GroupMessage } from "../src/core/model.js";
+import { FileStore, type GroupMessage } from "../src/index.js";
 import { STORE_FILE_NAME } from "../src/adapters/file/open-store.js";
-import { FileStore } from "../src/adapters/file/file-store.js";
 
 const root = mkdtempSync(join(tmpdir(), "iii-stream-group-commit-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

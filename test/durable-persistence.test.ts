@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
 import { chooseAdapter } from "../src/cli/config-to-options.js";
-import { FileStore } from "../src/adapters/file/file-store.js";
+import { FileStore } from "../src/index.js";
 import { ConfigError } from "../src/cli/config.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { json, value } from "./conformance/proto-values.js";

@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 import { createClient } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
 import { STORE_FILE_NAME, StoreOpenError } from "../src/adapters/file/open-store.js";
-import { FileStore } from "../src/adapters/file/file-store.js";
+import { FileStore } from "../src/index.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { value } from "./conformance/proto-values.js";
 import { runCli, spawnServer, type ServerProcess } from "./support/process.js";

@@ -3,8 +3,7 @@
  * in-memory fleet bus: what every bus (Redis included) carries, without a broker.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { ErrorCode, StreamError } from "../src/core/errors.js";
-import type { JsonValue } from "../src/core/json.js";
+import { ErrorCode, type JsonValue, StreamError } from "../src/index.js";
 import { MemoryFleetHub } from "../src/adapters/memory/memory-fleet-bus.js";
 import { CallNotDelivered, FleetCalls } from "../src/functions/fleet-calls.js";
 import type { FleetCallHandler } from "../src/functions/types.js";

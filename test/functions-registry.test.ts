@@ -1,10 +1,8 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JsonValue } from "../src/core/json.js";
-import { ErrorCode, StreamError } from "../src/core/errors.js";
+import { ErrorCode, type JsonValue, MemoryItemStore, StreamError } from "../src/index.js";
 import { FunctionRegistry } from "../src/functions/function-registry.js";
 import { MemoryRegistrationStore } from "../src/adapters/memory/memory-registration-store.js";
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
 import { FunctionKind, TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { deferred, eventually, startConnectFunctionServer, startPlainFunctionServer, type FunctionServer } from "./support/function-server.js";
 import { startServer, transportFor, type RunningServer } from "./support/server.js";

@@ -1,9 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EngineHooks } from "../src/core/hooks.js";
-import type { GroupMessage } from "../src/core/model.js";
-import type { Backend } from "../src/adapters/backend.js";
-import { memoryBackend } from "../src/adapters/memory/memory-backend.js";
-import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
+import { type Backend, connectRedisBackend, type EngineHooks, type GroupMessage, memoryBackend } from "../src/index.js";
 import { op } from "./conformance/proto-values.js";
 import { uniqueNames } from "./conformance/unique-names.js";
 import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";

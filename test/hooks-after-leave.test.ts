@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EngineHooks } from "../src/core/hooks.js";
-import { ErrorCode, StreamError } from "../src/core/errors.js";
+import { type EngineHooks, ErrorCode, StreamError } from "../src/index.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { StreamCursor } from "./support/subscribe-view.js";
 

@@ -1,7 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EngineHooks, JoinInfo } from "../src/core/hooks.js";
-import { ErrorCode, StreamError } from "../src/core/errors.js";
+import { type EngineHooks, ErrorCode, type JoinInfo, StreamError } from "../src/index.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { json, StreamCursor } from "./support/subscribe-view.js";
 

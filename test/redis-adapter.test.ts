@@ -1,11 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ItemWrite } from "../src/core/item-store.js";
-import type { GroupMessage } from "../src/core/model.js";
+import { ErrorCode, type GroupMessage, type JsonValue, RedisItemStore, StreamError } from "../src/index.js";
 import { KeyLayout } from "../src/adapters/redis/key-layout.js";
-import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
-import type { JsonValue } from "../src/core/json.js";
-import { ErrorCode, StreamError } from "../src/core/errors.js";
 import { uniqueNames } from "./conformance/unique-names.js";
 import { deleteKeys, REDIS_URL, redisClient, uniquePrefix } from "./support/redis.js";
 

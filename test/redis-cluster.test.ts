@@ -1,8 +1,7 @@
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GroupMessage } from "../src/core/model.js";
+import { type GroupMessage, RedisItemStore } from "../src/index.js";
 import { KeyLayout } from "../src/adapters/redis/key-layout.js";
-import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
 import { defineConformanceSuite } from "./conformance/suite.js";
 import { uniqueNames } from "./conformance/unique-names.js";
 import { startRedisCluster, uniquePrefix, type RedisCluster } from "./support/redis.js";

@@ -1,7 +1,6 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisItemStore } from "../src/adapters/redis/redis-item-store.js";
-import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
+import { connectRedisBackend, RedisItemStore } from "../src/index.js";
 import type { Change, StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { json, op, value } from "./conformance/proto-values.js";
 import { uniqueNames } from "./conformance/unique-names.js";

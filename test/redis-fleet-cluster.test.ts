@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
+import { connectRedisBackend } from "../src/index.js";
 import { value } from "./conformance/proto-values.js";
 import { eventually } from "./support/function-server.js";
 import { startRedisCluster, uniquePrefix, type RedisCluster } from "./support/redis.js";

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
-import { ErrorCode } from "../src/core/errors.js";
+import { connectRedisBackend, ErrorCode } from "../src/index.js";
 import { eventually } from "./support/function-server.js";
 import { redisClient, startRedisServer, uniquePrefix, type RedisServer } from "./support/redis.js";
 import { startServer, type RunningServer } from "./support/server.js";

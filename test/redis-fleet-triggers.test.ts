@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JsonValue } from "../src/core/json.js";
+import type { JsonValue } from "../src/index.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { op, value } from "./conformance/proto-values.js";

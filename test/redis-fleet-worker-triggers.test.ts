@@ -1,7 +1,6 @@
 import { registerWorker, type IIIClient } from "iii-sdk";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
-import type { JsonObject } from "../src/core/json.js";
+import { connectRedisBackend, type JsonObject } from "../src/index.js";
 import { value } from "./conformance/proto-values.js";
 import { uniqueNames } from "./conformance/unique-names.js";
 import { eventually } from "./support/function-server.js";

@@ -1,9 +1,7 @@
 import { spawn } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
-import type { JsonValue } from "../src/core/json.js";
-import { ErrorCode } from "../src/core/errors.js";
-import type { FunctionInvoker } from "../src/functions/function-registry.js";
+import { connectRedisBackend, ErrorCode, type JsonValue } from "../src/index.js";
+import type { FunctionInvoker } from "../src/functions/types.js";
 import { value } from "./conformance/proto-values.js";
 import { uniqueNames } from "./conformance/unique-names.js";
 import { deferred, eventually } from "./support/function-server.js";

@@ -1,4 +1,4 @@
-import { ErrorCode } from "../src/core/errors.js";
+import { ErrorCode } from "../src/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type RunningServer } from "./support/server.js";
 import { StreamCursor } from "./support/subscribe-view.js";

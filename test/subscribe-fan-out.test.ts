@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
+import { MemoryItemStore } from "../src/index.js";
 import { Delivery } from "../src/core/delivery.js";
 import { StreamEngine } from "../src/core/engine.js";
 import type { Subscription } from "../src/core/subscription.js";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
+import { MemoryItemStore } from "../src/index.js";
 import type { Change, SubscribeResponse } from "../gen/iii/stream/v1/stream_pb.js";
 import { startServer, type RunningServer, type TransportKind } from "./support/server.js";
 import { GroupView, json, plain, ViewReader, viewItems, waitFor, type ViewItem } from "./support/subscribe-view.js";

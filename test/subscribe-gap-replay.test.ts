@@ -1,9 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
+import { ErrorCode, type GroupMessage, MemoryItemStore, type StreamError } from "../src/index.js";
 import { StreamEngine } from "../src/core/engine.js";
-import { ErrorCode, type StreamError } from "../src/core/errors.js";
 import type { GroupListener, GroupLossListener } from "../src/core/item-store.js";
-import type { GroupMessage } from "../src/core/model.js";
 import type { Subscription } from "../src/core/subscription.js";
 
 /**

@@ -2,7 +2,7 @@ import http from "node:http";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
+import { MemoryItemStore } from "../src/index.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { ALL_TRANSPORTS, startServer, type RunningServer } from "./support/server.js";
 import { StreamCursor, waitFor } from "./support/subscribe-view.js";

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
+import { MemoryItemStore } from "../src/index.js";
 import type { SubscribeResponse } from "../gen/iii/stream/v1/stream_pb.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { GroupView, json, StreamCursor, viewItems } from "./support/subscribe-view.js";

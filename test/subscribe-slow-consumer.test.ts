@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
+import { ErrorCode, MemoryItemStore } from "../src/index.js";
 import { StreamEngine } from "../src/core/engine.js";
-import { ErrorCode } from "../src/core/errors.js";
 import { STALL_GRACE_MS } from "../src/rpc/stalled-stream.js";
 import { startServer, type RunningServer, type TransportKind } from "./support/server.js";
 import { GroupView, json, StreamCursor, ViewReader, viewItems, waitFor } from "./support/subscribe-view.js";

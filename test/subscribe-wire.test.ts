@@ -2,7 +2,7 @@ import http2 from "node:http2";
 import { gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryItemStore } from "../src/adapters/memory/memory-item-store.js";
+import { MemoryItemStore } from "../src/index.js";
 import { SubscribeRequestSchema, SubscribeResponseSchema, type SubscribeResponse } from "../gen/iii/stream/v1/stream_pb.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { json, waitFor } from "./support/subscribe-view.js";

@@ -1,6 +1,6 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JsonObject, JsonValue } from "../src/core/json.js";
+import type { JsonObject, JsonValue } from "../src/index.js";
 import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { deferred, eventually, startPlainFunctionServer, type FunctionServer } from "./support/function-server.js";
 import { startServer, transportFor, type RunningServer } from "./support/server.js";

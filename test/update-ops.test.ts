@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import type { JsonValue } from "../src/core/json.js";
+import type { JsonValue } from "../src/index.js";
 import { applyUpdateOps, UPDATE_LIMITS, type UpdateOp } from "../src/core/update-ops.js";
 
 const MAX = Number.MAX_SAFE_INTEGER;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { ConfigError, validateConfig } from "../src/cli/config.js";
-import type { JsonObject } from "../src/core/json.js";
+import type { JsonObject } from "../src/index.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { eventOf, join, openSocket, wsUrl, type TestSocket } from "./support/ws-client.js";
 

@@ -6,7 +6,7 @@ import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { registerWorker, type IIIClient } from "iii-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JsonObject } from "../src/core/json.js";
+import type { JsonObject } from "../src/index.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { eventOf, join, openSocket, wsUrl, type TestSocket } from "./support/ws-client.js";
 

@@ -4,7 +4,6 @@ import type { FunctionRecord } from "../core/registrations.js";
 import { remoteFunction, type RemoteFunctionClient } from "./remote-function.js";
 import type { FunctionHandler, FunctionInfo, FunctionInvoker, FunctionKind } from "./types.js";
 
-export type { FunctionHandler, FunctionInfo, FunctionInvoker, FunctionKind } from "./types.js";
 
 interface Entry {
   kind: FunctionKind;

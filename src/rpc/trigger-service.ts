@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { FunctionsRuntime, TriggerInfo } from "../functions/functions-runtime.js";
-import type { FunctionKind as CoreFunctionKind } from "../functions/function-registry.js";
+import type { FunctionKind as CoreFunctionKind } from "../functions/types.js";
 import type { TriggerConfig as CoreTriggerConfig } from "../core/registrations.js";
 import {
   FunctionInfoSchema,

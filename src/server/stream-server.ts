@@ -5,7 +5,7 @@ import { corsHandler } from "../access/origins.js";
 import { FlushScheduler } from "../core/flush-scheduler.js";
 import type { JsonValue } from "../core/json.js";
 import type { SubscriberStats } from "../core/subscriber-registry.js";
-import type { FunctionHandler } from "../functions/function-registry.js";
+import type { FunctionHandler } from "../functions/types.js";
 import { MemoryRegistrationStore } from "../adapters/memory/memory-registration-store.js";
 import { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";

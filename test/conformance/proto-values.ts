@@ -1,6 +1,6 @@
 import { create, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
-import type { JsonValue } from "../../src/core/json.js";
+import type { JsonValue } from "../../src/index.js";
 import { UpdateOpSchema, type UpdateOp } from "../../gen/iii/stream/v1/stream_pb.js";
 
 /** A JSON value as the google.protobuf.Value a request carries. */

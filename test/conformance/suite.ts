@@ -1,8 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ItemStore } from "../../src/core/item-store.js";
-import type { JsonValue } from "../../src/core/json.js";
+import type { ItemStore, JsonValue } from "../../src/index.js";
 import { ChangeType, type StreamService, type UpdateOp } from "../../gen/iii/stream/v1/stream_pb.js";
 import { startServer, type RunningServer } from "../support/server.js";
 import { expectConnectError } from "./expect-error.js";

@@ -5,8 +5,7 @@
  * environment. It prints `ready <url>` once the function is offered, and `called <json>`
  * for each call.
  */
-import { connectRedisBackend } from "../../src/adapters/redis/redis-backend.js";
-import { createStreamServer } from "../../src/server/stream-server.js";
+import { connectRedisBackend, createStreamServer } from "../../src/index.js";
 
 const env = process.env;
 const backend = await connectRedisBackend({

@@ -4,7 +4,7 @@ import { fromJson, toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { JsonValue } from "../../src/core/json.js";
+import type { JsonValue } from "../../src/index.js";
 import { FunctionService } from "../../gen/iii/stream/v1/triggers_pb.js";
 
 export type RemoteHandler = (functionId: string, payload: JsonValue) => Promise<JsonValue | undefined> | JsonValue | undefined;

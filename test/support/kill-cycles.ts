@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import type { JsonObject } from "../../src/core/json.js";
+import type { JsonObject } from "../../src/index.js";
 import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
 import { json, op, value } from "../conformance/proto-values.js";
 import { SubscriptionReader } from "../conformance/subscription-reader.js";

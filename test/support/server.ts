@@ -1,7 +1,7 @@
 import http2 from "node:http2";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { createStreamServer, type StreamServer, type StreamServerOptions } from "../../src/server/stream-server.js";
+import { createStreamServer, type StreamServer, type StreamServerOptions } from "../../src/index.js";
 import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
 
 export type TransportKind = "connect-json-h1" | "connect-binary-h1" | "connect-json-h2" | "connect-binary-h2" | "grpc" | "grpc-web";

@@ -1,7 +1,7 @@
 import { fromJson, toJson } from "@bufbuild/protobuf";
 import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import type { JsonValue } from "../../src/core/json.js";
+import type { JsonValue } from "../../src/index.js";
 import {
   ChangeType,
   type Change,

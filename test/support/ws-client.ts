@@ -1,5 +1,5 @@
 import { WebSocket, type ClientOptions } from "ws";
-import type { JsonObject } from "../../src/core/json.js";
+import type { JsonObject } from "../../src/index.js";
 
 export interface Closed {
   code: number;
