@@ -67,10 +67,10 @@ export const DEFAULT_AUTH_TIMEOUT_MS = 5_000;
  * elsewhere.
  */
 export class FunctionsRuntime {
-  readonly functions = new FunctionRegistry();
-  readonly triggers = new TriggerRegistry();
-  readonly dispatcher: TriggerDispatcher;
-  readonly gate: SubscriptionGate;
+  private readonly functions = new FunctionRegistry();
+  private readonly triggers = new TriggerRegistry();
+  private readonly dispatcher: TriggerDispatcher;
+  private readonly gate: SubscriptionGate;
   /** What the engine calls: stream triggers on every change and event, join and leave around subscriptions. */
   readonly hooks: EngineHooks;
   private readonly store: RegistrationStore;
@@ -208,6 +208,14 @@ export class FunctionsRuntime {
     const found = await this.store.deleteTrigger(checkName("trigger_id", triggerId));
     await this.sync();
     return found;
+  }
+
+  /**
+   * Calls a function wherever it is served (in process, by a worker here or on another
+   * instance, or remotely). Default timeout: the function timeout.
+   */
+  invoke(functionId: string, payload: JsonValue, timeoutMs = this.functionTimeoutMs): Promise<JsonValue | undefined> {
+    return this.functions.invoke(functionId, payload, timeoutMs);
   }
 
   listFunctions(): FunctionInfo[] {

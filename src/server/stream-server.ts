@@ -121,8 +121,7 @@ export class StreamServer {
    * instance, or remotely), as a trigger would. Default timeout: the functions' own.
    */
   invoke(functionId: string, payload: JsonValue, timeoutMs?: number): Promise<JsonValue | undefined> {
-    const timeout = timeoutMs ?? this.options.functions.functionTimeoutMs;
-    return this.functions.functions.invoke(functionId, payload, timeout);
+    return this.functions.invoke(functionId, payload, timeoutMs);
   }
 
   /** What this server holds now, for metrics and for tests that check nothing leaks. */

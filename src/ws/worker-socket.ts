@@ -222,7 +222,7 @@ export class WorkerSocket {
     }
     if (isStreamFunction(functionId)) return callStreamFunction(this.options.engine, functionId, data);
     try {
-      return { result: await this.options.runtime.functions.invoke(functionId, data ?? null, this.options.functionTimeoutMs) };
+      return { result: await this.options.runtime.invoke(functionId, data ?? null, this.options.functionTimeoutMs) };
     } catch (error) {
       const failure = StreamError.from(error);
       const code = failure.code === ErrorCode.NotFound ? "function_not_found" : failure.code;
