@@ -12,8 +12,6 @@ export class KeyedLock {
     const previous = this.tails.get(key);
     // A free key starts its task at once: every write takes this lock, most find it free.
     const result = previous === undefined ? task() : previous.then(task);
-    // Inline callbacks: a named local function would cost a defineProperty per call
-    // once tsx (esbuild keepNames) has compiled it.
     const tail: Promise<void> = result.then(
       () => this.release(key, tail),
       () => this.release(key, tail),
