@@ -110,7 +110,13 @@ export interface ItemStore {
    */
   watch(streamName: string, groupId: string, listener: GroupListener, onLoss?: GroupLossListener): Promise<() => void>;
 
-  /** Whether the adapter can serve requests now (for health checks). */
+  /**
+   * Whether the adapter can serve requests now, writes included: `/healthz` and gRPC
+   * health report it. False while a store that needs a connection has none, and while a
+   * store on disk cannot write (after a write failed for lack of space or an I/O error,
+   * until a write succeeds again), so that a load balancer stops sending traffic that
+   * would only fail.
+   */
   isReady(): boolean;
   close(): Promise<void>;
 }

@@ -4,9 +4,10 @@ import { ErrorCode, StreamError } from "../../core/errors.js";
 import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "../../core/model.js";
 import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
-import { openStore } from "./open-store.js";
+import { openStore, probeWrite } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
 import { prepareStatements, type GroupRow, type ItemRow, type Statements } from "./statements.js";
+import { WriteHealth } from "./write-health.js";
 
 export interface FileStoreOptions extends ItemStoreOptions {
   /** Directory of the store; created when missing. One process at a time may use it. */
@@ -69,6 +70,8 @@ export class FileStore implements ItemStore {
   private readonly db: Database.Database;
   private readonly sql: Statements;
   private readonly historyLimit: number;
+  /** Whether the store can write, which is what readiness reports. */
+  private readonly health: WriteHealth;
   private readonly listeners = new Map<string, Set<GroupListener>>();
   private queue: Queued[] = [];
   private flushHandle: NodeJS.Immediate | undefined;
@@ -84,11 +87,18 @@ export class FileStore implements ItemStore {
 
   private constructor(options: FileStoreOptions) {
     const relaxed = options.syncIntervalMs !== undefined;
-    const { db, file } = openStore({ dataDir: options.dataDir, relaxed });
+    const { db, file, dataDir } = openStore({ dataDir: options.dataDir, relaxed });
     this.db = db;
     this.file = file;
     this.sql = prepareStatements(db);
-    this.registrations = new RegistrationTable(db);
+    this.health = new WriteHealth(
+      () => probeWrite(db, dataDir),
+      (message) => process.emitWarning(message),
+    );
+    this.registrations = new RegistrationTable(db, {
+      failed: (error) => this.storageError(error),
+      succeeded: () => this.health.succeeded(),
+    });
     this.historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     if (relaxed) {
       this.syncTimer = setInterval(() => this.syncIfNeeded(), options.syncIntervalMs);
@@ -183,8 +193,12 @@ export class FileStore implements ItemStore {
     };
   }
 
+  /**
+   * False once a write failed for a storage reason (disk full, I/O error, read-only
+   * filesystem), until a later write or the periodic probe succeeds; see WriteHealth.
+   */
   isReady(): boolean {
-    return !this.closed;
+    return !this.closed && this.health.healthy;
   }
 
   /** Commits what is queued, makes it durable and closes the file (which releases the lock). */
@@ -195,6 +209,7 @@ export class FileStore implements ItemStore {
       this.flush();
     }
     clearInterval(this.syncTimer);
+    this.health.stop();
     this.closed = true;
     this.listeners.clear();
     // Closing checkpoints the WAL into the database file with fsyncs, in both modes.
@@ -227,6 +242,9 @@ export class FileStore implements ItemStore {
         }
       })();
       this.unsynced = true;
+      // Only a batch that changed something wrote to the disk; refused writes and
+      // events alone commit nothing and prove nothing.
+      if (batch.some((entry) => entry.kind === "write" && entry.result?.ok)) this.health.succeeded();
     } catch (error) {
       const failure = this.storageError(error);
       for (const entry of batch) {
@@ -345,9 +363,12 @@ export class FileStore implements ItemStore {
     }
   }
 
+  /** The error a caller gets; a failure of the storage itself also turns readiness off. */
   private storageError(error: unknown): StreamError {
     if (error instanceof StreamError) return error;
-    return new StreamError(ErrorCode.Unavailable, `the store ${this.file} failed: ${(error as Error).message}`);
+    const failure = new StreamError(ErrorCode.Unavailable, `the store ${this.file} failed: ${(error as Error).message}`);
+    this.health.failed(error, failure.message);
+    return failure;
   }
 }
 

@@ -1,9 +1,20 @@
-import { closeSync, fsyncSync, mkdirSync, openSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 
 /** The one database file inside the data directory (SQLite adds `-wal` beside it). */
 export const STORE_FILE_NAME = "iii-stream.db";
+
+/** Written and removed by the write probe; never holds anything of value. */
+export const PROBE_FILE_NAME = "iii-stream.probe";
+
+/**
+ * What the probe writes: room for a write of the largest value the server takes by
+ * default. Random bytes, so that a compressing filesystem cannot store it in less.
+ */
+const PROBE_BYTES = 1024 * 1024;
+let probeData: Buffer | undefined;
 
 /** Marks the file as ours in the SQLite header ("iiSt"), so a foreign database is never taken over. */
 const APPLICATION_ID = 0x69695374;
@@ -68,7 +79,7 @@ export interface OpenStoreOptions {
  * connection. A locked, damaged or foreign file fails with a StoreOpenError and is
  * left exactly as it was.
  */
-export function openStore(options: OpenStoreOptions): { db: Database.Database; file: string } {
+export function openStore(options: OpenStoreOptions): { db: Database.Database; file: string; dataDir: string } {
   const dataDir = resolve(options.dataDir);
   const file = join(dataDir, STORE_FILE_NAME);
   try {
@@ -98,7 +109,34 @@ export function openStore(options: OpenStoreOptions): { db: Database.Database; f
     db.close();
     throw error instanceof StoreOpenError ? error : describeOpenError(error, file, dataDir);
   }
-  return { db, file };
+  return { db, file, dataDir };
+}
+
+/**
+ * Throws unless the store can write now: a file of PROBE_BYTES in the data directory,
+ * written, fsynced and removed (the filesystem has space and takes writes), then one
+ * committed write to the database itself (its file and log take writes). The database
+ * write rewrites the format number with its own value, so the store's content is
+ * unchanged.
+ */
+export function probeWrite(db: Database.Database, dataDir: string): void {
+  const path = join(dataDir, PROBE_FILE_NAME);
+  probeData ??= randomBytes(PROBE_BYTES);
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "w");
+    // A short write is the filesystem running out of space part way.
+    if (writeSync(fd, probeData) < probeData.length) throw new Error(`${path}: short write`);
+    fsyncSync(fd);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(path);
+    } catch {
+      // Never created (the directory refused it): nothing to remove.
+    }
+  }
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
 }
 
 function configure(db: Database.Database, relaxed: boolean): void {

@@ -4,6 +4,14 @@ import { ChangeListeners } from "../../core/change-listeners.js";
 
 type Kind = "function" | "trigger";
 
+/** How the table's writes report to the store's readiness. */
+export interface WriteOutcomes {
+  /** A write failed: returns the error to throw (and turns readiness off for a storage failure). */
+  failed(error: unknown): Error;
+  /** A write was committed. */
+  succeeded(): void;
+}
+
 /**
  * Remote functions and triggers in the store's `registrations` table, so that they
  * survive a restart like the items do. Each change is its own small transaction,
@@ -14,7 +22,10 @@ export class RegistrationTable implements RegistrationStore {
   private readonly listeners = new ChangeListeners();
   private readonly sql;
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly outcomes: WriteOutcomes,
+  ) {
     this.sql = {
       all: db.prepare<[], { kind: Kind; record: string }>("SELECT kind, record FROM registrations"),
       save: db.prepare<[Kind, string, string]>("INSERT OR REPLACE INTO registrations (kind, id, record) VALUES (?, ?, ?)"),
@@ -52,14 +63,25 @@ export class RegistrationTable implements RegistrationStore {
   }
 
   private save(kind: Kind, id: string, record: FunctionRecord | TriggerRecord): void {
-    this.sql.save.run(kind, id, JSON.stringify(record));
+    this.write(() => this.sql.save.run(kind, id, JSON.stringify(record)).changes);
     this.changed();
   }
 
   private remove(kind: Kind, id: string): boolean {
-    const found = this.sql.remove.run(kind, id).changes > 0;
+    const found = this.write(() => this.sql.remove.run(kind, id).changes) > 0;
     if (found) this.changed();
     return found;
+  }
+
+  private write(run: () => number): number {
+    let changes: number;
+    try {
+      changes = run();
+    } catch (error) {
+      throw this.outcomes.failed(error);
+    }
+    if (changes > 0) this.outcomes.succeeded();
+    return changes;
   }
 
   private changed(): void {
