@@ -4,7 +4,13 @@
  * triggers costs the server work linear in their number (not quadratic, which let one
  * keyless connection block the event loop for seconds).
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { ConfigError } from "../src/cli/config.js";
+import { configToOptions } from "../src/cli/config-to-options.js";
+import { createStreamServer } from "../src/index.js";
 import type { JsonObject } from "../src/index.js";
 import { TriggerRegistry } from "../src/functions/trigger-registry.js";
 import { startServer, type RunningServer } from "./support/server.js";
@@ -40,8 +46,9 @@ const triggerReply = (id: string) => (m: JsonObject) => m.type === "triggerregis
 const functionReply = (id: string) => (m: JsonObject) => m.type === "functionregistrationresult" && m.id === id;
 
 function registerTrigger(socket: TestSocket, id: string, streamName = "limits"): Promise<JsonObject> {
+  const from = socket.messages.length;
   socket.send({ type: "registertrigger", id, trigger_type: "stream", function_id: "w::f", config: { stream_name: streamName } });
-  return socket.next(triggerReply(id));
+  return socket.next(triggerReply(id), 5000, from);
 }
 
 describe("per-connection limits of the worker protocol", () => {
@@ -97,9 +104,27 @@ describe("per-connection limits of the worker protocol", () => {
     // The worker never answers, so the first two calls stay in flight.
     const calls = [1, 2, 3].map((n) => running.server.invoke("slow::never", n).then(() => "answered", (error: { code?: string }) => error.code));
     expect(await calls[2]).toBe("resource_exhausted");
-    expect(socket.messages.filter((m) => m.type === "invokefunction")).toHaveLength(2);
+    await expect.poll(() => socket.messages.filter((m) => m.type === "invokefunction")).toHaveLength(2);
     await socket.close();
     expect(await Promise.all(calls.slice(0, 2))).toEqual(["unavailable", "unavailable"]);
+  });
+});
+
+describe("configuring the worker limits", () => {
+  it("reads max_worker_functions, max_worker_triggers and max_worker_invocations from the config file", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "worker-limits-")), "config.yaml");
+    writeFileSync(path, "max_worker_functions: 5\nmax_worker_triggers: 6\nmax_worker_invocations: 7\n");
+    expect(configToOptions({ config: path, adapter: "memory" }, {}).options.webSocket).toEqual({
+      maxFunctionsPerConnection: 5,
+      maxTriggersPerConnection: 6,
+      maxInvocationsPerConnection: 7,
+    });
+    writeFileSync(path, "max_worker_triggers: 0\n");
+    expect(() => configToOptions({ config: path, adapter: "memory" }, {})).toThrow(ConfigError);
+  });
+
+  it("refuses a limit that is not a positive integer when the server is created", () => {
+    expect(() => createStreamServer({ webSocket: { maxTriggersPerConnection: 0 } })).toThrow("maxTriggersPerConnection");
   });
 });
 
