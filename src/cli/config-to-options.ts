@@ -2,6 +2,7 @@ import type { AdapterChoice } from "../adapters/backend.js";
 import { DEFAULT_REDIS_URL } from "../adapters/redis/redis-item-store.js";
 import type { FunctionsOptions } from "../functions/functions-runtime.js";
 import type { StreamServerOptions } from "../server/options.js";
+import type { WebSocketOptions } from "../ws/websocket-bridge.js";
 import { ConfigError, loadConfigFile, validateConfig, type AdapterConfig, type FileConfig } from "./config.js";
 
 /** The command line's settings, as given (strings); they override the environment and the file. */
@@ -59,7 +60,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       functions: functionsOptionsFromConfig(config),
       apiKeys: config.api_keys,
       allowedOrigins: config.allowed_origins,
-      webSocket: { browserAllowedFunctions: config.browser_allowed_functions },
+      webSocket: { browserAllowedFunctions: config.browser_allowed_functions, ...workerLimitsFromConfig(config) },
     },
     ignored: ignoredSettings(config.adapter),
   };
@@ -107,6 +108,15 @@ function functionsOptionsFromConfig(config: FileConfig): Omit<FunctionsOptions, 
     })),
     functionTimeoutMs: config.function_timeout_ms,
     authTimeoutMs: config.auth_timeout_ms,
+  };
+}
+
+/** The per-connection bounds of worker connections; unset keys keep the bridge's defaults. */
+function workerLimitsFromConfig(config: FileConfig): WebSocketOptions {
+  return {
+    ...(config.max_worker_functions !== undefined ? { maxFunctionsPerConnection: config.max_worker_functions } : {}),
+    ...(config.max_worker_triggers !== undefined ? { maxTriggersPerConnection: config.max_worker_triggers } : {}),
+    ...(config.max_worker_invocations !== undefined ? { maxInvocationsPerConnection: config.max_worker_invocations } : {}),
   };
 }
 

@@ -98,6 +98,12 @@ export const configSchema = z.strictObject({
     .optional(),
   /** Functions a browser's worker connection may invoke (default: the read functions). */
   browser_allowed_functions: z.array(z.string().min(1)).optional(),
+  /** Most functions one worker connection may register (default 1,000). */
+  max_worker_functions: z.number().int().min(1).optional(),
+  /** Most triggers one worker connection may register (default 1,000). */
+  max_worker_triggers: z.number().int().min(1).optional(),
+  /** Most calls of one worker connection's functions awaiting its answer (default 1,000). */
+  max_worker_invocations: z.number().int().min(1).optional(),
 });
 
 /** scheme://host[:port] exactly as a browser sends it in the Origin header: no path, no trailing slash. */

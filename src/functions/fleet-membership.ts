@@ -27,6 +27,8 @@ export interface FleetMembershipOptions {
 export class FleetMembership {
   private announcing: Promise<void> | undefined;
   private announceAgain = false;
+  /** The announcement waiting for the end of this event-loop turn. */
+  private scheduled: NodeJS.Immediate | undefined;
 
   constructor(private readonly options: FleetMembershipOptions) {}
 
@@ -38,16 +40,18 @@ export class FleetMembership {
 
   /**
    * Tells the fleet which worker functions and triggers this instance offers now; call it
-   * after each change. Announcements run one at a time, the last one with the latest set;
-   * a failed one is logged, and the bus's next renewal of this instance's entry carries
-   * the set.
+   * after each change. The changes of one event-loop turn make one announcement (each
+   * carries the whole set, so announcing every change of a worker that registers n
+   * triggers in a burst would cost O(n²)); announcements run one at a time, the last one
+   * with the latest set. A failed one is logged, and the bus's next renewal of this
+   * instance's entry carries the set.
    */
   workersChanged(): void {
     if (this.announcing) {
       this.announceAgain = true;
       return;
     }
-    this.announcing = this.announce().finally(() => (this.announcing = undefined));
+    this.scheduled ??= setImmediate(() => this.startAnnouncing());
   }
 
   /**
@@ -77,8 +81,15 @@ export class FleetMembership {
 
   /** Lets the announcement under way finish, then leaves the fleet (see FleetCalls.close). */
   async close(): Promise<void> {
+    if (this.scheduled) this.startAnnouncing();
     await this.announcing;
     await this.options.calls.close();
+  }
+
+  private startAnnouncing(): void {
+    clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    this.announcing ??= this.announce().finally(() => (this.announcing = undefined));
   }
 
   private async announce(): Promise<void> {

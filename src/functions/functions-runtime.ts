@@ -81,13 +81,6 @@ export class FunctionsRuntime {
   private stopWatching: (() => void) | undefined;
   private reloading: Promise<void> | undefined;
   private reloadAgain: Promise<void> | undefined;
-  /**
-   * The stored triggers as last loaded, those of the workers of other live instances as
-   * last loaded, and those of the workers connected here; worker triggers are never stored.
-   */
-  private storedTriggers: TriggerRecord[] = [];
-  private fleetTriggers: TriggerRecord[] = [];
-  private readonly workerTriggers = new Map<string, TriggerRecord>();
 
   constructor(private readonly options: FunctionsRuntimeOptions) {
     this.store = options.registrations;
@@ -100,7 +93,7 @@ export class FunctionsRuntime {
             bus: options.fleet,
             calls: new FleetCalls(options.fleet),
             registry: this.functions,
-            workerTriggers: () => [...this.workerTriggers.values()],
+            workerTriggers: () => this.triggers.workerTriggers(),
             timeoutMs: this.functionTimeoutMs,
             log: this.log,
           });
@@ -169,12 +162,11 @@ export class FunctionsRuntime {
    */
   registerWorkerTrigger(input: TriggerInput): () => void {
     const record = checkTrigger(input);
-    this.workerTriggers.set(record.triggerId, record);
-    this.workerTriggersChanged();
+    this.triggers.addWorker(record);
+    this.fleet?.workersChanged();
     return () => {
-      if (this.workerTriggers.get(record.triggerId) !== record) return;
-      this.workerTriggers.delete(record.triggerId);
-      this.workerTriggersChanged();
+      this.triggers.removeWorker(record);
+      this.fleet?.workersChanged();
     };
   }
 
@@ -261,18 +253,8 @@ export class FunctionsRuntime {
   private async reload(): Promise<void> {
     const [stored, fleetTriggers] = await Promise.all([this.store.load(), this.fleet?.refresh()]);
     this.functions.replaceRemote(stored.functions);
-    this.storedTriggers = stored.triggers;
-    this.fleetTriggers = fleetTriggers ?? [];
-    this.applyTriggers();
-  }
-
-  private workerTriggersChanged(): void {
-    this.applyTriggers();
-    this.fleet?.workersChanged();
-  }
-
-  private applyTriggers(): void {
-    this.triggers.replaceAll([...this.storedTriggers, ...this.fleetTriggers, ...this.workerTriggers.values()]);
+    // Worker triggers are never stored: they stay as they are.
+    this.triggers.replaceShared([...stored.triggers, ...(fleetTriggers ?? [])]);
   }
 }
 

@@ -63,39 +63,82 @@ const ANY_STREAM = "";
  * The current triggers, indexed by type and stream name so that a write only looks at
  * the triggers of its own stream. One entry per id: registering an id again replaces
  * it, so a re-registered trigger fires once per event, not twice.
+ *
+ * Two layers: the shared triggers (stored, and those of other instances' workers),
+ * replaced as a whole when they are reloaded, and the triggers of the workers
+ * connected here, added and removed one at a time. Every change touches only the
+ * records it changes, so a worker that registers n triggers costs O(n) in all, not
+ * O(n²) (rebuilding everything on each registration let one connection block the
+ * event loop for seconds). A worker's trigger hides a shared one with the same id.
  */
 export class TriggerRegistry {
-  private byId = new Map<string, TriggerRecord>();
-  private index = new Map<TriggerType, Map<string, TriggerRecord[]>>();
+  private shared = new Map<string, TriggerRecord>();
+  private readonly workers = new Map<string, TriggerRecord>();
+  private readonly index = new Map<TriggerType, Map<string, Map<string, TriggerRecord>>>();
 
-  /** Replaces every trigger with the stored ones. */
-  replaceAll(records: readonly TriggerRecord[]): void {
-    const sorted = [...records].sort((a, b) => (a.triggerId < b.triggerId ? -1 : a.triggerId > b.triggerId ? 1 : 0));
-    const byId = new Map<string, TriggerRecord>();
-    const index = new Map<TriggerType, Map<string, TriggerRecord[]>>();
-    for (const record of sorted) {
-      byId.set(record.triggerId, record);
-      let byStream = index.get(record.type);
-      if (!byStream) index.set(record.type, (byStream = new Map()));
-      const stream = record.config.streamName ?? ANY_STREAM;
-      const list = byStream.get(stream);
-      if (list) list.push(record);
-      else byStream.set(stream, [record]);
-    }
-    this.byId = byId;
-    this.index = index;
+  /** Replaces every shared trigger (stored and the fleet's); the workers' stay. */
+  replaceShared(records: readonly TriggerRecord[]): void {
+    for (const [triggerId, record] of this.shared) if (!this.workers.has(triggerId)) this.unindex(record);
+    const shared = new Map<string, TriggerRecord>();
+    for (const record of records) shared.set(record.triggerId, record);
+    this.shared = shared;
+    for (const [triggerId, record] of shared) if (!this.workers.has(triggerId)) this.indexRecord(record);
+  }
+
+  /** Adds a trigger of a worker connected here, or replaces the one with its id. */
+  addWorker(record: TriggerRecord): void {
+    const hidden = this.workers.get(record.triggerId) ?? this.shared.get(record.triggerId);
+    if (hidden) this.unindex(hidden);
+    this.workers.set(record.triggerId, record);
+    this.indexRecord(record);
+  }
+
+  /** Removes a worker's trigger, if `record` is still the one registered under its id. */
+  removeWorker(record: TriggerRecord): void {
+    if (this.workers.get(record.triggerId) !== record) return;
+    this.workers.delete(record.triggerId);
+    this.unindex(record);
+    const shared = this.shared.get(record.triggerId);
+    if (shared) this.indexRecord(shared);
+  }
+
+  /** The triggers of the workers connected here. */
+  workerTriggers(): TriggerRecord[] {
+    return [...this.workers.values()];
   }
 
   /** The triggers of a type that accept the target. */
   matching(type: TriggerType, target: TriggerTarget): TriggerRecord[] {
     const byStream = this.index.get(type);
     if (!byStream) return [];
-    const candidates = [...(byStream.get(target.streamName) ?? []), ...(byStream.get(ANY_STREAM) ?? [])];
-    return candidates.filter((trigger) => accepts(trigger.config, target));
+    const found: TriggerRecord[] = [];
+    for (const stream of [target.streamName, ANY_STREAM]) {
+      for (const trigger of byStream.get(stream)?.values() ?? []) if (accepts(trigger.config, target)) found.push(trigger);
+    }
+    return found;
   }
 
   /** Every trigger, ordered by id. */
   list(): TriggerRecord[] {
-    return [...this.byId.values()];
+    const all = new Map([...this.shared, ...this.workers]);
+    return [...all.values()].sort((a, b) => (a.triggerId < b.triggerId ? -1 : a.triggerId > b.triggerId ? 1 : 0));
+  }
+
+  private indexRecord(record: TriggerRecord): void {
+    let byStream = this.index.get(record.type);
+    if (!byStream) this.index.set(record.type, (byStream = new Map()));
+    const stream = record.config.streamName ?? ANY_STREAM;
+    let byId = byStream.get(stream);
+    if (!byId) byStream.set(stream, (byId = new Map()));
+    byId.set(record.triggerId, record);
+  }
+
+  private unindex(record: TriggerRecord): void {
+    const byStream = this.index.get(record.type);
+    const stream = record.config.streamName ?? ANY_STREAM;
+    const byId = byStream?.get(stream);
+    if (!byStream || !byId || byId.get(record.triggerId) !== record) return;
+    byId.delete(record.triggerId);
+    if (byId.size === 0) byStream.delete(stream);
   }
 }

@@ -5,6 +5,7 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
 import type { StreamEngine } from "../core/engine.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
 import type { FlushScheduler } from "../core/flush-scheduler.js";
 import { handshakeFromNode } from "../access/handshake.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
@@ -32,6 +33,52 @@ export interface WebSocketOptions {
   pingIntervalMs?: number;
   /** Most subscriptions one stream-socket connection may hold. Default 1,000, which bounds what one client can hold open. */
   maxSubscriptionsPerConnection?: number;
+  /**
+   * Most functions one worker connection may register, privileged or not; the next one
+   * gets a `functionregistrationresult` with `resource_exhausted` and is not registered.
+   * @default 1,000: far more than a real worker offers, while one connection cannot
+   * flood the registry and every listing of it
+   */
+  maxFunctionsPerConnection?: number;
+  /**
+   * Most triggers one worker connection may register, privileged or not; the next one
+   * gets its `triggerregistrationresult` with `resource_exhausted` and is not registered.
+   * @default 1,000: each write fans out one call per matching trigger, so this bounds
+   * what one connection can make every write cost
+   */
+  maxTriggersPerConnection?: number;
+  /**
+   * Most calls of one worker connection's functions (by triggers, the auth function or
+   * other callers) waiting for its answer at once; a call beyond it fails at once with
+   * `resource_exhausted` instead of waiting.
+   * @default 1,000: a worker that stops answering holds at most this many calls (and
+   * their payloads) until they time out
+   */
+  maxInvocationsPerConnection?: number;
+}
+
+/** The per-connection bounds of worker connections, resolved. */
+export interface WorkerLimits {
+  functions: number;
+  triggers: number;
+  invocations: number;
+}
+
+export const DEFAULT_WORKER_LIMITS: WorkerLimits = { functions: 1000, triggers: 1000, invocations: 1000 };
+
+function workerLimits(options: WebSocketOptions): WorkerLimits {
+  const limit = (name: string, value: number | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    if (!(Number.isSafeInteger(value) && value > 0)) {
+      throw new StreamError(ErrorCode.InvalidArgument, `webSocket.${name} must be a positive integer, got ${value}`);
+    }
+    return value;
+  };
+  return {
+    functions: limit("maxFunctionsPerConnection", options.maxFunctionsPerConnection, DEFAULT_WORKER_LIMITS.functions),
+    triggers: limit("maxTriggersPerConnection", options.maxTriggersPerConnection, DEFAULT_WORKER_LIMITS.triggers),
+    invocations: limit("maxInvocationsPerConnection", options.maxInvocationsPerConnection, DEFAULT_WORKER_LIMITS.invocations),
+  };
 }
 
 export interface BridgeServices {
@@ -101,6 +148,7 @@ export class WebSocketBridge {
   private readonly pingTimer: NodeJS.Timeout;
   private readonly allowedFunctions: ReadonlySet<string>;
   private readonly maxSubscriptions: number;
+  private readonly workerLimits: WorkerLimits;
   /**
    * Connection ids name worker functions of restricted connections and worker
    * triggers; the random part keeps them apart across restarts and across instances
@@ -117,6 +165,7 @@ export class WebSocketBridge {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: services.maxMessageBytes, WebSocket: BridgeWebSocket });
     this.allowedFunctions = new Set(options.browserAllowedFunctions ?? DEFAULT_BROWSER_ALLOWED_FUNCTIONS);
     this.maxSubscriptions = options.maxSubscriptionsPerConnection ?? 1000;
+    this.workerLimits = workerLimits(options);
     this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs ?? 30_000);
     this.pingTimer.unref();
   }
@@ -216,6 +265,7 @@ export class WebSocketBridge {
       allowedFunctions: this.allowedFunctions,
       functionTimeoutMs: this.services.functionTimeoutMs,
       maxBufferedBytes: WORKER_BUFFER_MESSAGES * this.services.maxMessageBytes,
+      limits: this.workerLimits,
       close: (closing) => this.closeConnection(connection, closing),
       log: this.services.log,
     });

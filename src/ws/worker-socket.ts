@@ -24,6 +24,8 @@ export interface WorkerSocketOptions {
   functionTimeoutMs: number;
   /** Unsent bytes beyond which the worker counts as too slow and is disconnected. */
   maxBufferedBytes: number;
+  /** Most functions, triggers and unanswered calls of its functions this connection may have. */
+  limits: { functions: number; triggers: number; invocations: number };
   close(closing: Closing): void;
   log(line: string): void;
 }
@@ -120,6 +122,12 @@ export class WorkerSocket {
       this.options.log(`worker ${this.describe()}: function "${id}" is HTTP-invoked, which this server does not support; ignored`);
       return;
     }
+    // Registering one of its own functions again replaces it, so only a new id counts.
+    if (!this.functionRemovers.has(id) && this.functionRemovers.size >= this.options.limits.functions) {
+      const message = `a worker connection may register at most ${this.options.limits.functions} functions`;
+      this.send({ type: "functionregistrationresult", id, error: { code: ErrorCode.ResourceExhausted, message } });
+      return;
+    }
     this.removeFunction(id);
     try {
       const remove = this.options.runtime.registerWorkerFunction(this.registryId(id), {
@@ -152,6 +160,10 @@ export class WorkerSocket {
     }
     if (config !== undefined && config !== null && !isJsonObject(config)) {
       reply({ code: "deserialization_error", message: `Failed to deserialize ${type} trigger config: expected an object` });
+      return;
+    }
+    if (!this.triggerRemovers.has(id) && this.triggerRemovers.size >= this.options.limits.triggers) {
+      reply({ code: ErrorCode.ResourceExhausted, message: `a worker connection may register at most ${this.options.limits.triggers} triggers` });
       return;
     }
     this.removeTrigger(id);
@@ -239,6 +251,14 @@ export class WorkerSocket {
   /** Invokes one of the worker's functions (for a trigger, say) and waits for its result. */
   private call(functionId: string, payload: JsonValue, signal: AbortSignal): Promise<JsonValue | undefined> {
     if (this.disposed) return Promise.reject(new StreamError(ErrorCode.Unavailable, `worker ${this.describe()} disconnected`));
+    if (this.pending.size >= this.options.limits.invocations) {
+      return Promise.reject(
+        new StreamError(
+          ErrorCode.ResourceExhausted,
+          `worker ${this.describe()} has ${this.pending.size} calls unanswered, the most a connection may have`,
+        ),
+      );
+    }
     const invocationId = String(this.nextInvocation++);
     return new Promise((resolve, reject) => {
       this.pending.set(invocationId, { resolve, reject });
