@@ -29,7 +29,7 @@ Options:
                     adapter {name: file|memory|redis|kv, config}, max_message_bytes,
                     heartbeat_ms, history_limit, subscriber_queue_limit,
                     api_keys, functions, triggers, function_timeout_ms,
-                    auth_timeout_ms, allowed_origins,
+                    auth_timeout_ms, allowed_origins, allowed_hosts,
                     browser_allowed_functions);
                     \${VAR:default} placeholders in it are read from the
                     environment

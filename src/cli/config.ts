@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { TRIGGER_TYPES } from "../core/registrations.js";
+import { hostsProblem } from "../access/hosts.js";
 
 /**
  * The configuration file: YAML or JSON with the reference's keys (`port`, `host`,
@@ -96,9 +97,17 @@ export const configSchema = z.strictObject({
   allowed_origins: z
     .array(z.string().refine((origin) => origin === "*" || isOrigin(origin), 'must be "*" or an origin such as https://app.example.com'))
     .optional(),
+  /** Host names requests may carry besides the loopback ones and the listening address ("*" for any). */
+  allowed_hosts: z.array(z.string().superRefine(hostEntryCheck)).optional(),
   /** Functions a browser's worker connection may invoke (default: the read functions). */
   browser_allowed_functions: z.array(z.string().min(1)).optional(),
 });
+
+/** Refuses an allowed_hosts entry as the server option would, with the same reason. */
+function hostEntryCheck(entry: string, context: z.RefinementCtx): void {
+  const problem = hostsProblem(entry);
+  if (problem !== undefined) context.addIssue({ code: "custom", message: problem });
+}
 
 /** scheme://host[:port] exactly as a browser sends it in the Origin header: no path, no trailing slash. */
 function isOrigin(text: string): boolean {

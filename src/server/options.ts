@@ -5,6 +5,7 @@ import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
 import type { QueueLimits } from "../core/subscription.js";
 import { DEFAULT_FUNCTION_TIMEOUT_MS, type FunctionsOptions } from "../functions/functions-runtime.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
+import { checkAllowedHosts } from "../access/hosts.js";
 
 /**
  * Options of one server. Every default is resolved once, by `resolveOptions()`; the
@@ -75,6 +76,16 @@ export interface StreamServerOptions {
    */
   allowedOrigins?: string[];
   /**
+   * Host names (or addresses, or "*" for any) that requests may carry in `Host` or
+   * `:authority`, besides those always allowed: localhost, 127.x.y.z, [::1] and the
+   * address the server listens on (unless it is a wildcard such as 0.0.0.0). A request
+   * for another host gets 421 before any handler runs; ports are not compared.
+   * @default none beyond those: a page whose own name an attacker rebinds to this
+   * machine's address (DNS rebinding) cannot use the server, which the origin checks
+   * alone cannot prevent, since to the browser that page is then same-origin
+   */
+  allowedHosts?: string[];
+  /**
    * The WebSocket bridge (stream socket and worker protocol); see WebSocketOptions.
    * @default the bridge's own defaults
    */
@@ -100,6 +111,7 @@ export interface ResolvedOptions {
   functions: FunctionsOptions & { functionTimeoutMs: number; log: (line: string) => void };
   apiKeys: readonly string[];
   allowedOrigins: readonly string[];
+  allowedHosts: readonly string[];
   webSocket: WebSocketOptions;
   log: (line: string) => void;
 }
@@ -122,6 +134,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     functions: { ...options.functions, functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS, log },
     apiKeys: options.apiKeys ?? [],
     allowedOrigins: options.allowedOrigins ?? [],
+    allowedHosts: checkAllowedHosts(options.allowedHosts ?? []),
     webSocket: options.webSocket ?? {},
     log,
   };
