@@ -3,6 +3,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { TRIGGER_TYPES } from "../core/registrations.js";
 import { hostsProblem } from "../access/hosts.js";
+import { apiKeyProblem } from "../access/api-keys.js";
 
 /**
  * The configuration file: YAML or JSON with the reference's keys (`port`, `host`,
@@ -85,7 +86,7 @@ export const configSchema = z.strictObject({
   /** Messages one subscriber may fall behind before it is ended. */
   subscriber_queue_limit: z.number().int().min(1).optional(),
   /** Keys that writes and administration need as `Authorization: Bearer <key>`. */
-  api_keys: z.array(z.string().min(1)).optional(),
+  api_keys: z.array(z.string().superRefine(apiKeyCheck)).optional(),
   /** Remote functions (FunctionService base URLs) registered at start. */
   functions: z.array(z.strictObject({ function_id: z.string().min(1), url: z.url({ protocol: /^https?$/ }) })).optional(),
   triggers: z.array(triggerSchema).optional(),
@@ -102,6 +103,12 @@ export const configSchema = z.strictObject({
   /** Functions a browser's worker connection may invoke (default: the read functions). */
   browser_allowed_functions: z.array(z.string().min(1)).optional(),
 });
+
+/** Refuses an API key as the server would, naming why and never the key (zod's message quotes no input). */
+function apiKeyCheck(key: string, context: z.RefinementCtx): void {
+  const problem = apiKeyProblem(key);
+  if (problem !== undefined) context.addIssue({ code: "custom", message: `this key ${problem}` });
+}
 
 /** Refuses an allowed_hosts entry as the server option would, with the same reason. */
 function hostEntryCheck(entry: string, context: z.RefinementCtx): void {

@@ -6,6 +6,7 @@ import type { QueueLimits } from "../core/subscription.js";
 import { DEFAULT_FUNCTION_TIMEOUT_MS, type FunctionsOptions } from "../functions/functions-runtime.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
 import { checkAllowedHosts } from "../access/hosts.js";
+import { checkApiKeys } from "../access/api-keys.js";
 
 /**
  * Options of one server. Every default is resolved once, by `resolveOptions()`; the
@@ -63,7 +64,10 @@ export interface StreamServerOptions {
    */
   functions?: Omit<FunctionsOptions, "log">;
   /**
-   * Keys that writes and administration need as `Authorization: Bearer <key>`.
+   * Keys that writes and administration need as `Authorization: Bearer <key>`. Each must
+   * be at least 16 printable ASCII characters without whitespace; any other stops the
+   * start with INVALID_ARGUMENT naming its position, since it could never match or
+   * could be guessed.
    * @default none: anyone who can reach the port may write, which suits the loopback default
    */
   apiKeys?: string[];
@@ -132,7 +136,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     hooks: options.hooks ?? [],
     shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     functions: { ...options.functions, functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS, log },
-    apiKeys: options.apiKeys ?? [],
+    apiKeys: checkApiKeys(options.apiKeys ?? []),
     allowedOrigins: options.allowedOrigins ?? [],
     allowedHosts: checkAllowedHosts(options.allowedHosts ?? []),
     webSocket: options.webSocket ?? {},
