@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { ErrorCode } from "../src/index.js";
-import { HostAllowList, hostsProblem } from "../src/access/hosts.js";
+import { HostAllowList, hostsNotice, hostsProblem } from "../src/access/hosts.js";
 import { runCli, spawnServer } from "./support/process.js";
 import { startServer, type RunningServer } from "./support/server.js";
 
@@ -239,6 +239,13 @@ describe("the allow-list itself", () => {
 
   it("treats a missing Host as not a browser's request", () => {
     expect(new HostAllowList([], "127.0.0.1").allows(undefined)).toBe(true);
+  });
+
+  it("says at start when a wildcard listener answers only loopback names", () => {
+    expect(hostsNotice("0.0.0.0", [])).toMatch(/allowed_hosts/);
+    expect(hostsNotice("::", [])).toMatch(/allowed_hosts/);
+    expect(hostsNotice("0.0.0.0", ["stream.example.test"])).toBeUndefined();
+    expect(hostsNotice("127.0.0.1", [])).toBeUndefined();
   });
 
   it("names what is wrong with an entry", () => {

@@ -75,8 +75,9 @@ export interface StreamServerOptions {
    * Origins (e.g. "https://app.example.com", or "*" for any) whose pages may use the
    * server from a browser: CORS for Connect and gRPC-Web, and WebSocket handshakes
    * that carry an Origin header.
-   * @default none: pages on other sites can neither call nor open a WebSocket, which
-   * protects a server on loopback from any site a local browser visits
+   * @default none: pages on other sites can neither call nor open a WebSocket, which,
+   * with the Host check of `allowedHosts` against pages that rebind their own name to
+   * this address, protects a server on loopback from any site a local browser visits
    */
   allowedOrigins?: string[];
   /**
