@@ -27,7 +27,7 @@ const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } }
 describe("api keys", () => {
   let running: RunningServer;
   beforeAll(async () => {
-    running = await startServer({ apiKeys: ["key-one", "key-two"] });
+    running = await startServer({ apiKeys: ["key-one-0123456789", "key-two-0123456789"] });
   });
   afterAll(() => running.stop());
 
@@ -52,9 +52,9 @@ describe("api keys", () => {
         () => triggers.registerTrigger({ type: "stream", functionId: "f", config: { streamName: "never-written" } }, options),
       ];
       for (const call of calls()) expect(await codeOf(call())).toBe(Code.Unauthenticated);
-      for (const call of calls(bearer("key-onex"))) expect(await codeOf(call())).toBe(Code.Unauthenticated);
-      for (const call of calls({ headers: { authorization: "key-one" } })) expect(await codeOf(call())).toBe(Code.Unauthenticated);
-      for (const call of calls(bearer("key-two"))) expect(await codeOf(call())).toBeUndefined();
+      for (const call of calls(bearer("key-one-0123456789x"))) expect(await codeOf(call())).toBe(Code.Unauthenticated);
+      for (const call of calls({ headers: { authorization: "key-one-0123456789" } })) expect(await codeOf(call())).toBe(Code.Unauthenticated);
+      for (const call of calls(bearer("key-two-0123456789"))) expect(await codeOf(call())).toBeUndefined();
     },
   );
 
@@ -114,11 +114,11 @@ describe("the command line", () => {
       ].join("\n"),
     );
     server = await spawnServer(["--adapter", "memory", "--port", "0", "--config", config], {
-      III_STREAM_API_KEYS: " k1 , k2,",
+      III_STREAM_API_KEYS: " first-key-0123456789 , second-key-0123456789,",
     });
     const stream = createClient(StreamService, transportFor(server.url, "connect-binary-h2"));
     expect(await codeOf(stream.set({ streamName: "orders", groupId: "g", itemId: "o1", data: json(1) }))).toBe(Code.Unauthenticated);
-    await stream.set({ streamName: "orders", groupId: "g", itemId: "o1", data: json(1) }, bearer("k2"));
+    await stream.set({ streamName: "orders", groupId: "g", itemId: "o1", data: json(1) }, bearer("second-key-0123456789"));
     await eventually(() => expect(remote.calls.filter((c) => c.functionId === "audit")).toHaveLength(1));
 
     const controller = new AbortController();

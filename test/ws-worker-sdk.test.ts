@@ -125,11 +125,11 @@ describe("iii-sdk against the worker protocol", () => {
   });
 
   it("with API keys configured, lets only a worker that presents one write", async () => {
-    const keyed = await startServer({ apiKeys: ["k1"] });
+    const keyed = await startServer({ apiKeys: ["worker-key-0123456789"] });
     const payload = { stream_name: "keyed", group_id: "g", item_id: "i", data: 1 };
     const url = wsUrl(keyed.url, "/worker");
     const anonymous = registerWorker(url, { otel: { enabled: false } });
-    const trusted = registerWorker(url, { otel: { enabled: false }, headers: { authorization: "Bearer k1" } });
+    const trusted = registerWorker(url, { otel: { enabled: false }, headers: { authorization: "Bearer worker-key-0123456789" } });
     try {
       await expect(anonymous.trigger({ function_id: "stream::set", payload })).rejects.toMatchObject({ code: "forbidden" });
       expect(await trusted.trigger({ function_id: "stream::set", payload })).toEqual({ old_value: null, new_value: 1 });

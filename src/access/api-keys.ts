@@ -1,4 +1,35 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { ErrorCode, StreamError } from "../core/errors.js";
+
+/**
+ * The shortest key accepted: 16 characters, about 100 bits when drawn at random from
+ * printable ASCII, beyond guessing over the network; a word or a short PIN is not.
+ */
+export const MIN_API_KEY_LENGTH = 16;
+
+/**
+ * What makes a key unusable, without quoting it (a message may end up in logs); undefined
+ * when it is fine. A key is presented as `Authorization: Bearer <key>`: whitespace would
+ * split it there, a control character cannot travel in a header at all, and a character
+ * beyond ASCII reaches the server as something else depending on the client, so such a
+ * key would be accepted at start and never match.
+ */
+export function apiKeyProblem(key: string): string | undefined {
+  if (/\s/u.test(key)) return "contains whitespace, which cannot be presented in an Authorization header";
+  if (/\p{Cc}/u.test(key)) return "contains a control character, which cannot be presented in an Authorization header";
+  if (/[^\x21-\x7e]/.test(key)) return "contains a character beyond printable ASCII, which HTTP clients do not send unchanged";
+  if (key.length < MIN_API_KEY_LENGTH) return `has ${key.length} characters; a key needs at least ${MIN_API_KEY_LENGTH}`;
+  return undefined;
+}
+
+/** Checks the `apiKeys` option; a bad key stops the start, named by its position and never shown. */
+export function checkApiKeys(keys: readonly string[]): readonly string[] {
+  keys.forEach((key, index) => {
+    const problem = apiKeyProblem(key);
+    if (problem !== undefined) throw new StreamError(ErrorCode.InvalidArgument, `apiKeys[${index}] ${problem}`);
+  });
+  return keys;
+}
 
 /**
  * The API keys that writes and administration need, presented as

@@ -29,7 +29,7 @@ Options:
                     adapter {name: file|memory|redis|kv, config}, max_message_bytes,
                     heartbeat_ms, history_limit, subscriber_queue_limit,
                     api_keys, functions, triggers, function_timeout_ms,
-                    auth_timeout_ms, allowed_origins,
+                    auth_timeout_ms, allowed_origins, allowed_hosts,
                     browser_allowed_functions);
                     \${VAR:default} placeholders in it are read from the
                     environment
@@ -38,7 +38,8 @@ Options:
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
   III_STREAM_REDIS_URL,
-  III_STREAM_API_KEYS (comma-separated keys that writes and administration need)
+  III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
+  each at least 16 printable ASCII characters without whitespace)
 
 Stops on SIGINT or SIGTERM: open subscriptions end with UNAVAILABLE and the
 process exits 0.

@@ -1,3 +1,4 @@
+import { apiKeyProblem } from "../access/api-keys.js";
 import type { AdapterChoice } from "../adapters/backend.js";
 import { DEFAULT_REDIS_URL } from "../adapters/redis/redis-item-store.js";
 import type { FunctionsOptions } from "../functions/functions-runtime.js";
@@ -60,6 +61,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       functions: functionsOptionsFromConfig(config),
       apiKeys: config.api_keys,
       allowedOrigins: config.allowed_origins,
+      allowedHosts: config.allowed_hosts,
       webSocket: { browserAllowedFunctions: config.browser_allowed_functions, ...workerLimitsFromConfig(config) },
     },
     ignored: ignoredSettings(config.adapter),
@@ -120,9 +122,17 @@ function workerLimitsFromConfig(config: FileConfig): WebSocketOptions {
   };
 }
 
-/** `III_STREAM_API_KEYS`: comma-separated keys; blanks around and between them are ignored. */
+/**
+ * `III_STREAM_API_KEYS`: comma-separated keys; blanks around and between them are
+ * ignored. A bad key is named by its place in the variable, not by its place in the
+ * merged settings, which the operator never wrote.
+ */
 function apiKeysFromEnv(value: string | undefined): { api_keys?: string[] } {
   const keys = (value ?? "").split(",").map((key) => key.trim()).filter((key) => key !== "");
+  keys.forEach((key, index) => {
+    const problem = apiKeyProblem(key);
+    if (problem !== undefined) throw new ConfigError(`III_STREAM_API_KEYS: key ${index + 1} (counting from 1) ${problem}`);
+  });
   return keys.length > 0 ? { api_keys: keys } : {};
 }
 

@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { TRIGGER_TYPES } from "../core/registrations.js";
+import { hostsProblem } from "../access/hosts.js";
+import { apiKeyProblem } from "../access/api-keys.js";
 
 /**
  * The configuration file: YAML or JSON with the reference's keys (`port`, `host`,
@@ -84,7 +86,7 @@ export const configSchema = z.strictObject({
   /** Messages one subscriber may fall behind before it is ended. */
   subscriber_queue_limit: z.number().int().min(1).optional(),
   /** Keys that writes and administration need as `Authorization: Bearer <key>`. */
-  api_keys: z.array(z.string().min(1)).optional(),
+  api_keys: z.array(z.string().superRefine(apiKeyCheck)).optional(),
   /** Remote functions (FunctionService base URLs) registered at start. */
   functions: z.array(z.strictObject({ function_id: z.string().min(1), url: z.url({ protocol: /^https?$/ }) })).optional(),
   triggers: z.array(triggerSchema).optional(),
@@ -96,6 +98,8 @@ export const configSchema = z.strictObject({
   allowed_origins: z
     .array(z.string().refine((origin) => origin === "*" || isOrigin(origin), 'must be "*" or an origin such as https://app.example.com'))
     .optional(),
+  /** Host names requests may carry besides the loopback ones and the listening address ("*" for any). */
+  allowed_hosts: z.array(z.string().superRefine(hostEntryCheck)).optional(),
   /** Functions a browser's worker connection may invoke (default: the read functions). */
   browser_allowed_functions: z.array(z.string().min(1)).optional(),
   /** Most functions one worker connection may register (default 1,000). */
@@ -105,6 +109,18 @@ export const configSchema = z.strictObject({
   /** Most calls of one worker connection's functions awaiting its answer (default 1,000). */
   max_worker_invocations: z.number().int().min(1).optional(),
 });
+
+/** Refuses an API key as the server would, naming why and never the key (zod's message quotes no input). */
+function apiKeyCheck(key: string, context: z.RefinementCtx): void {
+  const problem = apiKeyProblem(key);
+  if (problem !== undefined) context.addIssue({ code: "custom", message: `this key ${problem}` });
+}
+
+/** Refuses an allowed_hosts entry as the server option would, with the same reason. */
+function hostEntryCheck(entry: string, context: z.RefinementCtx): void {
+  const problem = hostsProblem(entry);
+  if (problem !== undefined) context.addIssue({ code: "custom", message: problem });
+}
 
 /** scheme://host[:port] exactly as a browser sends it in the Origin header: no path, no trailing slash. */
 function isOrigin(text: string): boolean {

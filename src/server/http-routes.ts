@@ -1,7 +1,9 @@
 import type http from "node:http";
 import type http2 from "node:http2";
+import type { Duplex } from "node:stream";
 import { ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { HostAllowList } from "../access/hosts.js";
 import type { StreamEngine } from "../core/engine.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
@@ -57,31 +59,64 @@ export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
   });
 }
 
+type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+
 export interface HttpRoutes {
   http1(req: http.IncomingMessage, res: http.ServerResponse): void;
   http2(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void;
+  /** HTTP/1.1 upgrades: the WebSocket bridge. */
+  upgrade: UpgradeHandler;
 }
 
 /**
- * Every request, in order: CORS (which answers preflights itself), then Subscribe
+ * Every request, in order: the Host check (421 for a host this server does not answer
+ * for, against DNS rebinding), CORS (which answers preflights itself), then Subscribe
  * (which bypasses Connect's per-call pipeline, see subscribe-endpoint.ts), then Connect.
+ * WebSocket handshakes pass the same Host check before the bridge sees them.
  */
 export function httpRoutes(routes: {
+  hosts: HostAllowList;
   cors: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => boolean;
   subscribe: SubscribeEndpoint;
   connect: NodeHandler;
+  upgrade: UpgradeHandler;
 }): HttpRoutes {
-  const { cors, subscribe, connect } = routes;
+  const { hosts, cors, subscribe, connect, upgrade } = routes;
   return {
     http1: (req, res) => {
+      const host = req.headers.host;
+      if (!hosts.allows(host)) return misdirected(res, hosts.refusal(host ?? ""), true);
       if (cors(req, res)) return;
       closeWhenBodyUnread(req, res);
       if (!subscribe.serve(req, res)) serveConnect(connect, req, res);
     },
     http2: (req, res) => {
+      // HTTP/2 names the host in :authority; a client may send Host instead (RFC 9113, 8.3.1).
+      const host = req.headers[":authority"] ?? req.headers.host;
+      if (!hosts.allows(host)) return misdirected(res, hosts.refusal(host ?? ""), false);
       if (!cors(req, res) && !subscribe.serve(req, res)) serveConnect(connect, req, res);
     },
+    upgrade: (req, socket, head) => {
+      const host = req.headers.host;
+      if (hosts.allows(host)) return upgrade(req, socket, head);
+      socket.on("error", () => socket.destroy());
+      const body = Buffer.from(hosts.refusal(host ?? ""));
+      socket.end(
+        `HTTP/1.1 421 Misdirected Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+          `X-Content-Type-Options: nosniff\r\nContent-Length: ${body.length}\r\n\r\n${body.toString()}`,
+      );
+    },
   };
+}
+
+/**
+ * 421 Misdirected Request: the request reached a server that does not answer for its
+ * host. On HTTP/1.1 the connection closes, since its body (if any) stays unread.
+ */
+function misdirected(res: http.ServerResponse | http2.Http2ServerResponse, body: string, close: boolean): void {
+  if (close) (res as http.ServerResponse).shouldKeepAlive = false;
+  res.writeHead(421, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" });
+  res.end(body);
 }
 
 function fallback(req: NodeRequest, res: NodeResponse, health: () => HealthState): void {

@@ -5,6 +5,8 @@ import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
 import type { QueueLimits } from "../core/subscription.js";
 import { DEFAULT_FUNCTION_TIMEOUT_MS, type FunctionsOptions } from "../functions/functions-runtime.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
+import { checkAllowedHosts } from "../access/hosts.js";
+import { checkApiKeys } from "../access/api-keys.js";
 
 /**
  * Options of one server. Every default is resolved once, by `resolveOptions()`; the
@@ -62,7 +64,10 @@ export interface StreamServerOptions {
    */
   functions?: Omit<FunctionsOptions, "log">;
   /**
-   * Keys that writes and administration need as `Authorization: Bearer <key>`.
+   * Keys that writes and administration need as `Authorization: Bearer <key>`. Each must
+   * be at least 16 printable ASCII characters without whitespace; any other stops the
+   * start with INVALID_ARGUMENT naming its position, since it could never match or
+   * could be guessed.
    * @default none: anyone who can reach the port may write, which suits the loopback default
    */
   apiKeys?: string[];
@@ -70,10 +75,21 @@ export interface StreamServerOptions {
    * Origins (e.g. "https://app.example.com", or "*" for any) whose pages may use the
    * server from a browser: CORS for Connect and gRPC-Web, and WebSocket handshakes
    * that carry an Origin header.
-   * @default none: pages on other sites can neither call nor open a WebSocket, which
-   * protects a server on loopback from any site a local browser visits
+   * @default none: pages on other sites can neither call nor open a WebSocket, which,
+   * with the Host check of `allowedHosts` against pages that rebind their own name to
+   * this address, protects a server on loopback from any site a local browser visits
    */
   allowedOrigins?: string[];
+  /**
+   * Host names (or addresses, or "*" for any) that requests may carry in `Host` or
+   * `:authority`, besides those always allowed: localhost, 127.x.y.z, [::1] and the
+   * address the server listens on (unless it is a wildcard such as 0.0.0.0). A request
+   * for another host gets 421 before any handler runs; ports are not compared.
+   * @default none beyond those: a page whose own name an attacker rebinds to this
+   * machine's address (DNS rebinding) cannot use the server, which the origin checks
+   * alone cannot prevent, since to the browser that page is then same-origin
+   */
+  allowedHosts?: string[];
   /**
    * The WebSocket bridge (stream socket and worker protocol); see WebSocketOptions.
    * @default the bridge's own defaults
@@ -100,6 +116,7 @@ export interface ResolvedOptions {
   functions: FunctionsOptions & { functionTimeoutMs: number; log: (line: string) => void };
   apiKeys: readonly string[];
   allowedOrigins: readonly string[];
+  allowedHosts: readonly string[];
   webSocket: WebSocketOptions;
   log: (line: string) => void;
 }
@@ -120,8 +137,9 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     hooks: options.hooks ?? [],
     shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     functions: { ...options.functions, functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS, log },
-    apiKeys: options.apiKeys ?? [],
+    apiKeys: checkApiKeys(options.apiKeys ?? []),
     allowedOrigins: options.allowedOrigins ?? [],
+    allowedHosts: checkAllowedHosts(options.allowedHosts ?? []),
     webSocket: options.webSocket ?? {},
     log,
   };

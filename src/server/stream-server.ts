@@ -2,6 +2,7 @@ import { StreamEngine } from "../core/engine.js";
 import { ApiKeys } from "../access/api-keys.js";
 import { openAccessWarning } from "../access/access-warning.js";
 import { corsHandler } from "../access/origins.js";
+import { HostAllowList, hostsNotice } from "../access/hosts.js";
 import { FlushScheduler } from "../core/flush-scheduler.js";
 import type { JsonValue } from "../core/json.js";
 import type { SubscriberStats } from "../core/subscriber-registry.js";
@@ -93,12 +94,14 @@ export class StreamServer {
       health: () => ({ ready: this.isReady(), adapter: this.engine.storeName }),
     });
 
-    const routes = httpRoutes({ cors: corsHandler(resolved.allowedOrigins), subscribe, connect });
-    this.listener = new OnePortListener({
-      http1: routes.http1,
-      http2: routes.http2,
+    const routes = httpRoutes({
+      hosts: new HostAllowList(resolved.allowedHosts, resolved.host),
+      cors: corsHandler(resolved.allowedOrigins),
+      subscribe,
+      connect,
       upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
     });
+    this.listener = new OnePortListener(routes);
   }
 
   /** The port actually bound (useful with port 0). */
@@ -145,6 +148,8 @@ export class StreamServer {
     this.started = true;
     const warning = openAccessWarning(host, this.options.apiKeys, this.options.functions.authFunction);
     if (warning) process.stderr.write(`iii-stream: ${warning}\n`);
+    const hostsNote = hostsNotice(host, this.options.allowedHosts);
+    if (hostsNote) process.stderr.write(`iii-stream: ${hostsNote}\n`);
   }
 
   /**
