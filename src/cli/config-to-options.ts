@@ -59,6 +59,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       functions: functionsOptionsFromConfig(config),
       apiKeys: config.api_keys,
       allowedOrigins: config.allowed_origins,
+      allowedFunctionHosts: config.allowed_function_hosts,
       webSocket: { browserAllowedFunctions: config.browser_allowed_functions },
     },
     ignored: ignoredSettings(config.adapter),

@@ -96,6 +96,8 @@ export const configSchema = z.strictObject({
   allowed_origins: z
     .array(z.string().refine((origin) => origin === "*" || isOrigin(origin), 'must be "*" or an origin such as https://app.example.com'))
     .optional(),
+  /** Hosts (name, address, host:port, or "*") remote functions may be registered at; default: any with api_keys, loopback without. */
+  allowed_function_hosts: z.array(z.string().min(1)).optional(),
   /** Functions a browser's worker connection may invoke (default: the read functions). */
   browser_allowed_functions: z.array(z.string().min(1)).optional(),
 });
