@@ -202,6 +202,27 @@ describe("functions declared at start (the config file's `functions`)", () => {
   });
 });
 
+describe("stored registrations that break the rules", () => {
+  it("are neither called nor listed, and are logged once", async () => {
+    const registrations = new MemoryRegistrationStore();
+    await registrations.saveFunction({ functionId: "old", url: `${target.url}/admin/delete?` });
+    await registrations.saveFunction({ functionId: "far", url: "http://10.0.0.5:9000" });
+    await registrations.saveFunction({ functionId: "fine", url: target.url });
+    const lines: string[] = [];
+    const running = await startServer({ backend: { items: new MemoryItemStore(), registrations }, log: (line) => lines.push(line) });
+    try {
+      const client = triggerClient(running);
+      expect((await client.listFunctions({})).functions.map((f) => f.functionId)).toEqual(["fine"]);
+      await expect(running.server.invoke("old", {})).rejects.toMatchObject({ code: "not_found" });
+      expect(target.paths).toEqual([]);
+      expect(lines.filter((l) => l.includes('"old"'))).toEqual([expect.stringMatching(/query/)]);
+      expect(lines.filter((l) => l.includes('"far"'))).toEqual([expect.stringMatching(/allowedFunctionHosts/)]);
+    } finally {
+      await running.stop();
+    }
+  });
+});
+
 describe("the config file (tests run dist/: build first)", () => {
   const dir = mkdtempSync(join(tmpdir(), "iii-stream-function-hosts-"));
   function configFile(name: string, text: string): string {
