@@ -122,7 +122,8 @@ describe("function registry", () => {
 
 describe("TriggerService: functions", () => {
   it("registers, lists and unregisters remote functions, validating them", async () => {
-    const running = await server({ functions: { handlers: { "local::fn": () => null } } });
+    // Any host: the loopback default without keys is tested in functions-url-validation.test.ts.
+    const running = await server({ functions: { handlers: { "local::fn": () => null } }, allowedFunctionHosts: ["*"] });
     const client = triggerClient(running);
     await client.registerFunction({ functionId: "b::remote", url: "http://127.0.0.1:9/base" });
     await client.registerFunction({ functionId: "a::remote", url: "http://127.0.0.1:9" });

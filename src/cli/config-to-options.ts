@@ -62,6 +62,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       apiKeys: config.api_keys,
       allowedOrigins: config.allowed_origins,
       allowedHosts: config.allowed_hosts,
+      allowedFunctionHosts: config.allowed_function_hosts,
       webSocket: { browserAllowedFunctions: config.browser_allowed_functions, ...workerLimitsFromConfig(config) },
     },
     ignored: ignoredSettings(config.adapter),

@@ -100,6 +100,8 @@ export const configSchema = z.strictObject({
     .optional(),
   /** Host names requests may carry besides the loopback ones and the listening address ("*" for any). */
   allowed_hosts: z.array(z.string().superRefine(hostEntryCheck)).optional(),
+  /** Hosts (name, address, host:port, or "*") remote functions may be registered at; default: any with api_keys, loopback without. */
+  allowed_function_hosts: z.array(z.string().min(1)).optional(),
   /** Functions a browser's worker connection may invoke (default: the read functions). */
   browser_allowed_functions: z.array(z.string().min(1)).optional(),
   /** Most functions one worker connection may register (default 1,000). */

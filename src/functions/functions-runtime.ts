@@ -12,6 +12,7 @@ import { FunctionRegistry } from "./function-registry.js";
 import type { FunctionHandler, FunctionInfo, FunctionInvoker } from "./types.js";
 import { type FunctionRecord, type RegistrationStore, type TriggerRecord } from "../core/registrations.js";
 import { checkFunctionUrl } from "./remote-function.js";
+import { FunctionHosts } from "./function-hosts.js";
 import { SubscriptionGate } from "./subscription-gate.js";
 import { TriggerDispatcher, type TriggerStats } from "./trigger-dispatcher.js";
 import { streamTriggerPayload } from "./trigger-payloads.js";
@@ -51,6 +52,12 @@ export interface FunctionsRuntimeOptions extends FunctionsOptions {
    * instance its worker is connected to.
    */
   fleet?: FleetBus;
+  /**
+   * The hosts remote functions may be registered at (the server resolves its
+   * `allowedFunctionHosts` option into this). Default: loopback only, the server's
+   * default without API keys.
+   */
+  allowedHosts?: FunctionHosts;
 }
 
 export interface TriggerInfo extends TriggerRecord {
@@ -77,6 +84,9 @@ export class FunctionsRuntime {
   /** Worker functions and triggers across the instances sharing the backend, when it has a fleet bus. */
   private readonly fleet: FleetMembership | undefined;
   private readonly functionTimeoutMs: number;
+  private readonly allowedHosts: FunctionHosts;
+  /** Stored functions this server refuses to call, already reported, by `id url`: each is logged once. */
+  private readonly refusedStored = new Set<string>();
   private readonly log: (line: string) => void;
   private stopWatching: (() => void) | undefined;
   private reloading: Promise<void> | undefined;
@@ -84,6 +94,7 @@ export class FunctionsRuntime {
 
   constructor(private readonly options: FunctionsRuntimeOptions) {
     this.store = options.registrations;
+    this.allowedHosts = options.allowedHosts ?? FunctionHosts.loopback;
     this.functionTimeoutMs = checkTimeout("function timeout", options.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS);
     this.log = options.log ?? ((line) => process.stderr.write(`iii-stream: ${line}\n`));
     this.fleet =
@@ -115,7 +126,9 @@ export class FunctionsRuntime {
 
   /** Registers the declared functions and triggers, then loads everything stored. */
   async start(): Promise<void> {
-    for (const record of this.options.remote ?? []) await this.store.saveFunction(checkRemote(record));
+    // All are checked before any is saved, so a bad one leaves the store as it was.
+    const declared = (this.options.remote ?? []).map((record) => this.checkRemote(record));
+    for (const record of declared) await this.store.saveFunction(record);
     for (const input of this.options.triggers ?? []) {
       await this.store.saveTrigger(checkTrigger({ ...input, triggerId: input.triggerId ?? declaredTriggerId(input) }));
     }
@@ -171,7 +184,7 @@ export class FunctionsRuntime {
   }
 
   async registerRemoteFunction(record: FunctionRecord): Promise<void> {
-    const checked = checkRemote(record);
+    const checked = this.checkRemote(record);
     if (this.functions.isLocal(checked.functionId)) {
       throw new StreamError(
         ErrorCode.FailedPrecondition,
@@ -252,14 +265,36 @@ export class FunctionsRuntime {
 
   private async reload(): Promise<void> {
     const [stored, fleetTriggers] = await Promise.all([this.store.load(), this.fleet?.refresh()]);
-    this.functions.replaceRemote(stored.functions);
+    this.functions.replaceRemote(stored.functions.filter((record) => this.callable(record)));
     // Worker triggers are never stored: they stay as they are.
     this.triggers.replaceShared([...stored.triggers, ...(fleetTriggers ?? [])]);
   }
-}
 
-function checkRemote(record: FunctionRecord): FunctionRecord {
-  return { functionId: checkName("function_id", record.functionId), url: checkFunctionUrl(record.url) };
+  /** A URL checked, normalised and on an allowed host; the function id checked. */
+  private checkRemote(record: FunctionRecord): FunctionRecord {
+    const url = checkFunctionUrl(record.url);
+    this.allowedHosts.check(url);
+    return { functionId: checkName("function_id", record.functionId), url };
+  }
+
+  /**
+   * Whether a stored function may be called from here. Registrations made before URLs
+   * were checked, or by an instance sharing the backend under other rules, may not pass
+   * this server's: they stay stored but are never called (nor listed), with one log line.
+   */
+  private callable(record: FunctionRecord): boolean {
+    try {
+      this.checkRemote(record);
+      return true;
+    } catch (error) {
+      const key = `${record.functionId} ${record.url}`;
+      if (!this.refusedStored.has(key)) {
+        this.refusedStored.add(key);
+        this.log(`stored function "${record.functionId}" is not callable here: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      return false;
+    }
+  }
 }
 
 /** The same declaration always gets the same id. */

@@ -28,7 +28,7 @@ export interface RemoteFunctionClient extends FunctionInvoker {
  * alive: a busy trigger would otherwise pay a TCP handshake per call.
  */
 export function remoteFunction(baseUrl: string): RemoteFunctionClient {
-  const endpoint = new URL(baseUrl.replace(/\/+$/, "") + INVOKE_PATH);
+  const endpoint = invokeUrl(baseUrl);
   const client = endpoint.protocol === "https:" ? https : http;
   const agent = new client.Agent({ keepAlive: true });
   return {
@@ -89,7 +89,13 @@ function errorMessage(text: string): string {
   return text.slice(0, 200) || "(empty body)";
 }
 
-/** Accepts absolute http and https URLs only, so a typo fails at registration rather than at the first call. */
+/**
+ * A registered URL, checked and normalised: absolute http or https, without a query, a
+ * fragment or credentials (which would be stored and listed to every administrator),
+ * with its path's dot segments resolved and trailing slashes removed. The call URL is
+ * this path joined with the invoke path, so nothing in it can redirect the call: a query
+ * or fragment would swallow the invoke path, making the server POST to any path it names.
+ */
 export function checkFunctionUrl(url: string): string {
   let parsed: URL;
   try {
@@ -100,5 +106,19 @@ export function checkFunctionUrl(url: string): string {
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
     throw invalidArgument(`url "${url}" is not an http or https URL`);
   }
-  return url;
+  if (parsed.username !== "" || parsed.password !== "") {
+    // Named without the URL itself, which holds the secret.
+    throw invalidArgument(`url for ${parsed.host} must not carry credentials (user:password@); authenticate the function another way`);
+  }
+  // An empty "?" or "#" leaves `search` and `hash` empty but stays in `href`.
+  if (parsed.hash !== "" || parsed.href.includes("#")) throw invalidArgument(`url "${url}" must not have a fragment (#...)`);
+  if (parsed.search !== "" || parsed.href.includes("?")) throw invalidArgument(`url "${url}" must not have a query (?...)`);
+  return `${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}`;
+}
+
+/** The URL a function registered at `baseUrl` (already checked) is called at: the base path joined with the invoke path. */
+export function invokeUrl(baseUrl: string): URL {
+  const endpoint = new URL(checkFunctionUrl(baseUrl));
+  endpoint.pathname = `${endpoint.pathname.replace(/\/+$/, "")}${INVOKE_PATH}`;
+  return endpoint;
 }

@@ -28,3 +28,16 @@ export async function guard<T>(run: () => Promise<T>): Promise<T> {
     throw toConnectError(error);
   }
 }
+
+/**
+ * A failure to read a request's own bytes, reported as the client's mistake. connect-es
+ * 2.1.2 reports a binary message it cannot decode (random bytes, invalid UTF-8 in a
+ * string, nesting beyond the decoder's recursion limit) and an undecodable compressed
+ * envelope as INTERNAL, though the same mistakes in JSON are INVALID_ARGUMENT; only code
+ * that reads nothing but the request may use this, since there INTERNAL can only mean that.
+ */
+export function asUndecodable(error: unknown): unknown {
+  if (!(error instanceof ConnectError) || error.code !== Code.Internal) return error;
+  // Connect's decoding errors carry no details; the metadata and the cause are kept.
+  return new ConnectError(error.rawMessage, Code.InvalidArgument, error.metadata, undefined, error.cause);
+}

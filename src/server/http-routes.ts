@@ -12,6 +12,7 @@ import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
 import { healthService } from "../rpc/health-service.js";
 import { streamService } from "../rpc/stream-service.js";
 import { triggerService } from "../rpc/trigger-service.js";
+import { reportUndecodableRequests } from "../rpc/undecodable-requests.js";
 import type { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 
 type NodeRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
@@ -51,6 +52,7 @@ export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
       router.service(StreamService, streamService(options.engine));
       router.service(Health, healthService(() => options.isReady()));
       router.service(TriggerService, triggerService(options.functions));
+      reportUndecodableRequests(router, options.readMaxBytes);
     },
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,

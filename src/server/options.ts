@@ -4,6 +4,7 @@ import type { EngineHooks } from "../core/hooks.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
 import type { QueueLimits } from "../core/subscription.js";
 import { DEFAULT_FUNCTION_TIMEOUT_MS, type FunctionsOptions } from "../functions/functions-runtime.js";
+import { FunctionHosts } from "../functions/function-hosts.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
 import { checkAllowedHosts } from "../access/hosts.js";
 import { checkApiKeys } from "../access/api-keys.js";
@@ -91,6 +92,16 @@ export interface StreamServerOptions {
    */
   allowedHosts?: string[];
   /**
+   * Hosts a remote function may be registered at: names or addresses ("fn.internal",
+   * "10.0.0.5"), each optionally with ":port" to pin the port, or "*" for any. A
+   * registration elsewhere is PERMISSION_DENIED. Names are compared as written, not
+   * resolved.
+   * @default any host when `apiKeys` are set (only key holders register); loopback only
+   * (localhost, 127.x.x.x, [::1]) when they are not, since anyone who can reach the port
+   * could otherwise make the server POST to any internal service
+   */
+  allowedFunctionHosts?: string[];
+  /**
    * The WebSocket bridge (stream socket and worker protocol); see WebSocketOptions.
    * @default the bridge's own defaults
    */
@@ -117,6 +128,7 @@ export interface ResolvedOptions {
   apiKeys: readonly string[];
   allowedOrigins: readonly string[];
   allowedHosts: readonly string[];
+  allowedFunctionHosts: FunctionHosts;
   webSocket: WebSocketOptions;
   log: (line: string) => void;
 }
@@ -140,6 +152,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     apiKeys: checkApiKeys(options.apiKeys ?? []),
     allowedOrigins: options.allowedOrigins ?? [],
     allowedHosts: checkAllowedHosts(options.allowedHosts ?? []),
+    allowedFunctionHosts: FunctionHosts.resolve(options.allowedFunctionHosts, (options.apiKeys ?? []).length > 0),
     webSocket: options.webSocket ?? {},
     log,
   };

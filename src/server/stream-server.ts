@@ -55,6 +55,7 @@ export class StreamServer {
       ...resolved.functions,
       registrations: backend.registrations ?? new MemoryRegistrationStore(),
       fleet: backend.fleet,
+      allowedHosts: resolved.allowedFunctionHosts,
     });
     this.engine = new StreamEngine({
       store: backend.items,

@@ -1,5 +1,6 @@
 /**
- * Every connect-es symbol the Subscribe endpoint uses that connect-es marks
+ * Every connect-es symbol the Subscribe endpoint (and undecodable-requests.ts, which
+ * decodes requests ahead of Connect by the same steps) uses that connect-es marks
  * `@private Internal code, does not follow semantic versioning`, and only those.
  *
  * Why: Subscribe is served beside Connect rather than through it (see
@@ -13,11 +14,13 @@
  *   the version these signatures and behaviours were read from;
  * - test/connect-internals.test.ts checks that each exists, is what we call it as, and
  *   behaves on a small sample as the endpoint relies on. When it fails after an
- *   upgrade, adapt the callers (request-reader.ts, stream-end.ts, wire-protocol.ts)
+ *   upgrade, adapt the callers (request-reader.ts, stream-end.ts, wire-protocol.ts,
+ *   ../undecodable-requests.ts)
  *   before moving the pin.
  */
 export {
   compressionNegotiate,
+  createAsyncIterable,
   createMethodSerializationLookup,
   pipe,
   transformDecompressEnvelope,

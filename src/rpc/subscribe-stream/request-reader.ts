@@ -14,6 +14,7 @@ import {
   type Serialization,
 } from "./connect-internals.js";
 import type { WireProtocol } from "./wire-protocol.js";
+import { asUndecodable } from "../connect-errors.js";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 
@@ -30,7 +31,8 @@ export interface RequestReaderOptions {
 /**
  * Reads the one `SubscribeRequest` of a call: one envelope, decompressed (gzip or br)
  * and decoded as binary or JSON. The steps are Connect's own, so size limits and
- * malformed requests fail with the same codes and messages as before.
+ * malformed requests fail with the same messages as for the other methods, and with the
+ * same codes: a request that cannot be decoded is INVALID_ARGUMENT (see asUndecodable).
  */
 export class RequestReader {
   private readonly binary: Serialization<SubscribeRequest>;
@@ -58,7 +60,11 @@ export class RequestReader {
         ? transformParseEnvelope(serialization)
         : transformParseEnvelope(serialization, protocol.requestEndStreamFlag),
     );
-    return single(messages);
+    try {
+      return await single(messages);
+    } catch (error) {
+      throw asUndecodable(error);
+    }
   }
 }
 
