@@ -61,6 +61,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       apiKeys: config.api_keys,
       allowedOrigins: config.allowed_origins,
       webSocket: { browserAllowedFunctions: config.browser_allowed_functions, ...workerLimitsFromConfig(config) },
+      ...readsAndAdmissionFromConfig(config),
     },
     ignored: ignoredSettings(config.adapter),
   };
@@ -108,6 +109,15 @@ function functionsOptionsFromConfig(config: FileConfig): Omit<FunctionsOptions, 
     })),
     functionTimeoutMs: config.function_timeout_ms,
     authTimeoutMs: config.auth_timeout_ms,
+  };
+}
+
+/** Who may read, and how many subscriptions and HTTP/2 streams are admitted; unset keys keep the server's defaults. */
+function readsAndAdmissionFromConfig(config: FileConfig): Pick<StreamServerOptions, "publicReads" | "maxSubscriptions" | "http2MaxConcurrentStreams"> {
+  return {
+    ...(config.public_reads !== undefined ? { publicReads: config.public_reads } : {}),
+    ...(config.max_subscriptions !== undefined ? { maxSubscriptions: config.max_subscriptions } : {}),
+    ...(config.http2_max_concurrent_streams !== undefined ? { http2MaxConcurrentStreams: config.http2_max_concurrent_streams } : {}),
   };
 }
 

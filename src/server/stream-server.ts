@@ -1,5 +1,6 @@
 import { StreamEngine } from "../core/engine.js";
 import { ApiKeys } from "../access/api-keys.js";
+import { ReadAccess } from "../access/read-access.js";
 import { openAccessWarning } from "../access/access-warning.js";
 import { corsHandler } from "../access/origins.js";
 import { FlushScheduler } from "../core/flush-scheduler.js";
@@ -48,6 +49,7 @@ export class StreamServer {
   constructor(options: StreamServerOptions = {}) {
     const resolved = (this.options = resolveOptions(options));
     const apiKeys = new ApiKeys(resolved.apiKeys);
+    const readAccess = new ReadAccess(apiKeys, { publicReads: resolved.publicReads, authFunction: resolved.functions.authFunction !== undefined });
 
     const { backend } = resolved;
     this.functions = new FunctionsRuntime({
@@ -60,6 +62,7 @@ export class StreamServer {
       maxValueBytes: resolved.maxMessageBytes,
       heartbeatMs: resolved.heartbeatMs,
       queueLimits: resolved.queueLimits,
+      maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
     });
     // One per server: every Subscribe call and stream socket flushes from one timer per event-loop turn.
@@ -68,6 +71,7 @@ export class StreamServer {
       scheduler,
       engine: this.engine,
       authenticate: (handshake) => this.functions.authenticate(handshake),
+      readAccess,
       readMaxBytes: resolved.maxMessageBytes,
       jsonOptions: STRICT_UTF8_JSON,
     });
@@ -77,6 +81,7 @@ export class StreamServer {
         functions: this.functions,
         maxMessageBytes: resolved.maxMessageBytes,
         apiKeys,
+        readAccess,
         allowedOrigins: resolved.allowedOrigins,
         functionTimeoutMs: resolved.functions.functionTimeoutMs,
         log: resolved.log,
@@ -98,7 +103,7 @@ export class StreamServer {
       http1: routes.http1,
       http2: routes.http2,
       upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
-    });
+    }, { maxConcurrentStreams: resolved.http2MaxConcurrentStreams });
   }
 
   /** The port actually bound (useful with port 0). */
