@@ -58,10 +58,14 @@ describe("api keys", () => {
     },
   );
 
-  it("leave Subscribe to the auth function, and health checks open", async () => {
+  it("guard Subscribe too (reads need a key; see access-keyed-reads), and leave health checks open", async () => {
     const client = createClient(StreamService, transportFor(running.url, "connect-binary-h2"));
+    const keyless = async () => {
+      for await (const message of client.subscribe({ streamName: "keys", groupId: "g" })) return message;
+    };
+    expect(await codeOf(keyless())).toBe(Code.Unauthenticated);
     const controller = new AbortController();
-    for await (const message of client.subscribe({ streamName: "keys", groupId: "g" }, { signal: controller.signal })) {
+    for await (const message of client.subscribe({ streamName: "keys", groupId: "g" }, { signal: controller.signal, ...bearer("key-one") })) {
       expect(message.message.case).toBe("snapshot");
       break;
     }

@@ -24,6 +24,8 @@ const sockets: TestSocket[] = [];
 beforeAll(async () => {
   running = await startServer({
     apiKeys: [KEY],
+    // A keyless connection may then read, so it can register the stream triggers whose limit is tested.
+    publicReads: true,
     log: () => undefined,
     functions: { functionTimeoutMs: 2000 },
     webSocket: { maxFunctionsPerConnection: 2, maxTriggersPerConnection: 3, maxInvocationsPerConnection: 2 },

@@ -133,7 +133,9 @@ describe("iii-sdk against the worker protocol", () => {
     try {
       await expect(anonymous.trigger({ function_id: "stream::set", payload })).rejects.toMatchObject({ code: "forbidden" });
       expect(await trusted.trigger({ function_id: "stream::set", payload })).toEqual({ old_value: null, new_value: 1 });
-      expect(await anonymous.trigger({ function_id: "stream::list", payload })).toEqual([1]);
+      // Reads need a key too when keys are configured (see access-keyed-reads).
+      await expect(anonymous.trigger({ function_id: "stream::list", payload })).rejects.toMatchObject({ code: "forbidden" });
+      expect(await trusted.trigger({ function_id: "stream::list", payload })).toEqual([1]);
     } finally {
       await Promise.all([anonymous.shutdown(), trusted.shutdown()]);
       await keyed.stop();

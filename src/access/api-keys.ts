@@ -32,9 +32,10 @@ export function checkApiKeys(keys: readonly string[]): readonly string[] {
 }
 
 /**
- * The API keys that writes and administration need, presented as
+ * The API keys that writes, administration and (see ReadAccess) reads need, presented as
  * `Authorization: Bearer <key>`. Both transports check them here: Connect's unary calls
- * through the interceptor, the WebSocket worker connection when it asks for privilege.
+ * through the interceptor, Subscribe and WebSocket connections through ReadAccess, and the
+ * worker connection when it asks for privilege.
  */
 export class ApiKeys {
   /**

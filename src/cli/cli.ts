@@ -30,7 +30,9 @@ Options:
                     heartbeat_ms, history_limit, subscriber_queue_limit,
                     api_keys, functions, triggers, function_timeout_ms,
                     auth_timeout_ms, allowed_origins, allowed_hosts,
-                    allowed_function_hosts, browser_allowed_functions);
+                    allowed_function_hosts, browser_allowed_functions,
+                    public_reads, max_subscriptions,
+                    http2_max_concurrent_streams);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help

@@ -64,6 +64,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       allowedHosts: config.allowed_hosts,
       allowedFunctionHosts: config.allowed_function_hosts,
       webSocket: { browserAllowedFunctions: config.browser_allowed_functions, ...workerLimitsFromConfig(config) },
+      ...readsAndAdmissionFromConfig(config),
     },
     ignored: ignoredSettings(config.adapter),
   };
@@ -111,6 +112,15 @@ function functionsOptionsFromConfig(config: FileConfig): Omit<FunctionsOptions, 
     })),
     functionTimeoutMs: config.function_timeout_ms,
     authTimeoutMs: config.auth_timeout_ms,
+  };
+}
+
+/** Who may read, and how many subscriptions and HTTP/2 streams are admitted; unset keys keep the server's defaults. */
+function readsAndAdmissionFromConfig(config: FileConfig): Pick<StreamServerOptions, "publicReads" | "maxSubscriptions" | "http2MaxConcurrentStreams"> {
+  return {
+    ...(config.public_reads !== undefined ? { publicReads: config.public_reads } : {}),
+    ...(config.max_subscriptions !== undefined ? { maxSubscriptions: config.max_subscriptions } : {}),
+    ...(config.http2_max_concurrent_streams !== undefined ? { http2MaxConcurrentStreams: config.http2_max_concurrent_streams } : {}),
   };
 }
 

@@ -110,6 +110,12 @@ export const configSchema = z.strictObject({
   max_worker_triggers: z.number().int().min(1).optional(),
   /** Most calls of one worker connection's functions awaiting its answer (default 1,000). */
   max_worker_invocations: z.number().int().min(1).optional(),
+  /** With api_keys set, let anyone read without a key (default false). */
+  public_reads: z.boolean().optional(),
+  /** Most subscriptions the server holds at once (default 100,000). */
+  max_subscriptions: z.number().int().min(1).optional(),
+  /** Most concurrent streams per HTTP/2 connection (default 1,000). */
+  http2_max_concurrent_streams: z.number().int().min(1).optional(),
 });
 
 /** Refuses an API key as the server would, naming why and never the key (zod's message quotes no input). */

@@ -18,6 +18,8 @@ export interface EngineOptions {
   queueLimits?: QueueLimits;
   /** Default 15,000 ms; see RegistryOptions.heartbeatMs. */
   heartbeatMs?: number;
+  /** Most subscriptions open at once (see RegistryOptions.maxSubscriptions). Default 100,000. */
+  maxSubscriptions?: number;
   /** Run in list order around writes and subscriptions (see EngineHooks). Default none. */
   hooks?: readonly EngineHooks[];
 }
@@ -61,6 +63,9 @@ export interface SubscribeOptions {
  */
 const COMMIT_RETRY_MS = 10_000;
 
+/** See EngineOptions.maxSubscriptions: far above what one process serves well, while a flood cannot exhaust memory. */
+export const DEFAULT_MAX_SUBSCRIPTIONS = 100_000;
+
 /**
  * The domain core: validates requests, runs writes as compare-and-set against the
  * adapter, and serves subscriptions with a snapshot followed by every later change.
@@ -85,6 +90,7 @@ export class StreamEngine {
     this.registry = new SubscriberRegistry(this.store, {
       queueLimits: this.queueLimits,
       heartbeatMs: options.heartbeatMs ?? 15_000,
+      maxSubscriptions: options.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS,
     });
   }
 
@@ -179,6 +185,8 @@ export class StreamEngine {
       context: options.context ?? null,
       subscriptionId: options.subscriptionId ?? `sub-${this.nextSubscriptionId++}`,
     };
+    // Refused before the join triggers run; `add` checks again, for calls that were admitted meanwhile.
+    this.registry.admit();
     await this.hooks.beforeJoin(join);
 
     const subscription = await this.registry.add(target, options.onReadable);

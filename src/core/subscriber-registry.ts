@@ -18,6 +18,11 @@ export interface RegistryOptions {
    * 15,000 ms: below the idle timeouts of common proxies and load balancers.
    */
   heartbeatMs: number;
+  /**
+   * Most subscriptions open at once in this process, over every transport; the next is
+   * refused with RESOURCE_EXHAUSTED. Each costs memory and a share of every fan-out.
+   */
+  maxSubscriptions: number;
 }
 
 /**
@@ -27,6 +32,8 @@ export interface RegistryOptions {
 export class SubscriberRegistry {
   private readonly feeds = new Map<string, GroupFeed>();
   private readonly heartbeatTimer: NodeJS.Timeout;
+  /** Subscriptions added and not yet ended: the count admission is decided on, kept as it changes. */
+  private open = 0;
 
   constructor(
     private readonly store: ItemStore,
@@ -47,8 +54,10 @@ export class SubscriberRegistry {
   /**
    * Registers a subscriber in catching-up state: it holds live messages back until
    * `start` is called with its snapshot. Resolves once the group's feed is live.
+   * Beyond `maxSubscriptions` it refuses with RESOURCE_EXHAUSTED and registers nothing.
    */
   async add(target: SubscriptionTarget, onReadable?: () => void): Promise<Subscription> {
+    this.admit();
     const key = groupKey(target.streamName, target.groupId);
     let feed = this.feeds.get(key);
     if (!feed) {
@@ -57,8 +66,10 @@ export class SubscriberRegistry {
     }
     const subscription = new Subscription(target, this.options.queueLimits, onReadable);
     feed.add(subscription);
+    this.open++;
     const owner = feed;
     subscription.onEnd(() => {
+      this.open--;
       owner.remove(subscription);
       if (owner.size === 0 && this.feeds.get(key) === owner) {
         this.feeds.delete(key);
@@ -73,6 +84,16 @@ export class SubscriberRegistry {
       throw error;
     }
     return subscription;
+  }
+
+  /** Throws RESOURCE_EXHAUSTED when no further subscription may open; cheap enough to call before any other work. */
+  admit(): void {
+    if (this.open >= this.options.maxSubscriptions) {
+      throw new StreamError(
+        ErrorCode.ResourceExhausted,
+        `the server holds at most ${this.options.maxSubscriptions} subscriptions; try again later`,
+      );
+    }
   }
 
   /** Ends every subscription open now with `error`; an ended one leaves its feed, so none is ended twice. */

@@ -9,6 +9,8 @@ interface Entry {
   kind: FunctionKind;
   invoker: FunctionInvoker;
   url?: string;
+  /** False for a restricted worker connection's functions: callable by its own triggers, never listed. */
+  listed?: boolean;
 }
 
 /**
@@ -41,8 +43,8 @@ export class FunctionRegistry {
    * The seam for the WebSocket bridge: a connected worker offers a function for as
    * long as it stays connected, and removes it with the returned function.
    */
-  registerWorker(functionId: string, invoker: FunctionInvoker): () => void {
-    return this.registerLocal(functionId, { kind: "worker", invoker });
+  registerWorker(functionId: string, invoker: FunctionInvoker, listed = true): () => void {
+    return this.registerLocal(functionId, { kind: "worker", invoker, listed });
   }
 
   /** Replaces every remote function with the stored registrations. */
@@ -75,7 +77,9 @@ export class FunctionRegistry {
   }
 
   list(): FunctionInfo[] {
+    const unlisted = [...this.local].filter(([, entry]) => entry.listed === false).map(([functionId]) => functionId);
     const ids = new Set([...this.local.keys(), ...this.fleet.keys(), ...this.remote.keys()]);
+    for (const functionId of unlisted) ids.delete(functionId);
     return [...ids].sort().map((functionId) => {
       const { kind, url } = this.find(functionId)!;
       return url === undefined ? { functionId, kind } : { functionId, kind, url };

@@ -157,8 +157,8 @@ export class FunctionsRuntime {
   }
 
   /** The seam for the WebSocket bridge: a function offered by a connected worker. */
-  registerWorkerFunction(functionId: string, invoker: FunctionInvoker): () => void {
-    const remove = this.functions.registerWorker(checkName("function_id", functionId), invoker);
+  registerWorkerFunction(functionId: string, invoker: FunctionInvoker, options: { listed?: boolean } = {}): () => void {
+    const remove = this.functions.registerWorker(checkName("function_id", functionId), invoker, options.listed ?? true);
     this.fleet?.workersChanged();
     return () => {
       remove();

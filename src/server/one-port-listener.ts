@@ -33,9 +33,9 @@ export class OnePortListener {
   private listening = false;
   private closing = false;
 
-  constructor(handlers: OnePortHandlers) {
+  constructor(handlers: OnePortHandlers, http2Settings: http2.Settings = {}) {
     this.http1 = http.createServer(handlers.http1);
-    this.http2 = http2.createServer(handlers.http2);
+    this.http2 = http2.createServer({ settings: http2Settings }, handlers.http2);
     this.http1.on("upgrade", handlers.upgrade);
     this.http2.on("session", (session) => {
       this.sessions.add(session);

@@ -1,6 +1,8 @@
 import type { Backend } from "../adapters/backend.js";
 import { memoryBackend } from "../adapters/memory/memory-backend.js";
 import type { EngineHooks } from "../core/hooks.js";
+import { DEFAULT_MAX_SUBSCRIPTIONS } from "../core/engine.js";
+import { ErrorCode, StreamError } from "../core/errors.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
 import type { QueueLimits } from "../core/subscription.js";
 import { DEFAULT_FUNCTION_TIMEOUT_MS, type FunctionsOptions } from "../functions/functions-runtime.js";
@@ -47,6 +49,20 @@ export interface StreamServerOptions {
    */
   queueLimits?: QueueLimits;
   /**
+   * Most subscriptions the server holds at once, over Subscribe and stream sockets
+   * together; the next is refused with RESOURCE_EXHAUSTED until one ends.
+   * @default 100,000: beyond what one process fans out to with writes still served promptly,
+   * and a flood of subscribers cannot take all its memory
+   */
+  maxSubscriptions?: number;
+  /**
+   * Most streams one HTTP/2 connection may have open at once, advertised to the client
+   * as SETTINGS_MAX_CONCURRENT_STREAMS (a client that exceeds it gets its stream refused).
+   * @default 1,000: plenty for one client multiplexing its subscriptions, while one
+   * connection cannot hold thousands
+   */
+  http2MaxConcurrentStreams?: number;
+  /**
    * Extension points of the engine, run after those of the functions runtime.
    * @default none
    */
@@ -72,6 +88,14 @@ export interface StreamServerOptions {
    * @default none: anyone who can reach the port may write, which suits the loopback default
    */
   apiKeys?: string[];
+  /**
+   * With `apiKeys` set, whether anyone who reaches the port may read without a key:
+   * Subscribe, the stream socket, and a worker connection's `stream::*` reads and
+   * `stream` triggers. Without keys it changes nothing (everything is open then).
+   * @default false: a key that guards writes guards reads too, unless an `auth_function`
+   * vets readers instead
+   */
+  publicReads?: boolean;
   /**
    * Origins (e.g. "https://app.example.com", or "*" for any) whose pages may use the
    * server from a browser: CORS for Connect and gRPC-Web, and WebSocket handshakes
@@ -122,10 +146,13 @@ export interface ResolvedOptions {
   maxMessageBytes: number;
   heartbeatMs: number | undefined;
   queueLimits: QueueLimits | undefined;
+  maxSubscriptions: number;
+  http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
   shutdownGraceMs: number;
   functions: FunctionsOptions & { functionTimeoutMs: number; log: (line: string) => void };
   apiKeys: readonly string[];
+  publicReads: boolean;
   allowedOrigins: readonly string[];
   allowedHosts: readonly string[];
   allowedFunctionHosts: FunctionHosts;
@@ -136,6 +163,16 @@ export interface ResolvedOptions {
 export const DEFAULT_PORT = 3112;
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
+export const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS = 1000;
+
+/** An admission limit: unset keeps the default, anything but a positive integer is refused by name. */
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isSafeInteger(value) && value > 0)) {
+    throw new StreamError(ErrorCode.InvalidArgument, `${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
 
 export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
   const log = options.log ?? ((line: string) => process.stderr.write(`iii-stream: ${line}\n`));
@@ -146,10 +183,13 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_VALUE_BYTES,
     heartbeatMs: options.heartbeatMs,
     queueLimits: options.queueLimits,
+    maxSubscriptions: positiveInteger("maxSubscriptions", options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS),
+    http2MaxConcurrentStreams: positiveInteger("http2MaxConcurrentStreams", options.http2MaxConcurrentStreams, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
     hooks: options.hooks ?? [],
     shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     functions: { ...options.functions, functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS, log },
     apiKeys: checkApiKeys(options.apiKeys ?? []),
+    publicReads: options.publicReads ?? false,
     allowedOrigins: options.allowedOrigins ?? [],
     allowedHosts: checkAllowedHosts(options.allowedHosts ?? []),
     allowedFunctionHosts: FunctionHosts.resolve(options.allowedFunctionHosts, (options.apiKeys ?? []).length > 0),

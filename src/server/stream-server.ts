@@ -1,5 +1,6 @@
 import { StreamEngine } from "../core/engine.js";
 import { ApiKeys } from "../access/api-keys.js";
+import { ReadAccess } from "../access/read-access.js";
 import { openAccessWarning } from "../access/access-warning.js";
 import { corsHandler } from "../access/origins.js";
 import { HostAllowList, hostsNotice } from "../access/hosts.js";
@@ -49,6 +50,7 @@ export class StreamServer {
   constructor(options: StreamServerOptions = {}) {
     const resolved = (this.options = resolveOptions(options));
     const apiKeys = new ApiKeys(resolved.apiKeys);
+    const readAccess = new ReadAccess(apiKeys, { publicReads: resolved.publicReads, authFunction: resolved.functions.authFunction !== undefined });
 
     const { backend } = resolved;
     this.functions = new FunctionsRuntime({
@@ -62,6 +64,7 @@ export class StreamServer {
       maxValueBytes: resolved.maxMessageBytes,
       heartbeatMs: resolved.heartbeatMs,
       queueLimits: resolved.queueLimits,
+      maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
     });
     // One per server: every Subscribe call and stream socket flushes from one timer per event-loop turn.
@@ -70,6 +73,7 @@ export class StreamServer {
       scheduler,
       engine: this.engine,
       authenticate: (handshake) => this.functions.authenticate(handshake),
+      readAccess,
       readMaxBytes: resolved.maxMessageBytes,
       jsonOptions: STRICT_UTF8_JSON,
     });
@@ -79,6 +83,7 @@ export class StreamServer {
         functions: this.functions,
         maxMessageBytes: resolved.maxMessageBytes,
         apiKeys,
+        readAccess,
         allowedOrigins: resolved.allowedOrigins,
         functionTimeoutMs: resolved.functions.functionTimeoutMs,
         log: resolved.log,
@@ -102,7 +107,7 @@ export class StreamServer {
       connect,
       upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
     });
-    this.listener = new OnePortListener(routes);
+    this.listener = new OnePortListener(routes, { maxConcurrentStreams: resolved.http2MaxConcurrentStreams });
   }
 
   /** The port actually bound (useful with port 0). */

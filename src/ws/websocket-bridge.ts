@@ -11,6 +11,7 @@ import { handshakeFromNode } from "../access/handshake.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { CloseCode, WS_MESSAGE_TOO_BIG, type Closing } from "./close-codes.js";
 import type { ApiKeys } from "../access/api-keys.js";
+import { READ_KEY_REQUIRED, type ReadAccess } from "../access/read-access.js";
 import { originAllowed } from "../access/origins.js";
 import { DEFAULT_BROWSER_ALLOWED_FUNCTIONS, isPrivileged } from "./worker-privilege.js";
 import { StreamSocket } from "./stream-socket.js";
@@ -88,6 +89,8 @@ export interface BridgeServices {
   maxMessageBytes: number;
   /** Worker connections that present one are privileged (see `isPrivileged`). */
   apiKeys: ApiKeys;
+  /** Who may read: stream sockets and a worker's reads and stream triggers need it. */
+  readAccess: ReadAccess;
   /** Origins whose pages may connect; see `originAllowed`. */
   allowedOrigins: readonly string[];
   functionTimeoutMs: number;
@@ -109,6 +112,8 @@ interface Connection {
   readonly socket: Duplex;
   readonly request: http.IncomingMessage;
   readonly context: JsonValue;
+  /** Decided at the handshake (see ReadAccess): a stream socket needs it, a worker without it may not read. */
+  readonly mayRead: boolean;
   /** Undefined on `/` until the first join, leave or worker message decides. */
   handler: StreamSocket | WorkerSocket | "telemetry" | undefined;
   /** Cleared by each ping, set by its pong. */
@@ -210,7 +215,8 @@ export class WebSocketBridge {
   }
 
   private accept(ws: WebSocket, request: http.IncomingMessage, socket: Duplex, route: Route, context: JsonValue): void {
-    const connection: Connection = { id: `${this.idPrefix}${this.nextConnection++}`, ws, socket, request, context, handler: undefined, alive: true };
+    const mayRead = this.services.readAccess.allows(request.headers.authorization);
+    const connection: Connection = { id: `${this.idPrefix}${this.nextConnection++}`, ws, socket, request, context, mayRead, handler: undefined, alive: true };
     this.connections.add(connection);
     ws.on("pong", () => (connection.alive = true));
     ws.on("message", (data) => this.receive(connection, data));
@@ -224,7 +230,7 @@ export class WebSocketBridge {
     else if (route.kind === "worker") this.startWorker(connection);
     else if (route.kind === "stream-path") {
       const { streamName, groupId, itemId, fromOffset } = route;
-      this.startStream(connection).joinFromPath({ type: "join", subscriptionId: randomUUID(), streamName, groupId, itemId, fromOffset });
+      this.startStream(connection)?.joinFromPath({ type: "join", subscriptionId: randomUUID(), streamName, groupId, itemId, fromOffset });
     }
   }
 
@@ -234,7 +240,10 @@ export class WebSocketBridge {
     if (!message) return;
     let handler = connection.handler;
     if (!handler) {
-      if (message.type === "join" || message.type === "leave") handler = this.startStream(connection);
+      if (message.type === "join" || message.type === "leave") {
+        handler = this.startStream(connection);
+        if (!handler) return;
+      }
       else if (typeof message.type === "string" && WORKER_MESSAGE_TYPES.has(message.type)) handler = this.startWorker(connection);
       else {
         if (message.type === "ping") connection.ws.send(JSON.stringify({ type: "pong" }));
@@ -244,7 +253,12 @@ export class WebSocketBridge {
     handler.receive(message);
   }
 
-  private startStream(connection: Connection): StreamSocket {
+  /** Undefined when the connection may not read: it is closed as the auth function's refusal is. */
+  private startStream(connection: Connection): StreamSocket | undefined {
+    if (!connection.mayRead) {
+      this.closeConnection(connection, { code: CloseCode.Unauthenticated, reason: READ_KEY_REQUIRED });
+      return undefined;
+    }
     const handler = new StreamSocket(connection.ws, connection.socket, {
       engine: this.services.engine,
       context: connection.context,
@@ -262,6 +276,7 @@ export class WebSocketBridge {
       runtime: this.services.functions,
       connectionId: connection.id,
       privileged: isPrivileged(connection.request, this.services.apiKeys),
+      mayRead: connection.mayRead,
       allowedFunctions: this.allowedFunctions,
       functionTimeoutMs: this.services.functionTimeoutMs,
       maxBufferedBytes: WORKER_BUFFER_MESSAGES * this.services.maxMessageBytes,

@@ -18,6 +18,8 @@ export const DEFAULT_BROWSER_ALLOWED_FUNCTIONS: readonly string[] = [
  * with API keys configured, presents one as `Authorization: Bearer <key>` (the Node
  * SDK's `headers` option). Without API keys anyone who reaches the port may write
  * over Connect too, so a non-browser connection is privileged then as well.
+ * Reading is decided apart from privilege (ReadAccess): a restricted connection may
+ * read only when keys are not configured, an auth function accepted it, or reads are public.
  */
 export function isPrivileged(request: http.IncomingMessage, apiKeys: ApiKeys): boolean {
   if (request.headers.origin !== undefined) return false;

@@ -4,6 +4,7 @@ import type { StreamEngine } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { TRIGGER_TYPES, type TriggerConfig } from "../core/registrations.js";
+import { READ_KEY_REQUIRED } from "../access/read-access.js";
 import { CloseCode, type Closing } from "./close-codes.js";
 import { callStreamFunction, isStreamFunction, type CallOutcome, type ErrorBody } from "./stream-functions.js";
 
@@ -19,6 +20,11 @@ export interface WorkerSocketOptions {
    * may only invoke `allowedFunctions`, and its functions and triggers are private to it.
    */
   privileged: boolean;
+  /**
+   * Whether the connection may read streams (see ReadAccess): without it the
+   * `stream::*` reads and `stream` triggers are forbidden, even when allowed by name.
+   */
+  mayRead: boolean;
   allowedFunctions: ReadonlySet<string>;
   /** How long a function the worker invokes through the registry may take. */
   functionTimeoutMs: number;
@@ -42,6 +48,9 @@ export const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set([
   "unregistertriggertype",
   "reattach",
 ]);
+
+/** The functions that read streams; a connection that may not read gets `forbidden` for them. */
+const READ_FUNCTIONS: ReadonlySet<string> = new Set(["stream::get", "stream::list", "stream::list_groups", "stream::list_all"]);
 
 /** The registration call every SDK makes on connect; a no-op here beyond naming the worker in logs. */
 const REGISTER_WORKER = "engine::workers::register";
@@ -130,9 +139,12 @@ export class WorkerSocket {
     }
     this.removeFunction(id);
     try {
-      const remove = this.options.runtime.registerWorkerFunction(this.registryId(id), {
-        invoke: (_registryId, payload, signal) => this.call(id, payload, signal),
-      });
+      const remove = this.options.runtime.registerWorkerFunction(
+        this.registryId(id),
+        { invoke: (_registryId, payload, signal) => this.call(id, payload, signal) },
+        // A restricted connection's functions are its own business, not the operator's listing.
+        { listed: this.options.privileged },
+      );
       this.functionRemovers.set(id, remove);
     } catch (error) {
       this.options.log(`worker ${this.describe()}: cannot register function "${id}": ${(error as Error).message}`);
@@ -184,6 +196,8 @@ export class WorkerSocket {
 
   /** Why this connection may not register a trigger of `type`; undefined when it may. */
   private triggerRefusal(type: string): string | undefined {
+    // A stream trigger delivers every later write it matches: a read like any other.
+    if (type === "stream" && !this.options.mayRead) return `stream triggers read streams: ${READ_KEY_REQUIRED}`;
     if (this.options.privileged) return undefined;
     if (type !== "stream") return `this connection may not register ${type} triggers`;
     // A stream trigger reads what stream::list reads.
@@ -231,6 +245,9 @@ export class WorkerSocket {
     }
     if (!this.options.privileged && !this.options.allowedFunctions.has(functionId)) {
       return { error: { code: "forbidden", message: `function "${functionId}" may not be invoked on this connection` } };
+    }
+    if (!this.options.mayRead && READ_FUNCTIONS.has(functionId)) {
+      return { error: { code: "forbidden", message: `function "${functionId}" reads streams: ${READ_KEY_REQUIRED}` } };
     }
     if (isStreamFunction(functionId)) return callStreamFunction(this.options.engine, functionId, data);
     try {

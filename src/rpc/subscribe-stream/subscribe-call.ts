@@ -8,6 +8,7 @@ import type { Subscription } from "../../core/subscription.js";
 import { DeliveryPump } from "../../core/delivery-pump.js";
 import type { FlushScheduler } from "../../core/flush-scheduler.js";
 import { handshakeFromNode, type HandshakeInfo } from "../../access/handshake.js";
+import { READ_KEY_REQUIRED, type ReadAccess } from "../../access/read-access.js";
 import { toConnectError } from "../connect-errors.js";
 import { countFromProto } from "../proto-convert.js";
 import { cutStream, STALL_GRACE_MS } from "../stalled-stream.js";
@@ -28,6 +29,8 @@ export interface CallServices {
   engine: StreamEngine;
   /** The subscriber's context from the auth function, or UNAUTHENTICATED. */
   authenticate(handshake: HandshakeInfo): Promise<JsonValue>;
+  /** Whether the caller may read at all (an API key when keys are configured). */
+  readAccess: ReadAccess;
   requests: RequestReader;
   /** The server's one scheduler: every call and stream socket flushes from one timer per event-loop turn. */
   scheduler: FlushScheduler;
@@ -70,6 +73,9 @@ export class SubscribeCall {
       const timeout = this.protocol.parseTimeout(headerValue(this.req, this.protocol.timeoutHeader));
       this.startDeadline(timeout.timeoutMs);
       // Before anything is read: a refused subscriber learns nothing about its request.
+      if (!this.services.readAccess.allows(headerValue(this.req, "authorization"))) {
+        throw new ConnectError(READ_KEY_REQUIRED, Code.Unauthenticated);
+      }
       const context = await this.services.authenticate(handshakeFromNode(this.req));
       if (this.finished) return;
       if (timeout.error) throw timeout.error;

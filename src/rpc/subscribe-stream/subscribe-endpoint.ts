@@ -3,6 +3,7 @@ import { createMethodUrl } from "@connectrpc/connect/protocol";
 import type { JsonValue } from "../../core/json.js";
 import type { StreamEngine } from "../../core/engine.js";
 import type { HandshakeInfo } from "../../access/handshake.js";
+import type { ReadAccess } from "../../access/read-access.js";
 import { StreamService } from "../../../gen/iii/stream/v1/stream_pb.js";
 import type { FlushScheduler } from "../../core/flush-scheduler.js";
 import { RequestReader, type NodeRequest } from "./request-reader.js";
@@ -13,6 +14,8 @@ export interface SubscribeEndpointOptions {
   engine: StreamEngine;
   /** Runs the auth function for a subscriber: its context, or UNAUTHENTICATED. */
   authenticate(handshake: HandshakeInfo): Promise<JsonValue>;
+  /** Who may subscribe at all: with API keys configured, a key (or the auth function, or public reads). */
+  readAccess: ReadAccess;
   /** Largest request message in bytes; the limit Connect applies to the other methods. */
   readMaxBytes: number;
   /** How JSON requests are read; the options Connect uses for the other methods. */
@@ -33,10 +36,11 @@ const SUBSCRIBE_PATH = createMethodUrl("/", StreamService.method.subscribe);
  * Bypassing Connect means each concern Connect's pipeline gives the other methods is
  * done here again, or not at all; a new server-wide concern must be added in both places:
  * - Interceptors: none run. The server's (today only the API-key check, which
- *   deliberately leaves Subscribe to the auth function) never see a Subscribe call, nor
+ *   leaves Subscribe to ReadAccess and the auth function) never see a Subscribe call, nor
  *   would logging, metrics or tracing interceptors.
- * - Authentication: the auth function runs here, per call, before the request is read
- *   (SubscribeCall.start), as the WebSocket bridge runs it per connection.
+ * - Authentication: the read-key check (ReadAccess) and the auth function run here, per
+ *   call, before the request is read (SubscribeCall.start), as the WebSocket bridge runs
+ *   them per connection.
  * - Limits: `readMaxBytes`, the server's `maxMessageBytes`, is applied to the request by
  *   RequestReader, envelope and decompressed size alike.
  * - Timeout: the protocol's timeout header (`grpc-timeout`, `connect-timeout-ms`) is
@@ -55,6 +59,7 @@ export class SubscribeEndpoint {
     this.services = {
       engine: options.engine,
       authenticate: options.authenticate,
+      readAccess: options.readAccess,
       requests: new RequestReader({ readMaxBytes: options.readMaxBytes, jsonOptions: options.jsonOptions }),
       scheduler: options.scheduler,
     };
