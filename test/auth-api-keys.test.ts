@@ -65,7 +65,7 @@ describe("api keys", () => {
     };
     expect(await codeOf(keyless())).toBe(Code.Unauthenticated);
     const controller = new AbortController();
-    for await (const message of client.subscribe({ streamName: "keys", groupId: "g" }, { signal: controller.signal, ...bearer("key-one") })) {
+    for await (const message of client.subscribe({ streamName: "keys", groupId: "g" }, { signal: controller.signal, ...bearer("key-one-0123456789") })) {
       expect(message.message.case).toBe("snapshot");
       break;
     }
