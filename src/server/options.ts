@@ -5,6 +5,7 @@ import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
 import type { QueueLimits } from "../core/subscription.js";
 import { DEFAULT_FUNCTION_TIMEOUT_MS, type FunctionsOptions } from "../functions/functions-runtime.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
+import { resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
 
 /**
  * Options of one server. Every default is resolved once, by `resolveOptions()`; the
@@ -85,6 +86,13 @@ export interface StreamServerOptions {
    * @default standard error, each line prefixed with "iii-stream: "
    */
   log?: (line: string) => void;
+  /**
+   * Time limits (first bytes, HTTP/1.1 headers, request and keep-alive, idle HTTP/2
+   * sessions) and caps (in total, per remote address) of connections; see ConnectionLimits.
+   * @default each limit's own default there: stalled connections go within seconds,
+   * while Subscribes and WebSockets, which have a stream open, are never cut
+   */
+  connections?: Partial<ConnectionLimits>;
 }
 
 /** The options with every server-level default filled in. */
@@ -102,6 +110,7 @@ export interface ResolvedOptions {
   allowedOrigins: readonly string[];
   webSocket: WebSocketOptions;
   log: (line: string) => void;
+  connections: ConnectionLimits;
 }
 
 export const DEFAULT_PORT = 3112;
@@ -124,5 +133,6 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     allowedOrigins: options.allowedOrigins ?? [],
     webSocket: options.webSocket ?? {},
     log,
+    connections: resolveConnectionLimits(options.connections),
   };
 }

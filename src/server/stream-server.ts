@@ -12,10 +12,11 @@ import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 import { WebSocketBridge } from "../ws/websocket-bridge.js";
 import { connectRoutes, httpRoutes, STRICT_UTF8_JSON } from "./http-routes.js";
-import { OnePortListener } from "./one-port-listener.js";
+import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
 import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
 
 export type { StreamServerOptions } from "./options.js";
+export type { ConnectionStats } from "./one-port-listener.js";
 
 export interface ServerStats extends SubscriberStats {
   /** Functions callable from here: in process, of workers (here and elsewhere) and remote. */
@@ -94,11 +95,14 @@ export class StreamServer {
     });
 
     const routes = httpRoutes({ cors: corsHandler(resolved.allowedOrigins), subscribe, connect });
-    this.listener = new OnePortListener({
-      http1: routes.http1,
-      http2: routes.http2,
-      upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
-    });
+    this.listener = new OnePortListener(
+      {
+        http1: routes.http1,
+        http2: routes.http2,
+        upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
+      },
+      resolved.connections,
+    );
   }
 
   /** The port actually bound (useful with port 0). */
@@ -132,6 +136,11 @@ export class StreamServer {
       triggers: this.functions.listTriggers().length,
       webSockets: this.webSockets.size,
     };
+  }
+
+  /** Open and refused connections, and the bytes waiting in their sockets. */
+  connectionStats(): ConnectionStats {
+    return this.listener.stats();
   }
 
   isReady(): boolean {
