@@ -104,6 +104,14 @@ export const configSchema = z.strictObject({
   max_worker_triggers: z.number().int().min(1).optional(),
   /** Most calls of one worker connection's functions awaiting its answer (default 1,000). */
   max_worker_invocations: z.number().int().min(1).optional(),
+  /** Connection limits in ms (0 turns one off) and caps; see ConnectionLimits for the defaults. */
+  first_bytes_timeout_ms: z.number().int().min(0).optional(),
+  headers_timeout_ms: z.number().int().min(0).optional(),
+  request_timeout_ms: z.number().int().min(0).optional(),
+  keep_alive_timeout_ms: z.number().int().min(0).optional(),
+  http2_idle_timeout_ms: z.number().int().min(0).optional(),
+  max_connections: z.number().int().min(1).optional(),
+  max_connections_per_address: z.number().int().min(1).optional(),
 });
 
 /** scheme://host[:port] exactly as a browser sends it in the Origin header: no path, no trailing slash. */
