@@ -2,6 +2,7 @@ import { apiKeyProblem } from "../access/api-keys.js";
 import type { AdapterChoice } from "../adapters/backend.js";
 import { DEFAULT_REDIS_URL } from "../adapters/redis/redis-item-store.js";
 import type { FunctionsOptions } from "../functions/functions-runtime.js";
+import type { ConnectionLimits } from "../server/connection-limits.js";
 import type { StreamServerOptions } from "../server/options.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
 import { ConfigError, loadConfigFile, validateConfig, type AdapterConfig, type FileConfig } from "./config.js";
@@ -65,6 +66,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       allowedFunctionHosts: config.allowed_function_hosts,
       webSocket: { browserAllowedFunctions: config.browser_allowed_functions, ...workerLimitsFromConfig(config) },
       ...readsAndAdmissionFromConfig(config),
+      connections: connectionLimitsFromConfig(config),
     },
     ignored: ignoredSettings(config.adapter),
   };
@@ -131,6 +133,20 @@ function workerLimitsFromConfig(config: FileConfig): WebSocketOptions {
     ...(config.max_worker_triggers !== undefined ? { maxTriggersPerConnection: config.max_worker_triggers } : {}),
     ...(config.max_worker_invocations !== undefined ? { maxInvocationsPerConnection: config.max_worker_invocations } : {}),
   };
+}
+
+/** The connection limits and caps; unset keys keep the listener's defaults. */
+function connectionLimitsFromConfig(config: FileConfig): Partial<ConnectionLimits> {
+  const limits: Partial<ConnectionLimits> = {
+    firstBytesTimeoutMs: config.first_bytes_timeout_ms,
+    headersTimeoutMs: config.headers_timeout_ms,
+    requestTimeoutMs: config.request_timeout_ms,
+    keepAliveTimeoutMs: config.keep_alive_timeout_ms,
+    http2IdleTimeoutMs: config.http2_idle_timeout_ms,
+    maxConnections: config.max_connections,
+    maxConnectionsPerAddress: config.max_connections_per_address,
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
 }
 
 /**

@@ -116,6 +116,14 @@ export const configSchema = z.strictObject({
   max_subscriptions: z.number().int().min(1).optional(),
   /** Most concurrent streams per HTTP/2 connection (default 1,000). */
   http2_max_concurrent_streams: z.number().int().min(1).optional(),
+  /** Connection limits in ms (0 turns one off) and caps; see ConnectionLimits for the defaults. */
+  first_bytes_timeout_ms: z.number().int().min(0).optional(),
+  headers_timeout_ms: z.number().int().min(0).optional(),
+  request_timeout_ms: z.number().int().min(0).optional(),
+  keep_alive_timeout_ms: z.number().int().min(0).optional(),
+  http2_idle_timeout_ms: z.number().int().min(0).optional(),
+  max_connections: z.number().int().min(1).optional(),
+  max_connections_per_address: z.number().int().min(1).optional(),
 });
 
 /** Refuses an API key as the server would, naming why and never the key (zod's message quotes no input). */

@@ -3,6 +3,8 @@ import http2 from "node:http2";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import { ErrorCode, StreamError } from "../core/errors.js";
+import type { ConnectionLimits } from "./connection-limits.js";
+import { serveInTurn } from "./pipelining.js";
 
 type Http1Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 type Http2Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
@@ -19,10 +21,21 @@ export interface OnePortHandlers {
 /** The HTTP/2 connection preface; anything else on a new connection is HTTP/1.1. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
+/** What the listener counts, for stats and for tests of the caps. */
+export interface ConnectionStats {
+  /** Connections open now. */
+  open: number;
+  /** Connections refused by a cap since the start. */
+  refused: number;
+  /** Bytes written to sockets and not yet taken by the kernel, over every connection. */
+  bufferedBytes: number;
+}
+
 /**
  * One TCP port for HTTP/1.1 and cleartext HTTP/2: each new connection goes to one of
  * two Node servers by its first bytes. It tracks every connection and HTTP/2 session
- * so that `close()` can end them gracefully, then for good.
+ * so that `close()` can end them gracefully, then for good, and it enforces the
+ * connection limits (see ConnectionLimits).
  */
 export class OnePortListener {
   private readonly http1: http.Server;
@@ -30,16 +43,39 @@ export class OnePortListener {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly perAddress = new Map<string, number>();
+  private refused = 0;
   private listening = false;
   private closing = false;
 
-  constructor(handlers: OnePortHandlers, http2Settings: http2.Settings = {}) {
-    this.http1 = http.createServer(handlers.http1);
+  constructor(
+    handlers: OnePortHandlers,
+    private readonly limits: ConnectionLimits,
+    http2Settings: http2.Settings = {},
+  ) {
+    const { headersTimeoutMs, requestTimeoutMs } = limits;
+    const shortest = Math.min(...[headersTimeoutMs, requestTimeoutMs].filter((ms) => ms > 0));
+    this.http1 = http.createServer(
+      {
+        headersTimeout: headersTimeoutMs,
+        requestTimeout: requestTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        // How late a headers or request timeout may fire; Node's 30 s would double a short one.
+        connectionsCheckingInterval: Number.isFinite(shortest) ? Math.max(10, Math.min(1000, Math.floor(shortest / 4))) : 30_000,
+      },
+      serveInTurn(handlers.http1),
+    );
+    // Node checks headers and request timeouts only for connections it tracks, and it
+    // starts tracking when its server emits "listening". This server never listens
+    // itself (connections come from the one-port listener), so it is told to here,
+    // before any connection: without it slowloris headers and bodies are held forever.
+    this.http1.emit("listening");
     this.http2 = http2.createServer({ settings: http2Settings }, handlers.http2);
     this.http1.on("upgrade", handlers.upgrade);
     this.http2.on("session", (session) => {
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
+      this.closeWhenIdle(session);
     });
     // As node:http's own servers do: HTTP/1.1 responses and streams are written when
     // ready, and Nagle's algorithm would hold a small write behind an unacknowledged one
@@ -51,6 +87,13 @@ export class OnePortListener {
   get port(): number | undefined {
     const address = this.server.address();
     return typeof address === "object" && address ? address.port : undefined;
+  }
+
+  /** What the listener counts now. */
+  stats(): ConnectionStats {
+    let bufferedBytes = 0;
+    for (const socket of this.sockets) bufferedBytes += socket.writableLength;
+    return { open: this.sockets.size, refused: this.refused, bufferedBytes };
   }
 
   /** Binds the port; a failure names the address, and says so plainly when it is taken. */
@@ -98,30 +141,80 @@ export class OnePortListener {
     });
     await Promise.all([closed, drained]);
     clearTimeout(deadline);
+    // Stops Node's timeout checker, started in the constructor.
+    this.http1.close();
   }
 
-  /** Hands a new connection to the HTTP/2 or the HTTP/1.1 server by its first bytes. */
+  /**
+   * Counts a new connection against the caps, then hands it to the HTTP/2 or the
+   * HTTP/1.1 server by its first bytes, within the first-bytes timeout.
+   */
   private route(socket: net.Socket): void {
-    this.sockets.add(socket);
-    socket.once("close", () => this.sockets.delete(socket));
-    if (this.closing) {
+    const address = socket.remoteAddress ?? "";
+    const fromAddress = this.perAddress.get(address) ?? 0;
+    if (this.closing || this.sockets.size >= this.limits.maxConnections || fromAddress >= this.limits.maxConnectionsPerAddress) {
+      // At once and without an answer: an answer would cost what the cap is there to save.
+      if (!this.closing) this.refused++;
       socket.destroy();
       return;
     }
-    const firstBytes = (chunk: Buffer) => {
+    this.sockets.add(socket);
+    this.perAddress.set(address, fromAddress + 1);
+    socket.once("close", () => {
+      this.sockets.delete(socket);
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(address, left);
+      else this.perAddress.delete(address);
+    });
+    const firstBytesTimer =
+      this.limits.firstBytesTimeoutMs > 0 ? setTimeout(() => socket.destroy(), this.limits.firstBytesTimeoutMs).unref() : undefined;
+    const started = () => clearTimeout(firstBytesTimer);
+    socket.once("close", started);
+
+    let head: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const length = Math.min(head.length, HTTP2_PREFACE.length);
+      const isHttp2 = head.subarray(0, length).equals(HTTP2_PREFACE.subarray(0, length));
+      // A client that sends its preface in pieces is still deciding; wait for the rest.
+      if (isHttp2 && head.length < HTTP2_PREFACE.length) return;
+      socket.off("data", onData);
       socket.pause();
-      socket.unshift(chunk);
-      const length = Math.min(chunk.length, HTTP2_PREFACE.length);
-      const isHttp2 = chunk.subarray(0, length).equals(HTTP2_PREFACE.subarray(0, length));
+      socket.unshift(head);
       if (isHttp2) {
-        // The HTTP/2 session takes the unshifted bytes over itself; resuming the
-        // socket here would make it read them twice.
+        // The session's first SETTINGS follow the preface: until they arrive, the
+        // connection has not started. The session takes the unshifted bytes over
+        // itself; resuming the socket here would make it read them twice.
+        this.http2.once("session", (session) => session.once("remoteSettings", started));
         this.http2.emit("connection", socket);
       } else {
+        // From its first byte on, a request is bounded by the headers and request timeouts.
+        started();
         this.http1.emit("connection", socket);
         socket.resume();
       }
     };
-    socket.once("data", firstBytes);
+    socket.on("data", onData);
+  }
+
+  /** Closes an HTTP/2 session that has had no open stream for the idle timeout. */
+  private closeWhenIdle(session: http2.ServerHttp2Session): void {
+    const idleMs = this.limits.http2IdleTimeoutMs;
+    if (idleMs <= 0) return;
+    let open = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      timer = setTimeout(() => session.close(), idleMs).unref();
+    };
+    session.on("stream", (stream) => {
+      open++;
+      clearTimeout(timer);
+      stream.once("close", () => {
+        open--;
+        if (open === 0 && !session.closed && !session.destroyed) arm();
+      });
+    });
+    session.once("close", () => clearTimeout(timer));
+    arm();
   }
 }

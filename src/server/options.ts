@@ -10,6 +10,7 @@ import { FunctionHosts } from "../functions/function-hosts.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
 import { checkAllowedHosts } from "../access/hosts.js";
 import { checkApiKeys } from "../access/api-keys.js";
+import { resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
 
 /**
  * Options of one server. Every default is resolved once, by `resolveOptions()`; the
@@ -136,6 +137,13 @@ export interface StreamServerOptions {
    * @default standard error, each line prefixed with "iii-stream: "
    */
   log?: (line: string) => void;
+  /**
+   * Time limits (first bytes, HTTP/1.1 headers, request and keep-alive, idle HTTP/2
+   * sessions) and caps (in total, per remote address) of connections; see ConnectionLimits.
+   * @default each limit's own default there: stalled connections go within seconds,
+   * while Subscribes and WebSockets, which have a stream open, are never cut
+   */
+  connections?: Partial<ConnectionLimits>;
 }
 
 /** The options with every server-level default filled in. */
@@ -158,6 +166,7 @@ export interface ResolvedOptions {
   allowedFunctionHosts: FunctionHosts;
   webSocket: WebSocketOptions;
   log: (line: string) => void;
+  connections: ConnectionLimits;
 }
 
 export const DEFAULT_PORT = 3112;
@@ -195,5 +204,6 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     allowedFunctionHosts: FunctionHosts.resolve(options.allowedFunctionHosts, (options.apiKeys ?? []).length > 0),
     webSocket: options.webSocket ?? {},
     log,
+    connections: resolveConnectionLimits(options.connections),
   };
 }

@@ -14,10 +14,11 @@ import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 import { WebSocketBridge } from "../ws/websocket-bridge.js";
 import { connectRoutes, httpRoutes, STRICT_UTF8_JSON } from "./http-routes.js";
-import { OnePortListener } from "./one-port-listener.js";
+import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
 import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
 
 export type { StreamServerOptions } from "./options.js";
+export type { ConnectionStats } from "./one-port-listener.js";
 
 export interface ServerStats extends SubscriberStats {
   /** Functions callable from here: in process, of workers (here and elsewhere) and remote. */
@@ -107,7 +108,7 @@ export class StreamServer {
       connect,
       upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
     });
-    this.listener = new OnePortListener(routes, { maxConcurrentStreams: resolved.http2MaxConcurrentStreams });
+    this.listener = new OnePortListener(routes, resolved.connections, { maxConcurrentStreams: resolved.http2MaxConcurrentStreams });
   }
 
   /** The port actually bound (useful with port 0). */
@@ -141,6 +142,11 @@ export class StreamServer {
       triggers: this.functions.listTriggers().length,
       webSockets: this.webSockets.size,
     };
+  }
+
+  /** Open and refused connections, and the bytes waiting in their sockets. */
+  connectionStats(): ConnectionStats {
+    return this.listener.stats();
   }
 
   isReady(): boolean {
