@@ -131,6 +131,12 @@ async function checkDecodable(
       serialization.parse(bytes);
       return;
     }
+    // The usual unary body, one uncompressed envelope holding exactly the rest, is parsed
+    // in place: the async steps below cost more than the parse on this hot path.
+    if (raw.byteLength >= ENVELOPE_HEADER_BYTES && raw[0] === 0 && envelopeLength(raw) === raw.byteLength - ENVELOPE_HEADER_BYTES) {
+      serialization.parse(raw.subarray(ENVELOPE_HEADER_BYTES));
+      return;
+    }
     const messages = pipe(
       createAsyncIterable([raw]),
       transformSplitEnvelope(readMaxBytes),
@@ -142,6 +148,11 @@ async function checkDecodable(
     const reported = asUndecodable(error);
     if (reported !== error) throw reported;
   }
+}
+
+/** The message length an envelope's header announces (big-endian, after the flags byte). */
+function envelopeLength(raw: Uint8Array): number {
+  return ((raw[1] << 24) >>> 0) + (raw[2] << 16) + (raw[3] << 8) + raw[4];
 }
 
 function isAsyncIterable(body: unknown): body is AsyncIterable<Uint8Array> {
