@@ -1,3 +1,5 @@
+import { isLoopback } from "./hosts.js";
+
 /**
  * The warning to print when the server listens beyond this machine while anyone can
  * write (no API keys) and anyone can subscribe (no auth function); undefined otherwise.
@@ -9,8 +11,4 @@ export function openAccessWarning(host: string, apiKeys: readonly string[], auth
     authFunction === undefined ? "anyone may subscribe (set auth_function)" : undefined,
   ].filter((part) => part !== undefined);
   return `WARNING: listening on ${host}, beyond this machine: ${open.join("; ")}`;
-}
-
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

@@ -14,6 +14,9 @@ const HOST_HEADER = /^(\[[0-9A-Fa-f:.]+\]|[^[\]:/@?#%\\\s]+)(:\d{0,5})?$/;
 /** An entry of the allow-list: a host name or address, IPv6 with or without brackets, no port. */
 const HOST_ENTRY = /^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+|[^[\]:/@?#%\\\s]+)$/;
 
+/** Most distinct allowed Host values remembered (see HostAllowList.seen). */
+const SEEN_LIMIT = 64;
+
 /** The addresses that mean "every interface": listening on one names no host. */
 const WILDCARDS = new Set(["0.0.0.0", "[::]"]);
 
@@ -26,6 +29,13 @@ const WILDCARDS = new Set(["0.0.0.0", "[::]"]);
 export class HostAllowList {
   private readonly names = new Set<string>();
   private readonly any: boolean;
+  /**
+   * Host values already allowed, exactly as received: every request carries one, and
+   * clients use a handful, so the parse (a URL per request) runs once per value. Only
+   * allowed values are kept, and at most SEEN_LIMIT, so refused or varied values
+   * cannot grow it.
+   */
+  private readonly seen = new Set<string>();
 
   /** `configured` must have passed `hostsProblem()`; the server's options check it. */
   constructor(configured: readonly string[], listenHost: string) {
@@ -44,9 +54,11 @@ export class HostAllowList {
    * browser: it is served as before.
    */
   allows(host: string | undefined): boolean {
-    if (host === undefined || host === "" || this.any) return true;
+    if (host === undefined || host === "" || this.any || this.seen.has(host)) return true;
     const name = nameOfHost(host);
-    return name !== undefined && (isLoopback(name) || this.names.has(name));
+    const allowed = name !== undefined && (isLoopback(name) || this.names.has(name));
+    if (allowed && this.seen.size < SEEN_LIMIT) this.seen.add(host);
+    return allowed;
   }
 
   /** The body of the 421 answer: which host, and which option would allow it. */
@@ -119,6 +131,11 @@ function canonicalName(host: string): string | undefined {
   }
 }
 
-function isLoopback(name: string): boolean {
-  return name === "localhost" || name === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(name);
+/**
+ * Whether a host name or address names this machine: localhost, any 127.x.y.z, or ::1
+ * (bare, as a listening address, or bracketed, as in a URL or Host header). Callers
+ * pass names the URL class has canonicalised, so every IPv4 spelling is dotted decimal.
+ */
+export function isLoopback(name: string): boolean {
+  return name === "localhost" || name === "::1" || name === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(name);
 }

@@ -1,3 +1,4 @@
+import { isLoopback } from "../access/hosts.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 
 /** How the option is named to the people who set it: in code and in the config file. */
@@ -59,11 +60,6 @@ export class FunctionHosts {
       );
     }
   }
-}
-
-function isLoopback(hostname: string): boolean {
-  // The URL class has already turned every IPv4 spelling (127.1, 0x7f.0.0.1) into dotted decimal.
-  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 /** "name", "name:port", "1.2.3.4:port", "[::1]:port"; canonicalised as the URL class would write them. */
