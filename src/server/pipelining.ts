@@ -6,6 +6,8 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 /** The requests of one HTTP/1.1 connection: the one being served and those parsed behind it. */
 interface Turns {
   busy: boolean;
+  /** This wrapper paused the socket (for waiting requests), so it resumes it; a pause of Node's own is Node's to undo. */
+  paused: boolean;
   waiting: Array<[http.IncomingMessage, http.ServerResponse]>;
 }
 
@@ -27,7 +29,7 @@ export function serveInTurn(handler: Handler): Handler {
     const socket = req.socket;
     let turns = connections.get(socket);
     if (!turns) {
-      const created: Turns = { busy: false, waiting: [] };
+      const created: Turns = { busy: false, paused: false, waiting: [] };
       turns = created;
       connections.set(socket, created);
       // Node resumes a socket it paused itself once the socket drains; requests still
@@ -38,6 +40,7 @@ export function serveInTurn(handler: Handler): Handler {
     }
     if (turns.busy) {
       turns.waiting.push([req, res]);
+      turns.paused = true;
       socket.pause();
       return;
     }
@@ -59,8 +62,12 @@ function serve(socket: net.Socket, turns: Turns, req: http.IncomingMessage, res:
       return;
     }
     const following = turns.waiting.shift();
-    if (following) serve(socket, turns, following[0], following[1], handler);
-    else socket.resume();
+    if (following) {
+      serve(socket, turns, following[0], following[1], handler);
+    } else if (turns.paused) {
+      turns.paused = false;
+      socket.resume();
+    }
   };
   let finished = false;
   res.once("finish", () => {
