@@ -18,7 +18,7 @@ export { ErrorCode, StreamError } from "./core/errors.js";
 
 // Values and what the engine reports about them.
 export type { JsonObject, JsonValue } from "./core/json.js";
-export type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } from "./core/model.js";
+export type { ChangeType, GroupEvent, GroupMessage, GroupSnapshot, ItemChange, ItemPage, ItemPageRequest, NamePageRequest, StoredItem } from "./core/model.js";
 
 // Functions and triggers.
 export type { FunctionHandler, FunctionInfo, FunctionKind } from "./functions/types.js";

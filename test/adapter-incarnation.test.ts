@@ -60,12 +60,12 @@ describe.each(Object.keys(makers))("the %s adapter", (name) => {
 
     const written = await commit(2, "computed from the second", current.createdOffset);
     expect(written.ok && [written.change.revision, written.change.offset]).toEqual([3, 7]);
-    // Every read reports the incarnation: snapshot and list too, in insertion order.
-    const { items } = await adapter.snapshot(s, "g");
+    // Every read reports the incarnation: pages too, in insertion order, and single-item snapshots.
+    const { items } = await adapter.readItems(s, "g", { afterCreatedOffset: 0, maxItems: 10, maxBytes: 1 << 20 });
     expect(items.map((item) => [item.itemId, item.revision, item.createdOffset])).toEqual([
       ["n", 1, 2],
       ["i", 3, 5],
     ]);
-    expect((await adapter.listItems(s, "g")).map((item) => item.createdOffset)).toEqual([2, 5]);
+    expect((await adapter.snapshotItem(s, "g", "i")).items.map((item) => item.createdOffset)).toEqual([5]);
   });
 });

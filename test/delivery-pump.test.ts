@@ -7,6 +7,7 @@ import { Subscription } from "../src/core/subscription.js";
 /** A transport that records what it is given; every frame counts 10 bytes. */
 class FakeSink implements FrameSink<string> {
   room = 1000;
+  buffered = 0;
   full = false;
   framed: string[] = [];
   writes: string[][] = [];
@@ -36,7 +37,7 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 function subscription(pump: DeliveryPump<string>, offsets: number[]): Subscription {
   const target = { streamName: "s", groupId: "g", itemId: undefined };
-  const sub = new Subscription(target, { maxMessages: 1000 }, pump.onReadable);
+  const sub = new Subscription(target, { maxMessages: 1000, maxBytes: 1 << 30 }, pump.onReadable);
   sub.start(
     offsets.map((offset) => new Delivery({ kind: "heartbeat", offset })),
     0,

@@ -73,7 +73,7 @@ describe("bounded disk", () => {
     await adapter.commit(write("y", 0, "y", "emptied"));
     await adapter.commit(write("x", 1, undefined, "emptied"));
     await adapter.commit(write("y", 1, undefined, "emptied"));
-    expect(await adapter.listGroups("s")).toStrictEqual(["g"]);
+    expect(await adapter.listGroups("s", { after: undefined, limit: 10 })).toStrictEqual(["g"]);
     await adapter.close();
 
     const db = new Database(join(dataDir, STORE_FILE_NAME), { readonly: true });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryItemStore } from "../src/index.js";
+import { LaggingMemoryAdapter, seededRandom } from "./support/lagging-store.js";
 import type { Change, SubscribeResponse } from "../gen/iii/stream/v1/stream_pb.js";
 import { startServer, type RunningServer, type TransportKind } from "./support/server.js";
 import { GroupView, json, plain, ViewReader, viewItems, waitFor, type ViewItem } from "./support/subscribe-view.js";
@@ -13,40 +13,7 @@ const MAX_LIVE_SUBSCRIBERS = 10;
 const MAX_JOINS = 40;
 const SUBSCRIBER_TRANSPORTS: TransportKind[] = ["connect-binary-h2", "grpc", "connect-json-h2", "connect-json-h1", "grpc-web"];
 
-/** A small deterministic generator, so that a failing mix of operations can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * The memory adapter answers reads within the same tick, so no write could ever land
- * between a subscriber's registration and its snapshot, nor between the snapshot and
- * the engine seeing it. Real storage takes time both ways: this one waits a moment
- * before and after each read (the read itself stays consistent), so that writes land
- * on both sides of the seam.
- */
-class LaggingMemoryAdapter extends MemoryItemStore {
-  override async snapshot(streamName: string, groupId: string, itemId?: string) {
-    await sleep(Math.random() * 4);
-    const snapshot = await super.snapshot(streamName, groupId, itemId);
-    await sleep(Math.random() * 4);
-    return snapshot;
-  }
-
-  override async changesSince(streamName: string, groupId: string, afterOffset: number) {
-    await sleep(Math.random() * 4);
-    const changes = await super.changesSince(streamName, groupId, afterOffset);
-    await sleep(Math.random() * 4);
-    return changes;
-  }
-}
 
 interface Subscriber {
   reader: ViewReader;
@@ -67,7 +34,7 @@ describe("Subscribe under concurrent writers", () => {
 
   async function writer(index: number): Promise<void> {
     const client = running.client(index % 2 === 0 ? "connect-binary-h2" : "grpc");
-    const next = random(1000 + index);
+    const next = seededRandom(1000 + index);
     for (let op = 0; op < OPS_PER_WRITER; op++) {
       const key = { streamName: STREAM, groupId: GROUP, itemId: `i${Math.floor(next() * ITEMS)}` };
       const choice = next();
@@ -86,7 +53,7 @@ describe("Subscribe under concurrent writers", () => {
 
   /** Joins, leaves and resumes subscribers at random moments until `stop` resolves. */
   async function churn(stopped: () => boolean, subscribers: Subscriber[]): Promise<void> {
-    const next = random(7);
+    const next = seededRandom(7);
     let joins = 0;
     while (!stopped() && joins < MAX_JOINS) {
       await sleep(5 + next() * 25);
@@ -137,7 +104,7 @@ describe("Subscribe under concurrent writers", () => {
       "live subscribers to catch up",
     );
 
-    const listed = viewItems((await running.client().list({ streamName: STREAM, groupId: GROUP })).items);
+    const listed = viewItems((await running.client().list({ streamName: STREAM, groupId: GROUP, pageSize: 10_000 })).items);
     expect(reference.view.problems).toEqual([]);
     expect(reference.view.list()).toEqual(listed);
     expect(subscribers.length).toBeGreaterThan(10);

@@ -2,7 +2,7 @@ import http from "node:http";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryItemStore } from "../src/index.js";
+import { MemoryItemStore, type ItemPageRequest } from "../src/index.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { ALL_TRANSPORTS, startServer, type RunningServer } from "./support/server.js";
 import { StreamCursor, waitFor } from "./support/subscribe-view.js";
@@ -97,11 +97,11 @@ describe("releasing subscriptions", () => {
 class SlowSnapshotAdapter extends MemoryItemStore {
   reading = 0;
 
-  override async snapshot(streamName: string, groupId: string, itemId?: string) {
+  override async readItems(streamName: string, groupId: string, page: ItemPageRequest) {
     this.reading++;
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));
-      return await super.snapshot(streamName, groupId, itemId);
+      return await super.readItems(streamName, groupId, page);
     } finally {
       this.reading--;
     }

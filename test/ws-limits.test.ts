@@ -101,6 +101,30 @@ describe("stream socket limits", () => {
     await server.stop();
   });
 
+  it("closes with 4408 a client whose fragmented message never ends, though it answers every ping", async () => {
+    const server = await startServer({ webSocket: { pingIntervalMs: PING_MS } });
+    try {
+      const dribbling = await openSocket(wsUrl(server.url));
+      const finishing = await openSocket(wsUrl(server.url));
+      // One fragment of a join, and never the rest: the frames are complete, so pongs still get through.
+      dribbling.ws.send('{"type":"join",', { fin: false });
+      // The other sends a message in fragments across several sweeps, and finishes it.
+      finishing.ws.send('{"type":"join","data":', { fin: false });
+      await new Promise((resolve) => setTimeout(resolve, PING_MS * 1.5));
+      finishing.ws.send('{"subscriptionId":"f","streamName":"s",', { fin: false });
+      await new Promise((resolve) => setTimeout(resolve, PING_MS * 0.4));
+      finishing.ws.send('"groupId":"g"}}', { fin: true });
+      await finishing.next(eventOf("f", "sync"));
+      const closed = await dribbling.closed;
+      expect([closed.code, closed.reason]).toEqual([4408, "a message was not finished in time"]);
+      await new Promise((resolve) => setTimeout(resolve, PING_MS * 3));
+      expect(finishing.ws.readyState).toBe(WebSocket.OPEN);
+      await finishing.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("accepts browser handshakes only from allowed origins", async () => {
     await expect(connect("/", { origin: "http://evil.test" })).rejects.toThrow("403");
     const page = await connect("/", { origin: "http://app.test" });

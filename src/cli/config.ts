@@ -85,6 +85,12 @@ export const configSchema = z.strictObject({
   history_limit: z.number().int().min(0).optional(),
   /** Messages one subscriber may fall behind before it is ended. */
   subscriber_queue_limit: z.number().int().min(1).optional(),
+  /** Bytes one subscriber may fall behind (queued, and unsent in its transport) before it is ended. */
+  subscriber_queue_bytes: z.number().int().min(1024).optional(),
+  /** Most bytes of items in one snapshot chunk. */
+  snapshot_chunk_bytes: z.number().int().min(1024).optional(),
+  /** Most bytes of a whole (unpaged) answer of the reference's protocols: a sync without chunks, stream::list and the like. */
+  max_unpaged_bytes: z.number().int().min(1024).optional(),
   /** Keys that writes and administration need as `Authorization: Bearer <key>`. */
   api_keys: z.array(z.string().superRefine(apiKeyCheck)).optional(),
   /** Remote functions (FunctionService base URLs) registered at start. */

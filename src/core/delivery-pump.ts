@@ -1,6 +1,7 @@
 import type { Delivery } from "./delivery.js";
 import type { Flushable, FlushScheduler } from "./flush-scheduler.js";
 import type { Subscription } from "./subscription.js";
+import { ErrorCode, StreamError } from "./errors.js";
 
 /**
  * What a transport gives the pump: a way to turn a delivery into bytes and to write
@@ -14,6 +15,11 @@ export interface FrameSink<S> {
    * much per flush (the frame that crosses it included); 0 or less frames nothing.
    */
   readonly room: number;
+  /**
+   * Bytes written and not yet handed to the kernel: they count toward the byte bound
+   * of each subscription the pump serves (QueueLimits.maxBytes).
+   */
+  readonly buffered: number;
   /** Adds one delivery to the batch being built; returns its bytes on the wire (0 when nothing is sent for it). */
   frame(delivery: Delivery, source: S): number;
   /**
@@ -74,6 +80,7 @@ export class DeliveryPump<S> implements Flushable {
   /** Pumps from `subscription` too, framing its deliveries with `source`. */
   add(subscription: Subscription, source: S): void {
     if (this.closed) return;
+    subscription.transport = this.transportState;
     this.subscriptions.push(subscription);
     this.sources.push(source);
     this.schedule();
@@ -128,7 +135,13 @@ export class DeliveryPump<S> implements Flushable {
           for (let taken = 0; taken < takePerRound && framed < room; taken++) {
             const delivery = subscription.take();
             if (delivery === undefined) break;
-            framed += sink.frame(delivery, source);
+            try {
+              framed += sink.frame(delivery, source);
+            } catch (error) {
+              // One message that cannot be encoded ends its own subscription, never the process.
+              subscription.end(new StreamError(ErrorCode.Internal, `a message could not be encoded: ${StreamError.from(error).message}`));
+              break;
+            }
           }
           if (subscription.pending > 0) more = true;
         }
@@ -141,6 +154,12 @@ export class DeliveryPump<S> implements Flushable {
     if (!writable) this.waitingForDrain = true;
     else if (more || framed >= room) this.schedule();
   }
+
+  /** What every subscription of this pump sees of the transport (see Subscription.transport). */
+  private readonly transportState = {
+    buffered: (): number => this.sink.buffered,
+    blocked: (): boolean => this.waitingForDrain,
+  };
 
   private readonly drained = (): void => {
     if (!this.waitingForDrain) return;

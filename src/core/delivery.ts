@@ -1,9 +1,18 @@
 import type { GroupMessage, StoredItem } from "./model.js";
+import { itemBytes, jsonLength, MESSAGE_OVERHEAD_BYTES } from "./encoded-size.js";
 
+/**
+ * The state of a group (or item) at `offset`, or one chunk of it: a large group's
+ * snapshot comes as several, all with the same offset, every one but the last with
+ * `more` (see snapshot-session.ts).
+ */
 export interface SnapshotMessage {
   kind: "snapshot";
+  streamName: string;
+  groupId: string;
   items: StoredItem[];
   offset: number;
+  more: boolean;
 }
 
 export interface HeartbeatMessage {
@@ -49,12 +58,23 @@ export class Delivery {
   private secondFormat: DeliveryFormat<unknown> | undefined;
   private secondValue: unknown;
   private others: Map<DeliveryFormat<unknown>, unknown> | undefined;
+  private bytes: number | undefined;
 
   constructor(
     readonly message: SubscriptionMessage,
     /** When it was wrapped: once per message, not once per subscriber that queues it. */
     readonly createdAt = Date.now(),
   ) {}
+
+  /**
+   * An estimate of the message's encoded size (see encoded-size.ts), made on first use
+   * and shared like the encodings: what it counts for in each subscriber's byte-bounded
+   * queue. Not the encoding itself, which differs per wire format and may never be
+   * needed (a subscriber ended before it reads it).
+   */
+  get size(): number {
+    return (this.bytes ??= messageBytes(this.message));
+  }
 
   /** The message in `format`, encoded on first use and then shared by every subscriber. */
   encoded<T>(format: DeliveryFormat<T>): T {
@@ -79,5 +99,27 @@ export class Delivery {
   /** The offset a client has caught up to once it has seen this message. */
   get offset(): number {
     return this.message.offset;
+  }
+
+  /** A snapshot chunk that more chunks follow: a client that saw it has not caught up to its offset yet. */
+  get partial(): boolean {
+    return this.message.kind === "snapshot" && this.message.more;
+  }
+}
+
+/** The estimate of encoded-size.ts for a message queued for subscribers: the unit of their byte-bounded queues. */
+function messageBytes(message: SubscriptionMessage): number {
+  switch (message.kind) {
+    case "snapshot": {
+      let bytes = MESSAGE_OVERHEAD_BYTES;
+      for (const item of message.items) bytes += itemBytes(item);
+      return bytes;
+    }
+    case "change":
+      return jsonLength(message.data) + message.itemId.length + MESSAGE_OVERHEAD_BYTES;
+    case "event":
+      return jsonLength(message.data) + message.type.length + (message.itemId?.length ?? 0) + MESSAGE_OVERHEAD_BYTES;
+    case "heartbeat":
+      return MESSAGE_OVERHEAD_BYTES;
   }
 }

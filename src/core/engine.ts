@@ -1,5 +1,5 @@
 import type { ItemStore } from "./item-store.js";
-import type { ItemChange, StoredItem, StreamGroups } from "./model.js";
+import type { ItemChange, StoredItem } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
 import { HookRunner, type EngineHooks, type JoinInfo } from "./hooks.js";
@@ -10,18 +10,63 @@ import { SubscriberRegistry, type SubscriberStats } from "./subscriber-registry.
 import { DEFAULT_QUEUE_LIMITS, type QueueLimits, type Subscription, type SubscriptionTarget } from "./subscription.js";
 import { applyUpdateOps, type UpdateOp, type UpdateOpError } from "./update-ops.js";
 import { checkRevision, checkValue, DEFAULT_MAX_VALUE_BYTES } from "./values.js";
+import { decodePageToken, encodePageToken, type PageScope } from "./page-token.js";
+import { GROUP_PAGE_SIZES, GROUPS_PER_STREAM, ITEM_PAGE_SIZES, resolvePageSize, STREAM_PAGE_SIZES } from "./page-size.js";
+import { itemBytes } from "./encoded-size.js";
+import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
 
 export interface EngineOptions {
   store: ItemStore;
   /** Largest value (and Send payload), in bytes of JSON. Default 1 MiB. */
   maxValueBytes?: number;
-  queueLimits?: QueueLimits;
+  /** See QueueLimits; a limit left out keeps its default. */
+  queueLimits?: Partial<QueueLimits>;
   /** Default 15,000 ms; see RegistryOptions.heartbeatMs. */
   heartbeatMs?: number;
   /** Most subscriptions open at once (see RegistryOptions.maxSubscriptions). Default 100,000. */
   maxSubscriptions?: number;
   /** Run in list order around writes and subscriptions (see EngineHooks). Default none. */
   hooks?: readonly EngineHooks[];
+  /**
+   * Most estimated bytes of items in one snapshot chunk (see encoded-size.ts); an item
+   * larger than that is a chunk of its own. Default 256 KiB: far below the 4 MB that
+   * gRPC clients accept by default, large enough that a chunk's framing is noise.
+   */
+  snapshotChunkBytes?: number;
+  /**
+   * Most estimated bytes of an answer that the reference's protocols send whole: a
+   * stream-socket `sync` that did not ask for chunks, and the worker functions
+   * `stream::list`, `stream::list_groups` and `stream::list_all`. Beyond it the call
+   * fails with RESOURCE_EXHAUSTED (page with List, or join with chunks) instead of
+   * building a message no client can take. Default 64 MiB.
+   */
+  maxUnpagedBytes?: number;
+}
+
+/** A page request (AIP-158): `pageSize` 0 or absent for the default, `pageToken` empty for the first page. */
+export interface PageRequest {
+  pageSize?: number;
+  pageToken?: string;
+}
+
+export interface Page<T> {
+  /** Also ends before MAX_PAGE_BYTES of estimated encoding, so may hold fewer than the page size asked. */
+  entries: T[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
+export interface StreamSummary {
+  streamName: string;
+  /** The first groups, sorted (at most `groupsPerStream`). */
+  groups: string[];
+  /** How many non-empty groups the stream has. */
+  groupCount: number;
+}
+
+export interface ListAllRequest extends PageRequest {
+  /** Most groups listed per stream: 0 or absent for the default (100), at most 1,000. */
+  groupsPerStream?: number;
 }
 
 export interface ItemKey {
@@ -51,6 +96,11 @@ export interface SubscribeRequest {
 export interface SubscribeOptions {
   /** Called whenever the subscription's queue gains a message (push transports). */
   onReadable?: () => void;
+  /**
+   * Queue a large group's snapshot as one message instead of chunks, for clients of
+   * the reference's protocol, up to `maxUnpagedBytes`. Default false.
+   */
+  wholeSnapshot?: boolean;
   context?: JsonValue;
   subscriptionId?: string;
 }
@@ -65,6 +115,17 @@ const COMMIT_RETRY_MS = 10_000;
 
 /** See EngineOptions.maxSubscriptions: far above what one process serves well, while a flood cannot exhaust memory. */
 export const DEFAULT_MAX_SUBSCRIPTIONS = 100_000;
+export const DEFAULT_SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+export const DEFAULT_MAX_UNPAGED_BYTES = 64 * 1024 * 1024;
+/**
+ * Most estimated bytes of one List, ListGroups or ListAll page: a quarter of the 4 MB
+ * that gRPC clients accept by default, so that a page of large items still arrives (a
+ * page ends early instead, as AIP-158 allows). A single item larger than this comes alone.
+ */
+export const MAX_PAGE_BYTES = 1024 * 1024;
+
+/** Each snapshot chunk wrapped once, so that every subscriber of a session shares its encodings. */
+const chunkDeliveries = new WeakMap<SnapshotChunk, Delivery>();
 
 /**
  * The domain core: validates requests, runs writes as compare-and-set against the
@@ -73,6 +134,7 @@ export const DEFAULT_MAX_SUBSCRIPTIONS = 100_000;
  */
 export class StreamEngine {
   readonly maxValueBytes: number;
+  readonly maxUnpagedBytes: number;
   private readonly store: ItemStore;
   private readonly registry: SubscriberRegistry;
   private readonly hooks: HookRunner;
@@ -86,11 +148,16 @@ export class StreamEngine {
     this.store = options.store;
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.hooks = new HookRunner(options.hooks);
-    this.queueLimits = options.queueLimits ?? DEFAULT_QUEUE_LIMITS;
+    this.queueLimits = {
+      maxMessages: options.queueLimits?.maxMessages ?? DEFAULT_QUEUE_LIMITS.maxMessages,
+      maxBytes: options.queueLimits?.maxBytes ?? DEFAULT_QUEUE_LIMITS.maxBytes,
+    };
+    this.maxUnpagedBytes = options.maxUnpagedBytes ?? DEFAULT_MAX_UNPAGED_BYTES;
     this.registry = new SubscriberRegistry(this.store, {
       queueLimits: this.queueLimits,
       heartbeatMs: options.heartbeatMs ?? 15_000,
       maxSubscriptions: options.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS,
+      snapshotChunkBytes: options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES,
     });
   }
 
@@ -149,19 +216,62 @@ export class StreamEngine {
     this.hooks.afterCommit(event);
   }
 
-  async list(streamName: string, groupId: string): Promise<StoredItem[]> {
+  /** A page of a group's items in insertion order (see ItemStore.readItems for what paging while others write returns). */
+  async list(streamName: string, groupId: string, request: PageRequest = {}): Promise<Page<StoredItem>> {
     checkName("stream_name", streamName);
     checkName("group_id", groupId);
-    return this.store.listItems(streamName, groupId);
+    const scope: PageScope = { kind: "items", streamName, groupId };
+    const after = decodePageToken(scope, request.pageToken ?? "") ?? 0;
+    const pageSize = resolvePageSize("page_size", request.pageSize, ITEM_PAGE_SIZES);
+    const page = await this.store.readItems(streamName, groupId, { afterCreatedOffset: after, maxItems: pageSize, maxBytes: MAX_PAGE_BYTES });
+    const items: StoredItem[] = [];
+    let bytes = 0;
+    for (const item of page.items) {
+      bytes += itemBytes(item);
+      if (items.length > 0 && bytes > MAX_PAGE_BYTES) break;
+      items.push(item);
+    }
+    const more = items.length < page.items.length || page.more;
+    return { entries: items, nextPageToken: more ? encodePageToken(scope, items.at(-1)!.createdOffset) : "" };
   }
 
-  async listGroups(streamName: string): Promise<string[]> {
+  /** A page of a stream's non-empty groups, sorted by bytes. */
+  async listGroups(streamName: string, request: PageRequest = {}): Promise<Page<string>> {
     checkName("stream_name", streamName);
-    return this.store.listGroups(streamName);
+    const scope: PageScope = { kind: "groups", streamName };
+    const after = decodePageToken(scope, request.pageToken ?? "");
+    const pageSize = resolvePageSize("page_size", request.pageSize, GROUP_PAGE_SIZES);
+    const groups = await this.store.listGroups(streamName, { after, limit: pageSize + 1 });
+    const more = groups.length > pageSize;
+    if (more) groups.length = pageSize;
+    return { entries: groups, nextPageToken: more ? encodePageToken(scope, groups.at(-1)!) : "" };
   }
 
-  async listAll(): Promise<StreamGroups[]> {
-    return this.store.listAll();
+  /** A page of the streams, sorted by bytes, each with its first groups and their count. */
+  async listAll(request: ListAllRequest = {}): Promise<Page<StreamSummary>> {
+    const groupsPerStream = resolvePageSize("groups_per_stream", request.groupsPerStream, GROUPS_PER_STREAM);
+    const scope: PageScope = { kind: "streams", groupsPerStream };
+    const after = decodePageToken(scope, request.pageToken ?? "");
+    const pageSize = resolvePageSize("page_size", request.pageSize, STREAM_PAGE_SIZES);
+    const names = await this.store.listStreams({ after, limit: pageSize + 1 });
+    const more = names.length > pageSize;
+    if (more) names.length = pageSize;
+    const streams: StreamSummary[] = [];
+    let bytes = 0;
+    for (const streamName of names) {
+      const [groups, groupCount] = await Promise.all([
+        this.store.listGroups(streamName, { after: undefined, limit: groupsPerStream }),
+        this.store.countGroups(streamName),
+      ]);
+      // Emptied since the streams were listed.
+      if (groups.length === 0) continue;
+      bytes += streamName.length + groups.reduce((sum, group) => sum + group.length + 2, 0);
+      if (streams.length > 0 && bytes > MAX_PAGE_BYTES) {
+        return { entries: streams, nextPageToken: encodePageToken(scope, streams.at(-1)!.streamName) };
+      }
+      streams.push({ streamName, groups, groupCount: Math.max(groupCount, groups.length) });
+    }
+    return { entries: streams, nextPageToken: more ? encodePageToken(scope, names.at(-1)!) : "" };
   }
 
   /**
@@ -197,19 +307,94 @@ export class StreamEngine {
         const missed = await this.store.changesSince(target.streamName, target.groupId, fromOffset);
         const relevant = target.itemId === undefined ? missed : missed?.filter((c) => c.itemId === target.itemId);
         // More changes than the queue holds would end the subscriber on arrival, and
-        // again on every retry; a snapshot is one message.
-        if (missed && relevant && relevant.length < this.queueLimits.maxMessages) {
-          subscription.start(relevant.map((change) => new Delivery(change)), missed.at(-1)?.offset ?? fromOffset);
+        // again on every retry; a snapshot is read as the subscriber takes it.
+        const deliveries = relevant?.map((change) => new Delivery(change));
+        if (missed && deliveries && this.fitsQueue(deliveries)) {
+          subscription.start(deliveries, missed.at(-1)?.offset ?? fromOffset);
           return subscription;
         }
       }
-      const snapshot = await this.store.snapshot(target.streamName, target.groupId, target.itemId);
-      subscription.start([new Delivery({ kind: "snapshot", ...snapshot })], snapshot.offset);
+      if (target.itemId !== undefined) {
+        const snapshot = await this.store.snapshotItem(target.streamName, target.groupId, target.itemId);
+        subscription.start([new Delivery({ kind: "snapshot", ...target, ...snapshot, more: false })], snapshot.offset);
+        return subscription;
+      }
+      await this.startSnapshot(subscription, options.wholeSnapshot === true);
       return subscription;
     } catch (error) {
       subscription.end();
       throw error;
     }
+  }
+
+  /**
+   * Queues a group's snapshot: the first chunk before returning (so that an unreadable
+   * store fails the subscribe call itself), every further one once the subscriber has
+   * taken the one before, so that a slow reader of a large group holds about one chunk.
+   * With `whole`, every chunk is gathered into one message first, within maxUnpagedBytes.
+   */
+  private async startSnapshot(subscription: Subscription, whole: boolean): Promise<void> {
+    const reader = this.registry.snapshotSession(subscription);
+    // Ended meanwhile (a slow joiner overflowing, or a shutdown): its end says why.
+    if (!reader) return;
+    const { session, release } = reader;
+    let chunk = await session.chunk(0);
+    if (whole) {
+      const items = [...chunk.items];
+      let bytes = 0;
+      for (const item of items) bytes += itemBytes(item);
+      while (chunk.more && !subscription.ended) {
+        chunk = await session.chunk(chunk.next);
+        for (const item of chunk.items) {
+          bytes += itemBytes(item);
+          items.push(item);
+        }
+        if (bytes > this.maxUnpagedBytes) {
+          release();
+          throw new StreamError(
+            ErrorCode.ResourceExhausted,
+            `the group holds more than ${this.maxUnpagedBytes} bytes, more than one sync message may carry; join with chunks`,
+          );
+        }
+      }
+      release();
+      const { streamName, groupId } = session;
+      subscription.start([new Delivery({ kind: "snapshot", streamName, groupId, items, offset: chunk.offset, more: false })], chunk.offset);
+      return;
+    }
+    if (!chunk.more) {
+      release();
+      subscription.start([chunkDelivery(session, chunk)], chunk.offset);
+      return;
+    }
+    subscription.pushChunk(chunkDelivery(session, chunk));
+    void this.continueSnapshot(subscription, session, chunk, release);
+  }
+
+  private async continueSnapshot(subscription: Subscription, session: SnapshotSession, first: SnapshotChunk, release: () => void): Promise<void> {
+    let chunk = first;
+    try {
+      while (chunk.more) {
+        await subscription.drained();
+        if (subscription.ended) return;
+        chunk = await session.chunk(chunk.next);
+        if (chunk.more) subscription.pushChunk(chunkDelivery(session, chunk));
+      }
+      release();
+      subscription.start([chunkDelivery(session, chunk)], chunk.offset);
+    } catch (error) {
+      subscription.end(new StreamError(ErrorCode.Unavailable, `reading the snapshot failed: ${StreamError.from(error).message}; subscribe again`));
+    } finally {
+      release();
+    }
+  }
+
+  /** Whether `deliveries` fit in an empty subscriber queue. */
+  private fitsQueue(deliveries: Delivery[]): boolean {
+    if (deliveries.length >= this.queueLimits.maxMessages) return false;
+    let bytes = 0;
+    for (const delivery of deliveries) bytes += delivery.size;
+    return bytes <= this.queueLimits.maxBytes;
   }
 
   /** The store's short name, for logs and health output ("memory", "file", "redis"). */
@@ -307,6 +492,16 @@ export class StreamEngine {
     }
     throw new StreamError(ErrorCode.Aborted, "the item is written too often by other processes; try again");
   }
+}
+
+function chunkDelivery(session: SnapshotSession, chunk: SnapshotChunk): Delivery {
+  let delivery = chunkDeliveries.get(chunk);
+  if (!delivery) {
+    const { streamName, groupId } = session;
+    delivery = new Delivery({ kind: "snapshot", streamName, groupId, items: chunk.items, offset: chunk.offset, more: chunk.more });
+    chunkDeliveries.set(chunk, delivery);
+  }
+  return delivery;
 }
 
 function writeResult(change: ItemChange): WriteResult {

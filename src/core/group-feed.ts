@@ -3,6 +3,7 @@ import type { GroupMessage } from "./model.js";
 import { Delivery } from "./delivery.js";
 import { ErrorCode, StreamError } from "./errors.js";
 import type { Subscription } from "./subscription.js";
+import { SnapshotSession } from "./snapshot-session.js";
 
 /**
  * The local fan-out point of one group: it watches the group through the store once,
@@ -30,14 +31,38 @@ export class GroupFeed {
   private backlog: GroupMessage[] | undefined = [];
   /** A loss reported while the start offset was read or a gap filled: fill once that is done. */
   private lossPending = false;
+  /** Snapshots being read for this group's subscribers; each sees every change (see SnapshotSession). */
+  private readonly sessions = new Set<SnapshotSession>();
   readonly ready: Promise<void>;
 
   constructor(
     readonly streamName: string,
     readonly groupId: string,
     private readonly store: ItemStore,
+    /** See SnapshotSession's chunkBytes. */
+    private readonly snapshotChunkBytes: number,
   ) {
     this.ready = this.open();
+  }
+
+  /**
+   * The snapshot session for a subscriber that has just been added: shared with those
+   * that joined at the same offset, so that a crowd joining a large group reads and
+   * encodes it once. Call `release` on it when done.
+   */
+  snapshotSession(): SnapshotSession {
+    let session: SnapshotSession | undefined;
+    for (const candidate of this.sessions) if (candidate.joinable && this.backlog === undefined) session = candidate;
+    if (!session) {
+      const sessions = this.sessions;
+      const created = new SnapshotSession(this.store, this.streamName, this.groupId, this.offset, this.snapshotChunkBytes, () =>
+        sessions.delete(created),
+      );
+      sessions.add(created);
+      session = created;
+    }
+    session.acquire();
+    return session;
   }
 
   /**
@@ -184,7 +209,10 @@ export class GroupFeed {
   }
 
   private dispatch(message: GroupMessage): void {
-    if (message.kind === "change") this.lastOffset = message.offset;
+    if (message.kind === "change") {
+      this.lastOffset = message.offset;
+      for (const session of this.sessions) session.observe(message);
+    }
     const delivery = new Delivery(message);
     for (const subscription of this.groupSubscribers) subscription.deliver(delivery);
     if (message.itemId !== undefined) {

@@ -1,5 +1,5 @@
 import type { JsonValue } from "./json.js";
-import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "./model.js";
+import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, ItemPage, ItemPageRequest, NamePageRequest, StoredItem } from "./model.js";
 
 /**
  * A conditional write of one item: it only happens when the item's revision still
@@ -71,9 +71,13 @@ export type GroupLossListener = (reason: string, replayable: boolean) => void;
  * - Watchers receive a group's messages in offset order, changes only after they are
  *   committed, at most once: a store that can lose messages in transit says so through
  *   `onLoss` (see `watch`). Replaying what was lost is the watcher's job, never the store's.
- * - An emptied group disappears from `listGroups` and `listAll`, and its history is dropped.
- * - Insertion order: `listItems` returns items in creation order; overwriting keeps the
- *   place, delete and re-create moves the item to the end.
+ * - An emptied group disappears from `listGroups`, `countGroups` and (when it was the
+ *   stream's last) `listStreams`, and its history is dropped.
+ * - Insertion order is the order of `createdOffset`: overwriting keeps an item's place,
+ *   delete and re-create moves it to the end. `readItems` pages in that order, so a
+ *   cursor (the last created offset seen) stays valid however others write: an item
+ *   that exists throughout is read exactly once, and one created later only after it.
+ * - Changes carry `oldUpdatedAtMs` and `createdOffset` (see ItemChange).
  */
 export interface ItemStore {
   /** A short name for logs and health output ("memory", "file", "redis"). */
@@ -84,8 +88,14 @@ export interface ItemStore {
   /** Stamps the event with the group's current offset and hands it to the group's watchers. */
   publishEvent(event: Omit<GroupEvent, "kind" | "offset">): Promise<GroupEvent>;
 
-  /** A consistent view of a group (or of its one item): items and the offset they reflect. */
-  snapshot(streamName: string, groupId: string, itemId?: string): Promise<GroupSnapshot>;
+  /** One item (none when it does not exist) and the group offset it reflects, read in one step. */
+  snapshotItem(streamName: string, groupId: string, itemId: string): Promise<GroupSnapshot>;
+  /**
+   * A page of the group's items in insertion order, with the group offset it reflects,
+   * read in one step (see ItemPageRequest). A missing group is an empty last page at
+   * its offset.
+   */
+  readItems(streamName: string, groupId: string, page: ItemPageRequest): Promise<ItemPage>;
   /** The group's current offset (0 for a group that never existed). */
   currentOffset(streamName: string, groupId: string): Promise<number>;
   /**
@@ -95,11 +105,12 @@ export interface ItemStore {
    */
   changesSince(streamName: string, groupId: string, afterOffset: number): Promise<ItemChange[] | undefined>;
 
-  listItems(streamName: string, groupId: string): Promise<StoredItem[]>;
-  /** Non-empty groups of a stream, sorted. */
-  listGroups(streamName: string): Promise<string[]>;
-  /** Every stream with its non-empty groups, streams and groups sorted. */
-  listAll(): Promise<StreamGroups[]>;
+  /** A page of a stream's non-empty groups, sorted by bytes (as compareBytes). */
+  listGroups(streamName: string, page: NamePageRequest): Promise<string[]>;
+  /** How many non-empty groups the stream has. */
+  countGroups(streamName: string): Promise<number>;
+  /** A page of the streams that have a non-empty group, sorted by bytes. */
+  listStreams(page: NamePageRequest): Promise<string[]>;
 
   /**
    * Starts delivering a group's messages to `listener`. Resolves once delivery is

@@ -28,6 +28,15 @@ export interface ItemChange {
   data: JsonValue;
   /** The value before the change; undefined for a create. */
   oldValue: JsonValue | undefined;
+  /**
+   * When the item was last written before this change; undefined for a create (and
+   * for changes recorded before this field existed). With `oldValue` and `revision`
+   * it tells what the item was just before the change, which a snapshot read while
+   * writers run needs (see snapshot-session.ts).
+   */
+  oldUpdatedAtMs: number | undefined;
+  /** The offset that created the changed incarnation of the item (this change's own offset for a create). */
+  createdOffset: number;
   /** The item's revision after the change (for a delete, the revision it had). */
   revision: number;
   /** The group offset of this change. */
@@ -56,7 +65,34 @@ export interface GroupSnapshot {
   offset: number;
 }
 
-export interface StreamGroups {
-  streamName: string;
-  groups: string[];
+/** A page of a group's items: see ItemStore.readItems. */
+export interface ItemPage {
+  /** Items whose created offset is above the request's, in created-offset (insertion) order. */
+  items: StoredItem[];
+  /** The group offset the page reflects: it was read in the same step as the items. */
+  offset: number;
+  /** Whether the group holds items beyond the last one returned. */
+  more: boolean;
+}
+
+export interface ItemPageRequest {
+  /** Only items created after this offset (their `createdOffset` is greater); 0 for the first page. */
+  afterCreatedOffset: number;
+  /** Most items in the page, at least 1. */
+  maxItems: number;
+  /**
+   * The page ends with the item that brings its size to this or beyond; the first
+   * item always comes, however large. Size is the length of the value's JSON text
+   * plus that of the item id: an estimate of the encoded bytes that every adapter
+   * can compute without encoding anything.
+   */
+  maxBytes: number;
+}
+
+/** A page of sorted names (groups of a stream, or streams). */
+export interface NamePageRequest {
+  /** Only names sorting after this one by bytes; undefined for the first page. */
+  after: string | undefined;
+  /** Most names in the page, at least 1. */
+  limit: number;
 }

@@ -3,6 +3,7 @@ import { GroupFeed } from "./group-feed.js";
 import { ErrorCode, StreamError } from "./errors.js";
 import { groupKey } from "./names.js";
 import { Subscription, type QueueLimits, type SubscriptionTarget } from "./subscription.js";
+import type { SnapshotSession } from "./snapshot-session.js";
 
 export interface SubscriberStats {
   /** Subscriptions open in this process. */
@@ -23,6 +24,8 @@ export interface RegistryOptions {
    * refused with RESOURCE_EXHAUSTED. Each costs memory and a share of every fan-out.
    */
   maxSubscriptions: number;
+  /** See SnapshotSession's chunkBytes. */
+  snapshotChunkBytes: number;
 }
 
 /**
@@ -61,7 +64,7 @@ export class SubscriberRegistry {
     const key = groupKey(target.streamName, target.groupId);
     let feed = this.feeds.get(key);
     if (!feed) {
-      feed = new GroupFeed(target.streamName, target.groupId, this.store);
+      feed = new GroupFeed(target.streamName, target.groupId, this.store, this.options.snapshotChunkBytes);
       this.feeds.set(key, feed);
     }
     const subscription = new Subscription(target, this.options.queueLimits, onReadable);
@@ -84,6 +87,25 @@ export class SubscriberRegistry {
       throw error;
     }
     return subscription;
+  }
+
+  /**
+   * The snapshot session of the group of a subscription just added (see
+   * GroupFeed.snapshotSession). Call `release` once the last chunk is queued; an ended
+   * subscription releases it too.
+   */
+  snapshotSession(subscription: Subscription): { session: SnapshotSession; release: () => void } | undefined {
+    const feed = this.feeds.get(groupKey(subscription.target.streamName, subscription.target.groupId));
+    if (!feed || subscription.ended) return undefined;
+    const session = feed.snapshotSession();
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      session.release();
+    };
+    subscription.onEnd(release);
+    return { session, release };
   }
 
   /** Throws RESOURCE_EXHAUSTED when no further subscription may open; cheap enough to call before any other work. */

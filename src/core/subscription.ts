@@ -14,11 +14,25 @@ export interface QueueLimits {
    * seconds behind a busy group without being cut off.
    */
   maxMessages: number;
+  /**
+   * Most bytes waiting for one subscriber whose client does not read: the estimated
+   * encoded size of its queued messages (see encoded-size.ts) plus what its transport
+   * holds unsent beyond the kernel, checked while that transport is blocked (full, waiting
+   * for the client). Default 4 MiB: four of the largest values, or seconds of an ordinary
+   * group's changes, yet 1,000 subscribers that stop reading hold at most 4 GiB by this
+   * count, and in fact far less, since they share each message's one copy. A message
+   * arriving at an empty queue is always taken, however large; a queue that grows while
+   * its transport still takes data (the server is behind, not the client) is bounded by
+   * `maxMessages` alone.
+   */
+  maxBytes: number;
 }
 
-export const DEFAULT_QUEUE_LIMITS: QueueLimits = { maxMessages: 4096 };
+export const DEFAULT_QUEUE_LIMITS: QueueLimits = { maxMessages: 4096, maxBytes: 4 * 1024 * 1024 };
 
 type State = "catching-up" | "live" | "ended";
+
+const UNBUFFERED = { buffered: () => 0, blocked: () => true };
 
 const NO_SLOTS: Array<Delivery | undefined> = [];
 /** Room a queue starts with once something is queued; it doubles as needed, up to the queue limit. */
@@ -31,7 +45,7 @@ const KEPT_SLOTS = 64;
  * is read, live messages are held back; afterwards the ones the snapshot already
  * covers are dropped, so the subscriber sees every offset exactly once.
  *
- * A subscriber that falls `maxMessages` behind is ended with RESOURCE_EXHAUSTED: one
+ * A subscriber that falls `maxMessages` or `maxBytes` behind is ended with RESOURCE_EXHAUSTED: one
  * slow client never slows writers or other subscribers, and memory stays bounded. It
  * can resume with the last offset it saw.
  */
@@ -47,6 +61,18 @@ export class Subscription implements AsyncIterable<Delivery> {
   /** Messages waiting, `next` included. */
   private count = 0;
   private held: Delivery[] = [];
+  /** Estimated bytes of what is queued and held (see Delivery.size). */
+  private queuedBytes = 0;
+  private heldBytes = 0;
+  /**
+   * What the subscriber's transport holds unsent, and whether it is blocked (its buffer
+   * full, waiting for the client to read); set by the transport's pump. A queue that
+   * grows while its transport still takes data belongs to a server that is behind, not
+   * to a client that stopped reading: only the count bound applies then. Without a pump
+   * (a subscription iterated in process) nothing is buffered and the queue is all there is.
+   */
+  transport: { buffered(): number; blocked(): boolean } = UNBUFFERED;
+  private drainWaiter: (() => void) | undefined;
   private state: State = "catching-up";
   private failure: StreamError | undefined;
   private wake: (() => void) | undefined;
@@ -82,10 +108,26 @@ export class Subscription implements AsyncIterable<Delivery> {
   deliver(delivery: Delivery): void {
     if (this.state === "catching-up") {
       this.held.push(delivery);
-      if (this.held.length > this.limits.maxMessages) this.overflow();
+      this.heldBytes += delivery.size;
+      if (this.held.length > this.limits.maxMessages) this.overflow("messages");
+      else if (this.heldBytes > this.limits.maxBytes && this.transport.blocked()) this.overflow("bytes");
       return;
     }
     if (this.state === "live") this.accept(delivery);
+  }
+
+  /**
+   * Queues one chunk of a snapshot that more chunks follow, while live messages are
+   * still held back (see `start`, which queues the last chunk).
+   */
+  pushChunk(chunk: Delivery): void {
+    if (this.state === "catching-up") this.push(chunk);
+  }
+
+  /** Resolves once the queue is empty (everything queued has been taken) or the subscription has ended. */
+  drained(): Promise<void> {
+    if (this.count === 0 || this.state === "ended") return Promise.resolve();
+    return new Promise((resolve) => (this.drainWaiter = resolve));
   }
 
   /**
@@ -99,6 +141,7 @@ export class Subscription implements AsyncIterable<Delivery> {
     for (const delivery of initial) this.push(delivery);
     const held = this.held;
     this.held = [];
+    this.heldBytes = 0;
     for (const delivery of held) this.accept(delivery);
     // Held messages were wrapped before the snapshot was read; they are queued only now.
     if (this.pending > 0) this.lastQueuedAt = Date.now();
@@ -115,16 +158,21 @@ export class Subscription implements AsyncIterable<Delivery> {
   take(): Delivery | undefined {
     const delivery = this.next;
     if (delivery === undefined) return undefined;
+    this.queuedBytes -= delivery.size;
     if (--this.count === 0) {
       this.next = undefined;
       if (this.slots.length > KEPT_SLOTS) this.slots = NO_SLOTS;
+      const waiter = this.drainWaiter;
+      this.drainWaiter = undefined;
+      waiter?.();
     } else {
       const slots = this.slots;
       this.next = slots[this.first];
       slots[this.first] = undefined;
       this.first = (this.first + 1) & (slots.length - 1);
     }
-    this.takenOffset = delivery.offset;
+    // A chunk that more chunks follow is not a state to resume from.
+    if (!delivery.partial) this.takenOffset = delivery.offset;
     return delivery;
   }
 
@@ -137,7 +185,12 @@ export class Subscription implements AsyncIterable<Delivery> {
     this.slots = NO_SLOTS;
     this.first = 0;
     this.count = 0;
+    this.queuedBytes = 0;
     this.held = [];
+    this.heldBytes = 0;
+    const waiter = this.drainWaiter;
+    this.drainWaiter = undefined;
+    waiter?.();
     this.signal();
     for (const listener of this.endListeners.splice(0)) listener(error);
   }
@@ -182,9 +235,15 @@ export class Subscription implements AsyncIterable<Delivery> {
     // An overflow while `start` queues its backlog ends the subscription; what follows must not be queued.
     if (this.state === "ended") return;
     if (this.pending >= this.limits.maxMessages) {
-      this.overflow();
+      this.overflow("messages");
       return;
     }
+    const size = delivery.size;
+    if (this.count > 0 && this.queuedBytes + size + this.transport.buffered() > this.limits.maxBytes && this.transport.blocked()) {
+      this.overflow("bytes");
+      return;
+    }
+    this.queuedBytes += size;
     if (this.count === 0) {
       this.next = delivery;
     } else {
@@ -206,10 +265,11 @@ export class Subscription implements AsyncIterable<Delivery> {
     this.first = 0;
   }
 
-  private overflow(): void {
+  private overflow(limit: "messages" | "bytes"): void {
     // The queue is dropped, so only what was taken has reached the subscriber.
     const retry = this.takenOffset === undefined ? "subscribe again" : `resume with from_offset=${this.takenOffset}`;
-    this.end(new StreamError(ErrorCode.ResourceExhausted, `subscriber fell more than ${this.limits.maxMessages} messages behind; ${retry}`));
+    const behind = limit === "messages" ? `${this.limits.maxMessages} messages` : `${this.limits.maxBytes} bytes`;
+    this.end(new StreamError(ErrorCode.ResourceExhausted, `subscriber fell more than ${behind} behind; ${retry}`));
   }
 
   private signal(): void {

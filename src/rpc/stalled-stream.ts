@@ -9,8 +9,20 @@ type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
  * (the final status included) before the stream is cut. A client that is merely slow
  * reads within this time and gets the error message itself; one that stopped reading
  * would otherwise keep the stream, and the memory it holds, forever.
+ *
+ * HTTP/2: 1 s, since the reset that cuts the stream carries the reason itself
+ * (ENHANCE_YOUR_CALM reads as RESOURCE_EXHAUSTED). HTTP/1.1: 30 s, since cutting
+ * means dropping the connection, and the client, once it reads again, would see a
+ * broken connection instead of the error written after its last message; what it
+ * still holds is bounded (the queue is dropped; only the socket's buffer remains).
  */
 export const STALL_GRACE_MS = 1000;
+export const HTTP1_STALL_GRACE_MS = 30_000;
+
+/** See STALL_GRACE_MS. */
+export function stallGraceMs(request: NodeRequest): number {
+  return "stream" in request ? STALL_GRACE_MS : HTTP1_STALL_GRACE_MS;
+}
 
 /**
  * Ends a stream whose client stopped reading. HTTP/2: resets the stream with a code

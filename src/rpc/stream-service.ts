@@ -74,19 +74,23 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
 
     list: (req) =>
       guard(async () => {
-        const items = await engine.list(req.streamName, req.groupId);
-        return create(ListResponseSchema, { items: items.map(itemToProto) });
+        const page = await engine.list(req.streamName, req.groupId, req);
+        return create(ListResponseSchema, { items: page.entries.map(itemToProto), nextPageToken: page.nextPageToken });
       }),
 
     listGroups: (req) =>
-      guard(async () => create(ListGroupsResponseSchema, { groups: await engine.listGroups(req.streamName) })),
-
-    listAll: () =>
       guard(async () => {
-        const streams = await engine.listAll();
+        const page = await engine.listGroups(req.streamName, req);
+        return create(ListGroupsResponseSchema, { groups: page.entries, nextPageToken: page.nextPageToken });
+      }),
+
+    listAll: (req) =>
+      guard(async () => {
+        const page = await engine.listAll(req);
         return create(ListAllResponseSchema, {
-          streams: streams.map((s) => create(StreamInfoSchema, s)),
-          count: streams.length,
+          streams: page.entries.map((s) => create(StreamInfoSchema, s)),
+          count: page.entries.length,
+          nextPageToken: page.nextPageToken,
         });
       }),
   };

@@ -1,10 +1,10 @@
 import type { Backend } from "../adapters/backend.js";
 import { memoryBackend } from "../adapters/memory/memory-backend.js";
 import type { EngineHooks } from "../core/hooks.js";
-import { DEFAULT_MAX_SUBSCRIPTIONS } from "../core/engine.js";
+import { DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_UNPAGED_BYTES, DEFAULT_SNAPSHOT_CHUNK_BYTES } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
-import type { QueueLimits } from "../core/subscription.js";
+import { DEFAULT_QUEUE_LIMITS, type QueueLimits } from "../core/subscription.js";
 import { DEFAULT_FUNCTION_TIMEOUT_MS, type FunctionsOptions } from "../functions/functions-runtime.js";
 import { FunctionHosts } from "../functions/function-hosts.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
@@ -45,10 +45,26 @@ export interface StreamServerOptions {
    */
   heartbeatMs?: number;
   /**
-   * How far one subscriber may fall behind before it is ended; resolved by the engine.
-   * @default 4,096 messages: a client may fall a few seconds behind a busy group without being cut off
+   * How far one subscriber may fall behind before it is ended with RESOURCE_EXHAUSTED
+   * (Subscribe, naming the offset to resume from) or close code 4429 (stream socket).
+   * @default 4,096 messages and 4 MiB (see QueueLimits): a client may fall a few seconds
+   * behind a busy group without being cut off, and one that stopped reading holds little
    */
-  queueLimits?: QueueLimits;
+  queueLimits?: Partial<QueueLimits>;
+  /**
+   * Most estimated bytes of items in one snapshot chunk; a larger group's snapshot comes
+   * as several Snapshot messages (see the Snapshot message in the proto).
+   * @default 256 KiB: far below the 4 MB that gRPC clients accept by default
+   */
+  snapshotChunkBytes?: number;
+  /**
+   * Most estimated bytes of an answer the reference's protocols send whole (a stream
+   * socket `sync` that did not ask for chunks; the worker's `stream::list`,
+   * `stream::list_groups`, `stream::list_all`); beyond it the call fails with
+   * RESOURCE_EXHAUSTED instead of building a message too large to send.
+   * @default 64 MiB
+   */
+  maxUnpagedBytes?: number;
   /**
    * Most subscriptions the server holds at once, over Subscribe and stream sockets
    * together; the next is refused with RESOURCE_EXHAUSTED until one ends.
@@ -153,7 +169,9 @@ export interface ResolvedOptions {
   backend: Backend;
   maxMessageBytes: number;
   heartbeatMs: number | undefined;
-  queueLimits: QueueLimits | undefined;
+  queueLimits: QueueLimits;
+  snapshotChunkBytes: number;
+  maxUnpagedBytes: number;
   maxSubscriptions: number;
   http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
@@ -191,7 +209,12 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     backend: options.backend ?? memoryBackend(),
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_VALUE_BYTES,
     heartbeatMs: options.heartbeatMs,
-    queueLimits: options.queueLimits,
+    queueLimits: {
+      maxMessages: positiveInteger("queueLimits.maxMessages", options.queueLimits?.maxMessages, DEFAULT_QUEUE_LIMITS.maxMessages),
+      maxBytes: positiveInteger("queueLimits.maxBytes", options.queueLimits?.maxBytes, DEFAULT_QUEUE_LIMITS.maxBytes),
+    },
+    snapshotChunkBytes: positiveInteger("snapshotChunkBytes", options.snapshotChunkBytes, DEFAULT_SNAPSHOT_CHUNK_BYTES),
+    maxUnpagedBytes: positiveInteger("maxUnpagedBytes", options.maxUnpagedBytes, DEFAULT_MAX_UNPAGED_BYTES),
     maxSubscriptions: positiveInteger("maxSubscriptions", options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS),
     http2MaxConcurrentStreams: positiveInteger("http2MaxConcurrentStreams", options.http2MaxConcurrentStreams, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
     hooks: options.hooks ?? [],

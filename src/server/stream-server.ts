@@ -65,6 +65,8 @@ export class StreamServer {
       maxValueBytes: resolved.maxMessageBytes,
       heartbeatMs: resolved.heartbeatMs,
       queueLimits: resolved.queueLimits,
+      snapshotChunkBytes: resolved.snapshotChunkBytes,
+      maxUnpagedBytes: resolved.maxUnpagedBytes,
       maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
     });

@@ -11,6 +11,8 @@ export const CloseCode = {
   GoingAway: 1001,
   /** The `auth_function` refused the connection at the handshake. Do not retry as is. */
   Unauthenticated: 4401,
+  /** A message begun in fragments was not finished within one to two ping intervals. */
+  MessageTimeout: 4408,
   /** A frame was larger than the server's message limit (`max_message_bytes`). */
   MessageTooBig: 4413,
   /** The client read too slowly and its queue bound was exceeded: reconnect and resume with `fromOffset`. */

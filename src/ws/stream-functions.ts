@@ -8,6 +8,7 @@ import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
 import type { StreamEngine } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { UpdateOp } from "../core/update-ops.js";
+import { listWholeGroup, listWholeStore, listWholeStream } from "./unpaged-lists.js";
 
 /** The error object of an invocation result, as the reference sends it. */
 export interface ErrorBody {
@@ -46,10 +47,10 @@ const FUNCTIONS: Record<string, StreamFunction> = {
     await engine.send({ streamName: string(input, "stream_name"), groupId: string(input, "group_id"), itemId: id }, string(input, "type"), input.data ?? null);
     return null;
   },
-  "stream::list": async (engine, input) => (await engine.list(string(input, "stream_name"), string(input, "group_id"))).map((item) => item.data),
-  "stream::list_groups": async (engine, input) => engine.listGroups(string(input, "stream_name")),
+  "stream::list": async (engine, input) => listWholeGroup(engine, string(input, "stream_name"), string(input, "group_id")),
+  "stream::list_groups": async (engine, input) => listWholeStream(engine, string(input, "stream_name")),
   "stream::list_all": async (engine) => {
-    const streams = await engine.listAll();
+    const streams = await listWholeStore(engine);
     return { stream: streams.map((s) => ({ id: s.streamName, groups: s.groups })), count: streams.length };
   },
 };

@@ -80,6 +80,10 @@ class SocketSink implements FrameSink<Joined> {
     return SEND_HIGH_WATER_BYTES - (this.raw ? this.socket.writableLength : this.ws.bufferedAmount);
   }
 
+  get buffered(): number {
+    return this.raw ? this.socket.writableLength : this.ws.bufferedAmount;
+  }
+
   frame(delivery: Delivery, entry: Joined): number {
     const head = wrapperHead(delivery, entry.target);
     if (head === undefined) return 0;
@@ -204,7 +208,7 @@ export class StreamSocket {
     try {
       subscription = await this.options.engine.subscribe(
         { streamName: join.streamName, groupId: join.groupId, itemId: join.itemId, fromOffset: join.fromOffset },
-        { onReadable: this.pump.onReadable, context: this.options.context, subscriptionId: join.subscriptionId },
+        { onReadable: this.pump.onReadable, context: this.options.context, subscriptionId: join.subscriptionId, wholeSnapshot: !join.chunks },
       );
     } catch (error) {
       this.forget(entry);

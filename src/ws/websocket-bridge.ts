@@ -16,6 +16,7 @@ import { originAllowed } from "../access/origins.js";
 import { DEFAULT_BROWSER_ALLOWED_FUNCTIONS, isPrivileged } from "./worker-privilege.js";
 import { StreamSocket } from "./stream-socket.js";
 import { offsetFromQuery } from "./wire-messages.js";
+import { hasUnfinishedMessage } from "./unfinished-message.js";
 import { WORKER_MESSAGE_TYPES, WorkerSocket } from "./worker-socket.js";
 
 export interface WebSocketOptions {
@@ -104,7 +105,7 @@ type Route =
   | { kind: "either" }
   | { kind: "worker" }
   | { kind: "telemetry" }
-  | { kind: "stream-path"; streamName: string; groupId: string; itemId: string | undefined; fromOffset: number | undefined };
+  | { kind: "stream-path"; streamName: string; groupId: string; itemId: string | undefined; fromOffset: number | undefined; chunks: boolean };
 
 interface Connection {
   readonly id: string;
@@ -118,6 +119,10 @@ interface Connection {
   handler: StreamSocket | WorkerSocket | "telemetry" | undefined;
   /** Cleared by each ping, set by its pong. */
   alive: boolean;
+  /** Messages received so far: a sweep that finds the same count and a message still unfinished ends the connection. */
+  messages: number;
+  /** The message count at the last sweep that found a message unfinished; undefined when none was. */
+  unfinishedAt: number | undefined;
 }
 
 /**
@@ -139,7 +144,7 @@ const WORKER_BUFFER_MESSAGES = 8;
  * The WebSocket side of the one port. HTTP/1.1 upgrades arrive here and are routed by
  * path:
  * - `/stream/{stream_name}/{group_id}[/{item_id}]`: the stream socket, joined to that
- *   subscription at once (optional `?fromOffset=N`);
+ *   subscription at once (optional `?fromOffset=N`, and `?chunks=true` for a chunked sync);
  * - `/worker`: the iii worker protocol;
  * - `/`: either, decided by the first message (`join`/`leave` or a worker message);
  * - `/otel`, `/worker/otel`: where the iii SDK sends its telemetry; accepted and discarded.
@@ -216,10 +221,24 @@ export class WebSocketBridge {
 
   private accept(ws: WebSocket, request: http.IncomingMessage, socket: Duplex, route: Route, context: JsonValue): void {
     const mayRead = this.services.readAccess.allows(request.headers.authorization);
-    const connection: Connection = { id: `${this.idPrefix}${this.nextConnection++}`, ws, socket, request, context, mayRead, handler: undefined, alive: true };
+    const connection: Connection = {
+      id: `${this.idPrefix}${this.nextConnection++}`,
+      ws,
+      socket,
+      request,
+      context,
+      mayRead,
+      handler: undefined,
+      alive: true,
+      messages: 0,
+      unfinishedAt: undefined,
+    };
     this.connections.add(connection);
     ws.on("pong", () => (connection.alive = true));
-    ws.on("message", (data) => this.receive(connection, data));
+    ws.on("message", (data) => {
+      connection.messages++;
+      this.receive(connection, data);
+    });
     // ws closes the connection itself after a protocol error; the close event cleans up.
     ws.on("error", () => undefined);
     ws.on("close", () => {
@@ -229,8 +248,8 @@ export class WebSocketBridge {
     if (route.kind === "telemetry") connection.handler = "telemetry";
     else if (route.kind === "worker") this.startWorker(connection);
     else if (route.kind === "stream-path") {
-      const { streamName, groupId, itemId, fromOffset } = route;
-      this.startStream(connection)?.joinFromPath({ type: "join", subscriptionId: randomUUID(), streamName, groupId, itemId, fromOffset });
+      const { streamName, groupId, itemId, fromOffset, chunks } = route;
+      this.startStream(connection)?.joinFromPath({ type: "join", subscriptionId: randomUUID(), streamName, groupId, itemId, fromOffset, chunks });
     }
   }
 
@@ -296,12 +315,26 @@ export class WebSocketBridge {
     connection.ws.close(closing.code, closing.reason);
   }
 
+  /**
+   * Drops the connections that did not answer the last ping, and closes those whose
+   * client began a fragmented message before the last sweep and has finished nothing
+   * since: a message must end within one to two ping intervals of its start.
+   */
   private pingAll(): void {
     for (const connection of this.connections) {
       if (!connection.alive) {
         this.connections.delete(connection);
         connection.ws.terminate();
         continue;
+      }
+      if (hasUnfinishedMessage(connection.ws)) {
+        if (connection.unfinishedAt === connection.messages) {
+          this.closeConnection(connection, { code: CloseCode.MessageTimeout, reason: "a message was not finished in time" });
+          continue;
+        }
+        connection.unfinishedAt = connection.messages;
+      } else {
+        connection.unfinishedAt = undefined;
       }
       connection.alive = false;
       connection.ws.ping();
@@ -347,6 +380,7 @@ function routeOf(url: string): Route | undefined {
     groupId: names[1],
     itemId: names[2],
     fromOffset: offsetFromQuery(parsed.searchParams.get("fromOffset")),
+    chunks: parsed.searchParams.get("chunks") === "true",
   };
 }
 

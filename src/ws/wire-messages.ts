@@ -5,7 +5,7 @@
  * our additions, which old clients ignore: `offset` (and `revision` for item
  * changes) and the `subscriptionId` the message belongs to.
  */
-import { Delivery, type SubscriptionMessage } from "../core/delivery.js";
+import { Delivery, type SnapshotMessage, type SubscriptionMessage } from "../core/delivery.js";
 import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
 import { MAX_NAME_BYTES } from "../core/names.js";
 import type { SubscriptionTarget } from "../core/subscription.js";
@@ -19,6 +19,12 @@ export interface JoinMessage {
   itemId: string | undefined;
   /** Resume after this offset instead of starting from a `sync`. */
   fromOffset: number | undefined;
+  /**
+   * `chunks: true` in the join (an addition to the reference): a large group's sync
+   * comes as several `sync` messages, each with `more`, instead of one message that
+   * must hold the whole group (refused beyond the server's maxUnpagedBytes).
+   */
+  chunks: boolean;
 }
 
 export interface LeaveMessage {
@@ -36,7 +42,7 @@ export function parseClientMessage(message: JsonObject): JoinMessage | LeaveMess
   if (!isJsonObject(data) || !isSubscriptionId(data.subscriptionId)) return undefined;
   if (message.type === "leave") return { type: "leave", subscriptionId: data.subscriptionId };
   if (message.type !== "join") return undefined;
-  const { streamName, groupId, id, fromOffset } = data;
+  const { streamName, groupId, id, fromOffset, chunks } = data;
   if (typeof streamName !== "string" || typeof groupId !== "string") return undefined;
   if (id !== undefined && id !== null && typeof id !== "string") return undefined;
   if (fromOffset !== undefined && fromOffset !== null && !isOffset(fromOffset)) return undefined;
@@ -47,6 +53,7 @@ export function parseClientMessage(message: JsonObject): JoinMessage | LeaveMess
     groupId,
     itemId: id ?? undefined,
     fromOffset: fromOffset ?? undefined,
+    chunks: chunks === true,
   };
 }
 
@@ -66,13 +73,21 @@ export function offsetFromQuery(value: string | null): number | undefined {
 export function wrapperHead(delivery: Delivery, target: SubscriptionTarget): Buffer | undefined {
   const message = delivery.message;
   if (message.kind === "heartbeat") return undefined;
-  // A snapshot belongs to one subscription, and its shape depends on the target.
-  if (message.kind === "snapshot") return head(syncWrapper(message.items, message.offset, target));
+  if (message.kind === "snapshot") {
+    // A group's snapshot chunk is shared by the subscribers that joined together; an item's sync has its own shape.
+    if (target.itemId === undefined) return delivery.encoded(GROUP_SYNC_HEAD);
+    return head(syncWrapper(message, target));
+  }
   return delivery.encoded(SHARED_HEAD);
 }
 
 /** A change or an event as every stream socket sends it, less the subscription's suffix. */
 const SHARED_HEAD = Delivery.format<Buffer>("ws-stream", encodeShared);
+/** A group-level sync: the same for every subscriber of the group that receives this snapshot (chunk). */
+const GROUP_SYNC_HEAD = Delivery.format<Buffer>("ws-group-sync", (message) => {
+  if (message.kind !== "snapshot") throw new Error(`${message.kind} messages are not syncs`);
+  return head(syncWrapper(message, { streamName: message.streamName, groupId: message.groupId, itemId: undefined }));
+});
 
 /** `,"subscriptionId":"..."}`: what closes every wrapper of one subscription. */
 export function subscriptionSuffix(subscriptionId: string): Buffer {
@@ -121,10 +136,21 @@ function encodeShared(message: SubscriptionMessage): Buffer {
   }
 }
 
-/** An item-level sync carries the value (null when missing), a group-level one the array of values. */
-function syncWrapper(items: Array<{ itemId: string; data: JsonValue }>, offset: number, target: SubscriptionTarget): JsonObject {
+/**
+ * An item-level sync carries the value (null when missing), a group-level one the array
+ * of values, as in the reference. Additions that old clients ignore: `items`, the id and
+ * revision of each value in `data` (so that later changes, keyed by id, can be matched to
+ * the synced rows), and `more`, set on every chunk but the last of a chunked sync.
+ */
+function syncWrapper(snapshot: SnapshotMessage, target: SubscriptionTarget): JsonObject {
+  const { items } = snapshot;
   const data: JsonValue = target.itemId === undefined ? items.map((item) => item.data) : (items[0]?.data ?? null);
-  return { ...wrapperStart(target.streamName, target.groupId, target.itemId ?? null, Date.now()), event: { type: "sync", data }, offset };
+  const rows: JsonValue = items.map((item) => ({ id: item.itemId, revision: item.revision }));
+  return {
+    ...wrapperStart(target.streamName, target.groupId, target.itemId ?? null, Date.now()),
+    event: { type: "sync", data, items: rows, more: snapshot.more },
+    offset: snapshot.offset,
+  };
 }
 
 /** The reference's field order: type, timestamp, streamName, groupId, id, then event. */

@@ -546,17 +546,136 @@ export function defineConformanceSuite(
         await setItem(`${prefix}-c`, "w", "i", 1);
         await client.delete({ streamName: `${prefix}-c`, groupId: "w", itemId: "i" });
 
-        const all = await client.listAll({});
-        expect(all.count).toBe(all.streams.length);
-        const names = all.streams.map((stream) => stream.streamName);
+        const streams = [];
+        let pageToken = "";
+        do {
+          const page = await client.listAll({ pageToken });
+          expect(page.count).toBe(page.streams.length);
+          streams.push(...page.streams);
+          pageToken = page.nextPageToken;
+        } while (pageToken !== "");
+        const names = streams.map((stream) => stream.streamName);
         expect(names).toEqual([...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
         expect(new Set(names).size).toBe(names.length);
-        for (const stream of all.streams) expect(stream.groups.length).toBeGreaterThan(0);
-        const ours = all.streams.filter((stream) => stream.streamName.startsWith(prefix));
+        for (const stream of streams) expect(stream.groups.length).toBeGreaterThan(0);
+        const ours = streams.filter((stream) => stream.streamName.startsWith(prefix));
         expect(ours.map((stream) => [stream.streamName, stream.groups])).toEqual([
           [`${prefix}-a`, ["z"]],
           [`${prefix}-b`, ["x", "y"]],
         ]);
+      });
+
+      it("List pages in insertion order; next_page_token is empty on the last page", async () => {
+        const s = streamName("pages");
+        const ids = Array.from({ length: 25 }, (_, i) => `item-${(i * 7) % 25}`);
+        for (const id of ids) await setItem(s, "g", id, id);
+        const pages: string[][] = [];
+        let pageToken = "";
+        do {
+          const page = await client.list({ streamName: s, groupId: "g", pageSize: 10, pageToken });
+          pages.push(page.items.map((item) => item.itemId));
+          pageToken = page.nextPageToken;
+        } while (pageToken !== "");
+        expect(pages.map((page) => page.length)).toEqual([10, 10, 5]);
+        expect(pages.flat()).toEqual(ids);
+        // The default page (1,000) holds all 25, in one page.
+        const whole = await client.list({ streamName: s, groupId: "g" });
+        expect([whole.items.length, whole.nextPageToken]).toEqual([25, ""]);
+      });
+
+      it("List paging while others write: each item that exists throughout exactly once, new ones at most once, deleted ones never after the delete", async () => {
+        const s = streamName("paging-writers");
+        const initial = Array.from({ length: 120 }, (_, i) => `old-${i}`);
+        for (let i = 0; i < initial.length; i += 20) await Promise.all(initial.slice(i, i + 20).map((id) => setItem(s, "g", id, 0)));
+        const deleted = new Set<string>();
+        const created: string[] = [];
+        let paging = true;
+        const writer = (async () => {
+          for (let n = 0; paging; n++) {
+            const target = initial[(n * 37) % initial.length];
+            if (n % 5 === 0 && !deleted.has(target)) {
+              // Recorded before the call: a page may only omit it, never return it, once its delete is acknowledged.
+              await client.delete({ streamName: s, groupId: "g", itemId: target });
+              deleted.add(target);
+            } else if (n % 3 === 0) {
+              const id = `new-${n}`;
+              await setItem(s, "g", id, n);
+              created.push(id);
+            } else if (!deleted.has(target)) {
+              await setItem(s, "g", target, n);
+            }
+          }
+        })();
+        const seen: string[] = [];
+        let pageToken = "";
+        do {
+          const deletedBefore = new Set(deleted);
+          const page = await client.list({ streamName: s, groupId: "g", pageSize: 7, pageToken });
+          const ids = page.items.map((item) => item.itemId);
+          expect(ids.filter((id) => deletedBefore.has(id))).toEqual([]);
+          seen.push(...ids);
+          pageToken = page.nextPageToken;
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        } while (pageToken !== "");
+        paging = false;
+        await writer;
+        expect(new Set(seen).size).toBe(seen.length);
+        for (const id of initial) if (!deleted.has(id)) expect(seen, id).toContain(id);
+        expect(deleted.size).toBeGreaterThan(0);
+        expect(created.length).toBeGreaterThan(0);
+      });
+
+      it("ListGroups and ListAll page in sorted order; ListAll bounds each stream's groups and counts them", async () => {
+        const s = streamName("group-pages");
+        const groups = ["é", "a", "B", "10", "9", "zz", "ä", "b", "A", "c", "d"];
+        for (const groupId of groups) await setItem(s, groupId, "i", 1);
+        const sorted = [...groups].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        const pages: string[][] = [];
+        let pageToken = "";
+        do {
+          const page = await client.listGroups({ streamName: s, pageSize: 4, pageToken });
+          pages.push(page.groups);
+          pageToken = page.nextPageToken;
+        } while (pageToken !== "");
+        expect(pages.map((page) => page.length)).toEqual([4, 4, 3]);
+        expect(pages.flat()).toEqual(sorted);
+
+        const prefix = streamName("all-pages");
+        for (const suffix of ["c", "a", "b"]) for (const groupId of ["g1", "g2", "g3"]) await setItem(`${prefix}-${suffix}`, groupId, "i", 1);
+        const streams = [];
+        pageToken = "";
+        do {
+          const page = await client.listAll({ pageSize: 2, groupsPerStream: 2, pageToken });
+          expect(page.streams.length).toBeLessThanOrEqual(2);
+          streams.push(...page.streams);
+          pageToken = page.nextPageToken;
+        } while (pageToken !== "");
+        const ours = streams.filter((stream) => stream.streamName.startsWith(prefix));
+        expect(ours.map((stream) => [stream.streamName, stream.groups, stream.groupCount])).toEqual([
+          [`${prefix}-a`, ["g1", "g2"], 3],
+          [`${prefix}-b`, ["g1", "g2"], 3],
+          [`${prefix}-c`, ["g1", "g2"], 3],
+        ]);
+      });
+
+      it("refuses a negative page size and a malformed, edited or foreign page token, changing nothing", async () => {
+        const s = streamName("bad-pages");
+        for (const id of ["a", "b", "c"]) await setItem(s, "g", id, id);
+        await setItem(s, "h", "a", 1);
+        const { nextPageToken } = await client.list({ streamName: s, groupId: "g", pageSize: 1 });
+        expect(nextPageToken).not.toBe("");
+        const before = await groupState(s, "g");
+        await expectConnectError(client.list({ streamName: s, groupId: "g", pageSize: -1 }), Code.InvalidArgument, /page_size/);
+        await expectConnectError(client.listGroups({ streamName: s, pageSize: -5 }), Code.InvalidArgument, /page_size/);
+        await expectConnectError(client.listAll({ groupsPerStream: -1 }), Code.InvalidArgument, /groups_per_stream/);
+        await expectConnectError(client.list({ streamName: s, groupId: "g", pageToken: "garbage" }), Code.InvalidArgument, /page_token/);
+        const edited = `${nextPageToken.slice(0, 3)}${nextPageToken[3] === "A" ? "B" : "A"}${nextPageToken.slice(4)}`;
+        await expectConnectError(client.list({ streamName: s, groupId: "g", pageToken: edited }), Code.InvalidArgument, /page_token/);
+        await expectConnectError(client.list({ streamName: s, groupId: "h", pageToken: nextPageToken }), Code.InvalidArgument, /another list/);
+        await expectConnectError(client.listGroups({ streamName: s, pageToken: nextPageToken }), Code.InvalidArgument, /another list/);
+        expect(await groupState(s, "g")).toEqual(before);
+        const rest = await client.list({ streamName: s, groupId: "g", pageToken: nextPageToken });
+        expect(rest.items.map((item) => item.itemId)).toEqual(["b", "c"]);
       });
 
       it("names are opaque: separators inside names never collide", async () => {

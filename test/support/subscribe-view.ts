@@ -39,10 +39,12 @@ export class GroupView {
   readonly items = new Map<string, ViewItem>();
   readonly problems: string[] = [];
   readonly changes: Change[] = [];
-  readonly snapshots: Array<{ offset: number; items: ViewItem[] }> = [];
+  readonly snapshots: Array<{ offset: number; items: ViewItem[]; chunks: number }> = [];
   readonly kinds: Array<SubscribeResponse["message"]["case"]> = [];
   /** Offset of the snapshot this view started from, if it started from one. */
   snapshotOffset: number | undefined;
+  /** Chunks of a snapshot whose last chunk has not come yet. */
+  chunks: { offset: number; items: ViewItem[]; count: number } | undefined;
 
   /**
    * @param offset where the view stands before the first message: undefined for a fresh
@@ -61,8 +63,16 @@ export class GroupView {
       case "snapshot": {
         const offset = Number(message.value.offset);
         if (this.offset !== undefined && offset < this.offset) this.problem(`snapshot at ${offset} after ${this.offset}`);
-        const items = viewItems(message.value.items);
-        this.snapshots.push({ offset, items });
+        // A chunked snapshot: every chunk at the same offset, nothing else in between, applied at the last.
+        if (this.chunks && this.chunks.offset !== offset) this.problem(`snapshot chunk at ${offset} after chunks at ${this.chunks.offset}`);
+        const chunks = (this.chunks ??= { offset, items: [], count: 0 });
+        chunks.items.push(...viewItems(message.value.items));
+        chunks.count++;
+        if (message.value.more) return;
+        this.chunks = undefined;
+        const items = chunks.items;
+        if (new Set(items.map((item) => item.itemId)).size !== items.length) this.problem(`snapshot at ${offset} repeats an item`);
+        this.snapshots.push({ offset, items, chunks: chunks.count });
         this.items.clear();
         for (const item of items) this.items.set(item.itemId, item);
         this.offset = offset;
@@ -70,11 +80,12 @@ export class GroupView {
         return;
       }
       case "change":
+        if (this.chunks) this.problem(`change ${message.value.offset} before the last snapshot chunk`);
         this.applyChange(message.value);
         return;
       case "event":
       case "heartbeat":
-        if (this.offset === undefined) this.problem(`${message.case} before the snapshot`);
+        if (this.offset === undefined || this.chunks) this.problem(`${message.case} before the snapshot`);
         else if (Number(message.value.offset) < this.offset) {
           this.problem(`${message.case} at ${message.value.offset} after offset ${this.offset}`);
         }

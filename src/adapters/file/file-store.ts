@@ -2,8 +2,18 @@ import type Database from "better-sqlite3";
 import type { JsonValue } from "../../core/json.js";
 import { ErrorCode, StreamError } from "../../core/errors.js";
 import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
-import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "../../core/model.js";
+import type {
+  GroupEvent,
+  GroupMessage,
+  GroupSnapshot,
+  ItemChange,
+  ItemPage,
+  ItemPageRequest,
+  NamePageRequest,
+  StoredItem,
+} from "../../core/model.js";
 import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { fillCreatedOffsets, type StoredChange } from "./legacy-changes.js";
 import { openStore, probeWrite } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
 import { prepareStatements, type GroupRow, type ItemRow, type Statements } from "./statements.js";
@@ -20,16 +30,6 @@ export interface FileStoreOptions extends ItemStoreOptions {
    * of the last interval.
    */
   syncIntervalMs?: number;
-}
-
-/** The changes the stored history keeps, without what the row already says. */
-interface StoredChange {
-  type: ItemChange["type"];
-  itemId: string;
-  data: JsonValue;
-  oldValue?: JsonValue;
-  revision: number;
-  timestampMs: number;
 }
 
 type EventInput = Omit<GroupEvent, "kind" | "offset">;
@@ -130,15 +130,34 @@ export class FileStore implements ItemStore {
     });
   }
 
-  async snapshot(streamName: string, groupId: string, itemId?: string): Promise<GroupSnapshot> {
+  async snapshotItem(streamName: string, groupId: string, itemId: string): Promise<GroupSnapshot> {
     return this.read(() => {
       const group = this.sql.group.get(streamName, groupId);
       if (!group) return { items: [], offset: 0 };
-      if (itemId === undefined) {
-        return { items: this.sql.itemsInOrder.all(group.id).map(storedItem), offset: group.last_offset };
-      }
       const row = this.sql.item.get(group.id, itemId);
       return { items: row ? [storedItem(row)] : [], offset: group.last_offset };
+    });
+  }
+
+  /** One synchronous read: no batch can commit between reading the offset and the items. */
+  async readItems(streamName: string, groupId: string, request: ItemPageRequest): Promise<ItemPage> {
+    return this.read(() => {
+      const group = this.sql.group.get(streamName, groupId);
+      if (!group) return { items: [], offset: 0, more: false };
+      const items: StoredItem[] = [];
+      let bytes = 0;
+      let more = false;
+      // One row beyond the page tells whether more follow.
+      for (const row of this.sql.itemsAfter.iterate(group.id, request.afterCreatedOffset, request.maxItems + 1)) {
+        if (items.length > 0 && (items.length >= request.maxItems || bytes >= request.maxBytes)) {
+          more = true;
+          break;
+        }
+        items.push(storedItem(row));
+        // The stored text is the value's JSON text: its length is the size the port defines.
+        bytes += row.data.length + row.item_id.length;
+      }
+      return { items, offset: group.last_offset, more };
     });
   }
 
@@ -155,27 +174,33 @@ export class FileStore implements ItemStore {
       const rows = this.sql.changesAfter.all(group!.id, afterOffset);
       // Trimmed (or cleared when the group emptied): the history cannot fill the gap.
       if (rows.length === 0 || rows[0].change_offset !== afterOffset + 1) return undefined;
-      return rows.map((row) => itemChange(streamName, groupId, row.change_offset, JSON.parse(row.change) as StoredChange));
+      const changes = rows.map((row) => ({ offset: row.change_offset, stored: JSON.parse(row.change) as StoredChange }));
+      if (changes.some((change) => change.stored.createdOffset === undefined)) {
+        fillCreatedOffsets(changes, (itemId) => this.sql.item.get(group!.id, itemId)?.position);
+      }
+      return changes.map((change) => itemChange(streamName, groupId, change.offset, change.stored));
     });
   }
 
-  async listItems(streamName: string, groupId: string): Promise<StoredItem[]> {
-    return (await this.snapshot(streamName, groupId)).items;
+  async listGroups(streamName: string, page: NamePageRequest): Promise<string[]> {
+    return this.read(() => this.sql.groupsAfter.all(streamName, page.after ?? "", page.limit).map((row) => row.group_id));
   }
 
-  async listGroups(streamName: string): Promise<string[]> {
-    return this.read(() => this.sql.nonEmptyGroups.all(streamName).map((row) => row.group_id));
+  async countGroups(streamName: string): Promise<number> {
+    return this.read(() => this.sql.countGroups.get(streamName)!.n);
   }
 
-  async listAll(): Promise<StreamGroups[]> {
+  async listStreams(page: NamePageRequest): Promise<string[]> {
     return this.read(() => {
-      const result: StreamGroups[] = [];
-      for (const row of this.sql.allNonEmptyGroups.iterate()) {
-        const last = result.at(-1);
-        if (last?.streamName === row.stream_name) last.groups.push(row.group_id);
-        else result.push({ streamName: row.stream_name, groups: [row.group_id] });
+      const names: string[] = [];
+      let after = page.after ?? "";
+      while (names.length < page.limit) {
+        const next = this.sql.nextStream.get(after)?.stream_name;
+        if (next === undefined) break;
+        names.push(next);
+        after = next;
       }
-      return result;
+      return names;
     });
   }
 
@@ -292,7 +317,16 @@ export class FileStore implements ItemStore {
       const removed = JSON.parse(existing!.data) as JsonValue;
       this.sql.deleteItem.run(group.id, write.itemId);
       itemCount--;
-      stored = { type: "delete", itemId: write.itemId, data: removed, oldValue: removed, revision: currentRevision, timestampMs: write.timestampMs };
+      stored = {
+        type: "delete",
+        itemId: write.itemId,
+        data: removed,
+        oldValue: removed,
+        oldUpdatedAtMs: existing!.updated_at_ms,
+        createdOffset: existing!.position,
+        revision: currentRevision,
+        timestampMs: write.timestampMs,
+      };
     } else {
       const revision = currentRevision + 1;
       const data = JSON.stringify(write.value);
@@ -307,11 +341,14 @@ export class FileStore implements ItemStore {
         itemId: write.itemId,
         data: write.value,
         oldValue: existing ? (JSON.parse(existing.data) as JsonValue) : undefined,
+        oldUpdatedAtMs: existing?.updated_at_ms,
+        createdOffset: existing?.position ?? offset,
         revision,
         timestampMs: write.timestampMs,
       };
     }
-    this.sql.updateGroup.run(offset, itemCount, group.id);
+    if (itemCount === group.item_count) this.sql.advanceGroup.run(offset, group.id);
+    else this.sql.updateGroup.run(offset, itemCount, group.id);
     this.recordHistory(group.id, offset, itemCount, stored);
     return { ok: true, change: itemChange(write.streamName, write.groupId, offset, stored) };
   }
@@ -382,6 +419,7 @@ function storedItem(row: ItemRow): StoredItem {
   };
 }
 
+/** The change a history row (or a commit) describes; `createdOffset` is known by now (see legacy-changes.ts). */
 function itemChange(streamName: string, groupId: string, offset: number, stored: StoredChange): ItemChange {
   return {
     kind: "change",
@@ -391,6 +429,8 @@ function itemChange(streamName: string, groupId: string, offset: number, stored:
     itemId: stored.itemId,
     data: stored.data,
     oldValue: stored.oldValue,
+    oldUpdatedAtMs: stored.oldUpdatedAtMs,
+    createdOffset: stored.createdOffset ?? offset,
     revision: stored.revision,
     offset,
     timestampMs: stored.timestampMs,

@@ -30,18 +30,31 @@ export function prepareStatements(db: Database.Database) {
     insertGroup: db.prepare<[string, string]>(
       "INSERT INTO stream_groups (stream_name, group_id, last_offset, item_count) VALUES (?, ?, 0, 0)",
     ),
+    /** For a create or a delete: the item count changes, and with it maybe the group's place in `non_empty_groups`. */
     updateGroup: db.prepare<[number, number, number]>(
       "UPDATE stream_groups SET last_offset = ?, item_count = ? WHERE id = ?",
     ),
-    nonEmptyGroups: db.prepare<[string], { group_id: string }>(
-      "SELECT group_id FROM stream_groups WHERE stream_name = ? AND item_count > 0 ORDER BY group_id",
+    /** For an overwrite: leaves `item_count` alone, so that no index needs updating. */
+    advanceGroup: db.prepare<[number, number]>("UPDATE stream_groups SET last_offset = ? WHERE id = ?"),
+    // The `item_count > 0` term lets SQLite use the partial index non_empty_groups; names
+    // are never empty, so '' as `after` starts at the first. BINARY collation compares
+    // the UTF-8 bytes, the order compareBytes defines.
+    groupsAfter: db.prepare<[string, string, number], { group_id: string }>(
+      "SELECT group_id FROM stream_groups WHERE stream_name = ? AND item_count > 0 AND group_id > ? ORDER BY group_id LIMIT ?",
     ),
-    allNonEmptyGroups: db.prepare<[], { stream_name: string; group_id: string }>(
-      "SELECT stream_name, group_id FROM stream_groups WHERE item_count > 0 ORDER BY stream_name, group_id",
+    countGroups: db.prepare<[string], { n: number }>(
+      "SELECT count(*) AS n FROM stream_groups WHERE stream_name = ? AND item_count > 0",
+    ),
+    /** One seek in non_empty_groups per stream, however many groups each stream has. */
+    nextStream: db.prepare<[string], { stream_name: string }>(
+      "SELECT stream_name FROM stream_groups WHERE item_count > 0 AND stream_name > ? ORDER BY stream_name LIMIT 1",
     ),
 
     item: db.prepare<[number, string], ItemRow>(`SELECT ${ITEM_COLUMNS} FROM items WHERE group_ref = ? AND item_id = ?`),
-    itemsInOrder: db.prepare<[number], ItemRow>(`SELECT ${ITEM_COLUMNS} FROM items WHERE group_ref = ? ORDER BY position`),
+    /** A range of items_in_order: a page starts with a seek, whatever its place in the group. */
+    itemsAfter: db.prepare<[number, number, number], ItemRow>(
+      `SELECT ${ITEM_COLUMNS} FROM items WHERE group_ref = ? AND position > ? ORDER BY position LIMIT ?`,
+    ),
     insertItem: db.prepare<[number, string, number, number, number, string]>(
       "INSERT INTO items (group_ref, item_id, position, revision, updated_at_ms, data) VALUES (?, ?, ?, ?, ?, ?)",
     ),

@@ -1,8 +1,18 @@
 import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
-import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "../../core/model.js";
+import type {
+  GroupEvent,
+  GroupMessage,
+  GroupSnapshot,
+  ItemChange,
+  ItemPage,
+  ItemPageRequest,
+  NamePageRequest,
+  StoredItem,
+} from "../../core/model.js";
 import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
-import { compareBytes } from "../../core/names.js";
 import { HistoryBuffer } from "../history-buffer.js";
+import { InsertionOrder } from "./insertion-order.js";
+import { SortedNames } from "./sorted-names.js";
 
 interface GroupState {
   /**
@@ -11,18 +21,28 @@ interface GroupState {
    */
   streamName: string;
   groupId: string;
-  /** A Map keeps insertion order, which is the order List promises. */
   items: Map<string, StoredItem>;
+  /** The same items by created offset, which is the order pages follow. */
+  order: InsertionOrder;
   /** Kept after the group empties, so offsets never repeat. */
   offset: number;
   history: HistoryBuffer;
   listeners: Set<GroupListener>;
 }
 
+interface StreamState {
+  /** Every group ever written or watched, emptied ones included (they keep their offset). */
+  groups: Map<string, GroupState>;
+  /** The ids of the groups that hold items, which is what listGroups pages through. */
+  nonEmpty: SortedNames;
+}
+
 /** Keeps everything in this process. Nothing survives a restart. */
 export class MemoryItemStore implements ItemStore {
   readonly name = "memory";
-  private readonly streams = new Map<string, Map<string, GroupState>>();
+  private readonly streams = new Map<string, StreamState>();
+  /** The streams with a non-empty group. */
+  private readonly streamNames = new SortedNames();
   private readonly historyLimit: number;
 
   constructor(options: ItemStoreOptions = {}) {
@@ -38,25 +58,39 @@ export class MemoryItemStore implements ItemStore {
     const existing = group.items.get(write.itemId);
     const refused = checkPrecondition(write, existing);
     if (refused) return refused;
-    const currentRevision = existing?.revision ?? 0;
 
     const offset = ++group.offset;
     let change: ItemChange;
-    if (write.value === undefined) {
-      group.items.delete(write.itemId);
-      change = this.change(group, existing!.itemId, write, "delete", existing!.data, existing!.data, existing!.revision, offset);
-    } else {
-      const revision = currentRevision + 1;
-      // The stored item's id, like the group's names, outlives the request's string.
-      const itemId = existing === undefined ? write.itemId : existing.itemId;
-      group.items.set(itemId, {
-        itemId,
-        data: write.value,
-        revision,
-        createdOffset: existing?.createdOffset ?? offset,
+    if (existing === undefined) {
+      // A create (checkPrecondition refuses deleting a missing item).
+      const item: StoredItem = {
+        itemId: write.itemId,
+        data: write.value!,
+        revision: 1,
+        createdOffset: offset,
         updatedAtMs: write.timestampMs,
-      });
-      change = this.change(group, itemId, write, existing ? "update" : "create", write.value, existing?.data, revision, offset);
+      };
+      group.items.set(item.itemId, item);
+      group.order.append(item);
+      if (group.items.size === 1) this.groupFilled(group);
+      change = this.change(group, "create", offset, write.timestampMs, item, undefined);
+    } else if (write.value === undefined) {
+      group.items.delete(existing.itemId);
+      group.order.remove(existing.createdOffset);
+      if (group.items.size === 0) this.groupEmptied(group);
+      change = this.change(group, "delete", offset, write.timestampMs, existing, existing);
+    } else {
+      // The stored item's id, like the group's names, outlives the request's string.
+      const item: StoredItem = {
+        itemId: existing.itemId,
+        data: write.value,
+        revision: existing.revision + 1,
+        createdOffset: existing.createdOffset,
+        updatedAtMs: write.timestampMs,
+      };
+      group.items.set(item.itemId, item);
+      group.order.replace(item);
+      change = this.change(group, "update", offset, write.timestampMs, item, existing);
     }
     if (group.items.size === 0) group.history.clear();
     else group.history.push(change);
@@ -71,14 +105,17 @@ export class MemoryItemStore implements ItemStore {
     return stamped;
   }
 
-  async snapshot(streamName: string, groupId: string, itemId?: string): Promise<GroupSnapshot> {
+  async snapshotItem(streamName: string, groupId: string, itemId: string): Promise<GroupSnapshot> {
     const group = this.group(streamName, groupId);
-    if (!group) return { items: [], offset: 0 };
-    if (itemId !== undefined) {
-      const item = group.items.get(itemId);
-      return { items: item ? [item] : [], offset: group.offset };
-    }
-    return { items: [...group.items.values()], offset: group.offset };
+    const item = group?.items.get(itemId);
+    return { items: item ? [item] : [], offset: group?.offset ?? 0 };
+  }
+
+  async readItems(streamName: string, groupId: string, request: ItemPageRequest): Promise<ItemPage> {
+    const group = this.group(streamName, groupId);
+    if (!group) return { items: [], offset: 0, more: false };
+    const { items, more } = group.order.page(request.afterCreatedOffset, request.maxItems, request.maxBytes);
+    return { items, offset: group.offset, more };
   }
 
   async currentOffset(streamName: string, groupId: string): Promise<number> {
@@ -91,24 +128,16 @@ export class MemoryItemStore implements ItemStore {
     return group.history.since(afterOffset, group.offset);
   }
 
-  async listItems(streamName: string, groupId: string): Promise<StoredItem[]> {
-    const group = this.group(streamName, groupId);
-    return group ? [...group.items.values()] : [];
+  async listGroups(streamName: string, page: NamePageRequest): Promise<string[]> {
+    return this.streams.get(streamName)?.nonEmpty.page(page.after, page.limit) ?? [];
   }
 
-  async listGroups(streamName: string): Promise<string[]> {
-    const groups = this.streams.get(streamName);
-    if (!groups) return [];
-    return [...groups].filter(([, g]) => g.items.size > 0).map(([id]) => id).sort(compareBytes);
+  async countGroups(streamName: string): Promise<number> {
+    return this.streams.get(streamName)?.nonEmpty.size ?? 0;
   }
 
-  async listAll(): Promise<StreamGroups[]> {
-    const result: StreamGroups[] = [];
-    for (const streamName of [...this.streams.keys()].sort(compareBytes)) {
-      const groups = await this.listGroups(streamName);
-      if (groups.length > 0) result.push({ streamName, groups });
-    }
-    return result;
+  async listStreams(page: NamePageRequest): Promise<string[]> {
+    return this.streamNames.page(page.after, page.limit);
   }
 
   async watch(streamName: string, groupId: string, listener: GroupListener): Promise<() => void> {
@@ -126,59 +155,78 @@ export class MemoryItemStore implements ItemStore {
   /** Active `watch` listeners over all groups, for tests that check nothing leaks. */
   get watcherCount(): number {
     let count = 0;
-    for (const groups of this.streams.values()) for (const group of groups.values()) count += group.listeners.size;
+    for (const stream of this.streams.values()) for (const group of stream.groups.values()) count += group.listeners.size;
     return count;
   }
 
   async close(): Promise<void> {
-    for (const groups of this.streams.values()) for (const group of groups.values()) group.listeners.clear();
+    for (const stream of this.streams.values()) for (const group of stream.groups.values()) group.listeners.clear();
   }
 
   private group(streamName: string, groupId: string): GroupState | undefined;
   private group(streamName: string, groupId: string, create: true): GroupState;
   private group(streamName: string, groupId: string, create = false): GroupState | undefined {
-    let groups = this.streams.get(streamName);
-    if (!groups) {
+    let stream = this.streams.get(streamName);
+    if (!stream) {
       if (!create) return undefined;
-      groups = new Map();
-      this.streams.set(streamName, groups);
+      stream = { groups: new Map(), nonEmpty: new SortedNames() };
+      this.streams.set(streamName, stream);
     }
-    let group = groups.get(groupId);
+    let group = stream.groups.get(groupId);
     if (!group && create) {
       group = {
         streamName,
         groupId,
         items: new Map(),
+        order: new InsertionOrder(),
         offset: 0,
         history: new HistoryBuffer(this.historyLimit),
         listeners: new Set(),
       };
-      groups.set(groupId, group);
+      stream.groups.set(groupId, group);
     }
     return group;
   }
 
+  /** The group got its first item: it joins the listings. */
+  private groupFilled(group: GroupState): void {
+    const stream = this.streams.get(group.streamName)!;
+    stream.nonEmpty.add(group.groupId);
+    if (stream.nonEmpty.size === 1) this.streamNames.add(group.streamName);
+  }
+
+  /** The group lost its last item: it leaves the listings (its state stays, for its offset). */
+  private groupEmptied(group: GroupState): void {
+    const stream = this.streams.get(group.streamName)!;
+    stream.nonEmpty.delete(group.groupId);
+    if (stream.nonEmpty.size === 0) this.streamNames.delete(group.streamName);
+  }
+
+  /**
+   * The change that leaves `item` (for a delete: removes it) where `previous` was
+   * (undefined for a create).
+   */
   private change(
     group: GroupState,
-    itemId: string,
-    write: ItemWrite,
     type: ItemChange["type"],
-    data: ItemChange["data"],
-    oldValue: ItemChange["oldValue"],
-    revision: number,
     offset: number,
+    timestampMs: number,
+    item: StoredItem,
+    previous: StoredItem | undefined,
   ): ItemChange {
     return {
       kind: "change",
       streamName: group.streamName,
       groupId: group.groupId,
       type,
-      itemId,
-      data,
-      oldValue,
-      revision,
+      itemId: item.itemId,
+      data: item.data,
+      oldValue: previous?.data,
+      oldUpdatedAtMs: previous?.updatedAtMs,
+      createdOffset: item.createdOffset,
+      revision: item.revision,
       offset,
-      timestampMs: write.timestampMs,
+      timestampMs,
     };
   }
 

@@ -26,11 +26,15 @@ export const DEFAULT_KEY_PREFIX = "iii-stream:";
  *
  * Layout under the prefix P:
  *   P{s.g}:items | :order | :offset | :history | :changes   one group
- *   P{s}:groups   SET of the stream's groups (index, see group-index.ts)
- *   Pstreams      SET of stream names (index)
+ *   P{s}:group-names   ZSET of the stream's groups, every score 0 (index, see group-index.ts)
+ *   Pstream-names      ZSET of stream names, every score 0 (index)
  *   P{registrations}:...     functions, triggers and the fleet's worker functions
  *                            (see RegistrationKeys); one tag, so one script can touch them all
  *   P{instance:<id>}:calls   shard channel of one server instance (see redis-fleet-bus.ts)
+ *
+ * Earlier versions kept the index as SETs under P{s}:groups and Pstreams (see
+ * `legacyStreamGroups`); connecting moves them into the ZSETs once (index-migration.ts).
+ * The ZSETs have new names, so that no reader ever meets a key of the other type.
  */
 export class KeyLayout {
   constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {
@@ -50,13 +54,26 @@ export class KeyLayout {
     };
   }
 
-  /** The SET of a stream's groups. */
+  /**
+   * The ZSET of a stream's groups. Every score is 0, so that ZRANGE BYLEX pages it in
+   * byte order, the order of compareBytes.
+   */
   streamGroups(streamName: string): string {
+    return `${this.prefix}{${encodeName(streamName)}}:group-names`;
+  }
+
+  /** The ZSET of stream names, every score 0 like `streamGroups`. */
+  get streams(): string {
+    return `${this.prefix}stream-names`;
+  }
+
+  /** Where earlier versions kept a stream's groups, as a SET: read only to migrate it. */
+  legacyStreamGroups(streamName: string): string {
     return `${this.prefix}{${encodeName(streamName)}}:groups`;
   }
 
-  /** The SET of stream names. */
-  get streams(): string {
+  /** Where earlier versions kept the stream names, as a SET: read only to migrate it. */
+  get legacyStreams(): string {
     return `${this.prefix}streams`;
   }
 

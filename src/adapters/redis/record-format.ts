@@ -10,7 +10,11 @@ import type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } fro
  *
  * Stored item:   <revision>\n<updated_at_ms>\n<value JSON>
  * Change:        c\n<offset>\n<type>\n<revision>\n<timestamp_ms>\n<item id JSON>\n<value JSON>\n<old value JSON or empty>
- *                (for a delete, the value is the removed one and the old-value line is empty)
+ *                \n<old updated_at_ms or empty>\n<created offset>
+ *                (for a delete, the value is the removed one and the old-value line is empty;
+ *                the old updated_at is empty for a create, the created offset is that of the
+ *                changed incarnation). Messages written before the last two lines existed end
+ *                after the old value and still decode, see decodeChange.
  * Event:         e\n<offset>\n<type JSON>\n<timestamp_ms>\n<item id JSON or empty>\n<data JSON>
  */
 
@@ -49,20 +53,34 @@ export function decodeChangeMessage(streamName: string, groupId: string, text: s
   return decodeChange(streamName, groupId, text.split("\n"));
 }
 
+/**
+ * A message of an earlier version (still in a group's history, or published by an
+ * instance not yet upgraded) has no old updated_at and no created offset. The first is
+ * then undefined, as the port allows. The second is exact for a create (its own offset);
+ * for an update or a delete it is unknown and decodes as 0, "older than any page
+ * cursor": a reader then takes the change as one to an item it has already read and
+ * passes it on, which at worst repeats what a later page would show, where a guess
+ * too high could hide a change to an item the reader already sent.
+ */
 function decodeChange(streamName: string, groupId: string, lines: string[]): ItemChange {
   const type = lines[2] as ChangeType;
   const data = JSON.parse(lines[6]) as JsonValue;
+  const offset = Number(lines[1]);
+  const oldUpdatedAt = lines[8];
+  const createdOffset = lines[9];
   return {
     kind: "change",
     streamName,
     groupId,
     type,
-    offset: Number(lines[1]),
+    offset,
     revision: Number(lines[3]),
     timestampMs: Number(lines[4]),
     itemId: JSON.parse(lines[5]) as string,
     data,
     oldValue: type === "delete" ? data : lines[7] === "" ? undefined : (JSON.parse(lines[7]) as JsonValue),
+    oldUpdatedAtMs: oldUpdatedAt === undefined || oldUpdatedAt === "" ? undefined : Number(oldUpdatedAt),
+    createdOffset: createdOffset !== undefined ? Number(createdOffset) : type === "create" ? offset : 0,
   };
 }
 

@@ -1,10 +1,20 @@
 import type { JsonValue } from "../../core/json.js";
 import type { ItemStoreOptions, CommitResult, GroupListener, GroupLossListener, ItemWrite, ItemStore } from "../../core/item-store.js";
-import type { ChangeType, GroupEvent, GroupSnapshot, ItemChange, StoredItem, StreamGroups } from "../../core/model.js";
+import type {
+  ChangeType,
+  GroupEvent,
+  GroupSnapshot,
+  ItemChange,
+  ItemPage,
+  ItemPageRequest,
+  NamePageRequest,
+  StoredItem,
+} from "../../core/model.js";
 import { DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
 import { openConnections, type RedisConnections } from "./connections.js";
 import { GroupChannels } from "./group-channels.js";
 import { GroupIndex } from "./group-index.js";
+import { migrateLegacyIndex } from "./index-migration.js";
 import { DEFAULT_KEY_PREFIX, KeyLayout } from "./key-layout.js";
 import { decodeChangeMessage, decodeStoredItem, encodeEventFields } from "./record-format.js";
 import { withRedisErrors } from "./redis-errors.js";
@@ -84,7 +94,7 @@ export class RedisItemStore implements ItemStore {
 
   async getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined> {
     // Through the snapshot script: the record and the item's created offset must come from one moment.
-    return (await this.snapshot(streamName, groupId, itemId)).items[0];
+    return (await this.snapshotItem(streamName, groupId, itemId)).items[0];
   }
 
   commit(write: ItemWrite): Promise<CommitResult> {
@@ -107,15 +117,18 @@ export class RedisItemStore implements ItemStore {
           keys.channel,
           write.expectedCreatedOffset === undefined ? "" : String(write.expectedCreatedOffset),
         ],
-      )) as [0, string] | [1, string, ChangeType, string, string, string];
+      )) as [0, string] | [1, string, ChangeType, string, string, string, string, string];
       if (reply[0] === 0) return { ok: false, currentRevision: Number(reply[1]) };
 
-      const [, offset, type, revision, oldText, transition] = reply;
+      const [, offset, type, revision, oldText, transition, oldUpdatedAt, createdOffset] = reply;
+      // The write is stored, so an index update failing after it must not report it as
+      // failed: the index is corrected by the next reader either way (see group-index.ts).
       if (transition === "created") {
-        // The write is stored, so it must not be reported as failed. The entry added
-        // before the commit still lists the group unless a reader dropped it a moment
-        // ago, while the group was still empty.
+        // The entry added before the commit still lists the group unless a reader
+        // dropped it a moment ago, while the group was still empty.
         await this.index.add(streamName, groupId).catch(() => undefined);
+      } else if (transition === "emptied") {
+        await this.index.dropEmptied(streamName, groupId).catch(() => undefined);
       }
       const oldValue = oldText === "" ? undefined : (JSON.parse(oldText) as JsonValue);
       const change: ItemChange = {
@@ -126,6 +139,8 @@ export class RedisItemStore implements ItemStore {
         itemId,
         data: deleting ? (oldValue as JsonValue) : (write.value as JsonValue),
         oldValue,
+        oldUpdatedAtMs: oldUpdatedAt === "" ? undefined : Number(oldUpdatedAt),
+        createdOffset: Number(createdOffset),
         revision: Number(revision),
         offset: Number(offset),
         timestampMs: write.timestampMs,
@@ -142,17 +157,30 @@ export class RedisItemStore implements ItemStore {
     });
   }
 
-  snapshot(streamName: string, groupId: string, itemId?: string): Promise<GroupSnapshot> {
+  snapshotItem(streamName: string, groupId: string, itemId: string): Promise<GroupSnapshot> {
+    const keys = this.keys.group(streamName, groupId);
+    return withRedisErrors("reading an item", async () => {
+      const reply = (await scripts.snapshotItem.run(this.commands, [keys.items, keys.order, keys.offset], [itemId])) as
+        | [string]
+        | [string, string, string];
+      const items = reply.length === 3 ? [decodeStoredItem(itemId, reply[1], reply[2])] : [];
+      return { items, offset: Number(reply[0]) };
+    });
+  }
+
+  readItems(streamName: string, groupId: string, page: ItemPageRequest): Promise<ItemPage> {
     const keys = this.keys.group(streamName, groupId);
     return withRedisErrors("reading a group", async () => {
-      const reply = (await scripts.snapshot.run(
+      const reply = (await scripts.readItems.run(
         this.commands,
         [keys.items, keys.order, keys.offset],
-        itemId === undefined ? [] : [itemId],
-      )) as string[];
+        [decimal(page.afterCreatedOffset, 0), decimal(Math.max(1, page.maxItems), 1), decimal(page.maxBytes, 0)],
+      )) as [string, number, ...string[]];
       const items: StoredItem[] = [];
-      for (let i = 1; i < reply.length; i += 3) items.push(decodeStoredItem(reply[i], reply[i + 1], reply[i + 2]));
-      return { items, offset: Number(reply[0]) };
+      for (let i = 2; i < reply.length; i += 3) {
+        items.push(decodeStoredItem(reply[i] as string, reply[i + 1] as string, reply[i + 2] as string));
+      }
+      return { items, offset: Number(reply[0]), more: reply[1] === 1 };
     });
   }
 
@@ -172,16 +200,17 @@ export class RedisItemStore implements ItemStore {
     });
   }
 
-  async listItems(streamName: string, groupId: string): Promise<StoredItem[]> {
-    return (await this.snapshot(streamName, groupId)).items;
+  listGroups(streamName: string, page: NamePageRequest): Promise<string[]> {
+    return withRedisErrors("listing groups", () => this.index.groups(streamName, page));
   }
 
-  listGroups(streamName: string): Promise<string[]> {
-    return withRedisErrors("listing groups", () => this.index.groups(streamName));
+  /** The index's count: exact but for a group whose emptying writer stopped before it dropped the entry (see GroupIndex.count). */
+  countGroups(streamName: string): Promise<number> {
+    return withRedisErrors("counting groups", () => this.index.count(streamName));
   }
 
-  listAll(): Promise<StreamGroups[]> {
-    return withRedisErrors("listing streams", () => this.index.all());
+  listStreams(page: NamePageRequest): Promise<string[]> {
+    return withRedisErrors("listing streams", () => this.index.streams(page));
   }
 
   watch(streamName: string, groupId: string, listener: GroupListener, onLoss?: GroupLossListener): Promise<() => void> {
@@ -210,7 +239,22 @@ export async function connectRedis(options: RedisItemStoreOptions): Promise<{ co
       connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     }),
   );
+  try {
+    await withRedisErrors("moving the group index to its current layout", () => migrateLegacyIndex(connections.commands, keys));
+  } catch (error) {
+    await connections.close();
+    throw error;
+  }
   return { connections, keys };
+}
+
+/**
+ * A whole number as the decimal text the scripts parse; what Lua's tonumber cannot read
+ * (Infinity, NaN) becomes the largest safe integer, or `fallback` for NaN.
+ */
+function decimal(value: number, fallback: number): string {
+  if (Number.isNaN(value)) return String(fallback);
+  return String(Math.floor(Math.min(value, Number.MAX_SAFE_INTEGER)));
 }
 
 /** The URL without its password, for error messages. */

@@ -42,7 +42,8 @@ function load(name: string, keyCount: number): LuaScript {
 export const scripts = {
   commit: load("commit", 4),
   publishEvent: load("publish-event", 1),
-  snapshot: load("snapshot", 3),
+  snapshotItem: load("snapshot-item", 3),
+  readItems: load("read-items", 3),
   changesSince: load("changes-since", 2),
   registrationWrite: load("registration-write", 1),
   fleetAnnounce: load("fleet-announce", 2),

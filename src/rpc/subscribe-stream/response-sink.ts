@@ -30,6 +30,10 @@ export class ResponseSink implements FrameSink<undefined> {
     return this.target.writableHighWaterMark - this.target.writableLength;
   }
 
+  get buffered(): number {
+    return this.target.writableLength;
+  }
+
   frame(delivery: Delivery): number {
     const frame = deliveryFrame(delivery, this.binary);
     frames[this.count++] = frame;

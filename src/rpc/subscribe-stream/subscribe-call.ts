@@ -11,7 +11,7 @@ import { handshakeFromNode, type HandshakeInfo } from "../../access/handshake.js
 import { READ_KEY_REQUIRED, type ReadAccess } from "../../access/read-access.js";
 import { toConnectError } from "../connect-errors.js";
 import { countFromProto } from "../proto-convert.js";
-import { cutStream, STALL_GRACE_MS } from "../stalled-stream.js";
+import { cutStream, stallGraceMs } from "../stalled-stream.js";
 import { headerValue, type NodeRequest, type RequestReader } from "./request-reader.js";
 import { ResponseSink } from "./response-sink.js";
 import { streamEnd } from "./stream-end.js";
@@ -123,7 +123,7 @@ export class SubscribeCall {
   /**
    * Sends the final status after whatever is already buffered; messages still queued
    * are dropped (the error says where to resume). A stream that has not closed
-   * `STALL_GRACE_MS` later belongs to a client that stopped reading, and is cut.
+   * `stallGraceMs` later belongs to a client that stopped reading, and is cut.
    */
   private finish(error: ConnectError | undefined): void {
     if (this.finished) return;
@@ -145,7 +145,7 @@ export class SubscribeCall {
     else res.end();
     // An unread request body (a refused or malformed call) must not hold the stream open.
     this.req.resume();
-    this.stallTimer = setTimeout(this.cut, STALL_GRACE_MS);
+    this.stallTimer = setTimeout(this.cut, stallGraceMs(this.req));
     this.stallTimer.unref();
   }
 

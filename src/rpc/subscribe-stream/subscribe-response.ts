@@ -8,7 +8,7 @@ export function toSubscribeResponse(message: SubscriptionMessage): SubscribeResp
   switch (message.kind) {
     case "snapshot":
       return create(SubscribeResponseSchema, {
-        message: { case: "snapshot", value: { items: message.items.map(itemToProto), offset: BigInt(message.offset) } },
+        message: { case: "snapshot", value: { items: message.items.map(itemToProto), offset: BigInt(message.offset), more: message.more } },
       });
     case "change":
       return create(SubscribeResponseSchema, {

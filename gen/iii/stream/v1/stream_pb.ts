@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file iii/stream/v1/stream.proto.
  */
 export const file_iii_stream_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("ChppaWkvc3RyZWFtL3YxL3N0cmVhbS5wcm90bxINaWlpLnN0cmVhbS52MSJmCgRJdGVtEg8KB2l0ZW1faWQYASABKAkSJAoEZGF0YRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghyZXZpc2lvbhgDIAEoBBIVCg11cGRhdGVkX2F0X21zGAQgASgDIpQBCgpTZXRSZXF1ZXN0EhMKC3N0cmVhbV9uYW1lGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEg8KB2l0ZW1faWQYAyABKAkSJAoEZGF0YRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIYCgtpZl9yZXZpc2lvbhgFIAEoBEgAiAEBQg4KDF9pZl9yZXZpc2lvbiKFAQoLU2V0UmVzcG9uc2USKQoJb2xkX3ZhbHVlGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEikKCW5ld192YWx1ZRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghyZXZpc2lvbhgDIAEoBBIOCgZvZmZzZXQYBCABKAQiRAoKR2V0UmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIPCgdpdGVtX2lkGAMgASgJIjAKC0dldFJlc3BvbnNlEiEKBGl0ZW0YASABKAsyEy5paWkuc3RyZWFtLnYxLkl0ZW0icQoNRGVsZXRlUmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIPCgdpdGVtX2lkGAMgASgJEhgKC2lmX3JldmlzaW9uGAQgASgESACIAQFCDgoMX2lmX3JldmlzaW9uIksKDkRlbGV0ZVJlc3BvbnNlEikKCW9sZF92YWx1ZRgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIOCgZvZmZzZXQYAiABKAQilwEKDVVwZGF0ZVJlcXVlc3QSEwoLc3RyZWFtX25hbWUYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSDwoHaXRlbV9pZBgDIAEoCRIkCgNvcHMYBCADKAsyFy5paWkuc3RyZWFtLnYxLlVwZGF0ZU9wEhgKC2lmX3JldmlzaW9uGAUgASgESACIAQFCDgoMX2lmX3JldmlzaW9uIpYCCghVcGRhdGVPcBIjCgNzZXQYASABKAsyFC5paWkuc3RyZWFtLnYxLlNldE9wSAASJwoFbWVyZ2UYAiABKAsyFi5paWkuc3RyZWFtLnYxLk1lcmdlT3BIABIvCglpbmNyZW1lbnQYAyABKAsyGi5paWkuc3RyZWFtLnYxLkluY3JlbWVudE9wSAASLwoJZGVjcmVtZW50GAQgASgLMhouaWlpLnN0cmVhbS52MS5EZWNyZW1lbnRPcEgAEikKBmFwcGVuZBgFIAEoCzIXLmlpaS5zdHJlYW0udjEuQXBwZW5kT3BIABIpCgZyZW1vdmUYBiABKAsyFy5paWkuc3RyZWFtLnYxLlJlbW92ZU9wSABCBAoCb3AiPAoFU2V0T3ASDAoEcGF0aBgBIAMoCRIlCgV2YWx1ZRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSI/CgdNZXJnZU9wEgwKBHBhdGgYASADKAkSJgoFdmFsdWUYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IicKC0luY3JlbWVudE9wEgwKBHBhdGgYASADKAkSCgoCYnkYAiABKAMiJwoLRGVjcmVtZW50T3ASDAoEcGF0aBgBIAMoCRIKCgJieRgCIAEoAyI/CghBcHBlbmRPcBIMCgRwYXRoGAEgAygJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIhgKCFJlbW92ZU9wEgwKBHBhdGgYASADKAkiPgoLVXBkYXRlRXJyb3ISEAoIb3BfaW5kZXgYASABKA0SDAoEY29kZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIrQBCg5VcGRhdGVSZXNwb25zZRIpCglvbGRfdmFsdWUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKQoJbmV3X3ZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEioKBmVycm9ycxgDIAMoCzIaLmlpaS5zdHJlYW0udjEuVXBkYXRlRXJyb3ISEAoIcmV2aXNpb24YBCABKAQSDgoGb2Zmc2V0GAUgASgEIooBCgtTZW5kUmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIMCgR0eXBlGAMgASgJEiQKBGRhdGEYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFAoHaXRlbV9pZBgFIAEoCUgAiAEBQgoKCF9pdGVtX2lkIg4KDFNlbmRSZXNwb25zZSI0CgtMaXN0UmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCSIyCgxMaXN0UmVzcG9uc2USIgoFaXRlbXMYASADKAsyEy5paWkuc3RyZWFtLnYxLkl0ZW0iKAoRTGlzdEdyb3Vwc1JlcXVlc3QSEwoLc3RyZWFtX25hbWUYASABKAkiJAoSTGlzdEdyb3Vwc1Jlc3BvbnNlEg4KBmdyb3VwcxgBIAMoCSIQCg5MaXN0QWxsUmVxdWVzdCIxCgpTdHJlYW1JbmZvEhMKC3N0cmVhbV9uYW1lGAEgASgJEg4KBmdyb3VwcxgCIAMoCSJMCg9MaXN0QWxsUmVzcG9uc2USKgoHc3RyZWFtcxgBIAMoCzIZLmlpaS5zdHJlYW0udjEuU3RyZWFtSW5mbxINCgVjb3VudBgCIAEoDSKFAQoQU3Vic2NyaWJlUmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIUCgdpdGVtX2lkGAMgASgJSACIAQESGAoLZnJvbV9vZmZzZXQYBCABKARIAYgBAUIKCghfaXRlbV9pZEIOCgxfZnJvbV9vZmZzZXQiygEKEVN1YnNjcmliZVJlc3BvbnNlEisKCHNuYXBzaG90GAEgASgLMhcuaWlpLnN0cmVhbS52MS5TbmFwc2hvdEgAEicKBmNoYW5nZRgCIAEoCzIVLmlpaS5zdHJlYW0udjEuQ2hhbmdlSAASJQoFZXZlbnQYAyABKAsyFC5paWkuc3RyZWFtLnYxLkV2ZW50SAASLQoJaGVhcnRiZWF0GAQgASgLMhguaWlpLnN0cmVhbS52MS5IZWFydGJlYXRIAEIJCgdtZXNzYWdlIj4KCFNuYXBzaG90EiIKBWl0ZW1zGAEgAygLMhMuaWlpLnN0cmVhbS52MS5JdGVtEg4KBm9mZnNldBgCIAEoBCKgAQoGQ2hhbmdlEicKBHR5cGUYASABKA4yGS5paWkuc3RyZWFtLnYxLkNoYW5nZVR5cGUSDwoHaXRlbV9pZBgCIAEoCRIkCgRkYXRhGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhAKCHJldmlzaW9uGAQgASgEEg4KBm9mZnNldBgFIAEoBBIUCgx0aW1lc3RhbXBfbXMYBiABKAMigwEKBUV2ZW50EgwKBHR5cGUYASABKAkSFAoHaXRlbV9pZBgCIAEoCUgAiAEBEiQKBGRhdGEYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDgoGb2Zmc2V0GAQgASgEEhQKDHRpbWVzdGFtcF9tcxgFIAEoA0IKCghfaXRlbV9pZCIbCglIZWFydGJlYXQSDgoGb2Zmc2V0GAEgASgEKnEKCkNoYW5nZVR5cGUSGwoXQ0hBTkdFX1RZUEVfVU5TUEVDSUZJRUQQABIWChJDSEFOR0VfVFlQRV9DUkVBVEUQARIWChJDSEFOR0VfVFlQRV9VUERBVEUQAhIWChJDSEFOR0VfVFlQRV9ERUxFVEUQAzKKBQoNU3RyZWFtU2VydmljZRI8CgNTZXQSGS5paWkuc3RyZWFtLnYxLlNldFJlcXVlc3QaGi5paWkuc3RyZWFtLnYxLlNldFJlc3BvbnNlEjwKA0dldBIZLmlpaS5zdHJlYW0udjEuR2V0UmVxdWVzdBoaLmlpaS5zdHJlYW0udjEuR2V0UmVzcG9uc2USRQoGRGVsZXRlEhwuaWlpLnN0cmVhbS52MS5EZWxldGVSZXF1ZXN0Gh0uaWlpLnN0cmVhbS52MS5EZWxldGVSZXNwb25zZRJFCgZVcGRhdGUSHC5paWkuc3RyZWFtLnYxLlVwZGF0ZVJlcXVlc3QaHS5paWkuc3RyZWFtLnYxLlVwZGF0ZVJlc3BvbnNlEj8KBFNlbmQSGi5paWkuc3RyZWFtLnYxLlNlbmRSZXF1ZXN0GhsuaWlpLnN0cmVhbS52MS5TZW5kUmVzcG9uc2USPwoETGlzdBIaLmlpaS5zdHJlYW0udjEuTGlzdFJlcXVlc3QaGy5paWkuc3RyZWFtLnYxLkxpc3RSZXNwb25zZRJRCgpMaXN0R3JvdXBzEiAuaWlpLnN0cmVhbS52MS5MaXN0R3JvdXBzUmVxdWVzdBohLmlpaS5zdHJlYW0udjEuTGlzdEdyb3Vwc1Jlc3BvbnNlEkgKB0xpc3RBbGwSHS5paWkuc3RyZWFtLnYxLkxpc3RBbGxSZXF1ZXN0Gh4uaWlpLnN0cmVhbS52MS5MaXN0QWxsUmVzcG9uc2USUAoJU3Vic2NyaWJlEh8uaWlpLnN0cmVhbS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAuaWlpLnN0cmVhbS52MS5TdWJzY3JpYmVSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct]);
+  fileDesc("ChppaWkvc3RyZWFtL3YxL3N0cmVhbS5wcm90bxINaWlpLnN0cmVhbS52MSJmCgRJdGVtEg8KB2l0ZW1faWQYASABKAkSJAoEZGF0YRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghyZXZpc2lvbhgDIAEoBBIVCg11cGRhdGVkX2F0X21zGAQgASgDIpQBCgpTZXRSZXF1ZXN0EhMKC3N0cmVhbV9uYW1lGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEg8KB2l0ZW1faWQYAyABKAkSJAoEZGF0YRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIYCgtpZl9yZXZpc2lvbhgFIAEoBEgAiAEBQg4KDF9pZl9yZXZpc2lvbiKFAQoLU2V0UmVzcG9uc2USKQoJb2xkX3ZhbHVlGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEikKCW5ld192YWx1ZRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghyZXZpc2lvbhgDIAEoBBIOCgZvZmZzZXQYBCABKAQiRAoKR2V0UmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIPCgdpdGVtX2lkGAMgASgJIjAKC0dldFJlc3BvbnNlEiEKBGl0ZW0YASABKAsyEy5paWkuc3RyZWFtLnYxLkl0ZW0icQoNRGVsZXRlUmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIPCgdpdGVtX2lkGAMgASgJEhgKC2lmX3JldmlzaW9uGAQgASgESACIAQFCDgoMX2lmX3JldmlzaW9uIksKDkRlbGV0ZVJlc3BvbnNlEikKCW9sZF92YWx1ZRgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIOCgZvZmZzZXQYAiABKAQilwEKDVVwZGF0ZVJlcXVlc3QSEwoLc3RyZWFtX25hbWUYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSDwoHaXRlbV9pZBgDIAEoCRIkCgNvcHMYBCADKAsyFy5paWkuc3RyZWFtLnYxLlVwZGF0ZU9wEhgKC2lmX3JldmlzaW9uGAUgASgESACIAQFCDgoMX2lmX3JldmlzaW9uIpYCCghVcGRhdGVPcBIjCgNzZXQYASABKAsyFC5paWkuc3RyZWFtLnYxLlNldE9wSAASJwoFbWVyZ2UYAiABKAsyFi5paWkuc3RyZWFtLnYxLk1lcmdlT3BIABIvCglpbmNyZW1lbnQYAyABKAsyGi5paWkuc3RyZWFtLnYxLkluY3JlbWVudE9wSAASLwoJZGVjcmVtZW50GAQgASgLMhouaWlpLnN0cmVhbS52MS5EZWNyZW1lbnRPcEgAEikKBmFwcGVuZBgFIAEoCzIXLmlpaS5zdHJlYW0udjEuQXBwZW5kT3BIABIpCgZyZW1vdmUYBiABKAsyFy5paWkuc3RyZWFtLnYxLlJlbW92ZU9wSABCBAoCb3AiPAoFU2V0T3ASDAoEcGF0aBgBIAMoCRIlCgV2YWx1ZRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSI/CgdNZXJnZU9wEgwKBHBhdGgYASADKAkSJgoFdmFsdWUYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IicKC0luY3JlbWVudE9wEgwKBHBhdGgYASADKAkSCgoCYnkYAiABKAMiJwoLRGVjcmVtZW50T3ASDAoEcGF0aBgBIAMoCRIKCgJieRgCIAEoAyI/CghBcHBlbmRPcBIMCgRwYXRoGAEgAygJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIhgKCFJlbW92ZU9wEgwKBHBhdGgYASADKAkiPgoLVXBkYXRlRXJyb3ISEAoIb3BfaW5kZXgYASABKA0SDAoEY29kZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIrQBCg5VcGRhdGVSZXNwb25zZRIpCglvbGRfdmFsdWUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKQoJbmV3X3ZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEioKBmVycm9ycxgDIAMoCzIaLmlpaS5zdHJlYW0udjEuVXBkYXRlRXJyb3ISEAoIcmV2aXNpb24YBCABKAQSDgoGb2Zmc2V0GAUgASgEIooBCgtTZW5kUmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIMCgR0eXBlGAMgASgJEiQKBGRhdGEYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFAoHaXRlbV9pZBgFIAEoCUgAiAEBQgoKCF9pdGVtX2lkIg4KDFNlbmRSZXNwb25zZSJbCgtMaXN0UmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJLCgxMaXN0UmVzcG9uc2USIgoFaXRlbXMYASADKAsyEy5paWkuc3RyZWFtLnYxLkl0ZW0SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk8KEUxpc3RHcm91cHNSZXF1ZXN0EhMKC3N0cmVhbV9uYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIj0KEkxpc3RHcm91cHNSZXNwb25zZRIOCgZncm91cHMYASADKAkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlIKDkxpc3RBbGxSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhkKEWdyb3Vwc19wZXJfc3RyZWFtGAMgASgFIkYKClN0cmVhbUluZm8SEwoLc3RyZWFtX25hbWUYASABKAkSDgoGZ3JvdXBzGAIgAygJEhMKC2dyb3VwX2NvdW50GAMgASgNImUKD0xpc3RBbGxSZXNwb25zZRIqCgdzdHJlYW1zGAEgAygLMhkuaWlpLnN0cmVhbS52MS5TdHJlYW1JbmZvEg0KBWNvdW50GAIgASgNEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSKFAQoQU3Vic2NyaWJlUmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIUCgdpdGVtX2lkGAMgASgJSACIAQESGAoLZnJvbV9vZmZzZXQYBCABKARIAYgBAUIKCghfaXRlbV9pZEIOCgxfZnJvbV9vZmZzZXQiygEKEVN1YnNjcmliZVJlc3BvbnNlEisKCHNuYXBzaG90GAEgASgLMhcuaWlpLnN0cmVhbS52MS5TbmFwc2hvdEgAEicKBmNoYW5nZRgCIAEoCzIVLmlpaS5zdHJlYW0udjEuQ2hhbmdlSAASJQoFZXZlbnQYAyABKAsyFC5paWkuc3RyZWFtLnYxLkV2ZW50SAASLQoJaGVhcnRiZWF0GAQgASgLMhguaWlpLnN0cmVhbS52MS5IZWFydGJlYXRIAEIJCgdtZXNzYWdlIkwKCFNuYXBzaG90EiIKBWl0ZW1zGAEgAygLMhMuaWlpLnN0cmVhbS52MS5JdGVtEg4KBm9mZnNldBgCIAEoBBIMCgRtb3JlGAMgASgIIqABCgZDaGFuZ2USJwoEdHlwZRgBIAEoDjIZLmlpaS5zdHJlYW0udjEuQ2hhbmdlVHlwZRIPCgdpdGVtX2lkGAIgASgJEiQKBGRhdGEYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEAoIcmV2aXNpb24YBCABKAQSDgoGb2Zmc2V0GAUgASgEEhQKDHRpbWVzdGFtcF9tcxgGIAEoAyKDAQoFRXZlbnQSDAoEdHlwZRgBIAEoCRIUCgdpdGVtX2lkGAIgASgJSACIAQESJAoEZGF0YRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIOCgZvZmZzZXQYBCABKAQSFAoMdGltZXN0YW1wX21zGAUgASgDQgoKCF9pdGVtX2lkIhsKCUhlYXJ0YmVhdBIOCgZvZmZzZXQYASABKAQqcQoKQ2hhbmdlVHlwZRIbChdDSEFOR0VfVFlQRV9VTlNQRUNJRklFRBAAEhYKEkNIQU5HRV9UWVBFX0NSRUFURRABEhYKEkNIQU5HRV9UWVBFX1VQREFURRACEhYKEkNIQU5HRV9UWVBFX0RFTEVURRADMooFCg1TdHJlYW1TZXJ2aWNlEjwKA1NldBIZLmlpaS5zdHJlYW0udjEuU2V0UmVxdWVzdBoaLmlpaS5zdHJlYW0udjEuU2V0UmVzcG9uc2USPAoDR2V0EhkuaWlpLnN0cmVhbS52MS5HZXRSZXF1ZXN0GhouaWlpLnN0cmVhbS52MS5HZXRSZXNwb25zZRJFCgZEZWxldGUSHC5paWkuc3RyZWFtLnYxLkRlbGV0ZVJlcXVlc3QaHS5paWkuc3RyZWFtLnYxLkRlbGV0ZVJlc3BvbnNlEkUKBlVwZGF0ZRIcLmlpaS5zdHJlYW0udjEuVXBkYXRlUmVxdWVzdBodLmlpaS5zdHJlYW0udjEuVXBkYXRlUmVzcG9uc2USPwoEU2VuZBIaLmlpaS5zdHJlYW0udjEuU2VuZFJlcXVlc3QaGy5paWkuc3RyZWFtLnYxLlNlbmRSZXNwb25zZRI/CgRMaXN0EhouaWlpLnN0cmVhbS52MS5MaXN0UmVxdWVzdBobLmlpaS5zdHJlYW0udjEuTGlzdFJlc3BvbnNlElEKCkxpc3RHcm91cHMSIC5paWkuc3RyZWFtLnYxLkxpc3RHcm91cHNSZXF1ZXN0GiEuaWlpLnN0cmVhbS52MS5MaXN0R3JvdXBzUmVzcG9uc2USSAoHTGlzdEFsbBIdLmlpaS5zdHJlYW0udjEuTGlzdEFsbFJlcXVlc3QaHi5paWkuc3RyZWFtLnYxLkxpc3RBbGxSZXNwb25zZRJQCglTdWJzY3JpYmUSHy5paWkuc3RyZWFtLnYxLlN1YnNjcmliZVJlcXVlc3QaIC5paWkuc3RyZWFtLnYxLlN1YnNjcmliZVJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_struct]);
 
 /**
  * An item as stored.
@@ -584,6 +584,10 @@ export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
   messageDesc(file_iii_stream_v1_stream, 18);
 
 /**
+ * Paging follows AIP-158. A page token is opaque: it survives a restart, works on
+ * every instance of a fleet, and belongs to the list it came from (the same request
+ * fields); any other token is INVALID_ARGUMENT.
+ *
  * @generated from message iii.stream.v1.ListRequest
  */
 export type ListRequest = Message<"iii.stream.v1.ListRequest"> & {
@@ -596,6 +600,21 @@ export type ListRequest = Message<"iii.stream.v1.ListRequest"> & {
    * @generated from field: string group_id = 2;
    */
   groupId: string;
+
+  /**
+   * Most items in the page: 0 means the server default (1,000); more than 10,000
+   * means 10,000; negative is INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
 };
 
 /**
@@ -610,9 +629,20 @@ export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
  */
 export type ListResponse = Message<"iii.stream.v1.ListResponse"> & {
   /**
+   * In insertion order. While others write, an item that exists for the whole paging
+   * is returned exactly once; one created meanwhile in a later page or not at all;
+   * a deleted one never after its delete.
+   *
    * @generated from field: repeated iii.stream.v1.Item items = 1;
    */
   items: Item[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -630,6 +660,18 @@ export type ListGroupsRequest = Message<"iii.stream.v1.ListGroupsRequest"> & {
    * @generated from field: string stream_name = 1;
    */
   streamName: string;
+
+  /**
+   * As ListRequest.page_size (default 1,000, at most 10,000).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
 };
 
 /**
@@ -647,6 +689,13 @@ export type ListGroupsResponse = Message<"iii.stream.v1.ListGroupsResponse"> & {
    * @generated from field: repeated string groups = 1;
    */
   groups: string[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -660,6 +709,27 @@ export const ListGroupsResponseSchema: GenMessage<ListGroupsResponse> = /*@__PUR
  * @generated from message iii.stream.v1.ListAllRequest
  */
 export type ListAllRequest = Message<"iii.stream.v1.ListAllRequest"> & {
+  /**
+   * Most streams in the page: 0 means the server default (100); more than 1,000
+   * means 1,000; negative is INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Most groups listed per stream: 0 means the server default (100); more than
+   * 1,000 means 1,000. StreamInfo.group_count says how many there are; ListGroups
+   * pages through the rest.
+   *
+   * @generated from field: int32 groups_per_stream = 3;
+   */
+  groupsPerStream: number;
 };
 
 /**
@@ -679,9 +749,18 @@ export type StreamInfo = Message<"iii.stream.v1.StreamInfo"> & {
   streamName: string;
 
   /**
+   * The stream's first groups, sorted by bytes (at most groups_per_stream).
+   *
    * @generated from field: repeated string groups = 2;
    */
   groups: string[];
+
+  /**
+   * How many non-empty groups the stream has.
+   *
+   * @generated from field: uint32 group_count = 3;
+   */
+  groupCount: number;
 };
 
 /**
@@ -701,11 +780,18 @@ export type ListAllResponse = Message<"iii.stream.v1.ListAllResponse"> & {
   streams: StreamInfo[];
 
   /**
-   * The number of streams.
+   * The number of streams in this page.
    *
    * @generated from field: uint32 count = 2;
    */
   count: number;
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 3;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -794,7 +880,11 @@ export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE_
   messageDesc(file_iii_stream_v1_stream, 27);
 
 /**
- * The state of the group (or of the one item) as of `offset`.
+ * The state of the group (or of the one item) as of `offset`. A large group's state
+ * comes as several Snapshot messages with the same offset, in insertion order, each
+ * holding at most the server's snapshot chunk size of encoded items (an item larger
+ * than that comes alone); all but the last have `more` set. Their union is the state
+ * at `offset` exactly; changes follow only after the last one.
  *
  * @generated from message iii.stream.v1.Snapshot
  */
@@ -808,6 +898,11 @@ export type Snapshot = Message<"iii.stream.v1.Snapshot"> & {
    * @generated from field: uint64 offset = 2;
    */
   offset: bigint;
+
+  /**
+   * @generated from field: bool more = 3;
+   */
+  more: boolean;
 };
 
 /**
@@ -1016,7 +1111,7 @@ export const StreamService: GenService<{
     output: typeof SendResponseSchema;
   },
   /**
-   * List returns a group's items in insertion order.
+   * List returns a page of a group's items in insertion order.
    *
    * @generated from rpc iii.stream.v1.StreamService.List
    */
@@ -1026,7 +1121,7 @@ export const StreamService: GenService<{
     output: typeof ListResponseSchema;
   },
   /**
-   * ListGroups returns the non-empty groups of a stream, sorted.
+   * ListGroups returns a page of the non-empty groups of a stream, sorted by bytes.
    *
    * @generated from rpc iii.stream.v1.StreamService.ListGroups
    */
@@ -1036,7 +1131,8 @@ export const StreamService: GenService<{
     output: typeof ListGroupsResponseSchema;
   },
   /**
-   * ListAll returns every stream with its groups, sorted.
+   * ListAll returns a page of the streams, sorted by bytes, each with its first groups
+   * and how many it has.
    *
    * @generated from rpc iii.stream.v1.StreamService.ListAll
    */

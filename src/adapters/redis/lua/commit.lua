@@ -17,30 +17,37 @@
 --         re-created item restarts at revision 1, so the revision alone may match a newer one
 --
 -- Returns {0, current revision} when the revision or the incarnation differs (or a delete finds no item);
--- otherwise {1, offset, type, revision, old value JSON or "", transition}, where
--- transition is "created" (first item of an empty group), "emptied" (last item gone) or "".
+-- otherwise {1, offset, type, revision, old value JSON or "", transition, old updated_at_ms or "",
+-- created offset}, where transition is "created" (first item of an empty group), "emptied"
+-- (last item gone) or "", and the created offset is that of the changed incarnation (this
+-- change's own offset for a create).
 
 local items, order, offset_key, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local item_id, expected, op, value, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local history_limit, item_id_json, channel, incarnation = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
 
 local stored = redis.call('HGET', items, item_id)
-local revision, old_value = '0', ''
+local revision, old_updated_at, old_value = '0', '', ''
 if stored then
   local first = string.find(stored, '\n', 1, true)
   local second = string.find(stored, '\n', first + 1, true)
   revision = string.sub(stored, 1, first - 1)
+  old_updated_at = string.sub(stored, first + 1, second - 1)
   old_value = string.sub(stored, second + 1)
 end
 if revision ~= expected or (op == 'delete' and not stored) then
   return {0, revision}
 end
-if stored and incarnation ~= '' and tonumber(redis.call('ZSCORE', order, item_id)) ~= tonumber(incarnation) then
+local created_at
+if stored then created_at = tonumber(redis.call('ZSCORE', order, item_id)) end
+if stored and incarnation ~= '' and created_at ~= tonumber(incarnation) then
   return {0, revision}
 end
 
 -- '%.0f' prints every integer below 2^53 exactly; tostring would switch to exponents.
 local offset = string.format('%.0f', redis.call('INCR', offset_key))
+local created_offset = offset
+if stored then created_offset = string.format('%.0f', created_at) end
 local change_type, new_revision, data, message_old
 if op == 'delete' then
   redis.call('HDEL', items, item_id)
@@ -58,7 +65,7 @@ else
   data, message_old = value, old_value
 end
 
-local message = table.concat({'c', offset, change_type, new_revision, now, item_id_json, data, message_old}, '\n')
+local message = table.concat({'c', offset, change_type, new_revision, now, item_id_json, data, message_old, old_updated_at, created_offset}, '\n')
 local size = redis.call('HLEN', items)
 local transition = ''
 if size == 0 then
@@ -74,4 +81,4 @@ else
   end
 end
 redis.call('SPUBLISH', channel, message)
-return {1, offset, change_type, new_revision, old_value, transition}
+return {1, offset, change_type, new_revision, old_value, transition, old_updated_at, created_offset}
