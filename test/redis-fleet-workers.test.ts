@@ -113,6 +113,30 @@ describe("a worker connected to another instance", () => {
     expect(other.logs).toEqual([]);
   });
 
+  it("a restricted connection's function is called through its instance but listed by none", async () => {
+    const [host, other] = await Promise.all([instance(), instance()]);
+    const s = streamName("unlisted");
+    const calls: number[] = [];
+    const functions = host.running.server.functions;
+    functions.registerWorkerFunction("fleet::listed-marker", worker(async () => null));
+    functions.registerWorkerFunction(
+      "page-1/fleet::private",
+      worker(async (payload) => {
+        calls.push((payload as { offset: number }).offset);
+        return null;
+      }),
+      { listed: false },
+    );
+    await functions.registerTrigger({ type: "stream", functionId: "page-1/fleet::private", config: { streamName: s } });
+    // Once the marker is offered, the private function is known to the other instance too.
+    await offers(other, "fleet::listed-marker");
+    const listedIds = (on: Instance) => on.running.server.functions.listFunctions().map((f) => f.functionId);
+    expect(listedIds(other)).not.toContain("page-1/fleet::private");
+    expect(listedIds(host)).not.toContain("page-1/fleet::private");
+    await other.running.client().set({ streamName: s, groupId: "g", itemId: "i", data: value(1) });
+    await eventually(() => expect(calls).toEqual([1]));
+  });
+
   it("passes results and failures back, and cancels the call on its instance when the caller gives up", async () => {
     const [host, other] = await Promise.all([instance(), instance()]);
     const cancelled = deferred<unknown>();

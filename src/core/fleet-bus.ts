@@ -3,6 +3,12 @@ import type { TriggerRecord } from "./registrations.js";
 /** What the workers connected to one instance offer the fleet. */
 export interface Hosting {
   functionIds: readonly string[];
+  /**
+   * Those of `functionIds` that belong to restricted connections (browser pages, keyless
+   * workers when keys are set): callable by their own triggers from any instance, but
+   * listed by none. Absent in entries of earlier versions: nothing hidden.
+   */
+  unlistedFunctionIds?: readonly string[];
   triggers: readonly TriggerRecord[];
 }
 

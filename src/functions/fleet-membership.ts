@@ -61,10 +61,12 @@ export class FleetMembership {
   async refresh(): Promise<TriggerRecord[]> {
     const { bus, calls, registry } = this.options;
     const hosts = new Map<string, string[]>();
+    const unlisted = new Set<string>();
     const triggers: TriggerRecord[] = [];
-    for (const { instanceId, functionIds, triggers: hostedTriggers } of await bus.hosted()) {
+    for (const { instanceId, functionIds, unlistedFunctionIds = [], triggers: hostedTriggers } of await bus.hosted()) {
       if (instanceId === bus.instanceId) continue;
       triggers.push(...hostedTriggers);
+      for (const functionId of unlistedFunctionIds) unlisted.add(functionId);
       for (const functionId of functionIds) {
         const instances = hosts.get(functionId);
         if (instances) instances.push(instanceId);
@@ -75,7 +77,7 @@ export class FleetMembership {
     for (const [functionId, instances] of hosts) {
       invokers.set(functionId, { invoke: (id, payload, signal) => calls.callAnyHost(instances, id, payload, signal) });
     }
-    registry.replaceFleet(invokers);
+    registry.replaceFleet(invokers, unlisted);
     return triggers;
   }
 
@@ -97,7 +99,7 @@ export class FleetMembership {
       this.announceAgain = false;
       try {
         const { bus, registry, workerTriggers } = this.options;
-        await bus.announce({ functionIds: registry.workerIds(), triggers: workerTriggers() });
+        await bus.announce({ functionIds: registry.workerIds(), unlistedFunctionIds: registry.unlistedWorkerIds(), triggers: workerTriggers() });
       } catch (error) {
         this.options.log(`cannot announce this instance's worker functions and triggers to the fleet: ${(error as Error).message}`);
       }

@@ -61,14 +61,21 @@ export class FunctionRegistry {
     this.remoteClients = clients;
   }
 
-  /** Replaces the worker functions that other instances of the fleet host. */
-  replaceFleet(invokers: ReadonlyMap<string, FunctionInvoker>): void {
-    this.fleet = new Map([...invokers].map(([functionId, invoker]) => [functionId, { kind: "worker", invoker }]));
+  /** Replaces the worker functions that other instances of the fleet host; those in `unlisted` are callable but not listed. */
+  replaceFleet(invokers: ReadonlyMap<string, FunctionInvoker>, unlisted: ReadonlySet<string> = new Set()): void {
+    this.fleet = new Map(
+      [...invokers].map(([functionId, invoker]) => [functionId, { kind: "worker", invoker, listed: !unlisted.has(functionId) }]),
+    );
   }
 
   /** The ids of the worker functions offered by workers connected to this process, sorted. */
   workerIds(): string[] {
     return [...this.local].filter(([, entry]) => entry.kind === "worker").map(([functionId]) => functionId).sort();
+  }
+
+  /** Those of `workerIds` that are not listed (a restricted connection's). */
+  unlistedWorkerIds(): string[] {
+    return [...this.local].filter(([, entry]) => entry.kind === "worker" && entry.listed === false).map(([functionId]) => functionId).sort();
   }
 
   /** Whether the id belongs to an in-process or worker function. */
@@ -77,7 +84,7 @@ export class FunctionRegistry {
   }
 
   list(): FunctionInfo[] {
-    const unlisted = [...this.local].filter(([, entry]) => entry.listed === false).map(([functionId]) => functionId);
+    const unlisted = [...this.local, ...this.fleet].filter(([, entry]) => entry.listed === false).map(([functionId]) => functionId);
     const ids = new Set([...this.local.keys(), ...this.fleet.keys(), ...this.remote.keys()]);
     for (const functionId of unlisted) ids.delete(functionId);
     return [...ids].sort().map((functionId) => {

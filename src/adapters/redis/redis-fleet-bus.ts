@@ -11,6 +11,8 @@ import { StandingChannel } from "./standing-channel.js";
 /** An instance's entry in the `hosted` hash. */
 interface StoredEntry {
   functions: string[];
+  /** Left out when empty, so that entries read the same as before the field existed. */
+  unlisted?: string[];
   triggers: TriggerRecord[];
 }
 
@@ -18,10 +20,11 @@ interface StoredEntry {
  * The entry for what an instance hosts, in an order that does not depend on the order of
  * registration, so that an unchanged set is not announced as a change; "" for nothing.
  */
-function entryJson(functionIds: readonly string[], triggers: readonly TriggerRecord[]): string {
+function entryJson({ functionIds, unlistedFunctionIds = [], triggers }: Hosting): string {
   if (functionIds.length === 0 && triggers.length === 0) return "";
   const entry: StoredEntry = {
     functions: [...functionIds].sort(),
+    ...(unlistedFunctionIds.length > 0 ? { unlisted: [...unlistedFunctionIds].sort() } : {}),
     triggers: [...triggers].sort((a, b) => (a.triggerId < b.triggerId ? -1 : a.triggerId > b.triggerId ? 1 : 0)),
   };
   return JSON.stringify(entry);
@@ -79,9 +82,9 @@ export class RedisFleetBus implements FleetBus {
     return Number(receivers) > 0;
   }
 
-  async announce({ functionIds, triggers }: Hosting): Promise<void> {
+  async announce(hosting: Hosting): Promise<void> {
     if (this.left) return;
-    this.entryJson = entryJson(functionIds, triggers);
+    this.entryJson = entryJson(hosting);
     await withRedisErrors("announcing this instance's worker functions and triggers", () => this.sendEntry());
   }
 
@@ -91,7 +94,7 @@ export class RedisFleetBus implements FleetBus {
       const hosted: HostedEntry[] = [];
       for (let i = 0; i < reply.length; i += 2) {
         const entry = JSON.parse(reply[i + 1]) as StoredEntry;
-        hosted.push({ instanceId: reply[i], functionIds: entry.functions, triggers: entry.triggers });
+        hosted.push({ instanceId: reply[i], functionIds: entry.functions, unlistedFunctionIds: entry.unlisted ?? [], triggers: entry.triggers });
       }
       return hosted;
     });
