@@ -117,6 +117,49 @@ test("hot-item load reads back exactly the acknowledged increments", async () =>
   expect(result.finalValue).toBe(result.acknowledged);
 });
 
+test.each(["subscribe-connect-h2", "subscribe-connect-json-h1", "stream-socket"] as const)(
+  "slow-consumers load (%s): the reading subscriber gets every write, and every stalled one is accounted for",
+  async (transport) => {
+    const result = await runLoad("slow-consumers", {
+      transport,
+      target: target(ours),
+      subscribers: 3,
+      seconds: 1,
+      writesPerSecond: 50,
+      changeBytes: 4096,
+      groupId: `test-slow-${transport}`,
+      joinTimeoutMs: 10_000,
+      resumeTimeoutMs: 1000,
+      sampleMs: 50,
+      pointMs: 200,
+      memoryGuardBytes: 4 * 1024 ** 3,
+      deadlineMs: 60_000,
+    });
+    expect([result.joined, result.joinFailures, result.failedWrites]).toEqual([3, 0, 0]);
+    expect(result.reader.messages).toBeGreaterThanOrEqual(result.writes);
+    expect(result.endings.reduce((sum, ending) => sum + ending.subscribers, 0)).toBe(3);
+    expect(result.rss.peakBytes).toBeGreaterThan(0);
+  },
+);
+
+test("snapshot-join load: every subscriber gets the whole group at one offset", async () => {
+  const result = await runLoad("snapshot-join", {
+    target: target(ours),
+    groupId: "test-snapshot-join",
+    items: 300,
+    itemBytes: 200,
+    prefillConcurrency: 8,
+    subscribers: 3,
+    joinTimeoutMs: 20_000,
+    sampleMs: 50,
+    pointMs: 200,
+    memoryGuardBytes: 4 * 1024 ** 3,
+    deadlineMs: 60_000,
+  });
+  expect(result.joins.complete).toBe(3);
+  expect([result.joins.items.min, result.joins.items.max, result.joins.offsetMismatches]).toEqual([300, 300, 0]);
+});
+
 test("idle load reads the server's resident memory at each checkpoint", async () => {
   const result = await runLoad("idle", {
     transport: "subscribe",

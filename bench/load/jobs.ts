@@ -3,6 +3,8 @@
  * only: the suite and the load processes share them without sharing a process.
  */
 import type { LoadJob } from "./load-io.js";
+import type { SlowConsumersJob, SlowConsumersResult, SnapshotJoinJob, SnapshotJoinResult } from "./memory-jobs.js";
+import type { SaturationProbeJob, SaturationProbeResult, SaturationSubscribersJob, SaturationSubscribersResult } from "./saturation-jobs.js";
 import type { TransportName } from "./transports/transports.js";
 
 /** One system under test as a load sees it: its instances' URLs and process ids. */
@@ -169,4 +171,8 @@ export interface Loads {
   "many-groups": { job: ManyGroupsJob; result: ManyGroupsResult };
   idle: { job: IdleJob; result: IdleResult };
   "hot-item": { job: HotItemJob; result: HotItemResult };
+  "slow-consumers": { job: SlowConsumersJob; result: SlowConsumersResult };
+  "snapshot-join": { job: SnapshotJoinJob; result: SnapshotJoinResult };
+  "saturation-subscribers": { job: SaturationSubscribersJob; result: SaturationSubscribersResult };
+  "saturation-probe": { job: SaturationProbeJob; result: SaturationProbeResult };
 }

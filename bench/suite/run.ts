@@ -4,10 +4,13 @@
  * <name>.svg; bench/results/summary.md then gathers the latest results of all.
  *
  *   npm run bench [-- <scenario>...] [--runs N] [--only <system>]... [--cpu-prof] [--list]
+ *                 [--seconds N] [--subscribers N] [--items N]
  *
  * --cpu-prof runs our servers under `node --cpu-prof` and prints each profile's top
  * frames: for finding what stands in the way of a target, not for figures (profiling
- * slows the server).
+ * slows the server). --seconds, --subscribers and --items shorten the scenarios that
+ * take them (slow-consumers, snapshot-join, saturation) for a quick look; their results are written
+ * as usual, with the settings recorded.
  */
 import { parseArgs } from "node:util";
 import { loadAverage, machineInfo } from "./machine.js";
@@ -24,16 +27,41 @@ import { hotItemScenario } from "./scenarios/hot-item.js";
 import { idleScenario } from "./scenarios/idle.js";
 import { manyGroupsScenario } from "./scenarios/many-groups.js";
 import { redisScenario } from "./scenarios/redis.js";
+import { saturationScenario } from "./scenarios/saturation.js";
+import { scaleScenario } from "./scenarios/scale.js";
+import { slowConsumersScenario } from "./scenarios/slow-consumers.js";
+import { snapshotJoinScenario } from "./scenarios/snapshot-join.js";
 import { triggersScenario } from "./scenarios/triggers.js";
 import { unaryScenario } from "./scenarios/unary.js";
 
-const SCENARIOS: Scenario[] = [unaryScenario, fanoutScenario, manyGroupsScenario, idleScenario, hotItemScenario, triggersScenario, durableScenario, redisScenario];
+const SCENARIOS: Scenario[] = [
+  unaryScenario,
+  fanoutScenario,
+  manyGroupsScenario,
+  idleScenario,
+  hotItemScenario,
+  triggersScenario,
+  durableScenario,
+  redisScenario,
+  slowConsumersScenario,
+  snapshotJoinScenario,
+  saturationScenario,
+  scaleScenario,
+];
 /** Runs per system unless --runs says otherwise: enough for a median on a noisy machine, few enough for 15 minutes. */
 const DEFAULT_RUNS = 3;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { runs: { type: "string" }, list: { type: "boolean" }, "cpu-prof": { type: "boolean" }, only: { type: "string", multiple: true } },
+  options: {
+    runs: { type: "string" },
+    list: { type: "boolean" },
+    "cpu-prof": { type: "boolean" },
+    only: { type: "string", multiple: true },
+    seconds: { type: "string" },
+    subscribers: { type: "string" },
+    items: { type: "string" },
+  },
 });
 
 if (values.list) {
@@ -51,6 +79,18 @@ if (runsOption !== undefined && (!Number.isInteger(runsOption) || runsOption < 1
   console.error(`--runs must be a whole number from 1 to 20, got ${values.runs}`);
   process.exit(2);
 }
+/** A --seconds, --subscribers or --items value: a whole number from 1 up, or undefined when not given. */
+function sizeOption(name: "seconds" | "subscribers" | "items"): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    console.error(`--${name} must be a whole number from 1 up, got ${text}`);
+    process.exit(2);
+  }
+  return n;
+}
+const sizes = { seconds: sizeOption("seconds"), subscribers: sizeOption("subscribers"), items: sizeOption("items") };
 const selected = positionals.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => positionals.includes(s.name));
 
 const machine = machineInfo();
@@ -70,7 +110,7 @@ for (const scenario of selected) {
   try {
     const runs = runsOption ?? scenario.defaultRuns ?? DEFAULT_RUNS;
     const only = values.only?.map((label) => label.toLowerCase());
-    const output = await scenario.run({ runs, only, log: (line) => console.log(`   ${line}`) });
+    const output = await scenario.run({ runs, only, ...sizes, log: (line) => console.log(`   ${line}`) });
     const result = {
       scenario: scenario.name,
       title: scenario.title,

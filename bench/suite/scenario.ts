@@ -33,6 +33,10 @@ export interface ScenarioOptions {
   runs: number;
   /** Only the systems (fan-out, many-groups, idle) whose label contains one of these (lower case); undefined for all. */
   only?: string[];
+  /** --seconds, --subscribers, --items: shorter runs of the scenarios that take them; undefined for their defaults. */
+  seconds?: number;
+  subscribers?: number;
+  items?: number;
   log(line: string): void;
 }
 

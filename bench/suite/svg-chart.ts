@@ -1,6 +1,7 @@
 /**
  * Hand-drawn SVG charts for the results: horizontal bars (one figure per system) and
- * lines (a figure against offered load). Panels stack vertically in one file.
+ * lines (a figure against offered load, or on log-log axes a cost against a size).
+ * Panels stack vertically in one file.
  */
 
 export interface BarChart {
@@ -21,6 +22,12 @@ export interface LineChart {
   limit?: { y: number; label: string };
   /** Top of the y axis; points above it are drawn at the top edge. Default: the largest value. */
   maxY?: number;
+  /**
+   * Both axes logarithmic, ticks at powers of ten, for a cost against a size that spans
+   * decades: a straight line of slope b is growth as size^b. Points at or below zero
+   * cannot be drawn and are left out; `maxY` and `limit` still apply. Default false.
+   */
+  logAxes?: boolean;
 }
 
 export type Chart = BarChart | LineChart;
@@ -86,28 +93,32 @@ function barPanel(chart: BarChart, top: number): { svg: string; height: number }
   return { svg: `<g>${parts.join("")}</g>`, height: TITLE_HEIGHT + chart.bars.length * (BAR_HEIGHT + BAR_GAP) };
 }
 
+/** Where a line chart puts its values, and the ticks each axis shows (value and label position). */
+interface Axes {
+  px(x: number): number;
+  py(y: number): number;
+  xTicks: number[];
+  yTicks: number[];
+  /** Whether a point can be drawn on these axes. */
+  drawable(point: [number, number]): boolean;
+}
+
 function linePanel(chart: LineChart, top: number): { svg: string; height: number } {
-  const points = chart.series.flatMap((series) => series.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
-  const maxX = niceCeiling(Math.max(1e-9, ...points.map(([x]) => x)));
-  const maxY = chart.maxY ?? niceCeiling(Math.max(1e-9, chart.limit?.y ?? 0, ...points.map(([, y]) => y)));
   const plot = { ...LINE_PLOT, top: top + TITLE_HEIGHT + LINE_PLOT.top };
-  const px = (x: number) => plot.left + (x / maxX) * plot.width;
-  const py = (y: number) => plot.top + plot.height - (Math.min(y, maxY) / maxY) * plot.height;
+  const axes = chart.logAxes ? logAxes(chart, plot) : linearAxes(chart, plot);
+  const { px, py } = axes;
   const parts = [text(10, top + 16, chart.title, 'font-weight="bold" font-size="14"')];
   parts.push(`<rect x="${plot.left}" y="${plot.top}" width="${plot.width}" height="${plot.height}" fill="none" stroke="#9ca3af"/>`);
-  const [xTicks, yTicks] = [tickCount(maxX), tickCount(maxY)];
-  for (let tick = 0; tick <= xTicks; tick++) {
-    const x = (maxX * tick) / xTicks;
+  for (const x of axes.xTicks) {
     parts.push(text(px(x), plot.top + plot.height + 14, compact(x), 'text-anchor="middle" fill="#4b5563"'));
   }
-  for (let tick = 0; tick <= yTicks; tick++) {
-    const y = (maxY * tick) / yTicks;
+  axes.yTicks.forEach((y, tick) => {
     parts.push(text(plot.left - 6, py(y) + 4, compact(y), 'text-anchor="end" fill="#4b5563"'));
     if (tick > 0) parts.push(`<line x1="${plot.left}" x2="${plot.left + plot.width}" y1="${py(y)}" y2="${py(y)}" stroke="#e5e7eb"/>`);
-  }
+  });
   parts.push(text(plot.left + plot.width / 2, plot.top + plot.height + 30, chart.xLabel, 'text-anchor="middle"'));
   parts.push(text(14, plot.top + plot.height / 2, chart.yLabel, `text-anchor="middle" transform="rotate(-90 14 ${plot.top + plot.height / 2})"`));
-  if (chart.limit) {
+  if (chart.limit && axes.drawable([1, chart.limit.y])) {
     const y = py(chart.limit.y);
     parts.push(`<line x1="${plot.left}" x2="${plot.left + plot.width}" y1="${y}" y2="${y}" stroke="#dc2626" stroke-dasharray="4 3"/>`);
     parts.push(text(plot.left + plot.width - 4, y - 4, chart.limit.label, 'text-anchor="end" fill="#dc2626"'));
@@ -115,7 +126,7 @@ function linePanel(chart: LineChart, top: number): { svg: string; height: number
   const colour = colourPicker();
   chart.series.forEach((series, index) => {
     const stroke = colour(series.label, series.ours);
-    const drawn = series.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+    const drawn = series.points.filter(axes.drawable);
     if (drawn.length > 0) {
       parts.push(`<polyline fill="none" stroke="${stroke}" stroke-width="2" points="${drawn.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ")}"/>`);
       for (const [x, y] of drawn) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${stroke}"/>`);
@@ -126,6 +137,54 @@ function linePanel(chart: LineChart, top: number): { svg: string; height: number
     parts.push(text(legendX + 18, legendY + 10, series.label));
   });
   return { svg: `<g>${parts.join("")}</g>`, height: TITLE_HEIGHT + LINE_PLOT.top + LINE_PLOT.height + 40 };
+}
+
+type Plot = typeof LINE_PLOT;
+
+function linearAxes(chart: LineChart, plot: Plot): Axes {
+  const drawable = ([x, y]: [number, number]) => Number.isFinite(x) && Number.isFinite(y);
+  const points = chart.series.flatMap((series) => series.points).filter(drawable);
+  const maxX = niceCeiling(Math.max(1e-9, ...points.map(([x]) => x)));
+  const maxY = chart.maxY ?? niceCeiling(Math.max(1e-9, chart.limit?.y ?? 0, ...points.map(([, y]) => y)));
+  const [xTicks, yTicks] = [tickCount(maxX), tickCount(maxY)];
+  return {
+    px: (x) => plot.left + (x / maxX) * plot.width,
+    py: (y) => plot.top + plot.height - (Math.min(y, maxY) / maxY) * plot.height,
+    xTicks: Array.from({ length: xTicks + 1 }, (_, tick) => (maxX * tick) / xTicks),
+    yTicks: Array.from({ length: yTicks + 1 }, (_, tick) => (maxY * tick) / yTicks),
+    drawable,
+  };
+}
+
+/** Decades from the one at or below the smallest value to the one at or above the largest. */
+function logAxes(chart: LineChart, plot: Plot): Axes {
+  const drawable = ([x, y]: [number, number]) => Number.isFinite(x) && Number.isFinite(y) && x > 0 && y > 0;
+  const points = chart.series.flatMap((series) => series.points).filter(drawable);
+  const decades = (values: number[]): [number, number] => {
+    if (values.length === 0) return [0, 1];
+    const low = Math.floor(Math.log10(Math.min(...values)) + 1e-9);
+    const high = Math.ceil(Math.log10(Math.max(...values)) - 1e-9);
+    return [low, Math.max(high, low + 1)];
+  };
+  const [xLow, xHigh] = decades(points.map(([x]) => x));
+  const limitY = chart.limit && chart.limit.y > 0 ? [chart.limit.y] : [];
+  const [yLow, yHighAuto] = decades([...points.map(([, y]) => y), ...limitY]);
+  const yHigh = chart.maxY !== undefined && chart.maxY > 0 ? Math.max(yLow + 1, Math.ceil(Math.log10(chart.maxY) - 1e-9)) : yHighAuto;
+  const position = (value: number, low: number, high: number) => (Math.min(Math.max(Math.log10(value), low), high) - low) / (high - low);
+  const powers = (low: number, high: number) => {
+    // At most about six labels an axis: every decade, or every other one when they are many.
+    const step = Math.ceil((high - low) / 6);
+    const ticks: number[] = [];
+    for (let power = low; power <= high; power += step) ticks.push(10 ** power);
+    return ticks;
+  };
+  return {
+    px: (x) => plot.left + position(x, xLow, xHigh) * plot.width,
+    py: (y) => plot.top + plot.height - position(y, yLow, yHigh) * plot.height,
+    xTicks: powers(xLow, xHigh),
+    yTicks: powers(yLow, yHigh),
+    drawable,
+  };
 }
 
 function text(x: number, y: number, content: string, attributes = ""): string {
@@ -158,5 +217,7 @@ function compact(n: number): string {
   if (abs >= 1e4) return `${+(n / 1e3).toFixed(0)}k`;
   if (abs >= 1e3) return `${+(n / 1e3).toFixed(1)}k`;
   if (abs >= 10) return `${+n.toFixed(0)}`;
+  // Log axes reach below 0.01, which two decimals would print as 0.
+  if (abs > 0 && abs < 0.01) return `${+n.toPrecision(1)}`;
   return `${+n.toFixed(2)}`;
 }
