@@ -84,7 +84,8 @@ async function startServer(label: string, command: string[]): Promise<RunningSer
   return { label, url, pid: child.pid!, output: () => output, stop: () => stopChild(child, exited) };
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+/** Stops a child with SIGTERM, and SIGKILL when it has not exited STOP_TIMEOUT_MS later. */
+export async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill("SIGTERM");
   const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);

@@ -2,7 +2,7 @@ import http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { SubscribeRequestSchema, SubscribeResponseSchema } from "../../../gen/iii/stream/v1/stream_pb.js";
 import { openConnectWriter } from "./connect-writer.js";
-import { STREAM_NAME, SubscriberBase, type SubscriberEvents, type Transport } from "./transport.js";
+import { STREAM_NAME, SubscriberBase, type Subscriber, type SubscriberEvents, type Transport } from "./transport.js";
 
 const SUBSCRIBE_PATH = "/iii.stream.v1.StreamService/Subscribe";
 /** Connect streaming envelope: 1 flag byte, 4 length bytes. */
@@ -17,38 +17,57 @@ const END_STREAM_FLAG = 0b10;
  */
 export const subscribeTransport: Transport = {
   subscribe(url, groupId, events) {
-    return new RawSubscriber(url, groupId, events);
+    const session = http2.connect(url);
+    session.on("error", () => undefined);
+    const call = new SubscribeCall(session, STREAM_NAME, groupId, events, () => session.destroy());
+    session.on("close", () => call.connectionClosed());
+    return call;
   },
   openWriter: openConnectWriter,
 };
 
-class RawSubscriber extends SubscriberBase {
-  private readonly session: http2.ClientHttp2Session;
+/**
+ * One Subscribe call on an HTTP/2 session, its frames read and decoded by hand. Joined
+ * with the snapshot's last message (`more` unset; absent on a server that sends one).
+ */
+export class SubscribeCall extends SubscriberBase implements Subscriber {
+  private readonly stream: http2.ClientHttp2Stream;
   private pending: Buffer = Buffer.alloc(0);
 
-  constructor(url: string, groupId: string, events: SubscriberEvents) {
+  constructor(
+    session: http2.ClientHttp2Session,
+    streamName: string,
+    groupId: string,
+    events: SubscriberEvents,
+    /** How leaving closes it: the session when the call has one of its own, else the stream. */
+    private readonly leave?: () => void,
+  ) {
     super(events);
-    this.session = http2.connect(url);
-    this.session.on("error", () => undefined);
-    this.session.on("close", () => this.markEnded(new Error("the HTTP/2 connection closed")));
-    const request = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { streamName: STREAM_NAME, groupId }));
+    const request = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { streamName, groupId }));
     const envelope = Buffer.alloc(ENVELOPE_HEADER + request.length);
     envelope.writeUInt32BE(request.length, 1);
     envelope.set(request, ENVELOPE_HEADER);
-    const stream = this.session.request({
+    const stream = session.request({
       ":method": "POST",
       ":path": SUBSCRIBE_PATH,
       "content-type": "application/connect+proto",
       "connect-protocol-version": "1",
     });
+    this.stream = stream;
     stream.on("error", () => undefined);
     stream.on("data", (chunk: Buffer) => this.read(chunk));
     stream.on("close", () => this.markEnded(new Error("the Subscribe stream ended")));
     stream.end(envelope);
   }
 
+  /** The call's own session closed (see subscribeTransport). */
+  connectionClosed(): void {
+    this.markEnded(new Error("the HTTP/2 connection closed"));
+  }
+
   protected disconnect(): void {
-    this.session.destroy();
+    if (this.leave) this.leave();
+    else this.stream.close();
   }
 
   private read(chunk: Buffer): void {
@@ -65,10 +84,9 @@ class RawSubscriber extends SubscriberBase {
   }
 
   private deliver(bytes: Uint8Array): void {
-    const response = fromBinary(SubscribeResponseSchema, bytes);
-    const message = response.message;
+    const message = fromBinary(SubscribeResponseSchema, bytes).message;
     if (message.case === "snapshot") {
-      this.markJoined();
+      if (message.value.more !== true) this.markJoined();
     } else if (message.case === "change") {
       const data = message.value.data?.kind;
       const index = data?.case === "structValue" ? data.value.fields.i?.kind : undefined;

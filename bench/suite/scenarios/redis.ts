@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import type { HotItemJob, HotItemResult, UnaryProtocol } from "../../load/jobs.js";
 import { formatMs, formatNumber } from "../format.js";
 import { runLoad, startOurs, type RunningServer } from "../processes.js";
@@ -10,8 +9,8 @@ import { median } from "../stats.js";
 import { streamSocketUnavailable } from "../stream-socket-probe.js";
 import { fanoutCharts, fanoutIncidents, fanoutTable, measureFanout, summarizeFanout, type FanoutSystem } from "./fanout-shape.js";
 import { compareUnary, measureUnary, medianCalls, targetOf, unaryTable } from "./unary-shape.js";
+import { deleteKeysUnder, REDIS_URL, redisVersionAt } from "./redis-keys.js";
 
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const PROTOCOLS: UnaryProtocol[] = ["connect-binary-h2"];
 const CONCURRENCIES = [16, 64];
 const INSTANCES = 2;
@@ -26,7 +25,7 @@ export const redisScenario: Scenario = {
   name: "redis",
   title: `The unary, hot-item and fan-out shapes across ${INSTANCES} instances sharing one Redis`,
   async run(options) {
-    const version = await redisVersion();
+    const version = await redisVersionAt(REDIS_URL);
     if (version === undefined) return unavailable(`no Redis answered at ${REDIS_URL} (set REDIS_URL)`);
     const keyPrefix = `iii-stream-bench:${Date.now().toString(36)}:`;
     const dir = mkdtempSync(join(os.tmpdir(), "iii-stream-bench-redis-"));
@@ -89,7 +88,7 @@ export const redisScenario: Scenario = {
       };
     } finally {
       await Promise.all(servers.map((server) => server.stop()));
-      await deleteKeys(keyPrefix);
+      await deleteKeysUnder(REDIS_URL, keyPrefix);
       rmSync(dir, { recursive: true, force: true });
     }
   },
@@ -142,37 +141,4 @@ function hotItemTable(runs: HotItemRuns): Table {
 
 function unavailable(reason: string): ScenarioOutput {
   return { tables: [], charts: [], targets: [], notes: [`redis scenario not available: ${reason}`], config: { redisUrl: REDIS_URL }, raw: null };
-}
-
-async function redisVersion(): Promise<string | undefined> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on("error", () => undefined);
-  try {
-    await redis.connect();
-    return /redis_version:(\S+)/.exec(await redis.info("server"))?.[1] ?? "unknown";
-  } catch {
-    return undefined;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** Removes what the scenario wrote, by its unique prefix (SCAN in bounded pages). */
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on("error", () => undefined);
-  try {
-    await redis.connect();
-    let cursor = "0";
-    for (let page = 0; page < 10_000; page++) {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-      if (cursor === "0") break;
-    }
-  } catch {
-    // Nothing to clean when Redis went away; the keys carry a unique prefix.
-  } finally {
-    redis.disconnect();
-  }
 }

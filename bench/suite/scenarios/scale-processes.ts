@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { FillPlan, ScaleLoads, ScaleServerConfig, ServerReply } from "../../load/scale-jobs.js";
 import { parseResult } from "../../load/load-io.js";
-import { PINNING, PROJECT_ROOT } from "../processes.js";
+import { PINNING, PROJECT_ROOT, stopChild } from "../processes.js";
 
 const SERVER_CORE = "0";
 const LOAD_CORE = "1";
@@ -17,7 +17,6 @@ const CLI = fileURLToPath(new URL("../../../bin/iii-stream.mjs", import.meta.url
 const loadFile = (name: string) => fileURLToPath(new URL(`../../load/${name}.ts`, import.meta.url));
 const LISTENING = /listening on (http:\/\/\S+) \(/;
 const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 10_000;
 /** A fill of a million groups through the Redis adapter takes minutes on a slow machine; nothing takes longer. */
 const REQUEST_TIMEOUT_MS = 15 * 60_000;
 
@@ -143,13 +142,6 @@ async function listeningUrl(
   return { url, exited, output: tail, onLine: (listener) => listeners.push(listener) };
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
-}
 
 /**
  * Runs one of the scale scenario's load processes on the load core with its job and

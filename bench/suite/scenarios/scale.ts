@@ -8,7 +8,7 @@ import { rssBytes } from "../proc-stats.js";
 import type { Scenario, ScenarioOptions } from "../scenario.js";
 import { median } from "../stats.js";
 import { runScaleLoad, startCliTimed, startScaleServer, type ScaleServer } from "./scale-processes.js";
-import { deleteRedisKeys, redisUsedMemory, redisVersion, SCALE_REDIS_URL } from "./scale-redis.js";
+import { deleteKeysUnder, REDIS_URL, redisUsedMemoryAt, redisVersionAt } from "./redis-keys.js";
 import { growthLines, growthOf, growthTable, seriesChart, seriesTable, type Series, type SeriesColumn } from "./scale-report.js";
 
 /** The sizes of the issue; `SCALE_QUICK=1` runs every series at small sizes (a few minutes), to try the harness. */
@@ -62,8 +62,8 @@ export const scaleScenario: Scenario = {
     const wantSeries = (name: SeriesName) => seriesFilter.length === 0 || seriesFilter.includes(name);
     const wantAdapter = (adapter: ScaleAdapter) => adapterFilter.length === 0 || adapterFilter.includes(adapter);
 
-    const redis = await redisVersion();
-    const redisMissing = redis === undefined ? `no Redis answered at ${SCALE_REDIS_URL} (set REDIS_URL)` : undefined;
+    const redis = await redisVersionAt(REDIS_URL);
+    const redisMissing = redis === undefined ? `no Redis answered at ${REDIS_URL} (set REDIS_URL)` : undefined;
     const adapters = ADAPTERS.filter(wantAdapter);
     const runner = new Runner(options, redisMissing);
     const measured: Series[] = [];
@@ -124,7 +124,7 @@ export const scaleScenario: Scenario = {
       targets: [],
       notes: [
         ...(QUICK ? ["SCALE_QUICK=1: small sizes, to try the harness; not the issue's sizes."] : []),
-        ...(redisMissing ? [`redis not available: ${redisMissing}`] : [`Redis ${redis} at ${SCALE_REDIS_URL}, not pinned: it shares the cores with server and load.`]),
+        ...(redisMissing ? [`redis not available: ${redisMissing}`] : [`Redis ${redis} at ${REDIS_URL}, not pinned: it shares the cores with server and load.`]),
         ...METHOD_NOTES,
         ...runner.failures,
         ...notes,
@@ -181,7 +181,7 @@ class Runner {
       this.options.log(`${series}: ${adapter}`);
       const dataDir = adapter === "file" ? mkdtempSync(join(os.tmpdir(), "iii-stream-bench-scale-")) : undefined;
       const keyPrefix = adapter === "redis" ? `iii-stream-bench-scale:${Date.now().toString(36)}:` : undefined;
-      const config: ScaleServerConfig = { adapter, dataDir, redisUrl: SCALE_REDIS_URL, keyPrefix };
+      const config: ScaleServerConfig = { adapter, dataDir, redisUrl: REDIS_URL, keyPrefix };
       let server: ScaleServer | undefined;
       try {
         server = await startScaleServer(`iii-stream (${adapter})`, config);
@@ -196,7 +196,7 @@ class Runner {
       } finally {
         await server?.stop();
         if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-        if (keyPrefix) await deleteRedisKeys(keyPrefix);
+        if (keyPrefix) await deleteKeysUnder(REDIS_URL, keyPrefix);
       }
     }
     return results;
@@ -266,7 +266,7 @@ async function storeBytes(config: ScaleServerConfig): Promise<number> {
     };
     return size("iii-stream.db") + size("iii-stream.db-wal");
   }
-  return config.adapter === "redis" ? redisUsedMemory() : NaN;
+  return config.adapter === "redis" ? redisUsedMemoryAt(REDIS_URL) : NaN;
 }
 
 async function measureGroups(server: ScaleServer, config: ScaleServerConfig, options: ScenarioOptions): Promise<GroupsRow[]> {
