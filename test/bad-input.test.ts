@@ -3,7 +3,7 @@ import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { JsonValue } from "../src/index.js";
-import { SetRequestSchema, UpdateOpSchema, type StreamService } from "../gen/iii/stream/v1/stream_pb.js";
+import { GetRequestSchema, SetRequestSchema, UpdateOpSchema, type StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { expectConnectError } from "./conformance/expect-error.js";
 import { json, op, value } from "./conformance/proto-values.js";
 import { SubscriptionReader } from "./conformance/subscription-reader.js";
@@ -251,6 +251,10 @@ describe("malformed requests", () => {
     ["Update", { ...SEED, ops: [{ set: { path: ["n"], value: 2 }, remove: { path: ["n"] } }] }, /oneof set multiple times/],
     ["Send", { ...SEED, type: 7 }, /type.*expected string/],
     ["ListGroups", { stream_name: {} }, /stream_name.*expected string/],
+    // A misspelt field must not turn a conditional write into an unconditional one.
+    ["Set", { ...SEED, data: 2, if_revison: 1 }, /if_revison.*unknown/],
+    ["Update", { ...SEED, ops: [{ increment: { path: ["n"], by: 1, bye: 2 } }] }, /bye.*unknown/],
+    ["List", { stream_name: "seed", group_id: "g", page_sise: 1 }, /page_sise.*unknown/],
   ];
 
   it.each(wrongTypes)("a wrong JSON type (%s %j) is INVALID_ARGUMENT naming the field", async (method, body, message) => {
@@ -286,6 +290,21 @@ describe("malformed requests", () => {
     }
   });
 
+  it("an unknown JSON field in a Subscribe is INVALID_ARGUMENT naming it; binary requests skip unknown fields, as protobuf does", async () => {
+    const answer = await subscribeJson('{"stream_name":"seed","group_id":"g","from_ofset":1}');
+    expect(answer.end).toBe(true);
+    expect(answer.message.error).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/from_ofset.*unknown/) });
+    // A GetRequest with an extra field 15 (varint 1) after its known fields.
+    const known = toBinary(GetRequestSchema, create(GetRequestSchema, { streamName: SEED.stream_name, groupId: SEED.group_id, itemId: SEED.item_id }));
+    const response = await fetch(`${running.url}/iii.stream.v1.StreamService/Get`, {
+      method: "POST",
+      headers: { "content-type": "application/proto" },
+      body: Buffer.concat([Buffer.from(known), Buffer.from([0x78, 0x01])]),
+    });
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+  });
+
   it("an op that names no operation rejects the whole Update", async () => {
     const key = { streamName: SEED.stream_name, groupId: SEED.group_id, itemId: SEED.item_id };
     await expectConnectError(client.update({ ...key, ops: [op.none()] }), Code.InvalidArgument, /^ops\[0\] names no operation/);
@@ -299,7 +318,8 @@ describe("malformed requests", () => {
       "Update",
       JSON.stringify({ ...SEED, ops: [{ increment: { path: ["n"], by: 1 } }, { frobnicate: { path: ["n"] } }] }),
       "invalid_argument",
-      /ops\[1\] names no operation/,
+      // An operation the server does not know is an unknown JSON field, named as such.
+      /frobnicate.*unknown/,
     );
   });
 });

@@ -74,6 +74,25 @@ describe("command line", () => {
     }
   });
 
+  const plainFile = join(mkdtempSync(join(tmpdir(), "iii-stream-cli-")), "a-file");
+  writeFileSync(plainFile, "not a directory");
+  it.each([
+    ["/proc/nope", "ENOENT"],
+    ["/proc/nope/deeper", "ENOENT"],
+    [join(plainFile, "data"), "exists and is not a directory"],
+  ])("refuses an unusable data directory (%s) at start with exit 1 and the reason", async (dataDir, reason) => {
+    // Node's recursive mkdir spun forever on /proc paths: the start must end, and say why.
+    const run = runCli(["--port", "0", "--data-dir", dataDir]);
+    const killer = setTimeout(() => run.child.kill("SIGKILL"), 20_000);
+    try {
+      expect(await run.exited).toBe(1);
+    } finally {
+      clearTimeout(killer);
+    }
+    expect(run.output()).toContain(`cannot create the data directory ${dataDir}`);
+    expect(run.output()).toContain(reason);
+  });
+
   it("reads a reference-style YAML config with environment placeholders", async () => {
     const path = configFile(
       "reference.yaml",

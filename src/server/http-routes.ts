@@ -20,12 +20,15 @@ type NodeResponse = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]
 type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
 
 /**
- * JSON bodies must be UTF-8. Connect's default decoder turns invalid bytes into U+FFFD,
- * which would store names and values the client never sent; a fatal decoder makes them
- * INVALID_ARGUMENT. Connect reads `textDecoder` although its option type does not list
- * it; unknown fields stay ignored, Connect's default.
+ * How JSON bodies are read. They must be UTF-8: Connect's default decoder turns invalid
+ * bytes into U+FFFD, which would store names and values the client never sent; a fatal
+ * decoder makes them INVALID_ARGUMENT (Connect reads `textDecoder` although its option
+ * type does not list it). An unknown field is INVALID_ARGUMENT naming it, the ProtoJSON
+ * default that Connect turns off: a misspelt `if_revision` would otherwise turn a
+ * conditional write into an unconditional one. Binary bodies keep protobuf's rule
+ * (unknown fields are skipped), since there a field is a number, not a name to misspell.
  */
-export const STRICT_UTF8_JSON = { ignoreUnknownFields: true, textDecoder: new TextDecoder("utf-8", { fatal: true }) };
+export const STRICT_JSON = { ignoreUnknownFields: false, textDecoder: new TextDecoder("utf-8", { fatal: true }) };
 
 /** What `/healthz` reports. */
 export interface HealthState {
@@ -56,7 +59,7 @@ export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
     },
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
-    jsonOptions: STRICT_UTF8_JSON,
+    jsonOptions: STRICT_JSON,
     fallback: (req, res) => fallback(req, res, options.health),
   });
 }

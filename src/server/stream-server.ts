@@ -13,7 +13,7 @@ import { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 import { WebSocketBridge } from "../ws/websocket-bridge.js";
-import { connectRoutes, httpRoutes, STRICT_UTF8_JSON } from "./http-routes.js";
+import { connectRoutes, httpRoutes, STRICT_JSON } from "./http-routes.js";
 import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
 import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
 
@@ -78,7 +78,7 @@ export class StreamServer {
       authenticate: (handshake) => this.functions.authenticate(handshake),
       readAccess,
       readMaxBytes: resolved.maxMessageBytes,
-      jsonOptions: STRICT_UTF8_JSON,
+      jsonOptions: STRICT_JSON,
     });
     this.webSockets = new WebSocketBridge(
       {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync, writeSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { closeSync, fsyncSync, mkdirSync, openSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import Database from "better-sqlite3";
 
 /** The one database file inside the data directory (SQLite adds `-wal` beside it). */
@@ -97,6 +97,35 @@ export interface OpenStoreOptions {
 }
 
 /**
+ * Creates `dir` and its missing parents one level at a time. Node's recursive
+ * `mkdirSync` never returns on some paths (under /proc it retries forever, a core
+ * spinning and signals unanswered); walking the levels ends after one try each, and
+ * the first that fails says why.
+ */
+function makeDirectory(dir: string): void {
+  const levels: string[] = [];
+  for (let level = dir; level !== dirname(level); level = dirname(level)) levels.unshift(level);
+  for (const level of levels) {
+    try {
+      mkdirSync(level);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" && isDirectory(level)) continue;
+      const reason = code === "EEXIST" ? `${level} exists and is not a directory` : (error as Error).message;
+      throw new StoreOpenError(`cannot create the data directory ${dir}: ${reason}`);
+    }
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Opens (or creates) the store in `dataDir` and takes its lock for the life of the
  * connection. A locked, damaged or foreign file fails with a StoreOpenError and is
  * left exactly as it was.
@@ -104,11 +133,7 @@ export interface OpenStoreOptions {
 export function openStore(options: OpenStoreOptions): { db: Database.Database; file: string; dataDir: string } {
   const dataDir = resolve(options.dataDir);
   const file = join(dataDir, STORE_FILE_NAME);
-  try {
-    mkdirSync(dataDir, { recursive: true });
-  } catch (error) {
-    throw new StoreOpenError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`);
-  }
+  makeDirectory(dataDir);
   let db: Database.Database;
   try {
     // timeout 0: a lock held by another process is reported at once, not waited for.
