@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -5,7 +6,7 @@ import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
-import { runCli, spawnServer, type ServerProcess } from "./support/process.js";
+import { PROJECT_ROOT, runCli, spawnServer, type ServerProcess } from "./support/process.js";
 import { transportFor } from "./support/server.js";
 
 const running: ServerProcess[] = [];
@@ -92,6 +93,54 @@ describe("command line", () => {
     expect(run.output()).toContain(`cannot create the data directory ${dataDir}`);
     expect(run.output()).toContain(reason);
   });
+
+  /** Starts the server the way a user would; resolves with the child and the URL it listens on. */
+  async function startAs(how: string): Promise<{ child: ChildProcess; url: string; exited: Promise<unknown> }> {
+    const args = ["--port", "0", "--adapter", "memory"];
+    const [command, commandArgs] =
+      how === "npm start" ? ["npm", ["start", "--silent", "--", ...args]] : how === "the bin" ? [process.execPath, ["bin/iii-stream.mjs", ...args]] : [process.execPath, ["dist/src/cli/cli.js", ...args]];
+    const child = spawn(command, commandArgs, { cwd: PROJECT_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    let output = "";
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${how} did not start:\n${output}`)), 20_000);
+      child.stdout!.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening on (http:\/\/\S+) \(/.exec(output);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    });
+    return { child, url, exited };
+  }
+
+  async function refusesConnections(url: string): Promise<boolean> {
+    const { hostname, port } = new URL(url);
+    return new Promise((resolve) => {
+      const socket = net.connect(Number(port), hostname);
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once("error", () => resolve(true));
+    });
+  }
+
+  it.each(["npm start", "the bin", "node on the built entry"].flatMap((how) => (["SIGTERM", "SIGINT"] as const).map((signal) => [how, signal] as const)))(
+    "stops when %s gets %s at the PID that was started",
+    async (how, signal) => {
+      const { child, url, exited } = await startAs(how);
+      child.kill(signal);
+      await exited;
+      // npm exits at once: the server it started must be gone too, its port free.
+      const deadline = Date.now() + 10_000;
+      while (!(await refusesConnections(url)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await refusesConnections(url)).toBe(true);
+    },
+  );
 
   it("reads a reference-style YAML config with environment placeholders", async () => {
     const path = configFile(
