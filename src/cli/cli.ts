@@ -1,9 +1,8 @@
-import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
-import { configToOptions } from "./config-to-options.js";
+import { configToOptions, storeDetail } from "./config-to-options.js";
 
 const HELP = `Usage: iii-stream [options]
 
@@ -18,6 +17,9 @@ Options:
                     several servers behind a load balancer)
   --redis-url URL   the redis adapter's Redis, standalone or any node of a
                     Cluster (default redis://127.0.0.1:6379)
+  --redis-prefix P  prefix of the redis adapter's keys and channels (default
+                    iii-stream:); servers share data exactly when they share
+                    the Redis and the prefix, so give each deployment its own
   --data-dir DIR    directory of the file adapter's store (default ./data);
                     one server at a time may use it
   --sync-interval-ms N
@@ -39,7 +41,7 @@ Options:
 
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
-  III_STREAM_REDIS_URL,
+  III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX,
   III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
   each at least 16 printable ASCII characters without whitespace)
 
@@ -59,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
         "data-dir": { type: "string" },
         "sync-interval-ms": { type: "string" },
         "redis-url": { type: "string" },
+        "redis-prefix": { type: "string" },
         config: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -92,13 +95,14 @@ async function main(argv: string[]): Promise<number> {
         dataDir: args["data-dir"],
         syncIntervalMs: args["sync-interval-ms"],
         redisUrl: args["redis-url"],
+        redisPrefix: args["redis-prefix"],
         config: args.config,
       },
       process.env,
     );
     if (ignored.length > 0) process.stderr.write(`iii-stream: ignored: ${ignored.join(", ")} (the reference's kv store settings; they have no effect here)\n`);
     const backend = await createBackend(choice);
-    storeLabel = backend.items.name + (choice.name === "file" ? `, data: ${resolve(choice.dataDir)}` : "");
+    storeLabel = backend.items.name + storeDetail(choice);
     server = createStreamServer({ ...options, backend });
     await server.start();
   } catch (error) {

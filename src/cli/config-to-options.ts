@@ -1,6 +1,8 @@
+import { resolve } from "node:path";
 import { apiKeyProblem } from "../access/api-keys.js";
 import type { AdapterChoice } from "../adapters/backend.js";
 import { DEFAULT_REDIS_URL } from "../adapters/redis/redis-item-store.js";
+import { DEFAULT_KEY_PREFIX } from "../adapters/redis/key-layout.js";
 import type { FunctionsOptions } from "../functions/functions-runtime.js";
 import type { ConnectionLimits } from "../server/connection-limits.js";
 import type { StreamServerOptions } from "../server/options.js";
@@ -15,6 +17,7 @@ export interface CommandLine {
   dataDir?: string;
   syncIntervalMs?: string;
   redisUrl?: string;
+  redisPrefix?: string;
   config?: string;
 }
 
@@ -49,7 +52,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
     flags.adapter ?? env.III_STREAM_ADAPTER,
     config.adapter,
     { dataDir: flags.dataDir, syncIntervalMs: intervalOption("--sync-interval-ms", flags.syncIntervalMs) },
-    flags.redisUrl ?? env.III_STREAM_REDIS_URL,
+    { url: flags.redisUrl ?? env.III_STREAM_REDIS_URL, keyPrefix: flags.redisPrefix ?? env.III_STREAM_REDIS_PREFIX },
   );
   return {
     backend: { ...choice, historyLimit: config.history_limit },
@@ -174,6 +177,13 @@ export interface FileAdapterFlags {
   syncIntervalMs?: number;
 }
 
+/** The redis adapter's settings from the command line or the environment; they override the config file. */
+export interface RedisAdapterFlags {
+  url?: string;
+  /** Every key and channel starts with it: deployments that share a Redis keep apart by it. */
+  keyPrefix?: string;
+}
+
 /**
  * The adapter the command line names with `--adapter`, resolved against the config
  * file's `adapter`. Without either, the durable file adapter in `./data`.
@@ -182,21 +192,28 @@ export function chooseAdapter(
   flag: string | undefined,
   fromConfig: AdapterConfig | undefined,
   fileFlags: FileAdapterFlags = {},
-  redisUrl?: string,
+  redisFlags: RedisAdapterFlags = {},
 ): AdapterChoice {
   const name = flag ?? configuredName(fromConfig);
-  if (redisUrl !== undefined && name !== "redis") {
+  if (redisFlags.url !== undefined && name !== "redis") {
     throw new ConfigError(`--redis-url (III_STREAM_REDIS_URL) applies to the redis adapter, but the adapter is ${name}`);
+  }
+  if (redisFlags.keyPrefix !== undefined && name !== "redis") {
+    throw new ConfigError(`--redis-prefix (III_STREAM_REDIS_PREFIX) applies to the redis adapter, but the adapter is ${name}`);
+  }
+  if (redisFlags.keyPrefix !== undefined && (redisFlags.keyPrefix === "" || /[{}]/.test(redisFlags.keyPrefix))) {
+    throw new ConfigError(`--redis-prefix (III_STREAM_REDIS_PREFIX) must be non-empty and without "{" or "}", got ${JSON.stringify(redisFlags.keyPrefix)}`);
   }
   if (name === "redis") {
     if (fileFlags.dataDir !== undefined || fileFlags.syncIntervalMs !== undefined) {
       throw new ConfigError("--data-dir and --sync-interval-ms apply to the file adapter, but the adapter is redis");
     }
     const redisConfig = fromConfig?.name === "redis" ? fromConfig.config : undefined;
+    const keyPrefix = redisFlags.keyPrefix ?? redisConfig?.key_prefix;
     return {
       name: "redis",
-      url: redisUrl ?? redisConfig?.redis_url ?? DEFAULT_REDIS_URL,
-      ...(redisConfig?.key_prefix !== undefined ? { keyPrefix: redisConfig.key_prefix } : {}),
+      url: redisFlags.url ?? redisConfig?.redis_url ?? DEFAULT_REDIS_URL,
+      ...(keyPrefix !== undefined ? { keyPrefix } : {}),
     };
   }
   if (name === "memory") {
@@ -222,4 +239,16 @@ function configuredName(fromConfig: AdapterConfig | undefined): string {
   if (!fromConfig) return "file";
   if (fromConfig.name !== "kv") return fromConfig.name;
   return fromConfig.config?.store_method === "file_based" ? "file" : "memory";
+}
+
+/**
+ * Where the store is, for the line that says the server is up: the data directory, or
+ * the Redis (its password masked) and the key prefix, which decide what is shared.
+ */
+export function storeDetail(choice: AdapterChoice): string {
+  if (choice.name === "file") return `, data: ${resolve(choice.dataDir)}`;
+  if (choice.name !== "redis") return "";
+  const url = new URL(choice.url);
+  if (url.password !== "") url.password = "****";
+  return `, redis: ${url.toString()}, prefix: ${choice.keyPrefix ?? DEFAULT_KEY_PREFIX}`;
 }
