@@ -1,3 +1,4 @@
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { ConfigError, validateConfig } from "../src/cli/config.js";
@@ -108,11 +109,11 @@ describe("stream socket limits", () => {
       const finishing = await openSocket(wsUrl(server.url));
       // One fragment of a join, and never the rest: the frames are complete, so pongs still get through.
       dribbling.ws.send('{"type":"join",', { fin: false });
-      // The other sends a message in fragments across several sweeps, and finishes it.
+      // The other sends a message in fragments, pausing between them, and finishes it within the interval.
       finishing.ws.send('{"type":"join","data":', { fin: false });
-      await new Promise((resolve) => setTimeout(resolve, PING_MS * 1.5));
+      await new Promise((resolve) => setTimeout(resolve, PING_MS * 0.3));
       finishing.ws.send('{"subscriptionId":"f","streamName":"s",', { fin: false });
-      await new Promise((resolve) => setTimeout(resolve, PING_MS * 0.4));
+      await new Promise((resolve) => setTimeout(resolve, PING_MS * 0.3));
       finishing.ws.send('"groupId":"g"}}', { fin: true });
       await finishing.next(eventOf("f", "sync"));
       const closed = await dribbling.closed;
@@ -123,6 +124,44 @@ describe("stream socket limits", () => {
     } finally {
       await server.stop();
     }
+  });
+
+  /** A WebSocket handshake that is refused: its HTTP status and body. */
+  async function refusedHandshake(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+    const { hostname, port } = new URL(running.url);
+    return new Promise((resolve, reject) => {
+      const request = http.request({
+        host: hostname,
+        port,
+        path,
+        headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13", ...headers },
+      });
+      request.once("upgrade", () => reject(new Error(`${path} was upgraded`)));
+      request.once("response", (response) => {
+        let body = "";
+        response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      request.once("error", reject);
+      request.end();
+    });
+  }
+
+  it("says why a handshake is refused: unknown path, bad fromOffset or chunks, foreign origin", async () => {
+    expect(await refusedHandshake("/nope")).toEqual({ status: 404, body: expect.stringContaining("no WebSocket endpoint at /nope; the WebSocket endpoints are /, /worker") });
+    expect(await refusedHandshake("/stream/s")).toMatchObject({ status: 404 });
+    expect(await refusedHandshake("/stream/s/g?fromOffset=abc")).toEqual({
+      status: 400,
+      body: 'fromOffset must be a non-negative integer (an offset seen earlier), got "abc"\n',
+    });
+    expect(await refusedHandshake("/stream/s/g?fromOffset=-1")).toMatchObject({ status: 400 });
+    expect(await refusedHandshake("/stream/s/g?chunks=yes")).toEqual({ status: 400, body: 'chunks must be true or false, got "yes"\n' });
+    expect(await refusedHandshake("/stream/%E0%A4%A/g")).toMatchObject({ status: 400, body: expect.stringContaining("percent-encoding") });
+    expect(await refusedHandshake("/", { origin: "http://evil.test" })).toEqual({ status: 403, body: "the origin http://evil.test is not in allowed_origins\n" });
+    // Valid ones still join.
+    const socket = await connect("/stream/s/refusals?chunks=true");
+    await socket.next((message) => (message.event as JsonObject | undefined)?.type === "sync");
+    await connect("/stream/s/refusals?fromOffset=0&chunks=false");
   });
 
   it("accepts browser handshakes only from allowed origins", async () => {

@@ -189,9 +189,11 @@ export class WebSocketBridge {
   handleUpgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
     const route = routeOf(request.url ?? "/");
-    if (!route) return refuseUpgrade(socket, 404);
-    if (this.closing) return refuseUpgrade(socket, 503);
-    if (!originAllowed(request.headers.origin, this.services.allowedOrigins)) return refuseUpgrade(socket, 403);
+    if ("refusal" in route) return refuseUpgrade(socket, route.status, route.refusal);
+    if (this.closing) return refuseUpgrade(socket, 503, "the server is shutting down; connect again (elsewhere)");
+    if (!originAllowed(request.headers.origin, this.services.allowedOrigins)) {
+      return refuseUpgrade(socket, 403, `the origin ${request.headers.origin} is not in allowed_origins`);
+    }
     void this.services.functions.authenticate(handshakeFromNode(request)).then(
       (context) => this.upgrade(request, socket, head, route, context),
       () => this.upgrade(request, socket, head, route, undefined),
@@ -208,7 +210,7 @@ export class WebSocketBridge {
   /** `context` undefined: the auth function refused, and the connection is closed right after the upgrade. */
   private upgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer, route: Route, context: JsonValue | undefined): void {
     if (socket.destroyed) return;
-    if (this.closing) return refuseUpgrade(socket, 503);
+    if (this.closing) return refuseUpgrade(socket, 503, "the server is shutting down; connect again (elsewhere)");
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       // Browsers cannot read an HTTP status of a failed handshake, but they can read a close code.
       if (context === undefined) {
@@ -355,38 +357,64 @@ function parseFrame(data: RawData): JsonObject | undefined {
   }
 }
 
-function routeOf(url: string): Route | undefined {
+/** Why an upgrade is refused before it is looked at further: an HTTP status and what to do instead. */
+interface Refusal {
+  status: number;
+  refusal: string;
+}
+
+const ENDPOINTS = "the WebSocket endpoints are /, /worker, /otel and /stream/{stream_name}/{group_id}[/{item_id}]";
+
+function routeOf(url: string): Route | Refusal {
   let parsed: URL;
+  const unknown = (path: string): Refusal => ({ status: 404, refusal: `no WebSocket endpoint at ${path}; ${ENDPOINTS}` });
   try {
     parsed = new URL(url, "http://localhost");
   } catch {
-    return undefined;
+    return unknown(url);
   }
   const path = parsed.pathname.replace(/\/+$/, "") || "/";
   if (path === "/") return { kind: "either" };
   if (path === "/worker") return { kind: "worker" };
   if (path === "/otel" || path === "/worker/otel") return { kind: "telemetry" };
   const segments = path.split("/").slice(1);
-  if (segments[0] !== "stream" || segments.length < 3 || segments.length > 4) return undefined;
+  if (segments[0] !== "stream" || segments.length < 3 || segments.length > 4) return unknown(path);
   let names: string[];
   try {
     names = segments.slice(1).map((segment) => decodeURIComponent(segment));
   } catch {
-    return undefined;
+    return { status: 400, refusal: `${path} is not valid percent-encoding; encode each name with encodeURIComponent` };
+  }
+  const fromOffsetText = parsed.searchParams.get("fromOffset");
+  const fromOffset = offsetFromQuery(fromOffsetText);
+  if (fromOffsetText !== null && fromOffset === undefined) {
+    return { status: 400, refusal: `fromOffset must be a non-negative integer (an offset seen earlier), got ${JSON.stringify(fromOffsetText)}` };
+  }
+  const chunks = parsed.searchParams.get("chunks");
+  if (chunks !== null && chunks !== "true" && chunks !== "false") {
+    return { status: 400, refusal: `chunks must be true or false, got ${JSON.stringify(chunks)}` };
   }
   return {
     kind: "stream-path",
     streamName: names[0],
     groupId: names[1],
     itemId: names[2],
-    fromOffset: offsetFromQuery(parsed.searchParams.get("fromOffset")),
-    chunks: parsed.searchParams.get("chunks") === "true",
+    fromOffset,
+    chunks: chunks === "true",
   };
 }
 
-/** Answers an upgrade that will not happen with a plain HTTP status, and closes the connection. */
-function refuseUpgrade(socket: Duplex, status: number): void {
-  if (!socket.destroyed) {
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  }
+/** Answers an upgrade that will not happen with an HTTP status and why, and closes the connection. */
+function refuseUpgrade(socket: Duplex, status: number, why: string): void {
+  if (socket.destroyed) return;
+  const body = Buffer.from(`${why}\n`, "utf8");
+  socket.end(
+    Buffer.concat([
+      Buffer.from(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+          `X-Content-Type-Options: nosniff\r\nContent-Length: ${body.length}\r\n\r\n`,
+      ),
+      body,
+    ]),
+  );
 }
