@@ -246,6 +246,7 @@ describe("malformed requests", () => {
     ["Update", { ...SEED, ops: { increment: { path: ["n"], by: 1 } } }, /ops.*expected Array/],
     ["Update", { ...SEED, ops: [5] }, /UpdateOp/],
     ["Update", { ...SEED, ops: [{ increment: { path: ["n"], by: "abc" } }] }, /IncrementOp\.by/],
+    ["Update", { ...SEED, ops: [{ increment: { path: ["n"], by: 1.5 } }] }, /IncrementOp\.by/],
     ["Update", { ...SEED, ops: [{ increment: { path: "n", by: 1 } }] }, /IncrementOp\.path.*expected Array/],
     ["Update", { ...SEED, ops: [{ merge: { value: [1] } }] }, /Struct/],
     ["Update", { ...SEED, ops: [{ set: { path: ["n"], value: 2 }, remove: { path: ["n"] } }] }, /oneof set multiple times/],
@@ -288,6 +289,14 @@ describe("malformed requests", () => {
       const merge = op.merge([], { ok: 1, nested: { bad } } as unknown as JsonObject);
       await expectConnectError(client.update({ ...key, ops: [merge] }), Code.InvalidArgument, /NaN or infinite/);
     }
+  });
+
+  it("a JSON number beyond 2^53 arrives rounded, as the README says: such values travel as strings", async () => {
+    const key = { stream_name: "numbers", group_id: "g", item_id: "big" };
+    const set = await post("Set", `{"stream_name":"numbers","group_id":"g","item_id":"big","data":{"n":9007199254740993,"s":"9007199254740993"}}`);
+    expect(set.status).toBe(200);
+    expect((await post("Get", JSON.stringify(key))).body).toMatchObject({ item: { data: { n: 9007199254740992, s: "9007199254740993" } } });
+    await post("Delete", JSON.stringify(key));
   });
 
   it("an unknown JSON field in a Subscribe is INVALID_ARGUMENT naming it; binary requests skip unknown fields, as protobuf does", async () => {
