@@ -60,6 +60,13 @@ export class Delivery {
   private others: Map<DeliveryFormat<unknown>, unknown> | undefined;
   private bytes: number | undefined;
 
+  /** A snapshot (or chunk) whose items' estimated size is known already, so that `size` need not measure them again. */
+  static snapshot(message: SnapshotMessage, itemsBytes: number): Delivery {
+    const delivery = new Delivery(message);
+    delivery.bytes = MESSAGE_OVERHEAD_BYTES + itemsBytes;
+    return delivery;
+  }
+
   constructor(
     readonly message: SubscriptionMessage,
     /** When it was wrapped: once per message, not once per subscriber that queues it. */

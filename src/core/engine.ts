@@ -341,14 +341,11 @@ export class StreamEngine {
     let chunk = await session.chunk(0);
     if (whole) {
       const items = [...chunk.items];
-      let bytes = 0;
-      for (const item of items) bytes += itemBytes(item);
+      let bytes = chunk.bytes;
       while (chunk.more && !subscription.ended) {
         chunk = await session.chunk(chunk.next);
-        for (const item of chunk.items) {
-          bytes += itemBytes(item);
-          items.push(item);
-        }
+        items.push(...chunk.items);
+        bytes += chunk.bytes;
         if (bytes > this.maxUnpagedBytes) {
           release();
           throw new StreamError(
@@ -359,7 +356,7 @@ export class StreamEngine {
       }
       release();
       const { streamName, groupId } = session;
-      subscription.start([new Delivery({ kind: "snapshot", streamName, groupId, items, offset: chunk.offset, more: false })], chunk.offset);
+      subscription.start([Delivery.snapshot({ kind: "snapshot", streamName, groupId, items, offset: chunk.offset, more: false }, bytes)], chunk.offset);
       return;
     }
     if (!chunk.more) {
@@ -498,7 +495,7 @@ function chunkDelivery(session: SnapshotSession, chunk: SnapshotChunk): Delivery
   let delivery = chunkDeliveries.get(chunk);
   if (!delivery) {
     const { streamName, groupId } = session;
-    delivery = new Delivery({ kind: "snapshot", streamName, groupId, items: chunk.items, offset: chunk.offset, more: chunk.more });
+    delivery = Delivery.snapshot({ kind: "snapshot", streamName, groupId, items: chunk.items, offset: chunk.offset, more: chunk.more }, chunk.bytes);
     chunkDeliveries.set(chunk, delivery);
   }
   return delivery;

@@ -12,6 +12,8 @@ export interface SnapshotChunk {
   more: boolean;
   /** Where the next chunk starts: the created offset of this chunk's last item. */
   next: number;
+  /** The estimated encoded size of `items` (see encoded-size.ts), summed while the chunk was cut. */
+  bytes: number;
 }
 
 /** Items asked of the store per read: a bound for groups of tiny items, where the byte bound alone would read many. */
@@ -164,13 +166,13 @@ export class SnapshotSession {
     for (const item of candidates) {
       const size = itemBytes(item);
       if (items.length > 0 && bytes + size > this.chunkBytes) {
-        return { items, offset, more: true, next: items.at(-1)!.createdOffset };
+        return { items, offset, more: true, next: items.at(-1)!.createdOffset, bytes };
       }
       items.push(item);
       bytes += size;
     }
     const next = items.at(-1)?.createdOffset ?? after;
-    return { items, offset, more: rangeEnd !== Infinity, next: rangeEnd === Infinity ? next : rangeEnd };
+    return { items, offset, more: rangeEnd !== Infinity, next: rangeEnd === Infinity ? next : rangeEnd, bytes };
   }
 
   private setOffset(offset: number): void {
