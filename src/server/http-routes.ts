@@ -15,6 +15,8 @@ import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/refl
 import { streamService } from "../rpc/stream-service.js";
 import { triggerService } from "../rpc/trigger-service.js";
 import { reportUndecodableRequests } from "../rpc/undecodable-requests.js";
+import { explainProtocolRefusals } from "../rpc/protocol-refusals.js";
+import { WEBSOCKET_ENDPOINTS } from "../ws/websocket-bridge.js";
 import type { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 
 type NodeRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
@@ -55,7 +57,7 @@ const SERVED = [StreamService, TriggerService, Health, ServerReflection, ServerR
 
 /**
  * StreamService, TriggerService, gRPC health and server reflection (v1 and v1alpha)
- * through Connect; `/healthz` and a plain 404 for anything else.
+ * through Connect; `/healthz`, and a 404 naming the routes for anything else.
  */
 export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
   const reflection = new ReflectionIndex(SERVED);
@@ -67,6 +69,7 @@ export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
       router.service(ServerReflection, reflectionService(reflection));
       router.service(ServerReflectionV1alpha, reflectionServiceV1alpha(reflection));
       reportUndecodableRequests(router, options.readMaxBytes);
+      explainProtocolRefusals(router);
     },
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
@@ -144,9 +147,18 @@ function fallback(req: NodeRequest, res: NodeResponse, health: () => HealthState
     res.end(req.method === "HEAD" ? "" : body);
     return;
   }
-  res.writeHead(404, { "content-type": "text/plain" });
-  res.end(`no route for ${req.method} ${path}\n`);
+  res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" });
+  res.end(`no route for ${req.method} ${path}; the routes are:\n${ROUTES}`);
 }
+
+/** What a 404 lists: every RPC by service (Connect, gRPC and gRPC-Web alike), the HTTP endpoints and the WebSocket ones. */
+const ROUTES = [
+  ...[StreamService, TriggerService, Health].map((service) => `POST /${service.typeName}/{${service.methods.map((m) => m.name).join(",")}}`),
+  "GET /healthz",
+  WEBSOCKET_ENDPOINTS,
+]
+  .map((line) => `  ${line}\n`)
+  .join("");
 
 /**
  * Connect stops reading a request body it rejects (too large, undecodable), and Node then
