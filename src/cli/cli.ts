@@ -3,6 +3,7 @@ import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
 import { configToOptions, storeDetail } from "./config-to-options.js";
+import { packageVersion } from "./package-version.js";
 
 const HELP = `Usage: iii-stream [options]
 
@@ -38,6 +39,7 @@ Options:
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
+  -v, --version     print the version and exit
 
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
@@ -64,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
         "redis-prefix": { type: "string" },
         config: { type: "string" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
       },
       strict: true,
     }).values;
@@ -73,6 +76,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (args.help) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
 

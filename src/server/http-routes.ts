@@ -13,6 +13,8 @@ import { healthService } from "../rpc/health-service.js";
 import { streamService } from "../rpc/stream-service.js";
 import { triggerService } from "../rpc/trigger-service.js";
 import { reportUndecodableRequests } from "../rpc/undecodable-requests.js";
+import { explainProtocolRefusals } from "../rpc/protocol-refusals.js";
+import { WEBSOCKET_ENDPOINTS } from "../ws/websocket-bridge.js";
 import type { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 
 type NodeRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
@@ -48,7 +50,7 @@ export interface ConnectRoutesOptions {
   health(): HealthState;
 }
 
-/** StreamService, TriggerService and gRPC health through Connect; `/healthz` and a plain 404 for anything else. */
+/** StreamService, TriggerService and gRPC health through Connect; `/healthz`, and a 404 naming the routes for anything else. */
 export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
   return connectNodeAdapter({
     routes: (router: ConnectRouter) => {
@@ -56,6 +58,7 @@ export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
       router.service(Health, healthService(() => options.isReady()));
       router.service(TriggerService, triggerService(options.functions));
       reportUndecodableRequests(router, options.readMaxBytes);
+      explainProtocolRefusals(router);
     },
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
@@ -133,9 +136,18 @@ function fallback(req: NodeRequest, res: NodeResponse, health: () => HealthState
     res.end(req.method === "HEAD" ? "" : body);
     return;
   }
-  res.writeHead(404, { "content-type": "text/plain" });
-  res.end(`no route for ${req.method} ${path}\n`);
+  res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" });
+  res.end(`no route for ${req.method} ${path}; the routes are:\n${ROUTES}`);
 }
+
+/** What a 404 lists: every RPC by service (Connect, gRPC and gRPC-Web alike), the HTTP endpoints and the WebSocket ones. */
+const ROUTES = [
+  ...[StreamService, TriggerService, Health].map((service) => `POST /${service.typeName}/{${service.methods.map((m) => m.name).join(",")}}`),
+  "GET /healthz",
+  WEBSOCKET_ENDPOINTS,
+]
+  .map((line) => `  ${line}\n`)
+  .join("");
 
 /**
  * Connect stops reading a request body it rejects (too large, undecodable), and Node then
