@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JsonObject } from "../src/index.js";
+import { RecordingLog, type JsonObject } from "../src/index.js";
 import { fuzz, FUZZ_SEED, fuzzTimeoutMs, inputsTried, names, streamSocketFrame, workerMessage } from "./support/fuzz-inputs.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { json, plain } from "./support/subscribe-view.js";
@@ -17,19 +17,19 @@ const RUNS = 400;
 const TIMEOUT_MS = fuzzTimeoutMs(RUNS);
 
 let running: RunningServer;
-const logged: string[] = [];
+const logged = new RecordingLog("warn");
 const canary = { streamName: `canary-${Math.random().toString(36).slice(2)}`, groupId: "c" };
 const CANARY_ITEMS = { a: { n: 1 }, b: ["x", null, 2.5] };
 
 beforeAll(async () => {
   // Workers' mistakes the server can only log (a bad function id, say): kept, not printed.
-  running = await startServer({ log: (line) => logged.push(line) });
+  running = await startServer({ log: logged });
   const client = running.client();
   for (const [itemId, data] of Object.entries(CANARY_ITEMS)) await client.set({ ...canary, itemId, data: json(data) });
 });
 
 afterAll(async () => {
-  console.log(`fuzz-websocket: seed ${FUZZ_SEED}, inputs ${JSON.stringify(Object.fromEntries(inputsTried))}, ${logged.length} lines logged`);
+  console.log(`fuzz-websocket: seed ${FUZZ_SEED}, inputs ${JSON.stringify(Object.fromEntries(inputsTried))}, ${logged.records.length} warnings logged`);
   await running?.stop();
 });
 
