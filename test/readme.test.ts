@@ -25,6 +25,7 @@ const RUN_HERE = new Set([
   "library",
   "tour-subscribe",
   "tour-write",
+  "reflection-list",
   "audit-function",
   "audit-register",
   "config-file",
@@ -197,6 +198,15 @@ describe("README.md", () => {
     ]);
   });
 
+  it("reflection lists the methods of every service", async () => {
+    const server = await startServer();
+    const { stdout } = await runScript(localize(block("reflection-list").text, { 3112: Number(new URL(server.url).port) }));
+    const methods = stdout.trim().split("\n");
+    for (const method of ["iii.stream.v1.StreamService/Subscribe", "iii.stream.v1.TriggerService/RegisterTrigger", "grpc.health.v1.Health/Check"]) {
+      expect(methods).toContain(method);
+    }
+  });
+
   describe("a remote function in Python, registered by hand and from a config file", () => {
     let audit: RunningCommand;
     let auditPort: number;
@@ -226,7 +236,7 @@ describe("README.md", () => {
       // Without the export line, the variable is unset: the start stops and says which.
       const unset = start(startScript.replace(/^export APP_API_KEY=.*$/m, "unset APP_API_KEY"));
       await unset.waitFor(/api_keys\.0: environment variable APP_API_KEY is not set/);
-      expect(await unset.stop()).toBe(2);
+      expect(await unset.exited).toBe(2);
 
       const server = start(startScript, { trace: true });
       await server.waitFor(LISTENING, 60_000);

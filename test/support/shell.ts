@@ -7,6 +7,8 @@ export interface RunningCommand {
   child: ChildProcess;
   /** stdout and stderr so far, interleaved as they came. */
   output(): string;
+  /** Resolves with the exit code (or the signal's name) once bash has exited. */
+  exited: Promise<number | string>;
   /** Resolves with the first match of `pattern` in the output, waiting for it if need be. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
   /**
@@ -47,6 +49,7 @@ export function startCommand(script: string, options: ShellOptions = {}): Runnin
   });
   return {
     child,
+    exited,
     output: () => text,
     waitFor: (pattern, timeoutMs = 30_000) =>
       new Promise((resolve, reject) => {
