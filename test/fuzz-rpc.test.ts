@@ -17,7 +17,7 @@ import { json, plain } from "./support/subscribe-view.js";
  * many); a failure prints the seed that replays it.
  */
 
-const RUNS = 400;
+const RUNS = 300;
 const TIMEOUT_MS = fuzzTimeoutMs(RUNS);
 /** A request with no complete answer within this long counts as a hang. */
 const ANSWER_WITHIN_MS = Number(process.env.FUZZ_ANSWER_MS) || 10_000;

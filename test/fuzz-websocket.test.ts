@@ -13,7 +13,7 @@ import { eventOf, join, openSocket, wsUrl, type TestSocket } from "./support/ws-
  * fuzzes holds exactly what it held before. Run counts and seeds as in fuzz-rpc.
  */
 
-const RUNS = 400;
+const RUNS = 300;
 const TIMEOUT_MS = fuzzTimeoutMs(RUNS);
 
 let running: RunningServer;
