@@ -10,6 +10,7 @@ import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SubscribeRequestSchema } from "../gen/iii/stream/v1/stream_pb.js";
+import { silentLog } from "../src/index.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { json } from "./support/subscribe-view.js";
 
@@ -30,7 +31,7 @@ let running: RunningServer;
 const sessions: http2.ClientHttp2Session[] = [];
 
 beforeAll(async () => {
-  running = await startServer({ log: () => undefined });
+  running = await startServer({ log: silentLog });
 });
 
 afterAll(async () => {
