@@ -27,6 +27,10 @@ Options:
                     fsync and fsync every N ms; a power loss or OS crash can
                     lose the last N ms of acknowledged writes (default: every
                     write is on disk before its reply)
+  --metrics-port N  serve Prometheus metrics (GET /metrics) on this port, plain
+                    HTTP on the same host, instead of on the service port
+                    (default: /metrics on the service port)
+  --no-metrics      count nothing and serve no /metrics (default: metrics on)
   --config FILE     YAML or JSON config file (keys: port, host, auth_function,
                     adapter {name: file|memory|redis|kv, config}, max_message_bytes,
                     heartbeat_ms, history_limit, subscriber_queue_limit,
@@ -34,14 +38,15 @@ Options:
                     auth_timeout_ms, allowed_origins, allowed_hosts,
                     allowed_function_hosts, browser_allowed_functions,
                     public_reads, max_subscriptions,
-                    http2_max_concurrent_streams);
+                    http2_max_concurrent_streams, metrics_enabled,
+                    metrics_port, metrics_stream_labels);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
 
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
-  III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX,
+  III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX, III_STREAM_METRICS_PORT,
   III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
   each at least 16 printable ASCII characters without whitespace)
 
@@ -62,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
         "sync-interval-ms": { type: "string" },
         "redis-url": { type: "string" },
         "redis-prefix": { type: "string" },
+        "metrics-port": { type: "string" },
+        "no-metrics": { type: "boolean" },
         config: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -96,6 +103,8 @@ async function main(argv: string[]): Promise<number> {
         syncIntervalMs: args["sync-interval-ms"],
         redisUrl: args["redis-url"],
         redisPrefix: args["redis-prefix"],
+        metricsPort: args["metrics-port"],
+        noMetrics: args["no-metrics"],
         config: args.config,
       },
       process.env,

@@ -18,6 +18,9 @@ export interface CommandLine {
   syncIntervalMs?: string;
   redisUrl?: string;
   redisPrefix?: string;
+  metricsPort?: string;
+  /** `--no-metrics`: count nothing, serve no /metrics. */
+  noMetrics?: boolean;
   config?: string;
 }
 
@@ -45,6 +48,9 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...apiKeysFromEnv(env.III_STREAM_API_KEYS),
       ...portOption("--port", flags.port),
       ...(flags.host ? { host: flags.host } : {}),
+      ...metricsPortOption("III_STREAM_METRICS_PORT", env.III_STREAM_METRICS_PORT),
+      ...metricsPortOption("--metrics-port", flags.metricsPort),
+      ...(flags.noMetrics ? { metrics_enabled: false } : {}),
     },
     "the command line and environment",
   );
@@ -72,6 +78,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       webSocket: { browserAllowedFunctions: config.browser_allowed_functions, ...workerLimitsFromConfig(config) },
       ...readsAndAdmissionFromConfig(config),
       connections: connectionLimitsFromConfig(config),
+      metrics: { enabled: config.metrics_enabled, port: config.metrics_port, streamLabels: config.metrics_stream_labels },
     },
     ignored: ignoredSettings(config.adapter),
   };
@@ -99,6 +106,12 @@ function portOption(name: string, value: string | undefined): { port?: number } 
   if (value === undefined) return {};
   if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a port number, got "${value}"`);
   return { port: Number(value) };
+}
+
+function metricsPortOption(name: string, value: string | undefined): { metrics_port?: number } {
+  if (value === undefined) return {};
+  const { port } = portOption(name, value);
+  return { metrics_port: port };
 }
 
 /** The config file's function, trigger and auth keys as server options. */

@@ -14,6 +14,7 @@ import { streamService } from "../rpc/stream-service.js";
 import { triggerService } from "../rpc/trigger-service.js";
 import { reportUndecodableRequests } from "../rpc/undecodable-requests.js";
 import type { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
+import { METRICS_PATH } from "./metrics-endpoint.js";
 
 type NodeRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
 type NodeResponse = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[1];
@@ -46,6 +47,8 @@ export interface ConnectRoutesOptions {
   /** Whether the server serves (the gRPC health service and `/healthz`). */
   isReady(): boolean;
   health(): HealthState;
+  /** Serves `GET /metrics`; undefined when metrics are off or served on their own port. */
+  metrics?: NodeHandler;
 }
 
 /** StreamService, TriggerService and gRPC health through Connect; `/healthz` and a plain 404 for anything else. */
@@ -60,7 +63,7 @@ export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
     jsonOptions: STRICT_JSON,
-    fallback: (req, res) => fallback(req, res, options.health),
+    fallback: (req, res) => fallback(req, res, options),
   });
 }
 
@@ -124,10 +127,11 @@ function misdirected(res: http.ServerResponse | http2.Http2ServerResponse, body:
   res.end(body);
 }
 
-function fallback(req: NodeRequest, res: NodeResponse, health: () => HealthState): void {
+function fallback(req: NodeRequest, res: NodeResponse, options: ConnectRoutesOptions): void {
   const path = (req.url ?? "/").split("?")[0];
+  if (path === METRICS_PATH && options.metrics) return options.metrics(req, res);
   if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
-    const { ready, adapter } = health();
+    const { ready, adapter } = options.health();
     const body = JSON.stringify({ status: ready ? "ok" : "unavailable", adapter });
     res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
     res.end(req.method === "HEAD" ? "" : body);
