@@ -3,11 +3,13 @@ import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
 import { configToOptions, storeDetail } from "./config-to-options.js";
+import { packageVersion } from "./package-version.js";
 
 const HELP = `Usage: iii-stream [options]
 
-Serves StreamService (Connect, gRPC and gRPC-Web), /healthz and the WebSocket
-bridge (the stream socket and the iii worker protocol) on one port.
+Serves StreamService and TriggerService (Connect, gRPC and gRPC-Web), gRPC
+health and server reflection, /healthz and the WebSocket bridge (the stream
+socket and the iii worker protocol) on one port.
 
 Options:
   --port N          port to listen on (default 3112; 0 picks a free port)
@@ -43,6 +45,7 @@ Options:
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
+  -v, --version     print the version and exit
 
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
@@ -71,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
         "no-metrics": { type: "boolean" },
         config: { type: "string" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
       },
       strict: true,
     }).values;
@@ -80,6 +84,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (args.help) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
 
