@@ -3,6 +3,7 @@ import http from "node:http";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileStore } from "../src/index.js";
+import { silentLog } from "../src/core/log.js";
 import { TriggerDispatcher } from "../src/functions/trigger-dispatcher.js";
 import { PrometheusMetrics } from "../src/server/prometheus-metrics.js";
 import { startServer, type RunningServer } from "./support/server.js";
@@ -31,7 +32,7 @@ describe("GET /metrics", () => {
       apiKeys: [KEY],
       publicReads: true,
       queueLimits: { maxMessages: QUEUE_LIMIT },
-      log: () => undefined,
+      log: silentLog,
       functions: {
         functionTimeoutMs: 200,
         handlers: {
@@ -178,7 +179,7 @@ describe("GET /metrics", () => {
 describe("trigger calls dropped", () => {
   it("are counted as dropped, when too many are pending and at close", async () => {
     const metrics = new PrometheusMetrics({ streamLabels: false, sources: { storeReady: () => true, storeConnections: () => undefined, webSocketConnections: () => ({}) } });
-    const dispatcher = new TriggerDispatcher({ invoke: () => never, log: () => undefined, maxPendingCalls: 2, metrics });
+    const dispatcher = new TriggerDispatcher({ invoke: () => never, log: silentLog, maxPendingCalls: 2, metrics });
     const trigger = { triggerId: "t", type: "stream", functionId: "f", config: {} } as const;
     // Two pending (one running, one queued behind it on the same item), the third dropped.
     for (let i = 0; i < 3; i++) dispatcher.dispatch(trigger, "item", {});

@@ -20,6 +20,7 @@ import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
 import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
 import { PrometheusMetrics } from "./prometheus-metrics.js";
 import { MetricsListener, serveMetrics } from "./metrics-endpoint.js";
+import { effectiveConfig } from "./effective-config.js";
 
 export type { MetricsOptions, StreamServerOptions } from "./options.js";
 export type { ConnectionStats } from "./one-port-listener.js";
@@ -88,6 +89,7 @@ export class StreamServer {
       maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
       metrics,
+      log: resolved.log,
     });
     // One per server: every Subscribe call and stream socket flushes from one timer per event-loop turn.
     const scheduler = new FlushScheduler();
@@ -175,6 +177,11 @@ export class StreamServer {
     };
   }
 
+  /** The settings this server runs with, defaults filled in and secrets left out (the start-up log line). */
+  effectiveConfig(): Record<string, unknown> {
+    return { adapter: this.engine.storeName, ...effectiveConfig(this.options, this.port) };
+  }
+
   /** Open and refused connections, and the bytes waiting in their sockets. */
   connectionStats(): ConnectionStats {
     return this.listener.stats();
@@ -191,9 +198,9 @@ export class StreamServer {
     if (this.metricsListener) await this.metricsListener.listen(this.options.metrics.port!, host);
     this.started = true;
     const warning = openAccessWarning(host, this.options.apiKeys, this.options.functions.authFunction);
-    if (warning) process.stderr.write(`iii-stream: ${warning}\n`);
+    if (warning) this.options.log.warn(warning);
     const hostsNote = hostsNotice(host, this.options.allowedHosts);
-    if (hostsNote) process.stderr.write(`iii-stream: ${hostsNote}\n`);
+    if (hostsNote) this.options.log.warn(hostsNote);
   }
 
   /**

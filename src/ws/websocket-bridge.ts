@@ -8,7 +8,8 @@ import type { StreamEngine } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { FlushScheduler } from "../core/flush-scheduler.js";
 import type { Metrics, SubscriptionEndReason } from "../core/metrics.js";
-import { handshakeFromNode } from "../access/handshake.js";
+import { handshakeFromNode, peerAddress } from "../access/handshake.js";
+import type { Log } from "../core/log.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { CloseCode, WS_MESSAGE_TOO_BIG, type Closing } from "./close-codes.js";
 import type { ApiKeys } from "../access/api-keys.js";
@@ -96,7 +97,8 @@ export interface BridgeServices {
   /** Origins whose pages may connect; see `originAllowed`. */
   allowedOrigins: readonly string[];
   functionTimeoutMs: number;
-  log(line: string): void;
+  /** Where misbehaving workers are reported. */
+  log: Log;
   /** The server's one flush scheduler, shared with Subscribe. */
   scheduler: FlushScheduler;
   /** Where stream-socket subscriptions and deliveries are counted. Default: nowhere. */
@@ -329,7 +331,7 @@ export class WebSocketBridge {
       maxBufferedBytes: WORKER_BUFFER_MESSAGES * this.services.maxMessageBytes,
       limits: this.workerLimits,
       close: (closing) => this.closeConnection(connection, closing),
-      log: this.services.log,
+      log: this.services.log.child({ connection_id: connection.id, peer: peerAddress(connection.request.socket) }),
     });
     connection.handler = handler;
     handler.welcome();
