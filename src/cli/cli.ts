@@ -7,8 +7,9 @@ import { packageVersion } from "./package-version.js";
 
 const HELP = `Usage: iii-stream [options]
 
-Serves StreamService (Connect, gRPC and gRPC-Web), /healthz and the WebSocket
-bridge (the stream socket and the iii worker protocol) on one port.
+Serves StreamService (Connect, gRPC and gRPC-Web), the health endpoints
+/livez, /readyz and /healthz, and the WebSocket bridge (the stream socket and
+the iii worker protocol) on one port.
 
 Options:
   --port N          port to listen on (default 3112; 0 picks a free port)
@@ -28,6 +29,10 @@ Options:
                     fsync and fsync every N ms; a power loss or OS crash can
                     lose the last N ms of acknowledged writes (default: every
                     write is on disk before its reply)
+  --drain-ms N      on SIGTERM or SIGINT, first serve N ms more with /readyz
+                    503 "draining" and gRPC health NOT_SERVING, so that a load
+                    balancer polling readiness moves new clients elsewhere;
+                    set it to the balancer's time to notice (default 0)
   --config FILE     YAML or JSON config file (keys: port, host, auth_function,
                     adapter {name: file|memory|redis|kv, config}, max_message_bytes,
                     heartbeat_ms, history_limit, subscriber_queue_limit,
@@ -35,7 +40,7 @@ Options:
                     auth_timeout_ms, allowed_origins, allowed_hosts,
                     allowed_function_hosts, browser_allowed_functions,
                     public_reads, max_subscriptions,
-                    http2_max_concurrent_streams);
+                    http2_max_concurrent_streams, drain_ms);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -43,12 +48,12 @@ Options:
 
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
-  III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX,
+  III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX, III_STREAM_DRAIN_MS,
   III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
   each at least 16 printable ASCII characters without whitespace)
 
-Stops on SIGINT or SIGTERM: open subscriptions end with UNAVAILABLE and the
-process exits 0.
+Stops on SIGINT or SIGTERM: after the drain (--drain-ms), open subscriptions
+end with UNAVAILABLE and the process exits 0. A second signal exits at once.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -64,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
         "sync-interval-ms": { type: "string" },
         "redis-url": { type: "string" },
         "redis-prefix": { type: "string" },
+        "drain-ms": { type: "string" },
         config: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -93,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
   let server;
   // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
   let storeLabel = "";
+  let drain = 0;
   try {
     const { backend: choice, options, ignored } = configToOptions(
       {
@@ -103,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
         syncIntervalMs: args["sync-interval-ms"],
         redisUrl: args["redis-url"],
         redisPrefix: args["redis-prefix"],
+        drainMs: args["drain-ms"],
         config: args.config,
       },
       process.env,
@@ -111,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
     const backend = await createBackend(choice);
     storeLabel = backend.items.name + storeDetail(choice);
     server = createStreamServer({ ...options, backend });
+    drain = options.drainMs ?? 0;
     await server.start();
   } catch (error) {
     process.stderr.write(`iii-stream: ${(error as Error).message}\n`);
@@ -120,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
 
   process.stdout.write(`iii-stream listening on ${server.url} (adapter: ${storeLabel})\n`);
   const signal = await stopSignal;
-  process.stdout.write(`iii-stream: ${signal} received, shutting down\n`);
+  process.stdout.write(`iii-stream: ${signal} received, ${drain > 0 ? `draining for ${drain} ms (not ready, still serving), then ` : ""}shutting down\n`);
   // A second signal means "now".
   process.once("SIGINT", () => process.exit(130));
   process.once("SIGTERM", () => process.exit(143));
