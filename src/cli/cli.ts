@@ -7,9 +7,10 @@ import { packageVersion } from "./package-version.js";
 
 const HELP = `Usage: iii-stream [options]
 
-Serves StreamService (Connect, gRPC and gRPC-Web), the health endpoints
-/livez, /readyz and /healthz, and the WebSocket bridge (the stream socket and
-the iii worker protocol) on one port.
+Serves StreamService and TriggerService (Connect, gRPC and gRPC-Web), gRPC
+health and server reflection, the health endpoints /livez, /readyz and
+/healthz, and the WebSocket bridge (the stream socket and the iii worker
+protocol) on one port.
 
 Options:
   --port N          port to listen on (default 3112; 0 picks a free port)
