@@ -4,6 +4,7 @@ import { z } from "zod";
 import { TRIGGER_TYPES } from "../core/registrations.js";
 import { hostsProblem } from "../access/hosts.js";
 import { apiKeyProblem } from "../access/api-keys.js";
+import { LOG_LEVELS } from "../core/log.js";
 
 /**
  * The configuration file: YAML or JSON with the reference's keys (`port`, `host`,
@@ -73,6 +74,9 @@ const triggerSchema = z
     path: ["config", "stream_name"],
   });
 
+/** The forms of log lines; see pinoLog. */
+export const LOG_FORMATS = ["json", "pretty"] as const;
+
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).optional(),
   host: z.string().min(1).optional(),
@@ -130,6 +134,10 @@ export const configSchema = z.strictObject({
   http2_idle_timeout_ms: z.number().int().min(0).optional(),
   max_connections: z.number().int().min(1).optional(),
   max_connections_per_address: z.number().int().min(1).optional(),
+  /** Least severe log level written (fatal, error, warn, info, debug, trace); default info. */
+  log_level: z.enum(LOG_LEVELS).optional(),
+  /** json (one object per line) or pretty; default pretty on a terminal, json otherwise. */
+  log_format: z.enum(LOG_FORMATS).optional(),
 });
 
 /** Refuses an API key as the server would, naming why and never the key (zod's message quotes no input). */

@@ -1,6 +1,7 @@
 import type { Backend } from "../adapters/backend.js";
 import { memoryBackend } from "../adapters/memory/memory-backend.js";
 import type { EngineHooks } from "../core/hooks.js";
+import type { Log } from "../core/log.js";
 import { DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_UNPAGED_BYTES, DEFAULT_SNAPSHOT_CHUNK_BYTES } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
@@ -11,6 +12,7 @@ import type { WebSocketOptions } from "../ws/websocket-bridge.js";
 import { checkAllowedHosts } from "../access/hosts.js";
 import { checkApiKeys } from "../access/api-keys.js";
 import { resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
+import { pinoLog } from "./pino-log.js";
 
 /**
  * Options of one server. Every default is resolved once, by `resolveOptions()`; the
@@ -148,11 +150,14 @@ export interface StreamServerOptions {
    */
   webSocket?: WebSocketOptions;
   /**
-   * Where the server reports failures it cannot return to a caller (a trigger that
-   * failed, a worker that misbehaved). Functions and the WebSocket bridge both use it.
-   * @default standard error, each line prefixed with "iii-stream: "
+   * Where the server reports what it cannot return to a caller (a trigger that failed,
+   * a worker that misbehaved, a hook that threw), its warnings at start, and, at
+   * `debug`, an access log of unary calls and subscription ends. `silentLog` keeps
+   * nothing; `RecordingLog` keeps records for assertions.
+   * @default pino JSON lines at `info` on standard error: an embedding program's own
+   * standard output stays its own, and failures are still seen
    */
-  log?: (line: string) => void;
+  log?: Log;
   /**
    * Time limits (first bytes, HTTP/1.1 headers, request and keep-alive, idle HTTP/2
    * sessions) and caps (in total, per remote address) of connections; see ConnectionLimits.
@@ -176,14 +181,14 @@ export interface ResolvedOptions {
   http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
   shutdownGraceMs: number;
-  functions: FunctionsOptions & { functionTimeoutMs: number; log: (line: string) => void };
+  functions: FunctionsOptions & { functionTimeoutMs: number; log: Log };
   apiKeys: readonly string[];
   publicReads: boolean;
   allowedOrigins: readonly string[];
   allowedHosts: readonly string[];
   allowedFunctionHosts: FunctionHosts;
   webSocket: WebSocketOptions;
-  log: (line: string) => void;
+  log: Log;
   connections: ConnectionLimits;
 }
 
@@ -202,7 +207,7 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 }
 
 export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
-  const log = options.log ?? ((line: string) => process.stderr.write(`iii-stream: ${line}\n`));
+  const log = options.log ?? pinoLog({ fd: 2 });
   return {
     port: options.port ?? DEFAULT_PORT,
     host: options.host ?? DEFAULT_HOST,

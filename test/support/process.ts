@@ -8,6 +8,9 @@ export interface ServerProcess {
   child: ChildProcess;
   url: string;
   output: () => string;
+  /** Standard output alone (the log lines) and standard error alone. */
+  stdout: () => string;
+  stderr: () => string;
   /** Resolves with the exit code (or the signal name) once the process has exited. */
   exited: Promise<number | string>;
 }
@@ -49,10 +52,18 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = PROJEC
     stdio: ["ignore", "pipe", "pipe"],
   });
   let text = "";
-  child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
+    out += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
+    err += chunk.toString();
+  });
   const exited = new Promise<number | string>((resolve) =>
     child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
   );
-  return { child, output: () => text, exited };
+  return { child, output: () => text, stdout: () => out, stderr: () => err, exited };
 }
