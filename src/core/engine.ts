@@ -3,7 +3,7 @@ import type { ItemChange, StoredItem } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
 import { HookRunner, type EngineHooks, type JoinInfo } from "./hooks.js";
-import type { Log } from "./log.js";
+import { silentLog, type Log, type LogFields } from "./log.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { checkName, groupKey } from "./names.js";
 import { ErrorCode, invalidArgument, StreamError } from "./errors.js";
@@ -42,7 +42,10 @@ export interface EngineOptions {
    * building a message no client can take. Default 64 MiB.
    */
   maxUnpagedBytes?: number;
-  /** Where a hook's exception is reported (see EngineHooks). Default: nowhere (silentLog). */
+  /**
+   * Where a hook's exception is reported (see EngineHooks), and, at `debug`, the end of
+   * every subscription. Default: nowhere (silentLog).
+   */
   log?: Log;
 }
 
@@ -106,6 +109,8 @@ export interface SubscribeOptions {
   wholeSnapshot?: boolean;
   context?: JsonValue;
   subscriptionId?: string;
+  /** What the access log's record of the subscription's end says of its client: its transport and peer address. */
+  logFields?: LogFields;
 }
 
 /**
@@ -139,6 +144,7 @@ export class StreamEngine {
   readonly maxValueBytes: number;
   readonly maxUnpagedBytes: number;
   private readonly store: ItemStore;
+  private readonly log: Log;
   private readonly registry: SubscriberRegistry;
   private readonly hooks: HookRunner;
   /** Set by the first `shutdown`: the error every subscription ends with from then on. */
@@ -150,7 +156,8 @@ export class StreamEngine {
   constructor(options: EngineOptions) {
     this.store = options.store;
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.hooks = new HookRunner(options.hooks, options.log);
+    this.log = options.log ?? silentLog;
+    this.hooks = new HookRunner(options.hooks, this.log);
     this.queueLimits = {
       maxMessages: options.queueLimits?.maxMessages ?? DEFAULT_QUEUE_LIMITS.maxMessages,
       maxBytes: options.queueLimits?.maxBytes ?? DEFAULT_QUEUE_LIMITS.maxBytes,
@@ -305,6 +312,7 @@ export class StreamEngine {
     const subscription = await this.registry.add(target, options.onReadable);
     const hooks = this.hooks;
     if (hooks.watchesLeaves) subscription.onEnd(() => hooks.afterLeave(join));
+    if (this.log.enabled("debug")) this.logEnd(subscription, join, options.logFields);
     try {
       if (fromOffset !== undefined) {
         const missed = await this.store.changesSince(target.streamName, target.groupId, fromOffset);
@@ -328,6 +336,24 @@ export class StreamEngine {
       subscription.end();
       throw error;
     }
+  }
+
+  /** The access log's record of a subscription's end: who, why, how long and how much it got. */
+  private logEnd(subscription: Subscription, join: JoinInfo, fields: LogFields | undefined): void {
+    const started = performance.now();
+    subscription.onEnd((error) => {
+      this.log.debug("subscription ended", {
+        ...fields,
+        stream: join.streamName,
+        group: join.groupId,
+        ...(join.itemId !== undefined ? { item: join.itemId } : {}),
+        subscription_id: join.subscriptionId,
+        reason: endReason(error, this.shutdownError),
+        ...(error !== undefined ? { error: error.message } : {}),
+        duration_ms: Math.round(performance.now() - started),
+        deliveries: subscription.deliveries,
+      });
+    });
   }
 
   /**
@@ -515,4 +541,12 @@ function checkItemKey(key: ItemKey): void {
   checkName("stream_name", key.streamName);
   checkName("group_id", key.groupId);
   checkName("item_id", key.itemId);
+}
+
+/** Why a subscription ended, in a word an operator can count by. */
+function endReason(error: StreamError | undefined, shutdown: StreamError | undefined): string {
+  if (error === undefined) return "client";
+  if (error === shutdown) return "shutdown";
+  if (error.code === ErrorCode.ResourceExhausted) return "slow_consumer";
+  return "error";
 }

@@ -2,6 +2,8 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { TriggerRecord } from "../core/registrations.js";
 import { errorFields, type Log } from "../core/log.js";
+import { currentTrace, withTrace, type TraceContext } from "../core/trace-context.js";
+import { passThroughTracer, type Tracer } from "../core/tracer.js";
 
 /** Calls of one trigger made by this instance. */
 export interface TriggerStats {
@@ -27,6 +29,12 @@ export interface DispatcherOptions {
   /** Calls a function, with the per-call timeout applied. */
   invoke: (functionId: string, payload: JsonValue) => Promise<JsonValue | undefined>;
   log: Log;
+  /**
+   * Where each trigger call's span goes; a call runs inside it, so a remote function
+   * gets it as its parent in `traceparent`. Default: passThroughTracer (no spans
+   * recorded; a write's incoming trace context still reaches the functions it triggers).
+   */
+  tracer?: Tracer;
   /**
    * Most trigger calls waiting or running, over all triggers. Beyond it new calls are
    * dropped, logged and counted. Default 10,000: handlers that cannot keep up must not
@@ -70,8 +78,10 @@ export class TriggerDispatcher {
   private lastDropLog = 0;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
+  private readonly tracer: Tracer;
 
   constructor(private readonly options: DispatcherOptions) {
+    this.tracer = options.tracer ?? passThroughTracer;
     this.maxPending = options.maxPendingCalls ?? 10_000;
     this.maxConcurrent = options.maxConcurrentPerTrigger ?? 32;
   }
@@ -85,8 +95,10 @@ export class TriggerDispatcher {
     }
     this.pending++;
     const lane = this.lane(trigger.triggerId);
+    // The write's trace, taken now: the call runs later, outside the write's context.
+    const trace = currentTrace();
     const task: Task = async () => {
-      await this.run(trigger, payload);
+      await this.run(trigger, payload, trace);
     };
     const queue = lane.queues.get(orderKey);
     if (queue) {
@@ -99,10 +111,24 @@ export class TriggerDispatcher {
   }
 
   /**
-   * Calls the trigger's condition (if any) and then its handler, now. Never rejects:
-   * a failure is logged, counted and returned.
+   * Calls the trigger's condition (if any) and then its handler, now, in a span of the
+   * trace of what caused it (default: the trace being handled now). Never rejects: a
+   * failure is logged, counted and returned.
    */
-  async run(trigger: TriggerRecord, payload: JsonObject): Promise<TriggerOutcome> {
+  async run(trigger: TriggerRecord, payload: JsonObject, cause: TraceContext | undefined = currentTrace()): Promise<TriggerOutcome> {
+    if (cause === undefined && !this.tracer.recording) return this.runCalls(trigger, payload);
+    const span = this.tracer.start(`trigger ${trigger.type}`, "client", cause, {
+      "iii.trigger.id": trigger.triggerId,
+      "iii.trigger.type": trigger.type,
+      "iii.function.id": trigger.functionId,
+    });
+    if (span.context === undefined) return this.runCalls(trigger, payload);
+    const outcome = await withTrace(span.context, () => this.runCalls(trigger, payload));
+    span.end(outcome.kind === "failed" ? { code: outcome.error.code, message: outcome.error.message } : undefined);
+    return outcome;
+  }
+
+  private async runCalls(trigger: TriggerRecord, payload: JsonObject): Promise<TriggerOutcome> {
     const stats = this.counters(trigger.triggerId);
     const condition = trigger.config.conditionFunctionId;
     if (condition !== undefined) {

@@ -11,6 +11,8 @@ import type { FunctionHandler } from "../functions/types.js";
 import { MemoryRegistrationStore } from "../adapters/memory/memory-registration-store.js";
 import { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";
+import { accessLogInterceptor } from "../rpc/access-log-interceptor.js";
+import { tracingInterceptor } from "../rpc/tracing-interceptor.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 import { WebSocketBridge } from "../ws/websocket-bridge.js";
 import { connectRoutes, httpRoutes, STRICT_JSON } from "./http-routes.js";
@@ -60,6 +62,7 @@ export class StreamServer {
       registrations: backend.registrations ?? new MemoryRegistrationStore(),
       fleet: backend.fleet,
       allowedHosts: resolved.allowedFunctionHosts,
+      tracer: resolved.tracer,
     });
     this.engine = new StreamEngine({
       store: backend.items,
@@ -99,7 +102,8 @@ export class StreamServer {
     const connect = connectRoutes({
       engine: this.engine,
       functions: this.functions,
-      interceptors: apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : [],
+      // Outermost first: tracing (so that every record below carries the trace), the access log, the key check.
+      interceptors: [tracingInterceptor(resolved.tracer), accessLogInterceptor(resolved.log), ...(apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : [])],
       readMaxBytes: resolved.maxMessageBytes,
       isReady: () => this.isReady(),
       health: () => ({ ready: this.isReady(), adapter: this.engine.storeName }),

@@ -29,6 +29,8 @@ export interface StreamSocketOptions {
   close(closing: Closing): void;
   /** The server's one flush scheduler, shared with Subscribe. */
   scheduler: FlushScheduler;
+  /** The client's address, for the access log. */
+  peer: string;
 }
 
 /**
@@ -208,7 +210,13 @@ export class StreamSocket {
     try {
       subscription = await this.options.engine.subscribe(
         { streamName: join.streamName, groupId: join.groupId, itemId: join.itemId, fromOffset: join.fromOffset },
-        { onReadable: this.pump.onReadable, context: this.options.context, subscriptionId: join.subscriptionId, wholeSnapshot: !join.chunks },
+        {
+          onReadable: this.pump.onReadable,
+          context: this.options.context,
+          subscriptionId: join.subscriptionId,
+          wholeSnapshot: !join.chunks,
+          logFields: { transport: "stream_socket", peer: this.options.peer },
+        },
       );
     } catch (error) {
       this.forget(entry);

@@ -288,6 +288,7 @@ export class WebSocketBridge {
       maxSubscriptions: this.maxSubscriptions,
       close: (closing) => this.closeConnection(connection, closing),
       scheduler: this.services.scheduler,
+      peer: peerAddress(connection.request.socket),
     });
     connection.handler = handler;
     return handler;

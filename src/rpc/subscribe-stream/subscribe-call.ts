@@ -7,7 +7,7 @@ import type { StreamError } from "../../core/errors.js";
 import type { Subscription } from "../../core/subscription.js";
 import { DeliveryPump } from "../../core/delivery-pump.js";
 import type { FlushScheduler } from "../../core/flush-scheduler.js";
-import { handshakeFromNode, type HandshakeInfo } from "../../access/handshake.js";
+import { handshakeFromNode, peerAddress, type HandshakeInfo } from "../../access/handshake.js";
 import { READ_KEY_REQUIRED, type ReadAccess } from "../../access/read-access.js";
 import { toConnectError } from "../connect-errors.js";
 import { countFromProto } from "../proto-convert.js";
@@ -88,7 +88,7 @@ export class SubscribeCall {
           itemId: request.itemId,
           fromOffset: countFromProto("from_offset", request.fromOffset),
         },
-        { context, onReadable: this.pump.onReadable },
+        { context, onReadable: this.pump.onReadable, logFields: { transport: "subscribe", peer: peerAddress(this.req.socket) } },
       );
       // The client left, or the deadline passed, while the snapshot was read.
       if (this.finished) {
