@@ -10,8 +10,9 @@ import { pinoLog } from "../server/pino-log.js";
 const HELP = `Usage: iii-stream [options]
 
 Serves StreamService and TriggerService (Connect, gRPC and gRPC-Web), gRPC
-health and server reflection, /healthz and the WebSocket bridge (the stream
-socket and the iii worker protocol) on one port.
+health and server reflection, the health endpoints /livez, /readyz and
+/healthz, and the WebSocket bridge (the stream socket and the iii worker
+protocol) on one port.
 
 Options:
   --port N          port to listen on (default 3112; 0 picks a free port)
@@ -31,6 +32,10 @@ Options:
                     fsync and fsync every N ms; a power loss or OS crash can
                     lose the last N ms of acknowledged writes (default: every
                     write is on disk before its reply)
+  --drain-ms N      on SIGTERM or SIGINT, first serve N ms more with /readyz
+                    503 "draining" and gRPC health NOT_SERVING, so that a load
+                    balancer polling readiness moves new clients elsewhere;
+                    set it to the balancer's time to notice (default 0)
   --log-level L     least severe log level written: fatal, error, warn, info
                     (default), debug (adds an access log of unary calls and
                     subscription ends) or trace
@@ -43,7 +48,8 @@ Options:
                     auth_timeout_ms, allowed_origins, allowed_hosts,
                     allowed_function_hosts, browser_allowed_functions,
                     public_reads, max_subscriptions,
-                    http2_max_concurrent_streams, log_level, log_format);
+                    http2_max_concurrent_streams, log_level, log_format,
+                    drain_ms);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -52,15 +58,15 @@ Options:
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
   III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX, III_STREAM_LOG_LEVEL,
-  III_STREAM_LOG_FORMAT,
+  III_STREAM_LOG_FORMAT, III_STREAM_DRAIN_MS,
   III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
   each at least 16 printable ASCII characters without whitespace)
   OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): export
   spans of unary calls and trigger calls over OTLP/HTTP there; the other
   OTEL_* variables of the OpenTelemetry SDK apply (OTEL_SERVICE_NAME, ...)
 
-Stops on SIGINT or SIGTERM: open subscriptions end with UNAVAILABLE and the
-process exits 0.
+Stops on SIGINT or SIGTERM: after the drain (--drain-ms), open subscriptions
+end with UNAVAILABLE and the process exits 0. A second signal exits at once.
 
 Logs go to standard output: JSON lines, or readable lines on a terminal. A
 traceparent header (W3C trace context) on a call puts its trace and span ids in
@@ -80,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
         "sync-interval-ms": { type: "string" },
         "redis-url": { type: "string" },
         "redis-prefix": { type: "string" },
+        "drain-ms": { type: "string" },
         config: { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
@@ -119,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
         syncIntervalMs: args["sync-interval-ms"],
         redisUrl: args["redis-url"],
         redisPrefix: args["redis-prefix"],
+        drainMs: args["drain-ms"],
         config: args.config,
         logLevel: args["log-level"],
         logFormat: args["log-format"],
@@ -157,7 +165,8 @@ async function main(argv: string[]): Promise<number> {
     config: { ...server.effectiveConfig(), ...storeSettings(choice), log_level: startup.log.level, traces: tracesTo ? maskedUrl(tracesTo) : "off" },
   });
   const signal = await stopSignal;
-  log.info(`${signal} received, shutting down`, { signal });
+  const drain = options.drainMs ?? 0;
+  log.info(`${signal} received, ${drain > 0 ? `draining for ${drain} ms (not ready, still serving), then ` : ""}shutting down`, { signal });
   // A second signal means "now".
   process.once("SIGINT", () => process.exit(130));
   process.once("SIGTERM", () => process.exit(143));

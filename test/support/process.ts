@@ -15,6 +15,9 @@ export interface ServerProcess {
   exited: Promise<number | string>;
 }
 
+/** What the server prints once it listens; the first group is its URL. */
+export const LISTENING = /listening on (http:\/\/\S+) \(/;
+
 /** Runs the real `iii-stream` binary and waits until it says where it listens. */
 export async function spawnServer(
   args: string[],
@@ -26,7 +29,7 @@ export async function spawnServer(
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${run.output()}`)), timeoutMs);
     const check = () => {
-      const match = /listening on (http:\/\/\S+) \(/.exec(run.output());
+      const match = LISTENING.exec(run.output());
       if (match) {
         clearTimeout(timer);
         resolve(match[1]);
