@@ -3,7 +3,7 @@ import type { ItemChange, StoredItem } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
 import { HookRunner, type EngineHooks, type JoinInfo } from "./hooks.js";
-import { silentLog, type Log, type LogFields } from "./log.js";
+import { silentLog, type Log } from "./log.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { checkName, groupKey } from "./names.js";
 import { ErrorCode, invalidArgument, StreamError } from "./errors.js";
@@ -15,6 +15,7 @@ import { decodePageToken, encodePageToken, type PageScope } from "./page-token.j
 import { GROUP_PAGE_SIZES, GROUPS_PER_STREAM, ITEM_PAGE_SIZES, resolvePageSize, STREAM_PAGE_SIZES } from "./page-size.js";
 import { itemBytes } from "./encoded-size.js";
 import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
+import { NO_METRICS, type Metrics, type SubscriptionTransport, type WriteOp } from "./metrics.js";
 
 export interface EngineOptions {
   store: ItemStore;
@@ -42,6 +43,11 @@ export interface EngineOptions {
    * building a message no client can take. Default 64 MiB.
    */
   maxUnpagedBytes?: number;
+  /**
+   * Where writes, subscriptions and the store's commits are counted (the store gets it
+   * through `ItemStore.useMetrics`). Default: counted nowhere.
+   */
+  metrics?: Metrics;
   /**
    * Where a hook's exception is reported (see EngineHooks), and, at `debug`, the end of
    * every subscription. Default: nowhere (silentLog).
@@ -109,8 +115,10 @@ export interface SubscribeOptions {
   wholeSnapshot?: boolean;
   context?: JsonValue;
   subscriptionId?: string;
-  /** What the access log's record of the subscription's end says of its client: its transport and peer address. */
-  logFields?: LogFields;
+  /** How the subscriber is connected, for metrics and the access log. Default `in_process`. */
+  transport?: SubscriptionTransport;
+  /** The subscriber's address, for the access log. Default none. */
+  peer?: string;
 }
 
 /**
@@ -151,10 +159,13 @@ export class StreamEngine {
   private shutdownError: StreamError | undefined;
   private readonly itemLocks = new KeyedLock();
   private readonly queueLimits: QueueLimits;
+  private readonly metrics: Metrics;
   private nextSubscriptionId = 1;
 
   constructor(options: EngineOptions) {
     this.store = options.store;
+    this.metrics = options.metrics ?? NO_METRICS;
+    if (options.metrics) this.store.useMetrics?.(options.metrics);
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.log = options.log ?? silentLog;
     this.hooks = new HookRunner(options.hooks, this.log);
@@ -180,13 +191,16 @@ export class StreamEngine {
     checkItemKey(key);
     checkValue(this.maxValueBytes, "data", data);
     checkRevision(ifRevision);
-    return this.writeItem(key, ifRevision, () => ({ value: data }));
+    const result = await this.writeItem(key, ifRevision, () => ({ value: data }));
+    this.metrics.written("set", key.streamName);
+    return result;
   }
 
   async delete(key: ItemKey, ifRevision?: number): Promise<{ oldValue: JsonValue | undefined; offset: number }> {
     checkItemKey(key);
     checkRevision(ifRevision);
     const result = await this.writeItem(key, ifRevision, (current) => (current ? { value: undefined } : undefined));
+    this.metrics.written("delete", key.streamName);
     return { oldValue: result.oldValue, offset: result.offset };
   }
 
@@ -202,6 +216,7 @@ export class StreamEngine {
       checkValue(this.maxValueBytes, "the updated value", outcome.value);
       return { value: outcome.value };
     });
+    this.metrics.written("update", key.streamName);
     return { ...result, errors };
   }
 
@@ -223,6 +238,7 @@ export class StreamEngine {
       data,
       timestampMs: Date.now(),
     });
+    this.metrics.written("send", target.streamName);
     this.hooks.afterCommit(event);
   }
 
@@ -312,7 +328,13 @@ export class StreamEngine {
     const subscription = await this.registry.add(target, options.onReadable);
     const hooks = this.hooks;
     if (hooks.watchesLeaves) subscription.onEnd(() => hooks.afterLeave(join));
-    if (this.log.enabled("debug")) this.logEnd(subscription, join, options.logFields);
+    const metrics = this.metrics;
+    if (metrics !== NO_METRICS) {
+      const transport = options.transport ?? "in_process";
+      metrics.subscriptionOpened(transport, target.streamName);
+      subscription.onEnd(() => metrics.subscriptionEnded(transport, subscription.endReason, target.streamName));
+    }
+    if (this.log.enabled("debug")) this.logEnd(subscription, join, options);
     try {
       if (fromOffset !== undefined) {
         const missed = await this.store.changesSince(target.streamName, target.groupId, fromOffset);
@@ -339,16 +361,17 @@ export class StreamEngine {
   }
 
   /** The access log's record of a subscription's end: who, why, how long and how much it got. */
-  private logEnd(subscription: Subscription, join: JoinInfo, fields: LogFields | undefined): void {
+  private logEnd(subscription: Subscription, join: JoinInfo, options: SubscribeOptions): void {
     const started = performance.now();
     subscription.onEnd((error) => {
       this.log.debug("subscription ended", {
-        ...fields,
+        transport: options.transport ?? "in_process",
+        ...(options.peer !== undefined ? { peer: options.peer } : {}),
         stream: join.streamName,
         group: join.groupId,
         ...(join.itemId !== undefined ? { item: join.itemId } : {}),
         subscription_id: join.subscriptionId,
-        reason: endReason(error, this.shutdownError),
+        reason: subscription.endReason,
         ...(error !== undefined ? { error: error.message } : {}),
         duration_ms: Math.round(performance.now() - started),
         deliveries: subscription.deliveries,
@@ -543,10 +566,3 @@ function checkItemKey(key: ItemKey): void {
   checkName("item_id", key.itemId);
 }
 
-/** Why a subscription ended, in a word an operator can count by. */
-function endReason(error: StreamError | undefined, shutdown: StreamError | undefined): string {
-  if (error === undefined) return "client";
-  if (error === shutdown) return "shutdown";
-  if (error.code === ErrorCode.ResourceExhausted) return "slow_consumer";
-  return "error";
-}

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Metrics } from "../core/metrics.js";
 import type { GroupMessage } from "../core/model.js";
 import type { JsonValue } from "../core/json.js";
 import { checkName, groupKey } from "../core/names.js";
@@ -65,6 +66,8 @@ export interface FunctionsRuntimeOptions extends FunctionsOptions {
    * default without API keys.
    */
   allowedHosts?: FunctionHosts;
+  /** Where trigger calls are counted (see TriggerDispatcher). Default: nowhere. */
+  metrics?: Metrics;
 }
 
 export interface TriggerInfo extends TriggerRecord {
@@ -119,6 +122,7 @@ export class FunctionsRuntime {
       invoke: (functionId, payload) => this.functions.invoke(functionId, payload, this.functionTimeoutMs),
       log: this.log,
       tracer: options.tracer,
+      metrics: options.metrics,
     });
     this.gate = new SubscriptionGate({
       functions: this.functions,
