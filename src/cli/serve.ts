@@ -1,0 +1,123 @@
+import { parseArgs } from "node:util";
+import { createBackend } from "../adapters/backend.js";
+import { createStreamServer } from "../server/stream-server.js";
+import { ConfigError } from "./config.js";
+import { configToOptions, storeDetail } from "./config-to-options.js";
+import { SERVE_FLAGS } from "./serve-flags.js";
+import { CLIENT_COMMANDS } from "./client-commands/command-line.js";
+
+const HELP = `Usage: iii-stream [options]
+       iii-stream COMMAND [arguments] [options]
+
+Without a command, serves StreamService (Connect, gRPC and gRPC-Web), /healthz
+and the WebSocket bridge (the stream socket and the iii worker protocol) on one
+port. With one, talks to a running server as a client:
+
+${Object.entries(CLIENT_COMMANDS)
+  .map(([name, summary]) => `  ${name.padEnd(8)}${summary}`)
+  .join("\n")}
+
+\`iii-stream COMMAND --help\` describes a command, its flags and exit codes.
+
+Options:
+  --port N          port to listen on (default 3112; 0 picks a free port)
+  --host ADDR       address to listen on (default 127.0.0.1)
+  --adapter NAME    where items live: file (default; durable, on disk),
+                    memory (nothing survives a restart) or redis (shared by
+                    several servers behind a load balancer)
+  --redis-url URL   the redis adapter's Redis, standalone or any node of a
+                    Cluster (default redis://127.0.0.1:6379)
+  --redis-prefix P  prefix of the redis adapter's keys and channels (default
+                    iii-stream:); servers share data exactly when they share
+                    the Redis and the prefix, so give each deployment its own
+  --data-dir DIR    directory of the file adapter's store (default ./data);
+                    one server at a time may use it
+  --sync-interval-ms N
+                    relaxed durability for the file adapter: reply before the
+                    fsync and fsync every N ms; a power loss or OS crash can
+                    lose the last N ms of acknowledged writes (default: every
+                    write is on disk before its reply)
+  --config FILE     YAML or JSON config file (keys: port, host, auth_function,
+                    adapter {name: file|memory|redis|kv, config}, max_message_bytes,
+                    heartbeat_ms, history_limit, subscriber_queue_limit,
+                    api_keys, functions, triggers, function_timeout_ms,
+                    auth_timeout_ms, allowed_origins, allowed_hosts,
+                    allowed_function_hosts, browser_allowed_functions,
+                    public_reads, max_subscriptions,
+                    http2_max_concurrent_streams);
+                    \${VAR:default} placeholders in it are read from the
+                    environment
+  -h, --help        show this help
+
+Environment (overrides the config file; flags override both):
+  III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
+  III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX,
+  III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
+  each at least 16 printable ASCII characters without whitespace)
+
+Stops on SIGINT or SIGTERM: open subscriptions end with UNAVAILABLE and the
+process exits 0.
+`;
+
+/** Runs the server until SIGINT or SIGTERM; resolves with the process's exit code. */
+export async function serve(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({ args: argv, options: SERVE_FLAGS, strict: true }).values;
+  } catch (error) {
+    process.stderr.write(`iii-stream: ${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+
+  // Listen for signals before anything can print that the server is up: a
+  // supervisor may send SIGTERM the moment it reads that line.
+  const stopSignal = new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+
+  let server;
+  // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
+  let storeLabel = "";
+  try {
+    const { backend: choice, options, ignored } = configToOptions(
+      {
+        port: args.port,
+        host: args.host,
+        adapter: args.adapter,
+        dataDir: args["data-dir"],
+        syncIntervalMs: args["sync-interval-ms"],
+        redisUrl: args["redis-url"],
+        redisPrefix: args["redis-prefix"],
+        config: args.config,
+      },
+      process.env,
+    );
+    if (ignored.length > 0) process.stderr.write(`iii-stream: ignored: ${ignored.join(", ")} (the reference's kv store settings; they have no effect here)\n`);
+    const backend = await createBackend(choice);
+    storeLabel = backend.items.name + storeDetail(choice);
+    server = createStreamServer({ ...options, backend });
+    await server.start();
+  } catch (error) {
+    process.stderr.write(`iii-stream: ${(error as Error).message}\n`);
+    await server?.stop().catch(() => undefined);
+    return error instanceof ConfigError ? 2 : 1;
+  }
+
+  process.stdout.write(`iii-stream listening on ${server.url} (adapter: ${storeLabel})\n`);
+  const signal = await stopSignal;
+  process.stdout.write(`iii-stream: ${signal} received, shutting down\n`);
+  // A second signal means "now".
+  process.once("SIGINT", () => process.exit(130));
+  process.once("SIGTERM", () => process.exit(143));
+  try {
+    await server.stop();
+  } catch (error) {
+    process.stderr.write(`iii-stream: shutdown failed: ${String(error)}\n`);
+  }
+  return 0;
+}
