@@ -269,9 +269,14 @@ describe("malformed requests", () => {
     },
   );
 
-  it("a body in a format the server does not speak is 415", async () => {
-    const response = await post("Set", JSON.stringify({ ...SEED, data: 2 }), "text/plain");
+  it("a body in a format the server does not speak is 415, saying what is accepted", async () => {
+    const response = await fetch(`${running.url}/iii.stream.v1.StreamService/Set`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: JSON.stringify({ ...SEED, data: 2 }),
+    });
     expect(response.status).toBe(415);
+    expect(await response.text()).toContain("it accepts application/json, application/proto");
   });
 
   it("NaN and ±Infinity in a binary Value are INVALID_ARGUMENT wherever they appear", async () => {

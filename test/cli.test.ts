@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +34,13 @@ describe("command line", () => {
     for (const word of ["--port", "--host", "--adapter", "--config", "III_STREAM_PORT", "III_STREAM_HOST"]) {
       expect(run.output()).toContain(word);
     }
+  });
+
+  it.each(["--version", "-v"])("prints the package's version for %s and exits 0", async (flag) => {
+    const { version } = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string };
+    const run = runCli([flag]);
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toBe(`${version}\n`);
   });
 
   it("rejects an unknown flag with the usage text", async () => {

@@ -14,4 +14,5 @@ export const SERVE_FLAGS = {
   "redis-prefix": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;

@@ -3,18 +3,20 @@ import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
 import { configToOptions, storeDetail } from "./config-to-options.js";
+import { packageVersion } from "./package-version.js";
 import { SERVE_FLAGS } from "./serve-flags.js";
 import { CLIENT_COMMANDS } from "./client-commands/command-line.js";
 
 const HELP = `Usage: iii-stream [options]
        iii-stream COMMAND [arguments] [options]
 
-Without a command, serves StreamService (Connect, gRPC and gRPC-Web), /healthz
-and the WebSocket bridge (the stream socket and the iii worker protocol) on one
-port. With one, talks to a running server as a client:
+Without a command, serves StreamService and TriggerService (Connect, gRPC and
+gRPC-Web), gRPC health and server reflection, /healthz and the WebSocket bridge
+(the stream socket and the iii worker protocol) on one port. With a command,
+talks to a running server as a client:
 
 ${Object.entries(CLIENT_COMMANDS)
-  .map(([name, summary]) => `  ${name.padEnd(8)}${summary}`)
+  .map(([name, summary]) => `  ${name.padEnd(9)}${summary}`)
   .join("\n")}
 
 \`iii-stream COMMAND --help\` describes a command, its flags and exit codes.
@@ -48,6 +50,7 @@ Options:
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
+  -v, --version     print the version and exit
 
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
@@ -70,6 +73,10 @@ export async function serve(argv: string[]): Promise<number> {
   }
   if (args.help) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
 

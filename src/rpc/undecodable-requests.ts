@@ -50,7 +50,10 @@ interface BinaryFraming {
  */
 export function reportUndecodableRequests(router: ConnectRouter, readMaxBytes: number): void {
   router.handlers.forEach((handler, index) => {
-    router.handlers[index] = checkingHandler(handler, readMaxBytes);
+    // Only where the request is one message: holding a request stream until it ends
+    // would keep a bidirectional call (server reflection) from ever being answered.
+    const kind = handler.method.methodKind;
+    if (kind === "unary" || kind === "server_streaming") router.handlers[index] = checkingHandler(handler, readMaxBytes);
   });
 }
 

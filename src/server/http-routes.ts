@@ -10,9 +10,13 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
 import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
 import { healthService } from "../rpc/health-service.js";
+import { ReflectionIndex, reflectionService, reflectionServiceV1alpha, ServerReflection } from "../rpc/reflection-service.js";
+import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { streamService } from "../rpc/stream-service.js";
 import { triggerService } from "../rpc/trigger-service.js";
 import { reportUndecodableRequests } from "../rpc/undecodable-requests.js";
+import { explainProtocolRefusals } from "../rpc/protocol-refusals.js";
+import { WEBSOCKET_ENDPOINTS } from "../ws/websocket-bridge.js";
 import type { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 
 type NodeRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
@@ -48,14 +52,24 @@ export interface ConnectRoutesOptions {
   health(): HealthState;
 }
 
-/** StreamService, TriggerService and gRPC health through Connect; `/healthz` and a plain 404 for anything else. */
+/** Every service this server answers, as gRPC server reflection lists them. */
+const SERVED = [StreamService, TriggerService, Health, ServerReflection, ServerReflectionV1alpha];
+
+/**
+ * StreamService, TriggerService, gRPC health and server reflection (v1 and v1alpha)
+ * through Connect; `/healthz`, and a 404 naming the routes for anything else.
+ */
 export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
+  const reflection = new ReflectionIndex(SERVED);
   return connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(StreamService, streamService(options.engine));
       router.service(Health, healthService(() => options.isReady()));
       router.service(TriggerService, triggerService(options.functions));
+      router.service(ServerReflection, reflectionService(reflection));
+      router.service(ServerReflectionV1alpha, reflectionServiceV1alpha(reflection));
       reportUndecodableRequests(router, options.readMaxBytes);
+      explainProtocolRefusals(router);
     },
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
@@ -133,9 +147,18 @@ function fallback(req: NodeRequest, res: NodeResponse, health: () => HealthState
     res.end(req.method === "HEAD" ? "" : body);
     return;
   }
-  res.writeHead(404, { "content-type": "text/plain" });
-  res.end(`no route for ${req.method} ${path}\n`);
+  res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" });
+  res.end(`no route for ${req.method} ${path}; the routes are:\n${ROUTES}`);
 }
+
+/** What a 404 lists: every RPC by service (Connect, gRPC and gRPC-Web alike), the HTTP endpoints and the WebSocket ones. */
+const ROUTES = [
+  ...[StreamService, TriggerService, Health].map((service) => `POST /${service.typeName}/{${service.methods.map((m) => m.name).join(",")}}`),
+  "GET /healthz",
+  WEBSOCKET_ENDPOINTS,
+]
+  .map((line) => `  ${line}\n`)
+  .join("");
 
 /**
  * Connect stops reading a request body it rejects (too large, undecodable), and Node then

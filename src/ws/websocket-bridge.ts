@@ -363,11 +363,12 @@ interface Refusal {
   refusal: string;
 }
 
-const ENDPOINTS = "the WebSocket endpoints are /, /worker, /otel and /stream/{stream_name}/{group_id}[/{item_id}]";
+/** The paths a WebSocket upgrade may take, for the refusals that name them. */
+export const WEBSOCKET_ENDPOINTS = "the WebSocket endpoints are /, /worker, /otel and /stream/{stream_name}/{group_id}[/{item_id}]";
 
 function routeOf(url: string): Route | Refusal {
   let parsed: URL;
-  const unknown = (path: string): Refusal => ({ status: 404, refusal: `no WebSocket endpoint at ${path}; ${ENDPOINTS}` });
+  const unknown = (path: string): Refusal => ({ status: 404, refusal: `no WebSocket endpoint at ${path}; ${WEBSOCKET_ENDPOINTS}` });
   try {
     parsed = new URL(url, "http://localhost");
   } catch {

@@ -23,7 +23,11 @@ export interface KillCycleOptions {
   writers: number;
   groups: number;
   itemsPerWriter: number;
-  /** The kill comes a random time in this range after the writers start. */
+  /**
+   * The kill comes a random time in this range after the writers are busy (as many writes
+   * acknowledged in the cycle as there are writers), so that a loaded machine, slow to start
+   * the server or the writers, still kills a server in the middle of writing.
+   */
   killAfterMs: { min: number; max: number };
   /** Extra server flags, e.g. a relaxed sync interval. */
   serverArgs?: string[];
@@ -76,7 +80,15 @@ export async function runKillCycles(options: KillCycleOptions): Promise<KillCycl
       const client = createClient(StreamService, transportFor(server.url, "connect-binary-h2"));
       await verifyAfterRestart(client, items, groups, cycle);
       const per = options.itemsPerWriter;
-      const writers = Array.from({ length: options.writers }, (_, w) => runWriter(client, items.slice(w * per, (w + 1) * per), groups));
+      let ackedInCycle = 0;
+      let busy!: () => void;
+      const writersBusy = new Promise<void>((resolve) => (busy = resolve));
+      const onAck = () => {
+        if (++ackedInCycle === options.writers) busy();
+      };
+      const writers = Array.from({ length: options.writers }, (_, w) => runWriter(client, items.slice(w * per, (w + 1) * per), groups, onAck));
+      // A writer that throws ends the wait too: its error is reported below.
+      await Promise.race([writersBusy, Promise.all(writers)]);
       const { min, max } = options.killAfterMs;
       await sleep(min + Math.random() * (max - min));
       server.child.kill("SIGKILL");
@@ -103,7 +115,12 @@ export async function runKillCycles(options: KillCycleOptions): Promise<KillCycl
  * One writer: Set, Update (increment) and Delete on its own items, one at a time,
  * until a call fails because the server died. Returns how many writes were acknowledged.
  */
-async function runWriter(client: Client<typeof StreamService>, own: TrackedItem[], groups: Map<string, TrackedGroup>): Promise<number> {
+async function runWriter(
+  client: Client<typeof StreamService>,
+  own: TrackedItem[],
+  groups: Map<string, TrackedGroup>,
+  onAck: () => void,
+): Promise<number> {
   let acked = 0;
   for (let n = 0; ; n++) {
     const item = own[n % own.length];
@@ -141,6 +158,7 @@ async function runWriter(client: Client<typeof StreamService>, own: TrackedItem[
     item.inFlight = undefined;
     recordOffset(groups.get(item.groupId)!, Number(reply.offset));
     acked++;
+    onAck();
   }
   return acked;
 }
