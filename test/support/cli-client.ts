@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const BIN = fileURLToPath(new URL("../../bin/iii-stream.mjs", import.meta.url));
@@ -37,3 +37,52 @@ export function jsonLines(stdout: string): unknown[] {
 }
 
 export { BIN };
+
+/** A running `iii-stream watch` whose standard output is read line by line as it comes. */
+export interface WatchProcess {
+  child: ChildProcess;
+  /** Every JSON line printed so far. */
+  lines: Array<Record<string, unknown>>;
+  stderr(): string;
+  /** Resolves once `count` lines have been printed; rejects if the watch exits first. */
+  untilLines(count: number): Promise<void>;
+  exited: Promise<number | string>;
+}
+
+export function startWatch(args: string[], env: NodeJS.ProcessEnv = {}): WatchProcess {
+  const merged: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const name of ["III_STREAM_URL", "III_STREAM_API_KEY"]) if (env[name] === undefined) delete merged[name];
+  const child = spawn(process.execPath, [BIN, "watch", ...args], { env: merged, stdio: ["ignore", "pipe", "pipe"] });
+  const lines: Array<Record<string, unknown>> = [];
+  let partial = "";
+  let stderr = "";
+  const waiters = new Set<() => void>();
+  child.stdout.on("data", (chunk: Buffer) => {
+    partial += chunk.toString();
+    const complete = partial.split("\n");
+    partial = complete.pop()!;
+    for (const line of complete) lines.push(JSON.parse(line) as Record<string, unknown>);
+    for (const waiter of waiters) waiter();
+  });
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | string>((resolve) => child.once("close", (code, signal) => resolve(code ?? signal ?? "unknown")));
+  return {
+    child,
+    lines,
+    stderr: () => stderr,
+    exited,
+    untilLines: (count) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (lines.length < count) return;
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+        void exited.then((code) => {
+          if (lines.length < count) reject(new Error(`watch exited (${code}) after ${lines.length} of ${count} lines:\n${stderr}`));
+        });
+      }),
+  };
+}

@@ -1,7 +1,7 @@
 import type { ClientFlag } from "./command-line.js";
 import type { ExitCode } from "./exit-codes.js";
 import type { OutputFormat } from "./output.js";
-import type { StreamApi } from "./stream-api.js";
+import type { StreamClient } from "../../client/node.js";
 
 /** What a client command is handed once its command line has been checked. */
 export interface CommandContext {
@@ -12,7 +12,7 @@ export interface CommandContext {
   fromOffset?: number;
   item?: string;
   format: OutputFormat;
-  api: StreamApi;
+  api: StreamClient;
 }
 
 /** One client command: its arguments, the flags it takes beyond --url, --api-key and --help, and what it does. */

@@ -1,10 +1,10 @@
 import type { CommandSpec } from "./command.js";
 import { ExitCode } from "./exit-codes.js";
 import { cell, RecordPrinter, timeCell } from "./output.js";
-import type { ItemRecord } from "./stream-api.js";
+import type { StoredItem } from "../../client/node.js";
 
 const ITEM_COLUMNS = ["ITEM", "REVISION", "UPDATED", "DATA"];
-const itemCells = (item: ItemRecord) => [item.itemId, String(item.revision), timeCell(item.updatedAtMs), cell(item.data)];
+const itemCells = (item: StoredItem) => [item.itemId, String(item.revision), timeCell(item.updatedAtMs), cell(item.data)];
 const ITEM_JSON = `In JSON each item is {"itemId", "data", "revision", "updatedAtMs"}.`;
 
 export const getCommand: CommandSpec = {
@@ -65,8 +65,8 @@ is {"stream", "groupCount", "groups"}, where groups are its first ones (up to 10
 iii-stream groups STREAM lists them all).`,
   async run({ format, api }) {
     const printer = new RecordPrinter(format, ["STREAM", "GROUPS"]);
-    for await (const page of api.listStreams()) {
-      for (const info of page) printer.add({ stream: info.stream, groupCount: info.groupCount, groups: info.groups }, [info.stream, String(info.groupCount)]);
+    for await (const page of api.listAll()) {
+      for (const info of page) printer.add({ stream: info.streamName, groupCount: info.groupCount, groups: info.groups }, [info.streamName, String(info.groupCount)]);
       printer.flush();
     }
     printer.flush();

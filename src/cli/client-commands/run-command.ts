@@ -5,7 +5,7 @@ import { ExitCode, exitCodeForStatus, UsageError } from "./exit-codes.js";
 import { commandHelp, DEFAULT_URL } from "./help.js";
 import { countFlag } from "./json-arguments.js";
 import { outputFormat } from "./output.js";
-import { callFailure, openStreamApi, type Connection } from "./stream-api.js";
+import type { StreamError } from "../../client/node.js";
 
 /** Flags that only some commands take; the others refuse them rather than ignore them. */
 const OPTIONAL_FLAGS: ClientFlag[] = ["if-revision", "from-offset", "item", "output"];
@@ -43,7 +43,7 @@ export async function runClientCommand(name: ClientCommandName, argv: string[], 
   if (refused !== undefined) return usage(name, `${name} does not take --${refused}`);
   if (args.filter((arg) => arg === "-").length > 1) return usage(name, "only one argument can come from standard input (-)");
 
-  let connection: Connection;
+  let connection: { url: string; apiKey: string | undefined };
   let context;
   try {
     connection = { url: serverUrl(flags.url ?? env.III_STREAM_URL ?? DEFAULT_URL), apiKey: (flags["api-key"] ?? env.III_STREAM_API_KEY) || undefined };
@@ -58,21 +58,33 @@ export async function runClientCommand(name: ClientCommandName, argv: string[], 
     return usage(name, (error as Error).message);
   }
 
-  const api = openStreamApi(connection);
+  // Loaded only now, so that --help and a usage error answer without it.
+  const { createStreamClient, StreamError } = await import("../../client/node.js");
+  const api = createStreamClient({ baseUrl: connection.url, apiKey: connection.apiKey });
   try {
     return await spec.run({ ...context, api });
   } catch (error) {
     if (error instanceof UsageError) return usage(name, error.message);
-    const failure = callFailure(error);
-    if (failure === undefined) {
+    if (!(error instanceof StreamError)) {
       process.stderr.write(`iii-stream: ${(error as Error)?.stack ?? String(error)}\n`);
       return ExitCode.Failure;
     }
-    const hint = failure.code === "unavailable" ? ` (is a server running at ${connection.url}? --url or III_STREAM_URL names another)` : "";
-    const keyHint = failure.code === "unauthenticated" && connection.apiKey === undefined ? " (no API key was given: --api-key or III_STREAM_API_KEY)" : "";
-    process.stderr.write(`iii-stream: ${failure.code}: ${failure.message}${hint}${keyHint}\n`);
-    return exitCodeForStatus(failure.code);
+    process.stderr.write(`iii-stream: ${failureMessage(error, connection)}\n`);
+    return exitCodeForStatus(error.code);
+  } finally {
+    api.close();
   }
+}
+
+/** A failed call's code and message, with what to check when the fix is on this side. */
+export function failureMessage(error: StreamError, connection: { url: string; apiKey: string | undefined }): string {
+  const hint =
+    error.code === "unavailable"
+      ? ` (is a server running at ${connection.url}? --url or III_STREAM_URL names another)`
+      : error.code === "unauthenticated" && connection.apiKey === undefined
+        ? " (no API key was given: --api-key or III_STREAM_API_KEY)"
+        : "";
+  return `${error.code}: ${error.message}${hint}`;
 }
 
 function usage(name: ClientCommandName, message: string): ExitCode {
