@@ -6,12 +6,16 @@
  */
 
 // The server and its options.
-export { createStreamServer, StreamServer, type ServerStats } from "./server/stream-server.js";
-export type { StreamServerOptions } from "./server/options.js";
+export { createStreamServer, StreamServer, type Readiness, type ServerStats } from "./server/stream-server.js";
+export type { MetricsOptions, StreamServerOptions } from "./server/options.js";
 export type { FunctionsOptions, TriggerInfo } from "./functions/functions-runtime.js";
 export type { WebSocketOptions } from "./ws/websocket-bridge.js";
 export type { QueueLimits } from "./core/subscription.js";
 export type { EngineHooks, JoinInfo } from "./core/hooks.js";
+
+// Logs and traces: where the server reports, and the trace context it carries.
+export { LOG_LEVELS, RecordingLog, silentLog, type Log, type LogFields, type LogLevel, type LogRecord } from "./core/log.js";
+export { pinoLog, type LogFormat, type PinoLogOptions } from "./server/pino-log.js";
 
 // Errors: every failure a caller sees carries one of these codes.
 export { ErrorCode, StreamError } from "./core/errors.js";

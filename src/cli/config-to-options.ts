@@ -7,7 +7,9 @@ import type { FunctionsOptions } from "../functions/functions-runtime.js";
 import type { ConnectionLimits } from "../server/connection-limits.js";
 import type { StreamServerOptions } from "../server/options.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
-import { ConfigError, loadConfigFile, validateConfig, type AdapterConfig, type FileConfig } from "./config.js";
+import { LOG_LEVELS, type LogLevel } from "../core/log.js";
+import type { LogFormat } from "../server/pino-log.js";
+import { ConfigError, LOG_FORMATS, loadConfigFile, validateConfig, type AdapterConfig, type FileConfig } from "./config.js";
 
 /** The command line's settings, as given (strings); they override the environment and the file. */
 export interface CommandLine {
@@ -18,7 +20,13 @@ export interface CommandLine {
   syncIntervalMs?: string;
   redisUrl?: string;
   redisPrefix?: string;
+  drainMs?: string;
+  metricsPort?: string;
+  /** `--no-metrics`: count nothing, serve no /metrics. */
+  noMetrics?: boolean;
   config?: string;
+  logLevel?: string;
+  logFormat?: string;
 }
 
 /** What the process starts: a store and a server over it. */
@@ -28,6 +36,8 @@ export interface Startup {
   options: Omit<StreamServerOptions, "adapter">;
   /** Settings accepted for compatibility with the reference but without effect here, by path. */
   ignored: string[];
+  /** How the process logs; a format left unset is chosen by whether standard output is a terminal. */
+  log: { level: LogLevel; format?: LogFormat };
 }
 
 /**
@@ -43,8 +53,15 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...portOption("III_STREAM_PORT", env.III_STREAM_PORT),
       ...(env.III_STREAM_HOST ? { host: env.III_STREAM_HOST } : {}),
       ...apiKeysFromEnv(env.III_STREAM_API_KEYS),
+      ...drainOption("III_STREAM_DRAIN_MS", env.III_STREAM_DRAIN_MS),
+      ...logSettings("III_STREAM_LOG_LEVEL", env.III_STREAM_LOG_LEVEL, "III_STREAM_LOG_FORMAT", env.III_STREAM_LOG_FORMAT),
+      ...logSettings("--log-level", flags.logLevel, "--log-format", flags.logFormat),
       ...portOption("--port", flags.port),
       ...(flags.host ? { host: flags.host } : {}),
+      ...drainOption("--drain-ms", flags.drainMs),
+      ...metricsPortOption("III_STREAM_METRICS_PORT", env.III_STREAM_METRICS_PORT),
+      ...metricsPortOption("--metrics-port", flags.metricsPort),
+      ...(flags.noMetrics ? { metrics_enabled: false } : {}),
     },
     "the command line and environment",
   );
@@ -60,6 +77,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       port: config.port,
       host: config.host,
       maxMessageBytes: config.max_message_bytes,
+      drainMs: config.drain_ms,
       heartbeatMs: config.heartbeat_ms,
       queueLimits: { maxMessages: config.subscriber_queue_limit, maxBytes: config.subscriber_queue_bytes },
       snapshotChunkBytes: config.snapshot_chunk_bytes,
@@ -72,8 +90,10 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       webSocket: { browserAllowedFunctions: config.browser_allowed_functions, ...workerLimitsFromConfig(config) },
       ...readsAndAdmissionFromConfig(config),
       connections: connectionLimitsFromConfig(config),
+      metrics: { enabled: config.metrics_enabled, port: config.metrics_port, streamLabels: config.metrics_stream_labels },
     },
     ignored: ignoredSettings(config.adapter),
+    log: { level: config.log_level ?? "info", ...(config.log_format !== undefined ? { format: config.log_format } : {}) },
   };
 }
 
@@ -89,16 +109,46 @@ function ignoredSettings(adapter: AdapterConfig | undefined): string[] {
     .map((key) => `adapter.config.${key}`);
 }
 
+/**
+ * The log level and format from the environment or the flags, refused by the name the
+ * operator wrote (the merged settings would name the config key instead).
+ */
+function logSettings(levelName: string, level: string | undefined, formatName: string, format: string | undefined): Pick<FileConfig, "log_level" | "log_format"> {
+  const settings: Pick<FileConfig, "log_level" | "log_format"> = {};
+  if (level !== undefined) {
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new ConfigError(`${levelName} must be one of ${LOG_LEVELS.join(", ")}, got "${level}"`);
+    settings.log_level = level as LogLevel;
+  }
+  if (format !== undefined) {
+    if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new ConfigError(`${formatName} must be one of ${LOG_FORMATS.join(", ")}, got "${format}"`);
+    settings.log_format = format as LogFormat;
+  }
+  return settings;
+}
+
 function intervalOption(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError(`${name} must be a positive number of milliseconds, got "${value}"`);
   return Number(value);
 }
 
+/** A drain time in ms; the config schema bounds it. */
+function drainOption(name: string, value: string | undefined): { drain_ms?: number } {
+  if (value === undefined) return {};
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a number of milliseconds (0 or more), got "${value}"`);
+  return { drain_ms: Number(value) };
+}
+
 function portOption(name: string, value: string | undefined): { port?: number } {
   if (value === undefined) return {};
   if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a port number, got "${value}"`);
   return { port: Number(value) };
+}
+
+function metricsPortOption(name: string, value: string | undefined): { metrics_port?: number } {
+  if (value === undefined) return {};
+  const { port } = portOption(name, value);
+  return { metrics_port: port };
 }
 
 /** The config file's function, trigger and auth keys as server options. */
@@ -241,6 +291,23 @@ function configuredName(fromConfig: AdapterConfig | undefined): string {
   return fromConfig.config?.store_method === "file_based" ? "file" : "memory";
 }
 
+/** The store's settings for the start-up line, the Redis password masked. */
+export function storeSettings(choice: AdapterChoice): Record<string, unknown> {
+  const history = choice.historyLimit !== undefined ? { history_limit: choice.historyLimit } : {};
+  if (choice.name === "file") {
+    return { data_dir: resolve(choice.dataDir), ...(choice.syncIntervalMs !== undefined ? { sync_interval_ms: choice.syncIntervalMs } : {}), ...history };
+  }
+  if (choice.name === "redis") return { redis_url: maskedUrl(choice.url), redis_prefix: choice.keyPrefix ?? DEFAULT_KEY_PREFIX, ...history };
+  return history;
+}
+
+/** A URL with its password (if any) replaced by ****. */
+export function maskedUrl(text: string): string {
+  const url = new URL(text);
+  if (url.password !== "") url.password = "****";
+  return url.toString();
+}
+
 /**
  * Where the store is, for the line that says the server is up: the data directory, or
  * the Redis (its password masked) and the key prefix, which decide what is shared.
@@ -248,7 +315,5 @@ function configuredName(fromConfig: AdapterConfig | undefined): string {
 export function storeDetail(choice: AdapterChoice): string {
   if (choice.name === "file") return `, data: ${resolve(choice.dataDir)}`;
   if (choice.name !== "redis") return "";
-  const url = new URL(choice.url);
-  if (url.password !== "") url.password = "****";
-  return `, redis: ${url.toString()}, prefix: ${choice.keyPrefix ?? DEFAULT_KEY_PREFIX}`;
+  return `, redis: ${maskedUrl(choice.url)}, prefix: ${choice.keyPrefix ?? DEFAULT_KEY_PREFIX}`;
 }

@@ -12,7 +12,12 @@ export const SERVE_FLAGS = {
   "sync-interval-ms": { type: "string" },
   "redis-url": { type: "string" },
   "redis-prefix": { type: "string" },
+  "drain-ms": { type: "string" },
+  "metrics-port": { type: "string" },
+  "no-metrics": { type: "boolean" },
   config: { type: "string" },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;

@@ -1,5 +1,7 @@
+import type { Metrics } from "./metrics.js";
 import type { JsonValue } from "./json.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, ItemPage, ItemPageRequest, NamePageRequest, StoredItem } from "./model.js";
+import type { Log } from "./log.js";
 
 /**
  * A conditional write of one item: it only happens when the item's revision still
@@ -130,6 +132,19 @@ export interface ItemStore {
    */
   isReady(): boolean;
   close(): Promise<void>;
+
+  /**
+   * Where the store counts its commits (`Metrics.committed`: how long each took, how
+   * many writes it carried). The engine calls it once, before any write; a store
+   * without it is not timed.
+   */
+  useMetrics?(metrics: Metrics): void;
+  /**
+   * The store's connections by name and whether each is up now ("commands" and
+   * "subscriber" on Redis), read when metrics are scraped; absent for a store that
+   * has no connection.
+   */
+  connectionStatus?(): Record<string, boolean>;
 }
 
 /** Options every adapter understands. */
@@ -140,6 +155,12 @@ export interface ItemStoreOptions {
    * 10,000 groups stay within memory.
    */
   historyLimit?: number;
+  /**
+   * Where the store reports failures it recovers from by itself (a disk that filled up
+   * and later has room again). Default: nowhere (silentLog), since health checks report
+   * the same outage; the command line passes its log.
+   */
+  log?: Log;
 }
 
 export const DEFAULT_HISTORY_LIMIT = 1000;

@@ -1,6 +1,7 @@
 import type { Backend } from "../adapters/backend.js";
 import { memoryBackend } from "../adapters/memory/memory-backend.js";
 import type { EngineHooks } from "../core/hooks.js";
+import type { Log } from "../core/log.js";
 import { DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_UNPAGED_BYTES, DEFAULT_SNAPSHOT_CHUNK_BYTES } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
@@ -11,6 +12,7 @@ import type { WebSocketOptions } from "../ws/websocket-bridge.js";
 import { checkAllowedHosts } from "../access/hosts.js";
 import { checkApiKeys } from "../access/api-keys.js";
 import { resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
+import { pinoLog } from "./pino-log.js";
 
 /**
  * Options of one server. Every default is resolved once, by `resolveOptions()`; the
@@ -85,6 +87,17 @@ export interface StreamServerOptions {
    */
   hooks?: EngineHooks[];
   /**
+   * How long `stop()` keeps serving before it stops accepting connections, in ms. For
+   * that time readiness is false (`/readyz` 503 "draining", gRPC health NOT_SERVING,
+   * `/healthz` 503) while every request, subscription and WebSocket is served as before,
+   * so that a load balancer that polls readiness sends new clients elsewhere before this
+   * instance refuses them. Set it to the balancer's time to notice (probe interval times
+   * failures needed, plus its propagation).
+   * @default 0: no balancer is assumed, and any other guess would delay every stop (a
+   * terminal's Ctrl-C, `docker stop`, a test) without knowing what it waits for
+   */
+  drainMs?: number;
+  /**
    * How long `stop()` lets open requests (and leave triggers) finish before cutting
    * connections, in ms.
    * @default 3,000 ms: long enough for an ordinary call, short enough for a supervisor's stop timeout
@@ -148,11 +161,14 @@ export interface StreamServerOptions {
    */
   webSocket?: WebSocketOptions;
   /**
-   * Where the server reports failures it cannot return to a caller (a trigger that
-   * failed, a worker that misbehaved). Functions and the WebSocket bridge both use it.
-   * @default standard error, each line prefixed with "iii-stream: "
+   * Where the server reports what it cannot return to a caller (a trigger that failed,
+   * a worker that misbehaved, a hook that threw), its warnings at start, and, at
+   * `debug`, an access log of unary calls and subscription ends. `silentLog` keeps
+   * nothing; `RecordingLog` keeps records for assertions.
+   * @default pino JSON lines at `info` on standard error: an embedding program's own
+   * standard output stays its own, and failures are still seen
    */
-  log?: (line: string) => void;
+  log?: Log;
   /**
    * Time limits (first bytes, HTTP/1.1 headers, request and keep-alive, idle HTTP/2
    * sessions) and caps (in total, per remote address) of connections; see ConnectionLimits.
@@ -160,6 +176,35 @@ export interface StreamServerOptions {
    * while Subscribes and WebSockets, which have a stream open, are never cut
    */
   connections?: Partial<ConnectionLimits>;
+  /**
+   * Prometheus metrics: `GET /metrics` and what is counted for it; see MetricsOptions.
+   * @default on, at `/metrics` on the service port, without stream names
+   */
+  metrics?: MetricsOptions;
+}
+
+/** Where metrics are served and what they carry. */
+export interface MetricsOptions {
+  /**
+   * Whether anything is counted and `/metrics` served at all.
+   * @default true: counting costs nothing measurable (see the fan-out benchmark), and
+   * an operator expects the endpoint to be there
+   */
+  enabled?: boolean;
+  /**
+   * Serve `/metrics` on this port (plain HTTP, same host) instead of the service port,
+   * so that the monitoring network can reach it while the service port stays closed, or
+   * the other way round. 0 picks a free port.
+   * @default none: `/metrics` on the service port
+   */
+  port?: number;
+  /**
+   * Add a `stream` label with the stream name to `iii_stream_writes_total`,
+   * `iii_stream_subscriptions` and `iii_stream_subscriptions_ended_total`.
+   * @default false: every stream name would be a series of its own, which with
+   * many or generated names overwhelms Prometheus; turn it on only for a few, fixed streams
+   */
+  streamLabels?: boolean;
 }
 
 /** The options with every server-level default filled in. */
@@ -175,16 +220,18 @@ export interface ResolvedOptions {
   maxSubscriptions: number;
   http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
+  drainMs: number;
   shutdownGraceMs: number;
-  functions: FunctionsOptions & { functionTimeoutMs: number; log: (line: string) => void };
+  functions: FunctionsOptions & { functionTimeoutMs: number; log: Log };
   apiKeys: readonly string[];
   publicReads: boolean;
   allowedOrigins: readonly string[];
   allowedHosts: readonly string[];
   allowedFunctionHosts: FunctionHosts;
   webSocket: WebSocketOptions;
-  log: (line: string) => void;
+  log: Log;
   connections: ConnectionLimits;
+  metrics: { enabled: boolean; port: number | undefined; streamLabels: boolean };
 }
 
 export const DEFAULT_PORT = 3112;
@@ -201,8 +248,24 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   return value;
 }
 
+/** A duration that may be 0: unset keeps the default, anything but a non-negative integer is refused by name. */
+function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isSafeInteger(value) && value >= 0)) {
+    throw new StreamError(ErrorCode.InvalidArgument, `${name} must be a non-negative integer, got ${value}`);
+  }
+  return value;
+}
+
+function metricsPort(port: number | undefined): number | undefined {
+  if (port !== undefined && !(Number.isSafeInteger(port) && port >= 0 && port <= 65535)) {
+    throw new StreamError(ErrorCode.InvalidArgument, `metrics.port must be a port number from 0 to 65535, got ${port}`);
+  }
+  return port;
+}
+
 export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
-  const log = options.log ?? ((line: string) => process.stderr.write(`iii-stream: ${line}\n`));
+  const log = options.log ?? pinoLog({ fd: 2 });
   return {
     port: options.port ?? DEFAULT_PORT,
     host: options.host ?? DEFAULT_HOST,
@@ -218,6 +281,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     maxSubscriptions: positiveInteger("maxSubscriptions", options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS),
     http2MaxConcurrentStreams: positiveInteger("http2MaxConcurrentStreams", options.http2MaxConcurrentStreams, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
     hooks: options.hooks ?? [],
+    drainMs: nonNegativeInteger("drainMs", options.drainMs, 0),
     shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     functions: { ...options.functions, functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS, log },
     apiKeys: checkApiKeys(options.apiKeys ?? []),
@@ -228,5 +292,10 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     webSocket: options.webSocket ?? {},
     log,
     connections: resolveConnectionLimits(options.connections),
+    metrics: {
+      enabled: options.metrics?.enabled ?? true,
+      port: metricsPort(options.metrics?.port),
+      streamLabels: options.metrics?.streamLabels ?? false,
+    },
   };
 }

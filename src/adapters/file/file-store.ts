@@ -1,6 +1,7 @@
 import type Database from "better-sqlite3";
 import type { JsonValue } from "../../core/json.js";
 import { ErrorCode, StreamError } from "../../core/errors.js";
+import { silentLog, type Log } from "../../core/log.js";
 import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
 import type {
   GroupEvent,
@@ -13,6 +14,7 @@ import type {
   StoredItem,
 } from "../../core/model.js";
 import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { fillCreatedOffsets, type StoredChange } from "./legacy-changes.js";
 import { openStore, probeWrite } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
@@ -72,6 +74,7 @@ export class FileStore implements ItemStore {
   private readonly historyLimit: number;
   /** Whether the store can write, which is what readiness reports. */
   private readonly health: WriteHealth;
+  private readonly log: Log;
   private readonly listeners = new Map<string, Set<GroupListener>>();
   private queue: Queued[] = [];
   private flushHandle: NodeJS.Immediate | undefined;
@@ -79,6 +82,7 @@ export class FileStore implements ItemStore {
   /** Relaxed mode: whether something was committed since the last sync. */
   private unsynced = false;
   private closed = false;
+  private metrics: Metrics = NO_METRICS;
 
   /** Opens the store; fails with a StoreOpenError when it is locked, damaged or foreign. */
   static open(options: FileStoreOptions): FileStore {
@@ -87,13 +91,14 @@ export class FileStore implements ItemStore {
 
   private constructor(options: FileStoreOptions) {
     const relaxed = options.syncIntervalMs !== undefined;
+    const log = (this.log = options.log ?? silentLog);
     const { db, file, dataDir } = openStore({ dataDir: options.dataDir, relaxed });
     this.db = db;
     this.file = file;
     this.sql = prepareStatements(db);
     this.health = new WriteHealth(
       () => probeWrite(db, dataDir),
-      (message) => process.emitWarning(message),
+      (message) => log.warn(message, { data_dir: dataDir }),
     );
     this.registrations = new RegistrationTable(db, {
       failed: (error) => this.storageError(error),
@@ -226,6 +231,10 @@ export class FileStore implements ItemStore {
     return !this.closed && this.health.healthy;
   }
 
+  useMetrics(metrics: Metrics): void {
+    this.metrics = metrics;
+  }
+
   /** Commits what is queued, makes it durable and closes the file (which releases the lock). */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -259,6 +268,7 @@ export class FileStore implements ItemStore {
     this.flushHandle = undefined;
     const batch = this.queue;
     this.queue = [];
+    const start = performance.now();
     try {
       this.db.transaction(() => {
         for (const entry of batch) {
@@ -267,6 +277,8 @@ export class FileStore implements ItemStore {
         }
       })();
       this.unsynced = true;
+      // One transaction, one fsync (unless relaxed): the batch is the unit of commit.
+      this.metrics.committed(this.name, batch.length, secondsSince(start));
       // Only a batch that changed something wrote to the disk; refused writes and
       // events alone commit nothing and prove nothing.
       if (batch.some((entry) => entry.kind === "write" && entry.result?.ok)) this.health.succeeded();
@@ -387,7 +399,7 @@ export class FileStore implements ItemStore {
       this.db.pragma("wal_checkpoint(PASSIVE)");
     } catch (error) {
       this.unsynced = true;
-      process.emitWarning(this.storageError(error).message);
+      this.log.warn("a periodic fsync failed; retried at the next interval", { error: this.storageError(error).message });
     }
   }
 
