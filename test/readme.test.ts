@@ -44,6 +44,8 @@ const RUN_HERE = new Set([
   "client-browser",
   "two-instances",
   "kubernetes-probes",
+  "metrics-curl",
+  "metrics-scrape-config",
 ]);
 
 const scratch = mkdtempSync(join(tmpdir(), "iii-stream-readme-"));
@@ -391,6 +393,16 @@ describe("README.md", () => {
     } finally {
       await deleteKeys(prefix);
     }
+  });
+
+  it("Metrics: the curl line prints the store's readiness; the scrape configuration targets /metrics on the default port", async () => {
+    const server = await startServer();
+    const port = Number(new URL(server.url).port);
+    const { stdout } = await runScript(localize(block("metrics-curl").text, { 3112: port }));
+    expect(stdout).toBe("iii_stream_store_ready 1\n");
+    // test/metrics-prometheus.test.ts gives this configuration, its target moved, to a real Prometheus.
+    const config = parseYaml(block("metrics-scrape-config").text) as { scrape_configs: { job_name: string; metrics_path: string; static_configs: { targets: string[] }[] }[] };
+    expect(config.scrape_configs).toEqual([{ job_name: "iii-stream", metrics_path: "/metrics", static_configs: [{ targets: ["127.0.0.1:3112"] }] }]);
   });
 
   it("the Kubernetes probes: the pod's args serve them, the readiness probe fails within the drain, the grace covers it", { timeout: 60_000 }, async () => {
