@@ -19,6 +19,8 @@ import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js
 import { WebSocketBridge } from "../ws/websocket-bridge.js";
 import { connectRoutes, httpRoutes, STRICT_JSON } from "./http-routes.js";
 import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
+import { DEFAULT_MAX_CONNECTIONS } from "./connection-limits.js";
+import { openFileLimitWarning } from "./open-file-limit.js";
 import type { Readiness } from "./health-endpoints.js";
 import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
 import { PrometheusMetrics } from "./prometheus-metrics.js";
@@ -147,7 +149,9 @@ export class StreamServer {
       connect,
       upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
     });
-    this.listener = new OnePortListener(routes, resolved.connections, { maxConcurrentStreams: resolved.http2MaxConcurrentStreams });
+    this.listener = new OnePortListener(routes, resolved.connections, { maxConcurrentStreams: resolved.http2MaxConcurrentStreams }, (message) =>
+      resolved.log.warn(message),
+    );
   }
 
   /** The port actually bound (useful with port 0). */
@@ -221,6 +225,8 @@ export class StreamServer {
     if (warning) this.options.log.warn(warning);
     const hostsNote = hostsNotice(host, this.options.allowedHosts);
     if (hostsNote) this.options.log.warn(hostsNote);
+    const filesNote = openFileLimitWarning(this.options.connections.maxConnections, DEFAULT_MAX_CONNECTIONS);
+    if (filesNote) this.options.log.warn(filesNote);
   }
 
   /**
