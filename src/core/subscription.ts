@@ -176,6 +176,14 @@ export class Subscription implements AsyncIterable<Delivery> {
     return delivery;
   }
 
+  /**
+   * Ends the subscription with RESOURCE_EXHAUSTED, as an overflow of its own queue would:
+   * its group holds more than `maxMessages` messages not yet handed to it (see GroupFeed).
+   */
+  fellBehind(): void {
+    if (this.state !== "ended") this.overflow("messages");
+  }
+
   /** Ends the subscription; queued messages are dropped. Idempotent. */
   end(error?: StreamError): void {
     if (this.state === "ended") return;

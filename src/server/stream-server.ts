@@ -61,8 +61,12 @@ export class StreamServer {
       fleet: backend.fleet,
       allowedHosts: resolved.allowedFunctionHosts,
     });
+    // One per server: every Subscribe call and stream socket flushes from one timer per
+    // event-loop turn, and a large group's fan-out runs in the same slices.
+    const scheduler = new FlushScheduler();
     this.engine = new StreamEngine({
       store: backend.items,
+      scheduler,
       maxValueBytes: resolved.maxMessageBytes,
       heartbeatMs: resolved.heartbeatMs,
       queueLimits: resolved.queueLimits,
@@ -72,8 +76,6 @@ export class StreamServer {
       hooks: [this.functions.hooks, ...resolved.hooks],
       log: resolved.log,
     });
-    // One per server: every Subscribe call and stream socket flushes from one timer per event-loop turn.
-    const scheduler = new FlushScheduler();
     const subscribe = new SubscribeEndpoint({
       scheduler,
       engine: this.engine,
