@@ -6,8 +6,8 @@
  */
 
 // The server and its options.
-export { createStreamServer, StreamServer, type ServerStats } from "./server/stream-server.js";
-export type { StreamServerOptions } from "./server/options.js";
+export { createStreamServer, StreamServer, type Readiness, type ServerStats } from "./server/stream-server.js";
+export type { MetricsOptions, StreamServerOptions } from "./server/options.js";
 export type { FunctionsOptions, TriggerInfo } from "./functions/functions-runtime.js";
 export type { WebSocketOptions } from "./ws/websocket-bridge.js";
 export type { QueueLimits } from "./core/subscription.js";
@@ -16,6 +16,8 @@ export type { EngineHooks, JoinInfo } from "./core/hooks.js";
 // Logs and traces: where the server reports, and the trace context it carries.
 export { LOG_LEVELS, RecordingLog, silentLog, type Log, type LogFields, type LogLevel, type LogRecord } from "./core/log.js";
 export { pinoLog, type LogFormat, type PinoLogOptions } from "./server/pino-log.js";
+export { passThroughTracer, type Span, type SpanAttributes, type SpanKind, type Tracer } from "./core/tracer.js";
+export type { TraceContext } from "./core/trace-context.js";
 
 // Errors: every failure a caller sees carries one of these codes.
 export { ErrorCode, StreamError } from "./core/errors.js";

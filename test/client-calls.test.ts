@@ -19,7 +19,12 @@ let running: RunningServer;
 let client: StreamClient;
 
 beforeAll(async () => {
-  running = await startServer({ backend: memoryBackend({ historyLimit: HISTORY_LIMIT }), heartbeatMs: 200, webSocket: { pingIntervalMs: 200 } });
+  running = await startServer({
+    backend: memoryBackend({ historyLimit: HISTORY_LIMIT }),
+    heartbeatMs: 200,
+    webSocket: { pingIntervalMs: 200 },
+    snapshotChunkBytes: 1024,
+  });
   client = createStreamClient({ baseUrl: running.url });
 });
 
@@ -180,6 +185,34 @@ describe.each<TransportName>(["connect", "websocket"])("views over %s", (transpo
     expect(() => watcher.watchGroup("", "g")).toThrow(StreamError);
   });
 
+  it("applies a snapshot that comes in chunks whole, and one cut between chunks is started over", async () => {
+    const stream = `chunks-${transport}`;
+    for (let i = 0; i < 60; i++) await client.set(stream, "g", `i${i}`, { text: "y".repeat(100), i });
+    const view = watcher.watchGroup(stream, "g");
+    const sizes: number[] = [];
+    view.on("status", () => sizes.push(view.items.size));
+    await view.ready();
+    expect(sizes).toEqual([60]); // never half a snapshot
+    await expectConverged(view, client);
+    view.close();
+
+    const proxy = await FaultProxy.start(Number(new URL(running.url).port));
+    const cut = createStreamClient({ baseUrl: proxy.url, transport, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    try {
+      const recorder = new ViewRecorder(cut.watchGroup(stream, "g"));
+      // Cut while chunks are on their way (a few times at most), then let it come through whole.
+      for (let cuts = 0; cuts < 20 && recorder.view.status !== "live"; cuts++) {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+        proxy.reset();
+      }
+      await expectConverged(recorder.view, client);
+      expect(recorder.problems).toEqual([]);
+    } finally {
+      cut.close();
+      await proxy.close();
+    }
+  });
+
   it("raises reset when the history no longer covers a disconnect, and is right afterwards", async () => {
     const stream = `reset-${transport}`;
     const proxy = await FaultProxy.start(Number(new URL(running.url).port));
@@ -205,6 +238,29 @@ describe.each<TransportName>(["connect", "websocket"])("views over %s", (transpo
     } finally {
       behind.close();
       await proxy.close();
+    }
+  });
+
+  it("resumes after the server ends it as a slow consumer, and converges", async () => {
+    const stream = `slow-${transport}`;
+    const tiny = await startServer({ queueLimits: { maxMessages: 4 }, heartbeatMs: 200, webSocket: { pingIntervalMs: 200 } });
+    const writes = createStreamClient({ baseUrl: tiny.url });
+    const slow = createStreamClient({ baseUrl: tiny.url, transport, heartbeatIntervalMs: 200, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    try {
+      await writes.set(stream, "g", "a", 0);
+      const recorder = new ViewRecorder(slow.watchGroup(stream, "g"));
+      let lost = 0;
+      recorder.view.on("status", (status) => (lost += status === "reconnecting" ? 1 : 0));
+      await recorder.view.ready();
+      // Bursts far beyond a queue of 4 messages: the server ends the subscriber.
+      for (let burst = 0; burst < 5; burst++) await Promise.all(Array.from({ length: 50 }, (_, i) => writes.set(stream, "g", `i${i % 20}`, { burst, i })));
+      await expectConverged(recorder.view, writes);
+      expect(lost).toBeGreaterThan(0);
+      expect(recorder.problems).toEqual([]);
+    } finally {
+      slow.close();
+      writes.close();
+      await tiny.stop();
     }
   });
 

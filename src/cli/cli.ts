@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
-import { configToOptions, storeDetail, storeSettings } from "./config-to-options.js";
+import { configToOptions, maskedUrl, storeDetail, storeSettings } from "./config-to-options.js";
 import { packageVersion } from "./package-version.js";
 import { errorFields } from "../core/log.js";
 import { pinoLog } from "../server/pino-log.js";
@@ -10,8 +10,9 @@ import { pinoLog } from "../server/pino-log.js";
 const HELP = `Usage: iii-stream [options]
 
 Serves StreamService and TriggerService (Connect, gRPC and gRPC-Web), gRPC
-health and server reflection, /healthz and the WebSocket bridge (the stream
-socket and the iii worker protocol) on one port.
+health and server reflection, the health endpoints /livez, /readyz and
+/healthz, and the WebSocket bridge (the stream socket and the iii worker
+protocol) on one port.
 
 Options:
   --port N          port to listen on (default 3112; 0 picks a free port)
@@ -31,6 +32,14 @@ Options:
                     fsync and fsync every N ms; a power loss or OS crash can
                     lose the last N ms of acknowledged writes (default: every
                     write is on disk before its reply)
+  --drain-ms N      on SIGTERM or SIGINT, first serve N ms more with /readyz
+                    503 "draining" and gRPC health NOT_SERVING, so that a load
+                    balancer polling readiness moves new clients elsewhere;
+                    set it to the balancer's time to notice (default 0)
+  --metrics-port N  serve Prometheus metrics (GET /metrics) on this port, plain
+                    HTTP on the same host, instead of on the service port
+                    (default: /metrics on the service port)
+  --no-metrics      count nothing and serve no /metrics (default: metrics on)
   --log-level L     least severe log level written: fatal, error, warn, info
                     (default), debug (adds an access log of unary calls and
                     subscription ends) or trace
@@ -43,7 +52,9 @@ Options:
                     auth_timeout_ms, allowed_origins, allowed_hosts,
                     allowed_function_hosts, browser_allowed_functions,
                     public_reads, max_subscriptions,
-                    http2_max_concurrent_streams, log_level, log_format);
+                    http2_max_concurrent_streams, log_level, log_format,
+                    drain_ms, metrics_enabled, metrics_port,
+                    metrics_stream_labels);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -52,14 +63,19 @@ Options:
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
   III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX, III_STREAM_LOG_LEVEL,
-  III_STREAM_LOG_FORMAT,
+  III_STREAM_LOG_FORMAT, III_STREAM_DRAIN_MS, III_STREAM_METRICS_PORT,
   III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
   each at least 16 printable ASCII characters without whitespace)
+  OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): export
+  spans of unary calls and trigger calls over OTLP/HTTP there; the other
+  OTEL_* variables of the OpenTelemetry SDK apply (OTEL_SERVICE_NAME, ...)
 
-Stops on SIGINT or SIGTERM: open subscriptions end with UNAVAILABLE and the
-process exits 0.
+Stops on SIGINT or SIGTERM: after the drain (--drain-ms), open subscriptions
+end with UNAVAILABLE and the process exits 0. A second signal exits at once.
 
-Logs go to standard output: JSON lines, or readable lines on a terminal.
+Logs go to standard output: JSON lines, or readable lines on a terminal. A
+traceparent header (W3C trace context) on a call puts its trace and span ids in
+its log lines and passes the trace on to the remote functions its triggers call.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -75,6 +91,9 @@ async function main(argv: string[]): Promise<number> {
         "sync-interval-ms": { type: "string" },
         "redis-url": { type: "string" },
         "redis-prefix": { type: "string" },
+        "drain-ms": { type: "string" },
+        "metrics-port": { type: "string" },
+        "no-metrics": { type: "boolean" },
         config: { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
@@ -114,6 +133,9 @@ async function main(argv: string[]): Promise<number> {
         syncIntervalMs: args["sync-interval-ms"],
         redisUrl: args["redis-url"],
         redisPrefix: args["redis-prefix"],
+        drainMs: args["drain-ms"],
+        metricsPort: args["metrics-port"],
+        noMetrics: args["no-metrics"],
         config: args.config,
         logLevel: args["log-level"],
         logFormat: args["log-format"],
@@ -131,24 +153,29 @@ async function main(argv: string[]): Promise<number> {
   let server;
   // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
   let storeLabel = "";
+  // Without an OTLP endpoint the SDK is never even loaded: tracing then costs nothing.
+  const tracesTo = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const tracer = tracesTo ? (await import("../server/otel-tracer.js")).otelTracer(packageVersion()) : undefined;
   try {
     if (ignored.length > 0) log.warn("ignored: the reference's kv store settings have no effect here", { settings: ignored });
     const backend = await createBackend(choice, log);
     storeLabel = backend.items.name + storeDetail(choice);
-    server = createStreamServer({ ...options, backend, log });
+    server = createStreamServer({ ...options, backend, log, tracer });
     await server.start();
   } catch (error) {
     log.fatal(`iii-stream cannot start: ${(error as Error).message}`);
     await server?.stop().catch(() => undefined);
+    await tracer?.close().catch(() => undefined);
     return error instanceof ConfigError ? 2 : 1;
   }
 
   // The one line that says the server is up, with everything it runs with.
   log.info(`iii-stream listening on ${server.url} (adapter: ${storeLabel})`, {
-    config: { ...server.effectiveConfig(), ...storeSettings(choice), log_level: startup.log.level },
+    config: { ...server.effectiveConfig(), ...storeSettings(choice), log_level: startup.log.level, traces: tracesTo ? maskedUrl(tracesTo) : "off" },
   });
   const signal = await stopSignal;
-  log.info(`${signal} received, shutting down`, { signal });
+  const drain = options.drainMs ?? 0;
+  log.info(`${signal} received, ${drain > 0 ? `draining for ${drain} ms (not ready, still serving), then ` : ""}shutting down`, { signal });
   // A second signal means "now".
   process.once("SIGINT", () => process.exit(130));
   process.once("SIGTERM", () => process.exit(143));
@@ -157,6 +184,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     log.error("shutdown failed", errorFields(error));
   }
+  // The spans of the last calls, exported before the process ends.
+  await tracer?.close().catch((error: unknown) => log.error("cannot export the last spans", errorFields(error)));
   return 0;
 }
 

@@ -20,6 +20,10 @@ export interface CommandLine {
   syncIntervalMs?: string;
   redisUrl?: string;
   redisPrefix?: string;
+  drainMs?: string;
+  metricsPort?: string;
+  /** `--no-metrics`: count nothing, serve no /metrics. */
+  noMetrics?: boolean;
   config?: string;
   logLevel?: string;
   logFormat?: string;
@@ -49,10 +53,15 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...portOption("III_STREAM_PORT", env.III_STREAM_PORT),
       ...(env.III_STREAM_HOST ? { host: env.III_STREAM_HOST } : {}),
       ...apiKeysFromEnv(env.III_STREAM_API_KEYS),
+      ...drainOption("III_STREAM_DRAIN_MS", env.III_STREAM_DRAIN_MS),
       ...logSettings("III_STREAM_LOG_LEVEL", env.III_STREAM_LOG_LEVEL, "III_STREAM_LOG_FORMAT", env.III_STREAM_LOG_FORMAT),
       ...logSettings("--log-level", flags.logLevel, "--log-format", flags.logFormat),
       ...portOption("--port", flags.port),
       ...(flags.host ? { host: flags.host } : {}),
+      ...drainOption("--drain-ms", flags.drainMs),
+      ...metricsPortOption("III_STREAM_METRICS_PORT", env.III_STREAM_METRICS_PORT),
+      ...metricsPortOption("--metrics-port", flags.metricsPort),
+      ...(flags.noMetrics ? { metrics_enabled: false } : {}),
     },
     "the command line and environment",
   );
@@ -68,6 +77,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       port: config.port,
       host: config.host,
       maxMessageBytes: config.max_message_bytes,
+      drainMs: config.drain_ms,
       heartbeatMs: config.heartbeat_ms,
       queueLimits: { maxMessages: config.subscriber_queue_limit, maxBytes: config.subscriber_queue_bytes },
       snapshotChunkBytes: config.snapshot_chunk_bytes,
@@ -80,6 +90,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       webSocket: { browserAllowedFunctions: config.browser_allowed_functions, ...workerLimitsFromConfig(config) },
       ...readsAndAdmissionFromConfig(config),
       connections: connectionLimitsFromConfig(config),
+      metrics: { enabled: config.metrics_enabled, port: config.metrics_port, streamLabels: config.metrics_stream_labels },
     },
     ignored: ignoredSettings(config.adapter),
     log: { level: config.log_level ?? "info", ...(config.log_format !== undefined ? { format: config.log_format } : {}) },
@@ -121,10 +132,23 @@ function intervalOption(name: string, value: string | undefined): number | undef
   return Number(value);
 }
 
+/** A drain time in ms; the config schema bounds it. */
+function drainOption(name: string, value: string | undefined): { drain_ms?: number } {
+  if (value === undefined) return {};
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a number of milliseconds (0 or more), got "${value}"`);
+  return { drain_ms: Number(value) };
+}
+
 function portOption(name: string, value: string | undefined): { port?: number } {
   if (value === undefined) return {};
   if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a port number, got "${value}"`);
   return { port: Number(value) };
+}
+
+function metricsPortOption(name: string, value: string | undefined): { metrics_port?: number } {
+  if (value === undefined) return {};
+  const { port } = portOption(name, value);
+  return { metrics_port: port };
 }
 
 /** The config file's function, trigger and auth keys as server options. */
@@ -277,9 +301,14 @@ export function storeSettings(choice: AdapterChoice): Record<string, unknown> {
   return history;
 }
 
-/** A URL with its password (if any) replaced by ****. */
+/** A URL with its password (if any) replaced by ****; something that is not a URL is not shown at all. */
 export function maskedUrl(text: string): string {
-  const url = new URL(text);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return "(not a URL)";
+  }
   if (url.password !== "") url.password = "****";
   return url.toString();
 }

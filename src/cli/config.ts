@@ -132,6 +132,8 @@ export const configSchema = z.strictObject({
   max_subscriptions: z.number().int().min(1).optional(),
   /** Most concurrent streams per HTTP/2 connection (default 1,000). */
   http2_max_concurrent_streams: z.number().int().min(1).optional(),
+  /** How long a stop keeps serving with readiness false before it stops accepting connections, in ms (default 0). */
+  drain_ms: z.number().int().min(0).max(3_600_000).optional(),
   /** Connection limits in ms (0 turns one off) and caps; see ConnectionLimits for the defaults. */
   first_bytes_timeout_ms: z.number().int().min(0).optional(),
   headers_timeout_ms: z.number().int().min(0).optional(),
@@ -140,6 +142,12 @@ export const configSchema = z.strictObject({
   http2_idle_timeout_ms: z.number().int().min(0).optional(),
   max_connections: z.number().int().min(1).optional(),
   max_connections_per_address: z.number().int().min(1).optional(),
+  /** Count and serve Prometheus metrics at /metrics (default true). */
+  metrics_enabled: z.boolean().optional(),
+  /** Serve /metrics on this port instead of the service port (default: the service port). */
+  metrics_port: z.number().int().min(0).max(65535).optional(),
+  /** Label writes and subscriptions with their stream name (default false: one series per stream). */
+  metrics_stream_labels: z.boolean().optional(),
   /** Least severe log level written (fatal, error, warn, info, debug, trace); default info. */
   log_level: z.enum(LOG_LEVELS).optional(),
   /** json (one object per line) or pretty; default pretty on a terminal, json otherwise. */

@@ -3,7 +3,7 @@ import type { ItemChange, StoredItem } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
 import { HookRunner, type EngineHooks, type JoinInfo } from "./hooks.js";
-import type { Log } from "./log.js";
+import { silentLog, type Log } from "./log.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { checkName, groupKey } from "./names.js";
 import { ErrorCode, invalidArgument, StreamError } from "./errors.js";
@@ -16,6 +16,7 @@ import { GROUP_PAGE_SIZES, GROUPS_PER_STREAM, ITEM_PAGE_SIZES, resolvePageSize, 
 import { itemBytes } from "./encoded-size.js";
 import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
 import type { FlushScheduler } from "./flush-scheduler.js";
+import { NO_METRICS, type Metrics, type SubscriptionTransport, type WriteOp } from "./metrics.js";
 
 export interface EngineOptions {
   store: ItemStore;
@@ -51,7 +52,15 @@ export interface EngineOptions {
    * building a message no client can take. Default 64 MiB.
    */
   maxUnpagedBytes?: number;
-  /** Where a hook's exception is reported (see EngineHooks). Default: nowhere (silentLog). */
+  /**
+   * Where writes, subscriptions and the store's commits are counted (the store gets it
+   * through `ItemStore.useMetrics`). Default: counted nowhere.
+   */
+  metrics?: Metrics;
+  /**
+   * Where a hook's exception is reported (see EngineHooks), and, at `debug`, the end of
+   * every subscription. Default: nowhere (silentLog).
+   */
   log?: Log;
 }
 
@@ -115,6 +124,10 @@ export interface SubscribeOptions {
   wholeSnapshot?: boolean;
   context?: JsonValue;
   subscriptionId?: string;
+  /** How the subscriber is connected, for metrics and the access log. Default `in_process`. */
+  transport?: SubscriptionTransport;
+  /** The subscriber's address, for the access log. Default none. */
+  peer?: string;
 }
 
 /**
@@ -148,18 +161,23 @@ export class StreamEngine {
   readonly maxValueBytes: number;
   readonly maxUnpagedBytes: number;
   private readonly store: ItemStore;
+  private readonly log: Log;
   private readonly registry: SubscriberRegistry;
   private readonly hooks: HookRunner;
   /** Set by the first `shutdown`: the error every subscription ends with from then on. */
   private shutdownError: StreamError | undefined;
   private readonly itemLocks = new KeyedLock();
   private readonly queueLimits: QueueLimits;
+  private readonly metrics: Metrics;
   private nextSubscriptionId = 1;
 
   constructor(options: EngineOptions) {
     this.store = options.store;
+    this.metrics = options.metrics ?? NO_METRICS;
+    if (options.metrics) this.store.useMetrics?.(options.metrics);
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.hooks = new HookRunner(options.hooks, options.log);
+    this.log = options.log ?? silentLog;
+    this.hooks = new HookRunner(options.hooks, this.log);
     this.queueLimits = {
       maxMessages: options.queueLimits?.maxMessages ?? DEFAULT_QUEUE_LIMITS.maxMessages,
       maxBytes: options.queueLimits?.maxBytes ?? DEFAULT_QUEUE_LIMITS.maxBytes,
@@ -183,13 +201,16 @@ export class StreamEngine {
     checkItemKey(key);
     checkValue(this.maxValueBytes, "data", data);
     checkRevision(ifRevision);
-    return this.writeItem(key, ifRevision, () => ({ value: data }));
+    const result = await this.writeItem(key, ifRevision, () => ({ value: data }));
+    this.metrics.written("set", key.streamName);
+    return result;
   }
 
   async delete(key: ItemKey, ifRevision?: number): Promise<{ oldValue: JsonValue | undefined; offset: number }> {
     checkItemKey(key);
     checkRevision(ifRevision);
     const result = await this.writeItem(key, ifRevision, (current) => (current ? { value: undefined } : undefined));
+    this.metrics.written("delete", key.streamName);
     return { oldValue: result.oldValue, offset: result.offset };
   }
 
@@ -205,6 +226,7 @@ export class StreamEngine {
       checkValue(this.maxValueBytes, "the updated value", outcome.value);
       return { value: outcome.value };
     });
+    this.metrics.written("update", key.streamName);
     return { ...result, errors };
   }
 
@@ -226,6 +248,7 @@ export class StreamEngine {
       data,
       timestampMs: Date.now(),
     });
+    this.metrics.written("send", target.streamName);
     this.hooks.afterCommit(event);
   }
 
@@ -315,6 +338,13 @@ export class StreamEngine {
     const subscription = await this.registry.add(target, options.onReadable);
     const hooks = this.hooks;
     if (hooks.watchesLeaves) subscription.onEnd(() => hooks.afterLeave(join));
+    const metrics = this.metrics;
+    if (metrics !== NO_METRICS) {
+      const transport = options.transport ?? "in_process";
+      metrics.subscriptionOpened(transport, target.streamName);
+      subscription.onEnd(() => metrics.subscriptionEnded(transport, subscription.endReason, target.streamName));
+    }
+    if (this.log.enabled("debug")) this.logEnd(subscription, join, options);
     try {
       if (fromOffset !== undefined) {
         const missed = await this.store.changesSince(target.streamName, target.groupId, fromOffset);
@@ -338,6 +368,25 @@ export class StreamEngine {
       subscription.end();
       throw error;
     }
+  }
+
+  /** The access log's record of a subscription's end: who, why, how long and how much it got. */
+  private logEnd(subscription: Subscription, join: JoinInfo, options: SubscribeOptions): void {
+    const started = performance.now();
+    subscription.onEnd((error) => {
+      this.log.debug("subscription ended", {
+        transport: options.transport ?? "in_process",
+        ...(options.peer !== undefined ? { peer: options.peer } : {}),
+        stream: join.streamName,
+        group: join.groupId,
+        ...(join.itemId !== undefined ? { item: join.itemId } : {}),
+        subscription_id: join.subscriptionId,
+        reason: subscription.endReason,
+        ...(error !== undefined ? { error: error.message } : {}),
+        duration_ms: Math.round(performance.now() - started),
+        deliveries: subscription.deliveries,
+      });
+    });
   }
 
   /**
@@ -526,3 +575,4 @@ function checkItemKey(key: ItemKey): void {
   checkName("group_id", key.groupId);
   checkName("item_id", key.itemId);
 }
+

@@ -1,5 +1,6 @@
 import { Delivery } from "./delivery.js";
 import { ErrorCode, StreamError } from "./errors.js";
+import type { SubscriptionEndReason } from "./metrics.js";
 
 export interface SubscriptionTarget {
   streamName: string;
@@ -75,12 +76,16 @@ export class Subscription implements AsyncIterable<Delivery> {
   private drainWaiter: (() => void) | undefined;
   private state: State = "catching-up";
   private failure: StreamError | undefined;
+  /** Why it ended (for metrics); meaningful once `ended`. */
+  endReason: SubscriptionEndReason = "client";
   private wake: (() => void) | undefined;
   private readonly endListeners: Array<(error: StreamError | undefined) => void> = [];
   /** The largest group offset this subscriber has been given. */
   private lastOffset = 0;
   /** The offset of the last message taken: what the subscriber has certainly seen. */
   private takenOffset: number | undefined;
+  /** Messages the transport has taken (heartbeats and snapshot chunks included), for the access log. */
+  deliveries = 0;
   /** When something was last queued, for heartbeats (to within the event-loop turn that queued it). */
   lastQueuedAt = Date.now();
 
@@ -171,6 +176,7 @@ export class Subscription implements AsyncIterable<Delivery> {
       slots[this.first] = undefined;
       this.first = (this.first + 1) & (slots.length - 1);
     }
+    this.deliveries++;
     // A chunk that more chunks follow is not a state to resume from.
     if (!delivery.partial) this.takenOffset = delivery.offset;
     return delivery;
@@ -184,11 +190,15 @@ export class Subscription implements AsyncIterable<Delivery> {
     if (this.state !== "ended") this.overflow("messages");
   }
 
-  /** Ends the subscription; queued messages are dropped. Idempotent. */
-  end(error?: StreamError): void {
+  /**
+   * Ends the subscription; queued messages are dropped. Idempotent: the first call's
+   * error and reason stand. Without a reason: `client` when there is no error, else `error`.
+   */
+  end(error?: StreamError, reason?: SubscriptionEndReason): void {
     if (this.state === "ended") return;
     this.state = "ended";
     this.failure = error;
+    this.endReason = reason ?? (error === undefined ? "client" : "error");
     this.next = undefined;
     this.slots = NO_SLOTS;
     this.first = 0;
@@ -277,7 +287,7 @@ export class Subscription implements AsyncIterable<Delivery> {
     // The queue is dropped, so only what was taken has reached the subscriber.
     const retry = this.takenOffset === undefined ? "subscribe again" : `resume with from_offset=${this.takenOffset}`;
     const behind = limit === "messages" ? `${this.limits.maxMessages} messages` : `${this.limits.maxBytes} bytes`;
-    this.end(new StreamError(ErrorCode.ResourceExhausted, `subscriber fell more than ${behind} behind; ${retry}`));
+    this.end(new StreamError(ErrorCode.ResourceExhausted, `subscriber fell more than ${behind} behind; ${retry}`), "slow_consumer");
   }
 
   private signal(): void {

@@ -1,7 +1,10 @@
 import type { JsonObject, JsonValue } from "../core/json.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { TriggerRecord } from "../core/registrations.js";
+import { NO_METRICS, secondsSince, type Metrics } from "../core/metrics.js";
 import { errorFields, type Log } from "../core/log.js";
+import { currentTrace, withTrace, type TraceContext } from "../core/trace-context.js";
+import { passThroughTracer, type Tracer } from "../core/tracer.js";
 
 /** Calls of one trigger made by this instance. */
 export interface TriggerStats {
@@ -28,6 +31,12 @@ export interface DispatcherOptions {
   invoke: (functionId: string, payload: JsonValue) => Promise<JsonValue | undefined>;
   log: Log;
   /**
+   * Where each trigger call's span goes; a call runs inside it, so a remote function
+   * gets it as its parent in `traceparent`. Default: passThroughTracer (no spans
+   * recorded; a write's incoming trace context still reaches the functions it triggers).
+   */
+  tracer?: Tracer;
+  /**
    * Most trigger calls waiting or running, over all triggers. Beyond it new calls are
    * dropped, logged and counted. Default 10,000: handlers that cannot keep up must not
    * grow memory without bound, and a short burst still fits.
@@ -39,12 +48,16 @@ export interface DispatcherOptions {
    * handler hangs only holds back its own calls.
    */
   maxConcurrentPerTrigger?: number;
+  /** Where each call's outcome and duration are counted, by trigger type. Default: nowhere. */
+  metrics?: Metrics;
 }
 
 type Task = () => Promise<void>;
 
 /** The calls of one trigger: one FIFO per item, and the items whose next call may start. */
 interface Lane {
+  /** The trigger's type, for the calls dropped at close. */
+  type: string;
   running: number;
   queues: Map<string, Task[]>;
   ready: string[];
@@ -65,15 +78,19 @@ export class TriggerDispatcher {
   private readonly stats = new Map<string, TriggerStats>();
   private readonly maxPending: number;
   private readonly maxConcurrent: number;
+  private readonly metrics: Metrics;
   private pending = 0;
   private droppedSinceLog = 0;
   private lastDropLog = 0;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
+  private readonly tracer: Tracer;
 
   constructor(private readonly options: DispatcherOptions) {
+    this.tracer = options.tracer ?? passThroughTracer;
     this.maxPending = options.maxPendingCalls ?? 10_000;
     this.maxConcurrent = options.maxConcurrentPerTrigger ?? 32;
+    this.metrics = options.metrics ?? NO_METRICS;
   }
 
   /** Queues a call of `trigger` behind earlier calls with the same order key; returns at once. */
@@ -84,9 +101,11 @@ export class TriggerDispatcher {
       return;
     }
     this.pending++;
-    const lane = this.lane(trigger.triggerId);
+    const lane = this.lane(trigger);
+    // The write's trace, taken now: the call runs later, outside the write's context.
+    const trace = currentTrace();
     const task: Task = async () => {
-      await this.run(trigger, payload);
+      await this.run(trigger, payload, trace);
     };
     const queue = lane.queues.get(orderKey);
     if (queue) {
@@ -99,10 +118,33 @@ export class TriggerDispatcher {
   }
 
   /**
-   * Calls the trigger's condition (if any) and then its handler, now. Never rejects:
-   * a failure is logged, counted and returned.
+   * Calls the trigger's condition (if any) and then its handler, now, in a span of the
+   * trace of what caused it (default: the trace being handled now). Never rejects: a
+   * failure is logged, counted and returned.
    */
-  async run(trigger: TriggerRecord, payload: JsonObject): Promise<TriggerOutcome> {
+  async run(trigger: TriggerRecord, payload: JsonObject, cause: TraceContext | undefined = currentTrace()): Promise<TriggerOutcome> {
+    const start = performance.now();
+    const outcome = await this.traced(trigger, payload, cause);
+    const kind = outcome.kind === "done" ? "ok" : outcome.kind === "skipped" ? "skipped" : outcome.error.code === ErrorCode.DeadlineExceeded ? "timeout" : "failed";
+    this.metrics.triggerCalled(trigger.type, kind, secondsSince(start));
+    return outcome;
+  }
+
+  /** The calls inside a span of `cause`'s trace, when there is a trace to continue or the tracer records. */
+  private async traced(trigger: TriggerRecord, payload: JsonObject, cause: TraceContext | undefined): Promise<TriggerOutcome> {
+    if (cause === undefined && !this.tracer.recording) return this.runOnce(trigger, payload);
+    const span = this.tracer.start(`trigger ${trigger.type}`, "client", cause, {
+      "iii.trigger.id": trigger.triggerId,
+      "iii.trigger.type": trigger.type,
+      "iii.function.id": trigger.functionId,
+    });
+    if (span.context === undefined) return this.runOnce(trigger, payload);
+    const outcome = await withTrace(span.context, () => this.runOnce(trigger, payload));
+    span.end(outcome.kind === "failed" ? { code: outcome.error.code, message: outcome.error.message } : undefined);
+    return outcome;
+  }
+
+  private async runOnce(trigger: TriggerRecord, payload: JsonObject): Promise<TriggerOutcome> {
     const stats = this.counters(trigger.triggerId);
     const condition = trigger.config.conditionFunctionId;
     if (condition !== undefined) {
@@ -148,6 +190,7 @@ export class TriggerDispatcher {
         const dropped = waiting.has(orderKey) ? queue.splice(0) : queue.splice(1);
         if (queue.length === 0) lane.queues.delete(orderKey);
         this.counters(triggerId).dropped += dropped.length;
+        for (let i = 0; i < dropped.length; i++) this.metrics.triggerCalled(lane.type, "dropped", undefined);
         discarded += dropped.length;
       }
       lane.ready = [];
@@ -187,9 +230,9 @@ export class TriggerDispatcher {
     return stats;
   }
 
-  private lane(triggerId: string): Lane {
-    let lane = this.lanes.get(triggerId);
-    if (!lane) this.lanes.set(triggerId, (lane = { running: 0, queues: new Map(), ready: [] }));
+  private lane(trigger: TriggerRecord): Lane {
+    let lane = this.lanes.get(trigger.triggerId);
+    if (!lane) this.lanes.set(trigger.triggerId, (lane = { type: trigger.type, running: 0, queues: new Map(), ready: [] }));
     return lane;
   }
 
@@ -216,6 +259,7 @@ export class TriggerDispatcher {
 
   private drop(trigger: TriggerRecord): void {
     this.counters(trigger.triggerId).dropped++;
+    this.metrics.triggerCalled(trigger.type, "dropped", undefined);
     this.droppedSinceLog++;
     const now = Date.now();
     if (now - this.lastDropLog < DROP_LOG_INTERVAL_MS) return;

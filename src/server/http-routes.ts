@@ -10,6 +10,7 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
 import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
 import { healthService } from "../rpc/health-service.js";
+import { callContextValues } from "../rpc/call-peer.js";
 import { ReflectionIndex, reflectionService, reflectionServiceV1alpha, ServerReflection } from "../rpc/reflection-service.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { streamService } from "../rpc/stream-service.js";
@@ -17,7 +18,9 @@ import { triggerService } from "../rpc/trigger-service.js";
 import { reportUndecodableRequests } from "../rpc/undecodable-requests.js";
 import { explainProtocolRefusals } from "../rpc/protocol-refusals.js";
 import { WEBSOCKET_ENDPOINTS } from "../ws/websocket-bridge.js";
+import { serveHealth, type HealthState } from "./health-endpoints.js";
 import type { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
+import { METRICS_PATH } from "./metrics-endpoint.js";
 
 type NodeRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
 type NodeResponse = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[1];
@@ -34,22 +37,16 @@ type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
  */
 export const STRICT_JSON = { ignoreUnknownFields: false, textDecoder: new TextDecoder("utf-8", { fatal: true }) };
 
-/** What `/healthz` reports. */
-export interface HealthState {
-  ready: boolean;
-  /** The store's short name ("memory", "file", "redis"). */
-  adapter: string;
-}
-
 export interface ConnectRoutesOptions {
   engine: StreamEngine;
   functions: FunctionsRuntime;
   interceptors: Interceptor[];
   /** Largest request message, in bytes. */
   readMaxBytes: number;
-  /** Whether the server serves (the gRPC health service and `/healthz`). */
-  isReady(): boolean;
+  /** Where the server is in its life, for the gRPC health service and the HTTP health endpoints. */
   health(): HealthState;
+  /** Serves `GET /metrics`; undefined when metrics are off or served on their own port. */
+  metrics?: NodeHandler;
 }
 
 /** Every service this server answers, as gRPC server reflection lists them. */
@@ -57,14 +54,14 @@ const SERVED = [StreamService, TriggerService, Health, ServerReflection, ServerR
 
 /**
  * StreamService, TriggerService, gRPC health and server reflection (v1 and v1alpha)
- * through Connect; `/healthz`, and a 404 naming the routes for anything else.
+ * through Connect; `/livez`, `/readyz`, `/healthz`, and a 404 naming the routes for anything else.
  */
 export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
   const reflection = new ReflectionIndex(SERVED);
   return connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(StreamService, streamService(options.engine));
-      router.service(Health, healthService(() => options.isReady()));
+      router.service(Health, healthService(() => options.health().readiness === "ready"));
       router.service(TriggerService, triggerService(options.functions));
       router.service(ServerReflection, reflectionService(reflection));
       router.service(ServerReflectionV1alpha, reflectionServiceV1alpha(reflection));
@@ -72,9 +69,10 @@ export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
       explainProtocolRefusals(router);
     },
     interceptors: options.interceptors,
+    contextValues: callContextValues,
     readMaxBytes: options.readMaxBytes,
     jsonOptions: STRICT_JSON,
-    fallback: (req, res) => fallback(req, res, options.health),
+    fallback: (req, res) => fallback(req, res, options),
   });
 }
 
@@ -138,23 +136,18 @@ function misdirected(res: http.ServerResponse | http2.Http2ServerResponse, body:
   res.end(body);
 }
 
-function fallback(req: NodeRequest, res: NodeResponse, health: () => HealthState): void {
+function fallback(req: NodeRequest, res: NodeResponse, options: ConnectRoutesOptions): void {
+  if (serveHealth(req, res, options.health)) return;
   const path = (req.url ?? "/").split("?")[0];
-  if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
-    const { ready, adapter } = health();
-    const body = JSON.stringify({ status: ready ? "ok" : "unavailable", adapter });
-    res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
-    res.end(req.method === "HEAD" ? "" : body);
-    return;
-  }
+  if (path === METRICS_PATH && options.metrics) return options.metrics(req, res);
   res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" });
   res.end(`no route for ${req.method} ${path}; the routes are:\n${ROUTES}`);
 }
 
 /** What a 404 lists: every RPC by service (Connect, gRPC and gRPC-Web alike), the HTTP endpoints and the WebSocket ones. */
 const ROUTES = [
-  ...[StreamService, TriggerService, Health].map((service) => `POST /${service.typeName}/{${service.methods.map((m) => m.name).join(",")}}`),
-  "GET /healthz",
+  ...SERVED.map((service) => `POST /${service.typeName}/{${service.methods.map((m) => m.name).join(",")}}`),
+  "GET /livez, /readyz, /healthz, /metrics",
   WEBSOCKET_ENDPOINTS,
 ]
   .map((line) => `  ${line}\n`)

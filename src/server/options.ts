@@ -2,6 +2,7 @@ import type { Backend } from "../adapters/backend.js";
 import { memoryBackend } from "../adapters/memory/memory-backend.js";
 import type { EngineHooks } from "../core/hooks.js";
 import type { Log } from "../core/log.js";
+import { passThroughTracer, type Tracer } from "../core/tracer.js";
 import { DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_UNPAGED_BYTES, DEFAULT_SNAPSHOT_CHUNK_BYTES } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
@@ -87,6 +88,17 @@ export interface StreamServerOptions {
    */
   hooks?: EngineHooks[];
   /**
+   * How long `stop()` keeps serving before it stops accepting connections, in ms. For
+   * that time readiness is false (`/readyz` 503 "draining", gRPC health NOT_SERVING,
+   * `/healthz` 503) while every request, subscription and WebSocket is served as before,
+   * so that a load balancer that polls readiness sends new clients elsewhere before this
+   * instance refuses them. Set it to the balancer's time to notice (probe interval times
+   * failures needed, plus its propagation).
+   * @default 0: no balancer is assumed, and any other guess would delay every stop (a
+   * terminal's Ctrl-C, `docker stop`, a test) without knowing what it waits for
+   */
+  drainMs?: number;
+  /**
    * How long `stop()` lets open requests (and leave triggers) finish before cutting
    * connections, in ms.
    * @default 3,000 ms: long enough for an ordinary call, short enough for a supervisor's stop timeout
@@ -159,12 +171,50 @@ export interface StreamServerOptions {
    */
   log?: Log;
   /**
+   * Where spans of unary calls and trigger calls go (the command line starts the
+   * OpenTelemetry SDK when OTEL_EXPORTER_OTLP_ENDPOINT is set). The server does not
+   * close it: whoever made it does, after `stop()`.
+   * @default passThroughTracer: nothing recorded or exported, no cost for calls without
+   * a `traceparent`, and a write's incoming trace still reaches the remote functions its
+   * triggers call
+   */
+  tracer?: Tracer;
+  /**
    * Time limits (first bytes, HTTP/1.1 headers, request and keep-alive, idle HTTP/2
    * sessions) and caps (in total, per remote address) of connections; see ConnectionLimits.
    * @default each limit's own default there: stalled connections go within seconds,
    * while Subscribes and WebSockets, which have a stream open, are never cut
    */
   connections?: Partial<ConnectionLimits>;
+  /**
+   * Prometheus metrics: `GET /metrics` and what is counted for it; see MetricsOptions.
+   * @default on, at `/metrics` on the service port, without stream names
+   */
+  metrics?: MetricsOptions;
+}
+
+/** Where metrics are served and what they carry. */
+export interface MetricsOptions {
+  /**
+   * Whether anything is counted and `/metrics` served at all.
+   * @default true: counting costs nothing measurable (see the fan-out benchmark), and
+   * an operator expects the endpoint to be there
+   */
+  enabled?: boolean;
+  /**
+   * Serve `/metrics` on this port (plain HTTP, same host) instead of the service port,
+   * so that the monitoring network can reach it while the service port stays closed, or
+   * the other way round. 0 picks a free port.
+   * @default none: `/metrics` on the service port
+   */
+  port?: number;
+  /**
+   * Add a `stream` label with the stream name to `iii_stream_writes_total`,
+   * `iii_stream_subscriptions` and `iii_stream_subscriptions_ended_total`.
+   * @default false: every stream name would be a series of its own, which with
+   * many or generated names overwhelms Prometheus; turn it on only for a few, fixed streams
+   */
+  streamLabels?: boolean;
 }
 
 /** The options with every server-level default filled in. */
@@ -180,6 +230,7 @@ export interface ResolvedOptions {
   maxSubscriptions: number;
   http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
+  drainMs: number;
   shutdownGraceMs: number;
   functions: FunctionsOptions & { functionTimeoutMs: number; log: Log };
   apiKeys: readonly string[];
@@ -189,7 +240,9 @@ export interface ResolvedOptions {
   allowedFunctionHosts: FunctionHosts;
   webSocket: WebSocketOptions;
   log: Log;
+  tracer: Tracer;
   connections: ConnectionLimits;
+  metrics: { enabled: boolean; port: number | undefined; streamLabels: boolean };
 }
 
 export const DEFAULT_PORT = 3112;
@@ -204,6 +257,22 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
     throw new StreamError(ErrorCode.InvalidArgument, `${name} must be a positive integer, got ${value}`);
   }
   return value;
+}
+
+/** A duration that may be 0: unset keeps the default, anything but a non-negative integer is refused by name. */
+function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isSafeInteger(value) && value >= 0)) {
+    throw new StreamError(ErrorCode.InvalidArgument, `${name} must be a non-negative integer, got ${value}`);
+  }
+  return value;
+}
+
+function metricsPort(port: number | undefined): number | undefined {
+  if (port !== undefined && !(Number.isSafeInteger(port) && port >= 0 && port <= 65535)) {
+    throw new StreamError(ErrorCode.InvalidArgument, `metrics.port must be a port number from 0 to 65535, got ${port}`);
+  }
+  return port;
 }
 
 export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
@@ -223,6 +292,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     maxSubscriptions: positiveInteger("maxSubscriptions", options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS),
     http2MaxConcurrentStreams: positiveInteger("http2MaxConcurrentStreams", options.http2MaxConcurrentStreams, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
     hooks: options.hooks ?? [],
+    drainMs: nonNegativeInteger("drainMs", options.drainMs, 0),
     shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     functions: { ...options.functions, functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS, log },
     apiKeys: checkApiKeys(options.apiKeys ?? []),
@@ -232,6 +302,12 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     allowedFunctionHosts: FunctionHosts.resolve(options.allowedFunctionHosts, (options.apiKeys ?? []).length > 0),
     webSocket: options.webSocket ?? {},
     log,
+    tracer: options.tracer ?? passThroughTracer,
     connections: resolveConnectionLimits(options.connections),
+    metrics: {
+      enabled: options.metrics?.enabled ?? true,
+      port: metricsPort(options.metrics?.port),
+      streamLabels: options.metrics?.streamLabels ?? false,
+    },
   };
 }

@@ -11,15 +11,25 @@ import type { FunctionHandler } from "../functions/types.js";
 import { MemoryRegistrationStore } from "../adapters/memory/memory-registration-store.js";
 import { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";
+import { accessLogInterceptor } from "../rpc/access-log-interceptor.js";
+import { tracingInterceptor } from "../rpc/tracing-interceptor.js";
+import { metricsInterceptor } from "../rpc/metrics-interceptor.js";
+import { NO_METRICS } from "../core/metrics.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 import { WebSocketBridge } from "../ws/websocket-bridge.js";
 import { connectRoutes, httpRoutes, STRICT_JSON } from "./http-routes.js";
 import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
+import { DEFAULT_MAX_CONNECTIONS } from "./connection-limits.js";
+import { openFileLimitWarning } from "./open-file-limit.js";
+import type { Readiness } from "./health-endpoints.js";
 import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
+import { PrometheusMetrics } from "./prometheus-metrics.js";
+import { MetricsListener, serveMetrics } from "./metrics-endpoint.js";
 import { effectiveConfig } from "./effective-config.js";
 
-export type { StreamServerOptions } from "./options.js";
+export type { MetricsOptions, StreamServerOptions } from "./options.js";
 export type { ConnectionStats } from "./one-port-listener.js";
+export type { Readiness } from "./health-endpoints.js";
 
 export interface ServerStats extends SubscriberStats {
   /** Functions callable from here: in process, of workers (here and elsewhere) and remote. */
@@ -32,7 +42,7 @@ export interface ServerStats extends SubscriberStats {
 
 /**
  * One port serving Connect (HTTP/1.1 and HTTP/2), gRPC (h2c) and gRPC-Web, the
- * WebSocket bridge, plus `GET /healthz`. Create it, `start()` it, `stop()` it.
+ * WebSocket bridge, plus `GET /livez`, `/readyz` and `/healthz`. Create it, `start()` it, `stop()` it.
  *
  * The wiring, in order: the store (from the options), the functions runtime and the
  * engine, the transports (Subscribe, the WebSocket bridge, Connect), the HTTP routes,
@@ -45,8 +55,11 @@ export class StreamServer {
   /** The stream socket and the iii worker protocol, on HTTP/1.1 upgrades. */
   readonly webSockets: WebSocketBridge;
   private readonly listener: OnePortListener;
+  /** The separate metrics port's listener, when `metrics.port` is set. */
+  private readonly metricsListener: MetricsListener | undefined;
   private readonly options: ResolvedOptions;
   private started = false;
+  private draining = false;
   private stopping: Promise<void> | undefined;
 
   constructor(options: StreamServerOptions = {}) {
@@ -55,11 +68,24 @@ export class StreamServer {
     const readAccess = new ReadAccess(apiKeys, { publicReads: resolved.publicReads, authFunction: resolved.functions.authFunction !== undefined });
 
     const { backend } = resolved;
+    const prometheus = resolved.metrics.enabled
+      ? new PrometheusMetrics({
+          streamLabels: resolved.metrics.streamLabels,
+          sources: {
+            storeReady: () => this.engine.isReady(),
+            storeConnections: () => backend.items.connectionStatus?.(),
+            webSocketConnections: () => this.webSockets.connectionCounts(),
+          },
+        })
+      : undefined;
+    const metrics = prometheus ?? NO_METRICS;
     this.functions = new FunctionsRuntime({
+      metrics,
       ...resolved.functions,
       registrations: backend.registrations ?? new MemoryRegistrationStore(),
       fleet: backend.fleet,
       allowedHosts: resolved.allowedFunctionHosts,
+      tracer: resolved.tracer,
     });
     // One per server: every Subscribe call and stream socket flushes from one timer per
     // event-loop turn, and a large group's fan-out runs in the same slices.
@@ -74,6 +100,7 @@ export class StreamServer {
       maxUnpagedBytes: resolved.maxUnpagedBytes,
       maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
+      metrics,
       log: resolved.log,
     });
     const subscribe = new SubscribeEndpoint({
@@ -83,6 +110,7 @@ export class StreamServer {
       readAccess,
       readMaxBytes: resolved.maxMessageBytes,
       jsonOptions: STRICT_JSON,
+      metrics,
     });
     this.webSockets = new WebSocketBridge(
       {
@@ -95,17 +123,26 @@ export class StreamServer {
         functionTimeoutMs: resolved.functions.functionTimeoutMs,
         log: resolved.log,
         scheduler,
+        metrics,
       },
       resolved.webSocket,
     );
     const connect = connectRoutes({
       engine: this.engine,
       functions: this.functions,
-      interceptors: apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : [],
+      // Outermost first: metrics (calls the key check refuses are counted too), tracing (so
+      // that every record below carries the trace), the access log, the key check.
+      interceptors: [
+        ...(prometheus ? [metricsInterceptor(prometheus)] : []),
+        tracingInterceptor(resolved.tracer),
+        accessLogInterceptor(resolved.log),
+        ...(apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : []),
+      ],
       readMaxBytes: resolved.maxMessageBytes,
-      isReady: () => this.isReady(),
-      health: () => ({ ready: this.isReady(), adapter: this.engine.storeName }),
+      health: () => ({ readiness: this.readiness(), adapter: this.engine.storeName }),
+      metrics: prometheus && resolved.metrics.port === undefined ? (req, res) => serveMetrics(prometheus, req, res) : undefined,
     });
+    this.metricsListener = prometheus && resolved.metrics.port !== undefined ? new MetricsListener(prometheus) : undefined;
 
     const routes = httpRoutes({
       hosts: new HostAllowList(resolved.allowedHosts, resolved.host),
@@ -114,12 +151,19 @@ export class StreamServer {
       connect,
       upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
     });
-    this.listener = new OnePortListener(routes, resolved.connections, { maxConcurrentStreams: resolved.http2MaxConcurrentStreams });
+    this.listener = new OnePortListener(routes, resolved.connections, { maxConcurrentStreams: resolved.http2MaxConcurrentStreams }, (message) =>
+      resolved.log.warn(message),
+    );
   }
 
   /** The port actually bound (useful with port 0). */
   get port(): number {
     return this.listener.port ?? this.options.port;
+  }
+
+  /** The port `/metrics` is served on: the separate metrics port when set, else the service port. */
+  get metricsPort(): number {
+    return this.metricsListener?.port ?? this.options.metrics.port ?? this.port;
   }
 
   get url(): string {
@@ -160,25 +204,38 @@ export class StreamServer {
     return this.listener.stats();
   }
 
+  /** Whether the server takes new clients: started, not draining or stopping, and its store ready. */
   isReady(): boolean {
-    return this.started && !this.stopping && this.engine.isReady();
+    return this.readiness() === "ready";
+  }
+
+  /** Where the server is in its life; see Readiness. */
+  readiness(): Readiness {
+    if (!this.started) return "starting";
+    if (this.draining) return "draining";
+    if (this.stopping) return "stopping";
+    return this.engine.isReady() ? "ready" : "store_unavailable";
   }
 
   async start(): Promise<void> {
     const { port, host } = this.options;
     await this.functions.start();
     await this.listener.listen(port, host);
+    if (this.metricsListener) await this.metricsListener.listen(this.options.metrics.port!, host);
     this.started = true;
     const warning = openAccessWarning(host, this.options.apiKeys, this.options.functions.authFunction);
     if (warning) this.options.log.warn(warning);
     const hostsNote = hostsNotice(host, this.options.allowedHosts);
     if (hostsNote) this.options.log.warn(hostsNote);
+    const filesNote = openFileLimitWarning(this.options.connections.maxConnections, DEFAULT_MAX_CONNECTIONS);
+    if (filesNote) this.options.log.warn(filesNote);
   }
 
   /**
-   * Stops accepting connections, ends open subscriptions with UNAVAILABLE (clients
-   * resume elsewhere with from_offset), lets other requests finish for the grace
-   * period, then closes every connection and the backend.
+   * Drains for `drainMs` (not ready, still serving everything), then stops accepting
+   * connections, ends open subscriptions with UNAVAILABLE (clients resume elsewhere with
+   * from_offset), lets other requests finish for the grace period, and closes every
+   * connection and the backend. A server that never started stops without draining.
    */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
@@ -186,6 +243,11 @@ export class StreamServer {
   }
 
   private async shutdown(): Promise<void> {
+    if (this.started && this.options.drainMs > 0) {
+      this.draining = true;
+      await new Promise((resolve) => setTimeout(resolve, this.options.drainMs));
+      this.draining = false;
+    }
     const grace = this.options.shutdownGraceMs;
     await this.listener.close(grace, () => {
       this.webSockets.close();
@@ -194,6 +256,7 @@ export class StreamServer {
     // The leave triggers of the subscriptions just ended, before the backend they may write to closes.
     await this.functions.close(grace);
     await this.engine.close();
+    await this.metricsListener?.close();
   }
 }
 

@@ -7,6 +7,7 @@ import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
 import type { StreamEngine } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { FlushScheduler } from "../core/flush-scheduler.js";
+import type { Metrics, SubscriptionEndReason } from "../core/metrics.js";
 import { handshakeFromNode, peerAddress } from "../access/handshake.js";
 import type { Log } from "../core/log.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
@@ -100,6 +101,16 @@ export interface BridgeServices {
   log: Log;
   /** The server's one flush scheduler, shared with Subscribe. */
   scheduler: FlushScheduler;
+  /** Where stream-socket subscriptions and deliveries are counted. Default: nowhere. */
+  metrics?: Metrics;
+}
+
+/** Why the subscriptions of a connection the server closes with `code` end (for metrics). */
+function endReasonOf(code: number): SubscriptionEndReason {
+  if (code === CloseCode.GoingAway) return "shutdown";
+  // One subscription fell behind, and the others share its socket.
+  if (code === CloseCode.SlowConsumer) return "slow_consumer";
+  return "error";
 }
 
 /** Which protocol a connection speaks, by the path of its upgrade. */
@@ -139,6 +150,16 @@ class BridgeWebSocket extends WebSocket {
   }
 }
 
+/**
+ * How many times max_message_bytes a frame may be for ws to read it at all. A message
+ * over the limit must be read to be answered: a worker's oversized invocation then gets
+ * an error result instead of a closed connection, which the iii SDK answers by
+ * reconnecting and waiting out its timeout. Beyond this, ws refuses the frame from its
+ * header, unread, and the connection closes with 4413: one frame may make the server
+ * buffer this much, and no more.
+ */
+const READ_LIMIT_FACTOR = 4;
+
 /** Most bytes a worker may leave unread before it is disconnected (a few maximal messages). */
 const WORKER_BUFFER_MESSAGES = 8;
 
@@ -174,7 +195,7 @@ export class WebSocketBridge {
     private readonly services: BridgeServices,
     options: WebSocketOptions = {},
   ) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: services.maxMessageBytes, WebSocket: BridgeWebSocket });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: READ_LIMIT_FACTOR * services.maxMessageBytes, WebSocket: BridgeWebSocket });
     this.allowedFunctions = new Set(options.browserAllowedFunctions ?? DEFAULT_BROWSER_ALLOWED_FUNCTIONS);
     this.maxSubscriptions = options.maxSubscriptionsPerConnection ?? 1000;
     this.workerLimits = workerLimits(options);
@@ -185,6 +206,20 @@ export class WebSocketBridge {
   /** Open connections, for tests and metrics. */
   get size(): number {
     return this.connections.size;
+  }
+
+  /**
+   * Open connections by protocol, for metrics: `other` holds those on `/` that have not
+   * said yet which protocol they speak, and the telemetry sockets.
+   */
+  connectionCounts(): { stream_socket: number; worker: number; other: number } {
+    const counts = { stream_socket: 0, worker: 0, other: 0 };
+    for (const { handler } of this.connections) {
+      if (handler instanceof StreamSocket) counts.stream_socket++;
+      else if (handler instanceof WorkerSocket) counts.worker++;
+      else counts.other++;
+    }
+    return counts;
   }
 
   /** The `upgrade` listener of the HTTP/1.1 server. */
@@ -247,7 +282,7 @@ export class WebSocketBridge {
     ws.on("error", () => undefined);
     ws.on("close", () => {
       this.connections.delete(connection);
-      if (typeof connection.handler === "object") connection.handler.dispose();
+      this.dispose(connection, "client");
     });
     if (route.kind === "telemetry") connection.handler = "telemetry";
     else if (route.kind === "worker") this.startWorker(connection);
@@ -259,7 +294,9 @@ export class WebSocketBridge {
 
   private receive(connection: Connection, data: RawData): void {
     if (connection.handler === "telemetry") return;
-    const message = parseFrame(data);
+    const bytes = frameBytes(data);
+    const message = parseFrame(bytes);
+    if (bytes.length > this.services.maxMessageBytes) return this.refuseOversized(connection, message, bytes.length);
     if (!message) return;
     let handler = connection.handler;
     if (!handler) {
@@ -276,6 +313,20 @@ export class WebSocketBridge {
     handler.receive(message);
   }
 
+  /**
+   * A message over max_message_bytes (but within what ws reads, see READ_LIMIT_FACTOR):
+   * a worker's invocation gets an error result, and a worker's oversized result fails
+   * the call it answers, the connection going on as after any failed call; anything
+   * else has nobody to answer and closes the connection with 4413, as before.
+   */
+  private refuseOversized(connection: Connection, message: JsonObject | undefined, size: number): void {
+    let handler = connection.handler;
+    if (!handler && typeof message?.type === "string" && WORKER_MESSAGE_TYPES.has(message.type)) handler = this.startWorker(connection);
+    const why = `${size} bytes, more than max_message_bytes (${this.services.maxMessageBytes})`;
+    if (message && handler instanceof WorkerSocket && handler.refuseOversized(message, why)) return;
+    this.closeConnection(connection, { code: CloseCode.MessageTooBig, reason: "message too big" });
+  }
+
   /** Undefined when the connection may not read: it is closed as the auth function's refusal is. */
   private startStream(connection: Connection): StreamSocket | undefined {
     if (!connection.mayRead) {
@@ -288,6 +339,8 @@ export class WebSocketBridge {
       maxSubscriptions: this.maxSubscriptions,
       close: (closing) => this.closeConnection(connection, closing),
       scheduler: this.services.scheduler,
+      metrics: this.services.metrics,
+      peer: peerAddress(connection.request.socket),
     });
     connection.handler = handler;
     return handler;
@@ -315,8 +368,14 @@ export class WebSocketBridge {
   /** Ends the connection's subscriptions and registrations at once, then closes it. */
   private closeConnection(connection: Connection, closing: Closing): void {
     this.connections.delete(connection);
-    if (typeof connection.handler === "object") connection.handler.dispose();
+    this.dispose(connection, endReasonOf(closing.code));
     connection.ws.close(closing.code, closing.reason);
+  }
+
+  private dispose(connection: Connection, reason: SubscriptionEndReason): void {
+    const handler = connection.handler;
+    if (handler instanceof StreamSocket) handler.dispose(reason);
+    else if (handler instanceof WorkerSocket) handler.dispose();
   }
 
   /**
@@ -346,9 +405,12 @@ export class WebSocketBridge {
   }
 }
 
+function frameBytes(data: RawData): Buffer {
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+}
+
 /** A frame's JSON object; undefined for blank, undecodable or non-object frames, which are ignored. */
-function parseFrame(data: RawData): JsonObject | undefined {
-  const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+function parseFrame(bytes: Buffer): JsonObject | undefined {
   const text = bytes.toString("utf8");
   if (text.trim() === "") return undefined;
   try {
