@@ -4,6 +4,7 @@ import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
 import { configToOptions, storeDetail } from "./config-to-options.js";
 import { packageVersion } from "./package-version.js";
+import { readTlsFiles } from "./tls-files.js";
 
 const HELP = `Usage: iii-stream [options]
 
@@ -29,6 +30,9 @@ Options:
                     fsync and fsync every N ms; a power loss or OS crash can
                     lose the last N ms of acknowledged writes (default: every
                     write is on disk before its reply)
+  --tls-cert FILE   serve HTTPS (h2 and http/1.1 by ALPN, wss:// for the
+                    WebSockets) with this PEM certificate chain; needs --tls-key
+  --tls-key FILE    the PEM private key of --tls-cert
   --config FILE     YAML or JSON config file (keys: port, host, auth_function,
                     adapter {name: file|memory|redis|kv, config}, max_message_bytes,
                     heartbeat_ms, history_limit, subscriber_queue_limit,
@@ -36,7 +40,7 @@ Options:
                     auth_timeout_ms, allowed_origins, allowed_hosts,
                     allowed_function_hosts, browser_allowed_functions,
                     public_reads, max_subscriptions,
-                    http2_max_concurrent_streams);
+                    http2_max_concurrent_streams, tls_cert, tls_key);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -65,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
         "sync-interval-ms": { type: "string" },
         "redis-url": { type: "string" },
         "redis-prefix": { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         config: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -95,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
   // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
   let storeLabel = "";
   try {
-    const { backend: choice, options, ignored } = configToOptions(
+    const { backend: choice, options, ignored, tlsFiles } = configToOptions(
       {
         port: args.port,
         host: args.host,
@@ -104,14 +110,17 @@ async function main(argv: string[]): Promise<number> {
         syncIntervalMs: args["sync-interval-ms"],
         redisUrl: args["redis-url"],
         redisPrefix: args["redis-prefix"],
+        tlsCert: args["tls-cert"],
+        tlsKey: args["tls-key"],
         config: args.config,
       },
       process.env,
     );
     if (ignored.length > 0) process.stderr.write(`iii-stream: ignored: ${ignored.join(", ")} (the reference's kv store settings; they have no effect here)\n`);
+    const tls = tlsFiles ? { tls: readTlsFiles(tlsFiles) } : {};
     const backend = await createBackend(choice);
     storeLabel = backend.items.name + storeDetail(choice);
-    server = createStreamServer({ ...options, backend });
+    server = createStreamServer({ ...options, ...tls, backend });
     await server.start();
   } catch (error) {
     process.stderr.write(`iii-stream: ${(error as Error).message}\n`);

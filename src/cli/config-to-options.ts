@@ -18,6 +18,8 @@ export interface CommandLine {
   syncIntervalMs?: string;
   redisUrl?: string;
   redisPrefix?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   config?: string;
 }
 
@@ -28,6 +30,14 @@ export interface Startup {
   options: Omit<StreamServerOptions, "adapter">;
   /** Settings accepted for compatibility with the reference but without effect here, by path. */
   ignored: string[];
+  /** The PEM files to serve HTTPS with, when asked to; read at start (see readTlsFiles). */
+  tlsFiles?: TlsFiles;
+}
+
+/** Where the certificate and its key are. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
 }
 
 /**
@@ -74,7 +84,17 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       connections: connectionLimitsFromConfig(config),
     },
     ignored: ignoredSettings(config.adapter),
+    ...tlsFilesOf(flags.tlsCert ?? config.tls_cert, flags.tlsKey ?? config.tls_key),
   };
+}
+
+/** Both files or neither: a certificate without its key (or the reverse) cannot serve anything. */
+function tlsFilesOf(cert: string | undefined, key: string | undefined): { tlsFiles?: TlsFiles } {
+  if (cert === undefined && key === undefined) return {};
+  if (cert === undefined || key === undefined) {
+    throw new ConfigError(`--tls-cert (tls_cert) and --tls-key (tls_key) go together; only ${cert === undefined ? "the key" : "the certificate"} is given`);
+  }
+  return { tlsFiles: { cert, key } };
 }
 
 /**

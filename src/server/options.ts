@@ -11,6 +11,7 @@ import type { WebSocketOptions } from "../ws/websocket-bridge.js";
 import { checkAllowedHosts } from "../access/hosts.js";
 import { checkApiKeys } from "../access/api-keys.js";
 import { resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
+import { checkTls, type TlsOptions } from "./tls-context.js";
 
 /**
  * Options of one server. Every default is resolved once, by `resolveOptions()`; the
@@ -160,6 +161,15 @@ export interface StreamServerOptions {
    * while Subscribes and WebSockets, which have a stream open, are never cut
    */
   connections?: Partial<ConnectionLimits>;
+  /**
+   * Serve HTTPS with this certificate and key (PEM) instead of cleartext: every protocol
+   * stays on the one port, HTTP/2 (gRPC, Connect) and HTTP/1.1 (Connect, gRPC-Web,
+   * `wss://` WebSockets) chosen by ALPN. A key that is not the certificate's, or PEM that
+   * cannot be parsed, throws INVALID_ARGUMENT from the constructor.
+   * @default none: cleartext, for loopback or behind a proxy or mesh sidecar that
+   * terminates TLS
+   */
+  tls?: TlsOptions;
 }
 
 /** The options with every server-level default filled in. */
@@ -185,6 +195,7 @@ export interface ResolvedOptions {
   webSocket: WebSocketOptions;
   log: (line: string) => void;
   connections: ConnectionLimits;
+  tls: TlsOptions | undefined;
 }
 
 export const DEFAULT_PORT = 3112;
@@ -228,5 +239,6 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     webSocket: options.webSocket ?? {},
     log,
     connections: resolveConnectionLimits(options.connections),
+    tls: options.tls ? checkTls(options.tls) : undefined,
   };
 }

@@ -30,8 +30,8 @@ export interface ServerStats extends SubscriberStats {
 }
 
 /**
- * One port serving Connect (HTTP/1.1 and HTTP/2), gRPC (h2c) and gRPC-Web, the
- * WebSocket bridge, plus `GET /healthz`. Create it, `start()` it, `stop()` it.
+ * One port serving Connect (HTTP/1.1 and HTTP/2), gRPC (h2c, or h2 over TLS) and
+ * gRPC-Web, the WebSocket bridge, plus `GET /healthz`. Create it, `start()` it, `stop()` it.
  *
  * The wiring, in order: the store (from the options), the functions runtime and the
  * engine, the transports (Subscribe, the WebSocket bridge, Connect), the HTTP routes,
@@ -110,7 +110,12 @@ export class StreamServer {
       connect,
       upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
     });
-    this.listener = new OnePortListener(routes, resolved.connections, { maxConcurrentStreams: resolved.http2MaxConcurrentStreams });
+    this.listener = new OnePortListener(
+      routes,
+      resolved.connections,
+      { maxConcurrentStreams: resolved.http2MaxConcurrentStreams },
+      resolved.tls,
+    );
   }
 
   /** The port actually bound (useful with port 0). */
@@ -120,7 +125,8 @@ export class StreamServer {
 
   get url(): string {
     const host = this.options.host;
-    return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}`;
+    const scheme = this.options.tls ? "https" : "http";
+    return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${this.port}`;
   }
 
   /** Registers (or replaces) an in-process function; the returned function removes it. */

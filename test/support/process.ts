@@ -23,7 +23,7 @@ export async function spawnServer(
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${run.output()}`)), timeoutMs);
     const check = () => {
-      const match = /listening on (http:\/\/\S+) \(/.exec(run.output());
+      const match = /listening on (https?:\/\/\S+) \(/.exec(run.output());
       if (match) {
         clearTimeout(timer);
         resolve(match[1]);
