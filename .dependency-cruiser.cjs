@@ -3,6 +3,7 @@
  * core (the domain: model, ports, engine) < adapters and access < functions
  * < rpc and ws (the transports, side by side) < server < cli < index.ts (the public API).
  * A folder may import its own files and the folders below it, never one above it.
+ * client/ (`iii-stream/client`) stands beside them: it reaches the server only over the wire.
  */
 const below = (folder) => `^src/(?!${folder}/)`;
 
@@ -76,6 +77,28 @@ module.exports = {
       severity: "error",
       from: { path: "^src/server/" },
       to: { path: "^src/cli/|^src/index\\.ts$" },
+    },
+    {
+      name: "client-talks-only-over-the-wire",
+      comment:
+        "client/ runs in browsers and in other processes than the server: it imports the generated code, its own files and the codes and JSON types it shares with the server (core/errors.ts, core/json.ts, which import nothing), never server code.",
+      severity: "error",
+      from: { path: "^src/client/" },
+      to: { path: "^src/(?!client/|core/errors\\.ts$|core/json\\.ts$)" },
+    },
+    {
+      name: "client-browser-path-has-no-node",
+      comment: "Only the Node entry (client/node.ts) may reach Node's modules and Node-only packages; everything else is bundled for browsers.",
+      severity: "error",
+      from: { path: "^src/client/", pathNot: "^src/client/node\\.ts$" },
+      to: { path: "^(node:|http|http2|net|tls|fs|stream)|node_modules/(ws|@connectrpc/connect-node)/", dependencyTypesNot: ["type-only"] },
+    },
+    {
+      name: "nothing-imports-the-client",
+      comment: "The server does not depend on its client library; the command line (a client of it) may.",
+      severity: "error",
+      from: { path: "^src/", pathNot: "^src/(client|cli)/" },
+      to: { path: "^src/client/" },
     },
     {
       name: "public-api-is-the-top",

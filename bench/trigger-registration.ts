@@ -12,6 +12,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { WebSocket } from "ws";
 import { createStreamServer } from "../src/index.js";
+import { silentLog } from "../src/index.js";
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => Number.isSafeInteger(n) && n > 0);
 
@@ -20,7 +21,7 @@ async function measure(n: number): Promise<void> {
     port: 0,
     shutdownGraceMs: 200,
     webSocket: { maxTriggersPerConnection: n, maxFunctionsPerConnection: n },
-    log: () => undefined,
+    log: silentLog,
   });
   await server.start();
   const ws = new WebSocket(server.url.replace(/^http/, "ws") + "/worker");

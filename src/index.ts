@@ -14,6 +14,10 @@ export type { WebSocketOptions } from "./ws/websocket-bridge.js";
 export type { QueueLimits } from "./core/subscription.js";
 export type { EngineHooks, JoinInfo } from "./core/hooks.js";
 
+// Logs and traces: where the server reports, and the trace context it carries.
+export { LOG_LEVELS, RecordingLog, silentLog, type Log, type LogFields, type LogLevel, type LogRecord } from "./core/log.js";
+export { pinoLog, type LogFormat, type PinoLogOptions } from "./server/pino-log.js";
+
 // Errors: every failure a caller sees carries one of these codes.
 export { ErrorCode, StreamError } from "./core/errors.js";
 

@@ -14,6 +14,7 @@ import { CloseCode } from "../src/ws/close-codes.js";
 import { startServer, transportFor, type RunningServer, type TransportKind } from "./support/server.js";
 import { json, StreamCursor } from "./support/subscribe-view.js";
 import { openSocket, wsUrl, type TestSocket } from "./support/ws-client.js";
+import { silentLog } from "../src/index.js";
 
 const KEY = "keyed-reads-key-0123456789";
 const BEARER = { authorization: `Bearer ${KEY}` };
@@ -26,7 +27,7 @@ let withAuth: RunningServer;
 let open: RunningServer;
 
 beforeAll(async () => {
-  const quiet = { log: () => undefined, shutdownGraceMs: 200 };
+  const quiet = { log: silentLog, shutdownGraceMs: 200 };
   keyed = await startServer({ ...quiet, apiKeys: [KEY] });
   publicReads = await startServer({ ...quiet, apiKeys: [KEY], publicReads: true });
   withAuth = await startServer({

@@ -17,6 +17,7 @@ import { createStreamServer } from "../src/index.js";
 import { startServer, type RunningServer, type TransportKind } from "./support/server.js";
 import { StreamCursor } from "./support/subscribe-view.js";
 import { join, openSocket, wsUrl, type TestSocket } from "./support/ws-client.js";
+import { silentLog } from "../src/index.js";
 
 const LIMIT = 4;
 
@@ -25,7 +26,7 @@ const cursors: StreamCursor[] = [];
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  running = await startServer({ maxSubscriptions: LIMIT, http2MaxConcurrentStreams: 7, log: () => undefined });
+  running = await startServer({ maxSubscriptions: LIMIT, http2MaxConcurrentStreams: 7, log: silentLog });
 });
 
 afterAll(async () => {
@@ -93,7 +94,7 @@ describe("HTTP/2 streams per session", () => {
   });
 
   it("defaults to 1,000 streams per session and 100,000 subscriptions", async () => {
-    const server = createStreamServer({ port: 0, log: () => undefined });
+    const server = createStreamServer({ port: 0, log: silentLog });
     await server.start();
     const session = http2.connect(server.url);
     try {

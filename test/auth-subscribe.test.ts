@@ -8,6 +8,7 @@ import type { StreamService, SubscribeResponse } from "../gen/iii/stream/v1/stre
 import { deferred, eventually } from "./support/function-server.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { json } from "./support/subscribe-view.js";
+import { silentLog } from "../src/index.js";
 
 const authCalls: JsonObject[] = [];
 const joins: JsonObject[] = [];
@@ -62,7 +63,7 @@ const QUEUE_LIMIT = 8;
 beforeAll(async () => {
   running = await startServer({
     queueLimits: { maxMessages: QUEUE_LIMIT },
-    log: () => undefined,
+    log: silentLog,
     functions: {
       authFunction: "auth",
       authTimeoutMs: 200,

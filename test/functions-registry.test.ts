@@ -7,6 +7,7 @@ import { FunctionKind, TriggerService } from "../gen/iii/stream/v1/triggers_pb.j
 import { deferred, eventually, startConnectFunctionServer, startPlainFunctionServer, type FunctionServer } from "./support/function-server.js";
 import { startServer, transportFor, type RunningServer } from "./support/server.js";
 import { json } from "./support/subscribe-view.js";
+import { silentLog } from "../src/index.js";
 
 const cleanup: Array<() => Promise<void>> = [];
 afterAll(async () => {
@@ -201,7 +202,7 @@ describe("TriggerService: functions", () => {
     let calls = 0;
     const running = await startServer({
       shutdownGraceMs: 200,
-      log: () => undefined,
+      log: silentLog,
       functions: {
         handlers: {
           hang: (_payload, signal) => {

@@ -10,6 +10,7 @@ import { MemoryRegistrationStore } from "../src/adapters/memory/memory-registrat
 import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { runCli, spawnServer } from "./support/process.js";
 import { startServer, transportFor, type RunningServer } from "./support/server.js";
+import { RecordingLog } from "../src/index.js";
 
 const KEY = "test-key-0123456789";
 
@@ -208,15 +209,16 @@ describe("stored registrations that break the rules", () => {
     await registrations.saveFunction({ functionId: "old", url: `${target.url}/admin/delete?` });
     await registrations.saveFunction({ functionId: "far", url: "http://10.0.0.5:9000" });
     await registrations.saveFunction({ functionId: "fine", url: target.url });
-    const lines: string[] = [];
-    const running = await startServer({ backend: { items: new MemoryItemStore(), registrations }, log: (line) => lines.push(line) });
+    const log = new RecordingLog();
+    const running = await startServer({ backend: { items: new MemoryItemStore(), registrations }, log });
     try {
       const client = triggerClient(running);
       expect((await client.listFunctions({})).functions.map((f) => f.functionId)).toEqual(["fine"]);
       await expect(running.server.invoke("old", {})).rejects.toMatchObject({ code: "not_found" });
       expect(target.paths).toEqual([]);
-      expect(lines.filter((l) => l.includes('"old"'))).toEqual([expect.stringMatching(/query/)]);
-      expect(lines.filter((l) => l.includes('"far"'))).toEqual([expect.stringMatching(/allowedFunctionHosts/)]);
+      const refused = (id: string) => log.records.filter((r) => r.fields.function_id === id);
+      expect(refused("old")).toEqual([expect.objectContaining({ level: "warn", fields: expect.objectContaining({ error: expect.stringMatching(/query/) }) })]);
+      expect(refused("far")).toEqual([expect.objectContaining({ level: "warn", fields: expect.objectContaining({ error: expect.stringMatching(/allowedFunctionHosts/) }) })]);
     } finally {
       await running.stop();
     }

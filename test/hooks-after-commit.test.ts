@@ -5,6 +5,7 @@ import { uniqueNames } from "./conformance/unique-names.js";
 import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { json } from "./support/subscribe-view.js";
+import { RecordingLog } from "../src/index.js";
 
 /** What a hook saw, reduced to what these tests compare. */
 function brief(message: GroupMessage): string {
@@ -30,9 +31,10 @@ describe.each(stores)("afterCommit on the %s store", (_name, open) => {
   };
   const last: EngineHooks = { afterCommit: (message) => seen.push(`last ${brief(message)}`) };
   let running: RunningServer;
+  const log = new RecordingLog();
 
   beforeAll(async () => {
-    running = await startServer({ backend: await open(), hooks: [first, broken, last] });
+    running = await startServer({ backend: await open(), hooks: [first, broken, last], log });
   });
   afterAll(async () => {
     await running?.stop();
@@ -57,6 +59,12 @@ describe.each(stores)("afterCommit on the %s store", (_name, open) => {
     // In process, without a network between: the write resolves only after its hooks ran.
     await running.server.engine.set({ streamName: s, groupId: "g", itemId: "b" }, 1);
     expectSeen("create b @4");
+    // The broken hook's exception went to the log, saying which hook and which group.
+    expect(log.find("afterCommit hook failed")).toHaveLength(5);
+    expect(log.find("afterCommit hook failed")[0]).toMatchObject({
+      level: "error",
+      fields: { hook: "afterCommit", stream: s, group: "g", error: "this hook is broken on purpose" },
+    });
   });
 
   it("does not run for a write that changes nothing or is refused", async () => {

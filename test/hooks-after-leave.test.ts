@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type EngineHooks, ErrorCode, StreamError } from "../src/index.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { StreamCursor } from "./support/subscribe-view.js";
+import { RecordingLog } from "../src/index.js";
 
 describe("afterLeave", () => {
   const joined: string[] = [];
@@ -20,9 +21,10 @@ describe("afterLeave", () => {
   };
   const last: EngineHooks = { afterLeave: (join) => void left.push(`last ${join.subscriptionId}`) };
   let running: RunningServer;
+  const log = new RecordingLog();
 
   beforeAll(async () => {
-    running = await startServer({ hooks: [gate, broken, last] });
+    running = await startServer({ hooks: [gate, broken, last], log });
   });
   afterAll(async () => {
     await running?.stop();
@@ -38,6 +40,9 @@ describe("afterLeave", () => {
     await expect.poll(() => left.length).toBe(2);
     const [id] = joined;
     expect(left).toEqual([`gate ${id}`, `last ${id}`]);
+    expect(log.find("afterLeave hook failed")).toEqual([
+      expect.objectContaining({ level: "error", fields: expect.objectContaining({ stream: "s", group: "open", subscription_id: id, error: "this hook is broken on purpose" }) }),
+    ]);
     expect(running.server.stats().subscriptions).toBe(0);
   });
 

@@ -4,6 +4,7 @@ import { value } from "./conformance/proto-values.js";
 import { eventually } from "./support/function-server.js";
 import { startRedisCluster, uniquePrefix, type RedisCluster } from "./support/redis.js";
 import { startServer, type RunningServer } from "./support/server.js";
+import { silentLog } from "../src/index.js";
 
 /*
  * Registrations and worker functions across instances on a three-master Redis Cluster
@@ -27,7 +28,7 @@ afterAll(async () => {
 async function instance(): Promise<RunningServer> {
   const backend = await connectRedisBackend({ url: cluster.url, keyPrefix, instanceTtlMs: 1500 });
   expect(backend.items.isCluster).toBe(true);
-  const server = await startServer({ backend, log: () => undefined });
+  const server = await startServer({ backend, log: silentLog });
   servers.push(server);
   return server;
 }

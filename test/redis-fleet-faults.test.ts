@@ -3,6 +3,7 @@ import { connectRedisBackend, ErrorCode } from "../src/index.js";
 import { eventually } from "./support/function-server.js";
 import { redisClient, startRedisServer, uniquePrefix, type RedisServer } from "./support/redis.js";
 import { startServer, type RunningServer } from "./support/server.js";
+import { silentLog } from "../src/index.js";
 
 /*
  * Registrations and worker functions across instances when Redis misbehaves, on a
@@ -25,7 +26,7 @@ afterAll(async () => {
 
 async function instance(): Promise<RunningServer> {
   const backend = await connectRedisBackend({ url: redis.url, keyPrefix, instanceTtlMs: 1500, commandTimeoutMs: 2000 });
-  const server = await startServer({ backend, log: () => undefined });
+  const server = await startServer({ backend, log: silentLog });
   servers.push(server);
   return server;
 }

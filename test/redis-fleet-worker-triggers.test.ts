@@ -7,6 +7,7 @@ import { eventually } from "./support/function-server.js";
 import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { wsUrl } from "./support/ws-client.js";
+import { silentLog } from "../src/index.js";
 
 /*
  * Triggers of a worker (the real `iii-sdk`) connected to one instance, across two
@@ -25,7 +26,7 @@ afterAll(async () => {
 
 async function instance(): Promise<RunningServer> {
   const backend = await connectRedisBackend({ url: REDIS_URL, keyPrefix });
-  const running = await startServer({ backend, log: () => undefined });
+  const running = await startServer({ backend, log: silentLog });
   cleanup.push(() => running.stop());
   return running;
 }

@@ -8,6 +8,7 @@ import { deferred, eventually } from "./support/function-server.js";
 import { PROJECT_ROOT } from "./support/process.js";
 import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";
 import { startServer, type RunningServer } from "./support/server.js";
+import { RecordingLog } from "../src/index.js";
 
 /*
  * Worker functions across instances: servers in this process (and one in a child process,
@@ -29,14 +30,14 @@ afterAll(async () => {
 
 interface Instance {
   running: RunningServer;
-  logs: string[];
+  logs: RecordingLog;
 }
 
 async function instance(): Promise<Instance> {
   const backend = await connectRedisBackend({ url: REDIS_URL, keyPrefix, instanceTtlMs: INSTANCE_TTL_MS });
-  const logs: string[] = [];
+  const logs = new RecordingLog("warn");
   // A long function timeout: a call that does not fail fast would fail the test's waits.
-  const running = await startServer({ backend, functions: { functionTimeoutMs: 30_000 }, log: (line) => logs.push(line) });
+  const running = await startServer({ backend, functions: { functionTimeoutMs: 30_000 }, log: logs });
   cleanup.push(() => running.stop());
   return { running, logs };
 }
@@ -110,7 +111,7 @@ describe("a worker connected to another instance", () => {
     expect(statsOf(host, triggerId)).toMatchObject({ calls: 20 - fromOther, failures: 0 });
     expect(statsOf(other, triggerId).skipped + statsOf(host, triggerId).skipped).toBe(10);
     expect(fromOther).toBeGreaterThan(0);
-    expect(other.logs).toEqual([]);
+    expect(other.logs.records).toEqual([]);
   });
 
   it("a restricted connection's function is called through its instance but listed by none", async () => {
@@ -188,12 +189,12 @@ describe("when the instance of a worker goes away", () => {
     await started.promise;
     await host.running.stop();
     await eventually(() => expect(statsOf(other, triggerId)).toMatchObject({ calls: 1, failures: 1, timeouts: 0 }));
-    expect(other.logs.join("\n")).toContain("shutting down");
+    expect(other.logs.records.map((r) => r.fields.error).join("\n")).toContain("shutting down");
 
     await offers(other, "fleet::slow", false);
     await other.running.client().set({ streamName: s, groupId: "g", itemId: "a", data: value(2) });
     await eventually(() => expect(statsOf(other, triggerId)).toMatchObject({ calls: 2, failures: 2, timeouts: 0 }));
-    expect(other.logs.at(-1)).toContain('function "fleet::slow" is not registered');
+    expect(other.logs.records.at(-1)?.fields).toMatchObject({ function_id: "fleet::slow", error: expect.stringContaining('function "fleet::slow" is not registered') });
   });
 
   it("killing its process fails later calls at once, and its functions leave the fleet within the TTL", async () => {
@@ -229,7 +230,7 @@ describe("when the instance of a worker goes away", () => {
     await exited;
     await other.running.client().set({ streamName: s, groupId: "g", itemId: "a", data: value(2) });
     await eventually(() => expect(statsOf(other, triggerId)).toMatchObject({ calls: 2, failures: 1, timeouts: 0 }));
-    expect(other.logs.at(-1)).toContain("is not reachable");
+    expect(other.logs.records.at(-1)?.fields).toMatchObject({ function_id: "fleet::in-child", error: expect.stringContaining("is not reachable") });
     await offers(other, "fleet::in-child", false);
     expect(output.match(/called/g)).toHaveLength(1);
   });

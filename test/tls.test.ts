@@ -183,6 +183,7 @@ describe("TLS from the command line", () => {
     const server = await spawnServer(["--adapter", "memory", "--port", "0", "--tls-cert", files.cert, "--tls-key", files.key]);
     processes.push(server);
     expect(server.url).toMatch(/^https:/);
+    expect(server.output()).toContain('"tls":true');
     const client = createClient(StreamService, createConnectTransport({ baseUrl: server.url, httpVersion: "2", nodeOptions: { ca } }));
     await client.set({ streamName: "cli", groupId: "g", itemId: "a", data: value(1) });
     expect((await client.get({ streamName: "cli", groupId: "g", itemId: "a" })).item?.revision).toBe(1n);

@@ -5,6 +5,7 @@ import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { deferred, eventually, startPlainFunctionServer, type FunctionServer } from "./support/function-server.js";
 import { startServer, transportFor, type RunningServer } from "./support/server.js";
 import { json } from "./support/subscribe-view.js";
+import { RecordingLog } from "../src/index.js";
 
 /** Everything a test's in-process functions received, by function id. */
 const received = new Map<string, JsonObject[]>();
@@ -20,7 +21,7 @@ function recorder(functionId: string, result?: JsonValue) {
   };
 }
 
-const logLines: string[] = [];
+const log = new RecordingLog("warn");
 let running: RunningServer;
 let remote: FunctionServer;
 const releaseSlow = deferred();
@@ -29,7 +30,7 @@ let triggers: ReturnType<typeof createClient<typeof TriggerService>>;
 beforeAll(async () => {
   remote = await startPlainFunctionServer(() => null);
   running = await startServer({
-    log: (line) => logLines.push(line),
+    log,
     functions: {
       functionTimeoutMs: 300,
       handlers: {
@@ -213,10 +214,16 @@ describe("stream triggers", () => {
       expect(stats["iso-missing"]).toMatchObject({ calls: 3n, failures: 3n });
       expect(stats["iso-ok"]).toMatchObject({ calls: 3n, failures: 0n });
     });
-    const log = logLines.join("\n");
-    expect(log).toMatch(/trigger "iso-fails" \(stream\): function "iso::fails" failed: .*handler broke/);
-    expect(log).toMatch(/trigger "iso-hangs" \(stream\): function "iso::hangs" failed: .*300 ms/);
-    expect(log).toMatch(/trigger "iso-missing" \(stream\): function "iso::not-registered" failed: .*not registered/);
+    // Each failure is an error record naming the trigger, its function and its stream.
+    const failure = (triggerId: string, functionId: string, error: RegExp) =>
+      expect.objectContaining({
+        level: "error",
+        message: "trigger call failed",
+        fields: expect.objectContaining({ trigger_id: triggerId, trigger_type: "stream", function_id: functionId, stream: "isolation", error: expect.stringMatching(error) }),
+      });
+    expect(log.records).toContainEqual(failure("iso-fails", "iso::fails", /handler broke/));
+    expect(log.records).toContainEqual(failure("iso-hangs", "iso::hangs", /300 ms/));
+    expect(log.records).toContainEqual(failure("iso-missing", "iso::not-registered", /not registered/));
   });
 
   it("returns from the write without waiting for handlers", async () => {

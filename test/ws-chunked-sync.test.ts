@@ -51,8 +51,8 @@ describe("the stream socket's sync of a large group", () => {
     const sync = eventOfMessage(await socket.next(eventOf("small", "sync")));
     expect(sync.data).toEqual([{ n: 3 }, { n: 2 }]);
     expect(sync.items).toEqual([
-      { id: "a", revision: 2 },
-      { id: "b", revision: 1 },
+      { id: "a", revision: 2, updatedAtMs: expect.any(Number) },
+      { id: "b", revision: 1, updatedAtMs: expect.any(Number) },
     ]);
     expect(sync.more).toBe(false);
   });

@@ -15,6 +15,7 @@ import type { JsonObject } from "../src/index.js";
 import { TriggerRegistry } from "../src/functions/trigger-registry.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { openSocket, wsUrl, type TestSocket } from "./support/ws-client.js";
+import { silentLog } from "../src/index.js";
 
 const KEY = "worker-limits-key-0123456789";
 
@@ -26,7 +27,7 @@ beforeAll(async () => {
     apiKeys: [KEY],
     // A keyless connection may then read, so it can register the stream triggers whose limit is tested.
     publicReads: true,
-    log: () => undefined,
+    log: silentLog,
     functions: { functionTimeoutMs: 2000 },
     webSocket: { maxFunctionsPerConnection: 2, maxTriggersPerConnection: 3, maxInvocationsPerConnection: 2 },
   });
@@ -135,7 +136,7 @@ describe("the cost of a worker's triggers", () => {
 
   it("is linear in their number: the trigger registry handles each one a bounded number of times", async () => {
     const n = 2000;
-    const server = await startServer({ log: () => undefined, webSocket: { maxTriggersPerConnection: n } });
+    const server = await startServer({ log: silentLog, webSocket: { maxTriggersPerConnection: n } });
     // Records handed to the registry, whatever the method: a whole list counts its length.
     let handled = 0;
     for (const name of Object.getOwnPropertyNames(TriggerRegistry.prototype)) {

@@ -48,10 +48,10 @@ export function profileOurServers(directory: string): void {
   profileDirectory = directory;
 }
 
-/** iii-stream itself: the real CLI, as `npm start` runs it. */
-export function startOurs(label: string, args: string[]): Promise<RunningServer> {
+/** iii-stream itself: the real CLI, as `npm start` runs it; `nodeArgs` go to node before it (a preloaded probe). */
+export function startOurs(label: string, args: string[], nodeArgs: string[] = []): Promise<RunningServer> {
   const profiling = profileDirectory ? ["--cpu-prof", "--cpu-prof-dir", profileDirectory] : [];
-  return startServer(label, [process.execPath, ...profiling, OURS, "--port", "0", ...args]);
+  return startServer(label, [process.execPath, ...profiling, ...nodeArgs, OURS, "--port", "0", ...args]);
 }
 
 /** A peer from bench/peers, through the same TypeScript loader our CLI uses. */

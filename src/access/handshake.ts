@@ -71,7 +71,7 @@ function emptyObject(): JsonObject {
 }
 
 /** "ip:port", with an IPv6 address in brackets as in a URL; empty when unknown. */
-function peerAddress(peer: Peer | undefined): string {
+export function peerAddress(peer: Peer | undefined): string {
   if (!peer?.remoteAddress) return "";
   const host = peer.remoteAddress.includes(":") ? `[${peer.remoteAddress}]` : peer.remoteAddress;
   return peer.remotePort === undefined ? host : `${host}:${peer.remotePort}`;

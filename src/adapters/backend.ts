@@ -1,5 +1,6 @@
 import type { FleetBus } from "../core/fleet-bus.js";
 import type { ItemStore } from "../core/item-store.js";
+import type { Log } from "../core/log.js";
 import type { RegistrationStore } from "../core/registrations.js";
 import { openFileBackend } from "./file/file-backend.js";
 import { memoryBackend } from "./memory/memory-backend.js";
@@ -28,12 +29,13 @@ export type AdapterChoice =
   | { name: "file"; dataDir: string; syncIntervalMs?: number; historyLimit?: number }
   | { name: "redis"; url: string; keyPrefix?: string; historyLimit?: number };
 
-export async function createBackend(choice: AdapterChoice): Promise<Backend> {
+/** `log` gets what the store recovers from by itself (see ItemStoreOptions.log). */
+export async function createBackend(choice: AdapterChoice, log?: Log): Promise<Backend> {
   if (choice.name === "redis") {
     return connectRedisBackend({ url: choice.url, keyPrefix: choice.keyPrefix, historyLimit: choice.historyLimit });
   }
   if (choice.name === "file") {
-    return openFileBackend({ dataDir: choice.dataDir, syncIntervalMs: choice.syncIntervalMs, historyLimit: choice.historyLimit });
+    return openFileBackend({ dataDir: choice.dataDir, syncIntervalMs: choice.syncIntervalMs, historyLimit: choice.historyLimit, log });
   }
   return memoryBackend({ historyLimit: choice.historyLimit });
 }

@@ -2,9 +2,11 @@ import { parseArgs } from "node:util";
 import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
-import { configToOptions, storeDetail } from "./config-to-options.js";
+import { configToOptions, storeDetail, storeSettings } from "./config-to-options.js";
 import { packageVersion } from "./package-version.js";
 import { readTlsFiles } from "./tls-files.js";
+import { errorFields } from "../core/log.js";
+import { pinoLog } from "../server/pino-log.js";
 
 const HELP = `Usage: iii-stream [options]
 
@@ -33,6 +35,11 @@ Options:
   --tls-cert FILE   serve HTTPS (h2 and http/1.1 by ALPN, wss:// for the
                     WebSockets) with this PEM certificate chain; needs --tls-key
   --tls-key FILE    the PEM private key of --tls-cert
+  --log-level L     least severe log level written: fatal, error, warn, info
+                    (default), debug (adds an access log of unary calls and
+                    subscription ends) or trace
+  --log-format F    json (one object per line, the default when standard
+                    output is not a terminal) or pretty (the default on one)
   --config FILE     YAML or JSON config file (keys: port, host, auth_function,
                     adapter {name: file|memory|redis|kv, config}, max_message_bytes,
                     heartbeat_ms, history_limit, subscriber_queue_limit,
@@ -40,7 +47,8 @@ Options:
                     auth_timeout_ms, allowed_origins, allowed_hosts,
                     allowed_function_hosts, browser_allowed_functions,
                     public_reads, max_subscriptions,
-                    http2_max_concurrent_streams, tls_cert, tls_key);
+                    http2_max_concurrent_streams, log_level, log_format,
+                    tls_cert, tls_key);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -48,12 +56,15 @@ Options:
 
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
-  III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX,
+  III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX, III_STREAM_LOG_LEVEL,
+  III_STREAM_LOG_FORMAT,
   III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
   each at least 16 printable ASCII characters without whitespace)
 
 Stops on SIGINT or SIGTERM: open subscriptions end with UNAVAILABLE and the
 process exits 0.
+
+Logs go to standard output: JSON lines, or readable lines on a terminal.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -72,6 +83,8 @@ async function main(argv: string[]): Promise<number> {
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
         config: { type: "string" },
+        "log-level": { type: "string" },
+        "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -97,11 +110,9 @@ async function main(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
 
-  let server;
-  // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
-  let storeLabel = "";
+  let startup;
   try {
-    const { backend: choice, options, ignored, tlsFiles } = configToOptions(
+    startup = configToOptions(
       {
         port: args.port,
         host: args.host,
@@ -113,31 +124,48 @@ async function main(argv: string[]): Promise<number> {
         tlsCert: args["tls-cert"],
         tlsKey: args["tls-key"],
         config: args.config,
+        logLevel: args["log-level"],
+        logFormat: args["log-format"],
       },
       process.env,
     );
-    if (ignored.length > 0) process.stderr.write(`iii-stream: ignored: ${ignored.join(", ")} (the reference's kv store settings; they have no effect here)\n`);
+  } catch (error) {
+    // No log yet: a setting is wrong, and saying so is the command line's own answer.
+    process.stderr.write(`iii-stream: ${(error as Error).message}\n`);
+    return error instanceof ConfigError ? 2 : 1;
+  }
+
+  const { backend: choice, options, ignored, tlsFiles } = startup;
+  const log = pinoLog({ level: startup.log.level, format: startup.log.format ?? (process.stdout.isTTY ? "pretty" : "json") });
+  let server;
+  // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
+  let storeLabel = "";
+  try {
+    if (ignored.length > 0) log.warn("ignored: the reference's kv store settings have no effect here", { settings: ignored });
     const tls = tlsFiles ? { tls: readTlsFiles(tlsFiles) } : {};
-    const backend = await createBackend(choice);
+    const backend = await createBackend(choice, log);
     storeLabel = backend.items.name + storeDetail(choice);
-    server = createStreamServer({ ...options, ...tls, backend });
+    server = createStreamServer({ ...options, ...tls, backend, log });
     await server.start();
   } catch (error) {
-    process.stderr.write(`iii-stream: ${(error as Error).message}\n`);
+    log.fatal(`iii-stream cannot start: ${(error as Error).message}`);
     await server?.stop().catch(() => undefined);
     return error instanceof ConfigError ? 2 : 1;
   }
 
-  process.stdout.write(`iii-stream listening on ${server.url} (adapter: ${storeLabel})\n`);
+  // The one line that says the server is up, with everything it runs with.
+  log.info(`iii-stream listening on ${server.url} (adapter: ${storeLabel})`, {
+    config: { ...server.effectiveConfig(), ...storeSettings(choice), log_level: startup.log.level },
+  });
   const signal = await stopSignal;
-  process.stdout.write(`iii-stream: ${signal} received, shutting down\n`);
+  log.info(`${signal} received, shutting down`, { signal });
   // A second signal means "now".
   process.once("SIGINT", () => process.exit(130));
   process.once("SIGTERM", () => process.exit(143));
   try {
     await server.stop();
   } catch (error) {
-    process.stderr.write(`iii-stream: shutdown failed: ${String(error)}\n`);
+    log.error("shutdown failed", errorFields(error));
   }
   return 0;
 }

@@ -7,7 +7,9 @@ import type { FunctionsOptions } from "../functions/functions-runtime.js";
 import type { ConnectionLimits } from "../server/connection-limits.js";
 import type { StreamServerOptions } from "../server/options.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
-import { ConfigError, loadConfigFile, validateConfig, type AdapterConfig, type FileConfig } from "./config.js";
+import { LOG_LEVELS, type LogLevel } from "../core/log.js";
+import type { LogFormat } from "../server/pino-log.js";
+import { ConfigError, LOG_FORMATS, loadConfigFile, validateConfig, type AdapterConfig, type FileConfig } from "./config.js";
 
 /** The command line's settings, as given (strings); they override the environment and the file. */
 export interface CommandLine {
@@ -21,6 +23,8 @@ export interface CommandLine {
   tlsCert?: string;
   tlsKey?: string;
   config?: string;
+  logLevel?: string;
+  logFormat?: string;
 }
 
 /** What the process starts: a store and a server over it. */
@@ -30,6 +34,8 @@ export interface Startup {
   options: Omit<StreamServerOptions, "adapter">;
   /** Settings accepted for compatibility with the reference but without effect here, by path. */
   ignored: string[];
+  /** How the process logs; a format left unset is chosen by whether standard output is a terminal. */
+  log: { level: LogLevel; format?: LogFormat };
   /** The PEM files to serve HTTPS with, when asked to; read at start (see readTlsFiles). */
   tlsFiles?: TlsFiles;
 }
@@ -53,6 +59,8 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...portOption("III_STREAM_PORT", env.III_STREAM_PORT),
       ...(env.III_STREAM_HOST ? { host: env.III_STREAM_HOST } : {}),
       ...apiKeysFromEnv(env.III_STREAM_API_KEYS),
+      ...logSettings("III_STREAM_LOG_LEVEL", env.III_STREAM_LOG_LEVEL, "III_STREAM_LOG_FORMAT", env.III_STREAM_LOG_FORMAT),
+      ...logSettings("--log-level", flags.logLevel, "--log-format", flags.logFormat),
       ...portOption("--port", flags.port),
       ...(flags.host ? { host: flags.host } : {}),
     },
@@ -84,6 +92,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       connections: connectionLimitsFromConfig(config),
     },
     ignored: ignoredSettings(config.adapter),
+    log: { level: config.log_level ?? "info", ...(config.log_format !== undefined ? { format: config.log_format } : {}) },
     ...tlsFilesOf(flags.tlsCert ?? config.tls_cert, flags.tlsKey ?? config.tls_key),
   };
 }
@@ -107,6 +116,23 @@ function ignoredSettings(adapter: AdapterConfig | undefined): string[] {
   return (["save_interval_ms", "channel_size"] as const)
     .filter((key) => adapter.config?.[key] !== undefined)
     .map((key) => `adapter.config.${key}`);
+}
+
+/**
+ * The log level and format from the environment or the flags, refused by the name the
+ * operator wrote (the merged settings would name the config key instead).
+ */
+function logSettings(levelName: string, level: string | undefined, formatName: string, format: string | undefined): Pick<FileConfig, "log_level" | "log_format"> {
+  const settings: Pick<FileConfig, "log_level" | "log_format"> = {};
+  if (level !== undefined) {
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new ConfigError(`${levelName} must be one of ${LOG_LEVELS.join(", ")}, got "${level}"`);
+    settings.log_level = level as LogLevel;
+  }
+  if (format !== undefined) {
+    if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new ConfigError(`${formatName} must be one of ${LOG_FORMATS.join(", ")}, got "${format}"`);
+    settings.log_format = format as LogFormat;
+  }
+  return settings;
 }
 
 function intervalOption(name: string, value: string | undefined): number | undefined {
@@ -261,6 +287,23 @@ function configuredName(fromConfig: AdapterConfig | undefined): string {
   return fromConfig.config?.store_method === "file_based" ? "file" : "memory";
 }
 
+/** The store's settings for the start-up line, the Redis password masked. */
+export function storeSettings(choice: AdapterChoice): Record<string, unknown> {
+  const history = choice.historyLimit !== undefined ? { history_limit: choice.historyLimit } : {};
+  if (choice.name === "file") {
+    return { data_dir: resolve(choice.dataDir), ...(choice.syncIntervalMs !== undefined ? { sync_interval_ms: choice.syncIntervalMs } : {}), ...history };
+  }
+  if (choice.name === "redis") return { redis_url: maskedUrl(choice.url), redis_prefix: choice.keyPrefix ?? DEFAULT_KEY_PREFIX, ...history };
+  return history;
+}
+
+/** A URL with its password (if any) replaced by ****. */
+export function maskedUrl(text: string): string {
+  const url = new URL(text);
+  if (url.password !== "") url.password = "****";
+  return url.toString();
+}
+
 /**
  * Where the store is, for the line that says the server is up: the data directory, or
  * the Redis (its password masked) and the key prefix, which decide what is shared.
@@ -268,7 +311,5 @@ function configuredName(fromConfig: AdapterConfig | undefined): string {
 export function storeDetail(choice: AdapterChoice): string {
   if (choice.name === "file") return `, data: ${resolve(choice.dataDir)}`;
   if (choice.name !== "redis") return "";
-  const url = new URL(choice.url);
-  if (url.password !== "") url.password = "****";
-  return `, redis: ${url.toString()}, prefix: ${choice.keyPrefix ?? DEFAULT_KEY_PREFIX}`;
+  return `, redis: ${maskedUrl(choice.url)}, prefix: ${choice.keyPrefix ?? DEFAULT_KEY_PREFIX}`;
 }

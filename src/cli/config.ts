@@ -4,6 +4,7 @@ import { z } from "zod";
 import { TRIGGER_TYPES } from "../core/registrations.js";
 import { hostsProblem } from "../access/hosts.js";
 import { apiKeyProblem } from "../access/api-keys.js";
+import { LOG_LEVELS } from "../core/log.js";
 
 /**
  * The configuration file: YAML or JSON with the reference's keys (`port`, `host`,
@@ -73,6 +74,17 @@ const triggerSchema = z
     path: ["config", "stream_name"],
   });
 
+/**
+ * A list that may also be written as its only entry: `allowed_origins: "*"` reads as the
+ * one-element list a user means, where a bare string would otherwise be refused.
+ */
+function oneOrMany<T extends z.ZodType>(entry: T) {
+  return z.preprocess((value) => (typeof value === "string" ? [value] : value), z.array(entry));
+}
+
+/** The forms of log lines; see pinoLog. */
+export const LOG_FORMATS = ["json", "pretty"] as const;
+
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).optional(),
   host: z.string().min(1).optional(),
@@ -101,13 +113,11 @@ export const configSchema = z.strictObject({
   /** How long the auth function may take. */
   auth_timeout_ms: z.number().int().min(1).optional(),
   /** Origins whose pages may call and open WebSockets ("https://app.example.com", or "*"). */
-  allowed_origins: z
-    .array(z.string().refine((origin) => origin === "*" || isOrigin(origin), 'must be "*" or an origin such as https://app.example.com'))
-    .optional(),
+  allowed_origins: oneOrMany(z.string().refine((origin) => origin === "*" || isOrigin(origin), 'must be "*" or an origin such as https://app.example.com')).optional(),
   /** Host names requests may carry besides the loopback ones and the listening address ("*" for any). */
-  allowed_hosts: z.array(z.string().superRefine(hostEntryCheck)).optional(),
+  allowed_hosts: oneOrMany(z.string().superRefine(hostEntryCheck)).optional(),
   /** Hosts (name, address, host:port, or "*") remote functions may be registered at; default: any with api_keys, loopback without. */
-  allowed_function_hosts: z.array(z.string().min(1)).optional(),
+  allowed_function_hosts: oneOrMany(z.string().min(1)).optional(),
   /** Functions a browser's worker connection may invoke (default: the read functions). */
   browser_allowed_functions: z.array(z.string().min(1)).optional(),
   /** Most functions one worker connection may register (default 1,000). */
@@ -134,6 +144,10 @@ export const configSchema = z.strictObject({
   tls_cert: z.string().min(1).optional(),
   /** The PEM file of tls_cert's private key; needs tls_cert. */
   tls_key: z.string().min(1).optional(),
+  /** Least severe log level written (fatal, error, warn, info, debug, trace); default info. */
+  log_level: z.enum(LOG_LEVELS).optional(),
+  /** json (one object per line) or pretty; default pretty on a terminal, json otherwise. */
+  log_format: z.enum(LOG_FORMATS).optional(),
 });
 
 /** Refuses an API key as the server would, naming why and never the key (zod's message quotes no input). */
@@ -178,7 +192,14 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
   } catch (error) {
     throw new ConfigError(`config file ${path} is not valid YAML or JSON: ${(error as Error).message}`);
   }
-  return validateConfig(expandPlaceholders(raw ?? {}, env), path);
+  let expanded: unknown;
+  try {
+    expanded = expandPlaceholders(raw ?? {}, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(`invalid config in ${path}:\n  ${error.message}`);
+  }
+  return validateConfig(expanded, path);
 }
 
 export function validateConfig(raw: unknown, source: string): FileConfig {
@@ -192,16 +213,25 @@ export function validateConfig(raw: unknown, source: string): FileConfig {
   throw new ConfigError(`invalid config in ${source}:\n  ${problems.join("\n  ")}`);
 }
 
-function expandPlaceholders(value: unknown, env: NodeJS.ProcessEnv): unknown {
+function expandPlaceholders(value: unknown, env: NodeJS.ProcessEnv, path: string[] = []): unknown {
   if (typeof value === "string") {
+    // A placeholder without a default whose variable is unset would otherwise become "", and the
+    // user would read an error about an empty key instead of the variable they forgot to export.
+    const read = (name: string, fallback: string | undefined): string => {
+      const found = env[name] ?? fallback;
+      if (found === undefined) {
+        throw new ConfigError(`${path.join(".") || "config"}: environment variable ${name} is not set (export it, or write \${${name}:default})`);
+      }
+      return found;
+    };
     const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}$/.exec(value);
     // A value that is only a placeholder may become a number or a boolean.
-    if (whole) return coerce(env[whole[1]] ?? whole[2] ?? "");
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g, (_, name: string, fallback?: string) => env[name] ?? fallback ?? "");
+    if (whole) return coerce(read(whole[1], whole[2]));
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g, (_, name: string, fallback?: string) => read(name, fallback));
   }
-  if (Array.isArray(value)) return value.map((v) => expandPlaceholders(v, env));
+  if (Array.isArray(value)) return value.map((v, i) => expandPlaceholders(v, env, [...path, String(i)]));
   if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandPlaceholders(v, env)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandPlaceholders(v, env, [...path, k])]));
   }
   return value;
 }

@@ -3,6 +3,7 @@ import type { ItemChange, StoredItem } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
 import { HookRunner, type EngineHooks, type JoinInfo } from "./hooks.js";
+import type { Log } from "./log.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { checkName, groupKey } from "./names.js";
 import { ErrorCode, invalidArgument, StreamError } from "./errors.js";
@@ -41,6 +42,8 @@ export interface EngineOptions {
    * building a message no client can take. Default 64 MiB.
    */
   maxUnpagedBytes?: number;
+  /** Where a hook's exception is reported (see EngineHooks). Default: nowhere (silentLog). */
+  log?: Log;
 }
 
 /** A page request (AIP-158): `pageSize` 0 or absent for the default, `pageToken` empty for the first page. */
@@ -147,7 +150,7 @@ export class StreamEngine {
   constructor(options: EngineOptions) {
     this.store = options.store;
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.hooks = new HookRunner(options.hooks);
+    this.hooks = new HookRunner(options.hooks, options.log);
     this.queueLimits = {
       maxMessages: options.queueLimits?.maxMessages ?? DEFAULT_QUEUE_LIMITS.maxMessages,
       maxBytes: options.queueLimits?.maxBytes ?? DEFAULT_QUEUE_LIMITS.maxBytes,

@@ -1,6 +1,7 @@
 import type { JsonValue } from "./json.js";
 import type { GroupMessage } from "./model.js";
 import type { SubscriptionTarget } from "./subscription.js";
+import { errorFields, silentLog, type Log } from "./log.js";
 
 /**
  * What may happen around the engine's writes and subscriptions, named for when it runs.
@@ -35,13 +36,6 @@ export interface JoinInfo extends SubscriptionTarget {
   subscriptionId: string;
 }
 
-/** Where a hook's exception goes; it never reaches the write or subscription that ran the hook. */
-export type HookErrorReporter = (hook: "afterCommit" | "afterLeave", error: unknown) => void;
-
-const reportToStderr: HookErrorReporter = (hook, error) => {
-  process.stderr.write(`iii-stream: ${hook} hook failed: ${error instanceof Error ? error.message : String(error)}\n`);
-};
-
 /**
  * Runs a list of hooks in order. Every write calls `afterCommit`, so the functions
  * are collected once here rather than looked up per call.
@@ -53,7 +47,8 @@ export class HookRunner {
 
   constructor(
     hooks: readonly EngineHooks[] = [],
-    private readonly report: HookErrorReporter = reportToStderr,
+    /** Where a hook's exception goes; it never reaches the write or subscription that ran the hook. */
+    private readonly log: Log = silentLog,
   ) {
     for (const entry of hooks) {
       if (entry.afterCommit) this.commits.push(entry.afterCommit.bind(entry));
@@ -72,7 +67,7 @@ export class HookRunner {
       try {
         hook(message);
       } catch (error) {
-        this.report("afterCommit", error);
+        this.log.error("afterCommit hook failed", { hook: "afterCommit", stream: message.streamName, group: message.groupId, ...errorFields(error) });
       }
     }
   }
@@ -87,7 +82,7 @@ export class HookRunner {
       try {
         hook(join);
       } catch (error) {
-        this.report("afterLeave", error);
+        this.log.error("afterLeave hook failed", { hook: "afterLeave", stream: join.streamName, group: join.groupId, subscription_id: join.subscriptionId, ...errorFields(error) });
       }
     }
   }

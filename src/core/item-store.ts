@@ -1,5 +1,6 @@
 import type { JsonValue } from "./json.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, ItemPage, ItemPageRequest, NamePageRequest, StoredItem } from "./model.js";
+import type { Log } from "./log.js";
 
 /**
  * A conditional write of one item: it only happens when the item's revision still
@@ -140,6 +141,12 @@ export interface ItemStoreOptions {
    * 10,000 groups stay within memory.
    */
   historyLimit?: number;
+  /**
+   * Where the store reports failures it recovers from by itself (a disk that filled up
+   * and later has room again). Default: nowhere (silentLog), since health checks report
+   * the same outage; the command line passes its log.
+   */
+  log?: Log;
 }
 
 export const DEFAULT_HISTORY_LIMIT = 1000;

@@ -1,4 +1,5 @@
 import type { FleetBus } from "../core/fleet-bus.js";
+import { errorFields, type Log } from "../core/log.js";
 import type { TriggerRecord } from "../core/registrations.js";
 import type { FleetCalls } from "./fleet-calls.js";
 import type { FunctionRegistry } from "./function-registry.js";
@@ -13,7 +14,7 @@ export interface FleetMembershipOptions {
   workerTriggers: () => readonly TriggerRecord[];
   /** The longest a call from another instance may run here (the function timeout). */
   timeoutMs: number;
-  log: (line: string) => void;
+  log: Log;
 }
 
 /**
@@ -101,7 +102,7 @@ export class FleetMembership {
         const { bus, registry, workerTriggers } = this.options;
         await bus.announce({ functionIds: registry.workerIds(), unlistedFunctionIds: registry.unlistedWorkerIds(), triggers: workerTriggers() });
       } catch (error) {
-        this.options.log(`cannot announce this instance's worker functions and triggers to the fleet: ${(error as Error).message}`);
+        this.options.log.error("cannot announce this instance's worker functions and triggers to the fleet", errorFields(error));
       }
     } while (this.announceAgain);
   }

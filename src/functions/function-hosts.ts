@@ -44,6 +44,11 @@ export class FunctionHosts {
     return new FunctionHosts(list.map(parseRule), list.join(", ") || "none");
   }
 
+  /** What is allowed, in words (for the start-up line). */
+  toString(): string {
+    return this.description;
+  }
+
   /** Throws PERMISSION_DENIED, naming the option, unless `url` (an absolute http(s) URL) is on a permitted host. */
   check(url: string): void {
     if (this.rules === undefined) return;

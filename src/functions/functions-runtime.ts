@@ -4,6 +4,7 @@ import type { JsonValue } from "../core/json.js";
 import { checkName, groupKey } from "../core/names.js";
 import type { EngineHooks } from "../core/hooks.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
+import { errorFields, silentLog, type Log } from "../core/log.js";
 import type { HandshakeInfo } from "../access/handshake.js";
 import type { FleetBus } from "../core/fleet-bus.js";
 import { FleetCalls } from "./fleet-calls.js";
@@ -35,8 +36,8 @@ export interface FunctionsOptions {
   functionTimeoutMs?: number;
   /** How long the auth function may take. Default 5,000 ms: a subscriber waits for it before anything flows. */
   authTimeoutMs?: number;
-  /** Where failures are reported. Default: standard error. */
-  log?: (line: string) => void;
+  /** Where failures (of triggers, the auth function, reloads) are reported. Default: nowhere (silentLog); the server passes its log. */
+  log?: Log;
 }
 
 /** FunctionsOptions plus the ports of the backend the runtime keeps its state in. */
@@ -87,7 +88,7 @@ export class FunctionsRuntime {
   private readonly allowedHosts: FunctionHosts;
   /** Stored functions this server refuses to call, already reported, by `id url`: each is logged once. */
   private readonly refusedStored = new Set<string>();
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
   private stopWatching: (() => void) | undefined;
   private reloading: Promise<void> | undefined;
   private reloadAgain: Promise<void> | undefined;
@@ -96,7 +97,7 @@ export class FunctionsRuntime {
     this.store = options.registrations;
     this.allowedHosts = options.allowedHosts ?? FunctionHosts.loopback;
     this.functionTimeoutMs = checkTimeout("function timeout", options.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS);
-    this.log = options.log ?? ((line) => process.stderr.write(`iii-stream: ${line}\n`));
+    this.log = options.log ?? silentLog;
     this.fleet =
       options.fleet === undefined
         ? undefined
@@ -134,7 +135,7 @@ export class FunctionsRuntime {
     }
     await this.fleet?.start();
     this.stopWatching = this.store.onChange(() => {
-      this.sync().catch((error: unknown) => this.log(`cannot reload functions and triggers: ${String(error)}`));
+      this.sync().catch((error: unknown) => this.log.error("cannot reload functions and triggers", errorFields(error)));
     });
     await this.sync();
   }
@@ -290,7 +291,7 @@ export class FunctionsRuntime {
       const key = `${record.functionId} ${record.url}`;
       if (!this.refusedStored.has(key)) {
         this.refusedStored.add(key);
-        this.log(`stored function "${record.functionId}" is not callable here: ${error instanceof Error ? error.message : String(error)}`);
+        this.log.warn("stored function is not callable here", { function_id: record.functionId, ...errorFields(error) });
       }
       return false;
     }

@@ -1,7 +1,8 @@
 import { isJsonObject, type JsonValue } from "../core/json.js";
 import type { EngineHooks, JoinInfo } from "../core/hooks.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
-import { authPayload, type HandshakeInfo } from "../access/handshake.js";
+import { errorFields, type Log } from "../core/log.js";
+import { authPayload, peerAddress, type HandshakeInfo } from "../access/handshake.js";
 import type { FunctionRegistry } from "./function-registry.js";
 import type { TriggerDispatcher, TriggerOutcome } from "./trigger-dispatcher.js";
 import { subscriptionTriggerPayload } from "./trigger-payloads.js";
@@ -14,7 +15,7 @@ export interface GateOptions {
   /** The function that authenticates subscribers; none means everyone is let in with a null context. */
   authFunction: string | undefined;
   authTimeoutMs: number;
-  log: (line: string) => void;
+  log: Log;
 }
 
 /**
@@ -37,12 +38,16 @@ export class SubscriptionGate {
     try {
       result = await functions.invoke(authFunction, authPayload(handshake), authTimeoutMs);
     } catch (error) {
-      this.options.log(`auth function "${authFunction}" failed, subscriber refused: ${(error as Error).message}`);
+      this.options.log.warn("auth function failed; subscriber refused", { function_id: authFunction, peer: peerAddress(handshake.peer), ...errorFields(error) });
       throw unauthenticated();
     }
     if (result === undefined || result === null) return null;
     if (!isJsonObject(result)) {
-      this.options.log(`auth function "${authFunction}" returned ${JSON.stringify(result)} instead of {context}; subscriber refused`);
+      this.options.log.warn("auth function returned something other than {context}; subscriber refused", {
+        function_id: authFunction,
+        peer: peerAddress(handshake.peer),
+        returned: typeof result === "string" ? "a string" : Array.isArray(result) ? "an array" : typeof result,
+      });
       throw unauthenticated();
     }
     if (result.unauthorized === true) throw unauthenticated();

@@ -1,6 +1,7 @@
 import type { JsonObject, JsonValue } from "../core/json.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { TriggerRecord } from "../core/registrations.js";
+import { errorFields, type Log } from "../core/log.js";
 
 /** Calls of one trigger made by this instance. */
 export interface TriggerStats {
@@ -25,7 +26,7 @@ export type TriggerOutcome =
 export interface DispatcherOptions {
   /** Calls a function, with the per-call timeout applied. */
   invoke: (functionId: string, payload: JsonValue) => Promise<JsonValue | undefined>;
-  log: (line: string) => void;
+  log: Log;
   /**
    * Most trigger calls waiting or running, over all triggers. Beyond it new calls are
    * dropped, logged and counted. Default 10,000: handlers that cannot keep up must not
@@ -153,7 +154,7 @@ export class TriggerDispatcher {
       if (lane.queues.size === 0) this.lanes.delete(triggerId);
     }
     this.pending -= discarded;
-    if (discarded > 0) this.options.log(`${discarded} trigger call(s) dropped at shutdown`);
+    if (discarded > 0) this.options.log.warn("trigger calls dropped at shutdown", { dropped: discarded });
     if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
@@ -169,9 +170,13 @@ export class TriggerDispatcher {
       const stats = this.counters(trigger.triggerId);
       stats.failures++;
       if (error.code === ErrorCode.DeadlineExceeded) stats.timeouts++;
-      this.options.log(
-        `trigger "${trigger.triggerId}" (${trigger.type}): function "${functionId}" failed: ${error.message}`,
-      );
+      this.options.log.error("trigger call failed", {
+        trigger_id: trigger.triggerId,
+        trigger_type: trigger.type,
+        function_id: functionId,
+        ...(trigger.config.streamName !== undefined ? { stream: trigger.config.streamName } : {}),
+        ...errorFields(error),
+      });
       return { kind: "failed", error };
     }
   }
@@ -214,10 +219,12 @@ export class TriggerDispatcher {
     this.droppedSinceLog++;
     const now = Date.now();
     if (now - this.lastDropLog < DROP_LOG_INTERVAL_MS) return;
-    this.options.log(
-      `trigger "${trigger.triggerId}": ${this.droppedSinceLog} call(s) dropped, ${this.pending} already pending ` +
-        `(handlers are slower than writes)`,
-    );
+    this.options.log.warn("trigger calls dropped: handlers are slower than writes", {
+      trigger_id: trigger.triggerId,
+      function_id: trigger.functionId,
+      dropped: this.droppedSinceLog,
+      pending: this.pending,
+    });
     this.lastDropLog = now;
     this.droppedSinceLog = 0;
   }

@@ -183,6 +183,9 @@ export class OnePortListener {
       socket.destroy();
       return;
     }
+    // Until the HTTP/2 or HTTP/1.1 server takes it over, a reset (a client gone before its
+    // first bytes) has no other listener, and an unheard error would end the process.
+    socket.on("error", () => socket.destroy());
     this.sockets.add(socket);
     this.perAddress.set(address, fromAddress + 1);
     socket.once("close", () => {

@@ -1,6 +1,7 @@
 import type { Backend } from "../adapters/backend.js";
 import { memoryBackend } from "../adapters/memory/memory-backend.js";
 import type { EngineHooks } from "../core/hooks.js";
+import type { Log } from "../core/log.js";
 import { DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_UNPAGED_BYTES, DEFAULT_SNAPSHOT_CHUNK_BYTES } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
@@ -12,6 +13,7 @@ import { checkAllowedHosts } from "../access/hosts.js";
 import { checkApiKeys } from "../access/api-keys.js";
 import { resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
 import { checkTls, type TlsOptions } from "./tls-context.js";
+import { pinoLog } from "./pino-log.js";
 
 /**
  * Options of one server. Every default is resolved once, by `resolveOptions()`; the
@@ -149,11 +151,14 @@ export interface StreamServerOptions {
    */
   webSocket?: WebSocketOptions;
   /**
-   * Where the server reports failures it cannot return to a caller (a trigger that
-   * failed, a worker that misbehaved). Functions and the WebSocket bridge both use it.
-   * @default standard error, each line prefixed with "iii-stream: "
+   * Where the server reports what it cannot return to a caller (a trigger that failed,
+   * a worker that misbehaved, a hook that threw), its warnings at start, and, at
+   * `debug`, an access log of unary calls and subscription ends. `silentLog` keeps
+   * nothing; `RecordingLog` keeps records for assertions.
+   * @default pino JSON lines at `info` on standard error: an embedding program's own
+   * standard output stays its own, and failures are still seen
    */
-  log?: (line: string) => void;
+  log?: Log;
   /**
    * Time limits (first bytes, HTTP/1.1 headers, request and keep-alive, idle HTTP/2
    * sessions) and caps (in total, per remote address) of connections; see ConnectionLimits.
@@ -186,14 +191,14 @@ export interface ResolvedOptions {
   http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
   shutdownGraceMs: number;
-  functions: FunctionsOptions & { functionTimeoutMs: number; log: (line: string) => void };
+  functions: FunctionsOptions & { functionTimeoutMs: number; log: Log };
   apiKeys: readonly string[];
   publicReads: boolean;
   allowedOrigins: readonly string[];
   allowedHosts: readonly string[];
   allowedFunctionHosts: FunctionHosts;
   webSocket: WebSocketOptions;
-  log: (line: string) => void;
+  log: Log;
   connections: ConnectionLimits;
   tls: TlsOptions | undefined;
 }
@@ -213,7 +218,7 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 }
 
 export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
-  const log = options.log ?? ((line: string) => process.stderr.write(`iii-stream: ${line}\n`));
+  const log = options.log ?? pinoLog({ fd: 2 });
   return {
     port: options.port ?? DEFAULT_PORT,
     host: options.host ?? DEFAULT_HOST,

@@ -16,6 +16,7 @@ import { WebSocketBridge } from "../ws/websocket-bridge.js";
 import { connectRoutes, httpRoutes, STRICT_JSON } from "./http-routes.js";
 import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
 import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
+import { effectiveConfig } from "./effective-config.js";
 
 export type { StreamServerOptions } from "./options.js";
 export type { ConnectionStats } from "./one-port-listener.js";
@@ -69,6 +70,7 @@ export class StreamServer {
       maxUnpagedBytes: resolved.maxUnpagedBytes,
       maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
+      log: resolved.log,
     });
     // One per server: every Subscribe call and stream socket flushes from one timer per event-loop turn.
     const scheduler = new FlushScheduler();
@@ -152,6 +154,11 @@ export class StreamServer {
     };
   }
 
+  /** The settings this server runs with, defaults filled in and secrets left out (the start-up log line). */
+  effectiveConfig(): Record<string, unknown> {
+    return { adapter: this.engine.storeName, ...effectiveConfig(this.options, this.port) };
+  }
+
   /** Open and refused connections, and the bytes waiting in their sockets. */
   connectionStats(): ConnectionStats {
     return this.listener.stats();
@@ -167,9 +174,9 @@ export class StreamServer {
     await this.listener.listen(port, host);
     this.started = true;
     const warning = openAccessWarning(host, this.options.apiKeys, this.options.functions.authFunction);
-    if (warning) process.stderr.write(`iii-stream: ${warning}\n`);
+    if (warning) this.options.log.warn(warning);
     const hostsNote = hostsNotice(host, this.options.allowedHosts);
-    if (hostsNote) process.stderr.write(`iii-stream: ${hostsNote}\n`);
+    if (hostsNote) this.options.log.warn(hostsNote);
   }
 
   /**

@@ -7,7 +7,8 @@ import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
 import type { StreamEngine } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { FlushScheduler } from "../core/flush-scheduler.js";
-import { handshakeFromNode } from "../access/handshake.js";
+import { handshakeFromNode, peerAddress } from "../access/handshake.js";
+import type { Log } from "../core/log.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { CloseCode, WS_MESSAGE_TOO_BIG, type Closing } from "./close-codes.js";
 import type { ApiKeys } from "../access/api-keys.js";
@@ -95,7 +96,8 @@ export interface BridgeServices {
   /** Origins whose pages may connect; see `originAllowed`. */
   allowedOrigins: readonly string[];
   functionTimeoutMs: number;
-  log(line: string): void;
+  /** Where misbehaving workers are reported. */
+  log: Log;
   /** The server's one flush scheduler, shared with Subscribe. */
   scheduler: FlushScheduler;
 }
@@ -303,7 +305,7 @@ export class WebSocketBridge {
       maxBufferedBytes: WORKER_BUFFER_MESSAGES * this.services.maxMessageBytes,
       limits: this.workerLimits,
       close: (closing) => this.closeConnection(connection, closing),
-      log: this.services.log,
+      log: this.services.log.child({ connection_id: connection.id, peer: peerAddress(connection.request.socket) }),
     });
     connection.handler = handler;
     handler.welcome();

@@ -138,14 +138,14 @@ function encodeShared(message: SubscriptionMessage): Buffer {
 
 /**
  * An item-level sync carries the value (null when missing), a group-level one the array
- * of values, as in the reference. Additions that old clients ignore: `items`, the id and
- * revision of each value in `data` (so that later changes, keyed by id, can be matched to
- * the synced rows), and `more`, set on every chunk but the last of a chunked sync.
+ * of values, as in the reference. Additions that old clients ignore: `items`, the id,
+ * revision and write time of each value in `data` (so that later changes, keyed by id, can
+ * be matched to the synced rows), and `more`, set on every chunk but the last of a chunked sync.
  */
 function syncWrapper(snapshot: SnapshotMessage, target: SubscriptionTarget): JsonObject {
   const { items } = snapshot;
   const data: JsonValue = target.itemId === undefined ? items.map((item) => item.data) : (items[0]?.data ?? null);
-  const rows: JsonValue = items.map((item) => ({ id: item.itemId, revision: item.revision }));
+  const rows: JsonValue = items.map((item) => ({ id: item.itemId, revision: item.revision, updatedAtMs: item.updatedAtMs }));
   return {
     ...wrapperStart(target.streamName, target.groupId, target.itemId ?? null, Date.now()),
     event: { type: "sync", data, items: rows, more: snapshot.more },

@@ -2,6 +2,7 @@ import type { WebSocket } from "ws";
 import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
 import type { StreamEngine } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
+import { errorFields, type Log } from "../core/log.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { TRIGGER_TYPES, type TriggerConfig } from "../core/registrations.js";
 import { READ_KEY_REQUIRED } from "../access/read-access.js";
@@ -33,7 +34,8 @@ export interface WorkerSocketOptions {
   /** Most functions, triggers and unanswered calls of its functions this connection may have. */
   limits: { functions: number; triggers: number; invocations: number };
   close(closing: Closing): void;
-  log(line: string): void;
+  /** Carries the connection id and peer address already. */
+  log: Log;
 }
 
 /** Client message types of the engine's worker protocol; the first one on `/` selects this protocol. */
@@ -128,7 +130,7 @@ export class WorkerSocket {
     const id = message.id;
     if (typeof id !== "string") return;
     if (message.invocation !== undefined) {
-      this.options.log(`worker ${this.describe()}: function "${id}" is HTTP-invoked, which this server does not support; ignored`);
+      this.options.log.warn("a worker registered an HTTP-invoked function, which this server does not support; ignored", { worker: this.workerName, function_id: id });
       return;
     }
     // Registering one of its own functions again replaces it, so only a new id counts.
@@ -147,7 +149,7 @@ export class WorkerSocket {
       );
       this.functionRemovers.set(id, remove);
     } catch (error) {
-      this.options.log(`worker ${this.describe()}: cannot register function "${id}": ${(error as Error).message}`);
+      this.options.log.warn("cannot register a worker's function", { worker: this.workerName, function_id: id, ...errorFields(error) });
     }
   }
 

@@ -8,9 +8,15 @@ export interface ServerProcess {
   child: ChildProcess;
   url: string;
   output: () => string;
+  /** Standard output alone (the log lines) and standard error alone. */
+  stdout: () => string;
+  stderr: () => string;
   /** Resolves with the exit code (or the signal name) once the process has exited. */
   exited: Promise<number | string>;
 }
+
+/** What the server prints once it listens; the first group is its URL. */
+export const LISTENING = /listening on (https?:\/\/\S+) \(/;
 
 /** Runs the real `iii-stream` binary and waits until it says where it listens. */
 export async function spawnServer(
@@ -23,7 +29,7 @@ export async function spawnServer(
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${run.output()}`)), timeoutMs);
     const check = () => {
-      const match = /listening on (https?:\/\/\S+) \(/.exec(run.output());
+      const match = LISTENING.exec(run.output());
       if (match) {
         clearTimeout(timer);
         resolve(match[1]);
@@ -49,10 +55,18 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = PROJEC
     stdio: ["ignore", "pipe", "pipe"],
   });
   let text = "";
-  child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
+    out += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
+    err += chunk.toString();
+  });
   const exited = new Promise<number | string>((resolve) =>
     child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
   );
-  return { child, output: () => text, exited };
+  return { child, output: () => text, stdout: () => out, stderr: () => err, exited };
 }

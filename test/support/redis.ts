@@ -93,6 +93,8 @@ export interface RedisServerOptions {
    * an acknowledged write survives a SIGKILL. Default false.
    */
   durable?: boolean;
+  /** Clients must authenticate with this password (`requirepass`). Default none. */
+  password?: string;
 }
 
 /** Runs a throwaway `redis-server` on a spare loopback port. Stop it in afterAll. */
@@ -100,11 +102,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "iii-stream-redis-"));
   const persistence = options.durable ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir, ...persistence, ...(options.args ?? [])];
+  const auth = options.password !== undefined ? ["--requirepass", options.password] : [];
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir, ...persistence, ...auth, ...(options.args ?? [])];
   let child: ChildProcess | undefined;
   const launch = async () => {
     child = spawn("redis-server", args, { stdio: "ignore" });
-    await waitForPing(port);
+    await waitForPing(port, options.password);
   };
   const kill = async () => {
     const running = child;
@@ -127,10 +130,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   };
 }
 
-async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
+async function waitForPing(port: number, password?: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    const client = new Redis({ port, host: "127.0.0.1", password, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
     client.on("error", () => undefined);
     try {
       await client.connect();

@@ -1,6 +1,7 @@
 import type Database from "better-sqlite3";
 import type { JsonValue } from "../../core/json.js";
 import { ErrorCode, StreamError } from "../../core/errors.js";
+import { silentLog, type Log } from "../../core/log.js";
 import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
 import type {
   GroupEvent,
@@ -72,6 +73,7 @@ export class FileStore implements ItemStore {
   private readonly historyLimit: number;
   /** Whether the store can write, which is what readiness reports. */
   private readonly health: WriteHealth;
+  private readonly log: Log;
   private readonly listeners = new Map<string, Set<GroupListener>>();
   private queue: Queued[] = [];
   private flushHandle: NodeJS.Immediate | undefined;
@@ -87,13 +89,14 @@ export class FileStore implements ItemStore {
 
   private constructor(options: FileStoreOptions) {
     const relaxed = options.syncIntervalMs !== undefined;
+    const log = (this.log = options.log ?? silentLog);
     const { db, file, dataDir } = openStore({ dataDir: options.dataDir, relaxed });
     this.db = db;
     this.file = file;
     this.sql = prepareStatements(db);
     this.health = new WriteHealth(
       () => probeWrite(db, dataDir),
-      (message) => process.emitWarning(message),
+      (message) => log.warn(message, { data_dir: dataDir }),
     );
     this.registrations = new RegistrationTable(db, {
       failed: (error) => this.storageError(error),
@@ -387,7 +390,7 @@ export class FileStore implements ItemStore {
       this.db.pragma("wal_checkpoint(PASSIVE)");
     } catch (error) {
       this.unsynced = true;
-      process.emitWarning(this.storageError(error).message);
+      this.log.warn("a periodic fsync failed; retried at the next interval", { error: this.storageError(error).message });
     }
   }
 

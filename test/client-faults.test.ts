@@ -1,0 +1,63 @@
+/**
+ * The client library's live views against real servers behind a proxy that cuts,
+ * resets and silently stalls connections at random moments while writers run: over
+ * every transport, once the writers stop, each view equals List, and every change was
+ * applied once, in order.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createStreamClient, type StreamClient, type TransportName } from "../src/client/node.js";
+import { FaultProxy } from "./support/fault-proxy.js";
+import { ViewRecorder, expectConverged, startWriters } from "./support/client-views.js";
+import { startServer, type RunningServer } from "./support/server.js";
+
+const HEARTBEAT_MS = 100;
+let running: RunningServer;
+let writer: StreamClient;
+
+beforeAll(async () => {
+  running = await startServer({ heartbeatMs: HEARTBEAT_MS, webSocket: { pingIntervalMs: HEARTBEAT_MS } });
+  writer = createStreamClient({ baseUrl: running.url });
+});
+
+afterAll(async () => {
+  writer?.close();
+  await running?.stop();
+});
+
+describe.each<TransportName>(["connect", "grpc", "grpc-web", "websocket"])("live views over %s", (transport) => {
+  it("equal List after writers stop, through cuts, resets and stalls, with each change applied once", async () => {
+    const proxy = await FaultProxy.start(new URL(running.url).port as unknown as number);
+    const client = createStreamClient({
+      baseUrl: proxy.url,
+      transport,
+      heartbeatIntervalMs: HEARTBEAT_MS,
+      reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+    });
+    try {
+      const stream = `faults-${transport}`;
+      const groups = ["g0", "g1", "g2"];
+      for (const group of groups) await writer.set(stream, group, "seed", { seeded: true });
+      const views = groups.map((group) => new ViewRecorder(client.watchGroup(stream, group)));
+      const itemView = new ViewRecorder(client.watchItem(stream, "g0", "w0-0"));
+      await Promise.all([...views, itemView].map((recorder) => recorder.view.ready()));
+
+      const writers = startWriters(writer, stream, groups, 4);
+      proxy.chaos(40, 250);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      proxy.calm();
+      await writers.stop();
+
+      for (const recorder of views) await expectConverged(recorder.view, writer);
+      const item = await writer.get(stream, "g0", "w0-0");
+      await expect.poll(() => itemView.view.items.get("w0-0")?.revision, { timeout: 10_000 }).toBe(item?.revision);
+      expect(itemView.view.items.get("w0-0")?.data).toEqual(item?.data);
+      for (const recorder of [...views, itemView]) expect(recorder.problems).toEqual([]);
+      // The faults happened, and the views lived through them with changes to show.
+      expect(proxy.faults.cut + proxy.faults.reset + proxy.faults.blackhole).toBeGreaterThan(2);
+      expect(views.reduce((sum, recorder) => sum + recorder.changes, 0)).toBeGreaterThan(10);
+    } finally {
+      client.close();
+      await proxy.close();
+    }
+  });
+});
