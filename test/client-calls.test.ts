@@ -19,7 +19,12 @@ let running: RunningServer;
 let client: StreamClient;
 
 beforeAll(async () => {
-  running = await startServer({ backend: memoryBackend({ historyLimit: HISTORY_LIMIT }), heartbeatMs: 200, webSocket: { pingIntervalMs: 200 } });
+  running = await startServer({
+    backend: memoryBackend({ historyLimit: HISTORY_LIMIT }),
+    heartbeatMs: 200,
+    webSocket: { pingIntervalMs: 200 },
+    snapshotChunkBytes: 1024,
+  });
   client = createStreamClient({ baseUrl: running.url });
 });
 
@@ -178,6 +183,34 @@ describe.each<TransportName>(["connect", "websocket"])("views over %s", (transpo
       await keyed.stop();
     }
     expect(() => watcher.watchGroup("", "g")).toThrow(StreamError);
+  });
+
+  it("applies a snapshot that comes in chunks whole, and one cut between chunks is started over", async () => {
+    const stream = `chunks-${transport}`;
+    for (let i = 0; i < 60; i++) await client.set(stream, "g", `i${i}`, { text: "y".repeat(100), i });
+    const view = watcher.watchGroup(stream, "g");
+    const sizes: number[] = [];
+    view.on("status", () => sizes.push(view.items.size));
+    await view.ready();
+    expect(sizes).toEqual([60]); // never half a snapshot
+    await expectConverged(view, client);
+    view.close();
+
+    const proxy = await FaultProxy.start(Number(new URL(running.url).port));
+    const cut = createStreamClient({ baseUrl: proxy.url, transport, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    try {
+      const recorder = new ViewRecorder(cut.watchGroup(stream, "g"));
+      // Cut while chunks are on their way (a few times at most), then let it come through whole.
+      for (let cuts = 0; cuts < 20 && recorder.view.status !== "live"; cuts++) {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+        proxy.reset();
+      }
+      await expectConverged(recorder.view, client);
+      expect(recorder.problems).toEqual([]);
+    } finally {
+      cut.close();
+      await proxy.close();
+    }
   });
 
   it("raises reset when the history no longer covers a disconnect, and is right afterwards", async () => {

@@ -15,7 +15,8 @@ let running: RunningServer;
 let writer: StreamClient;
 
 beforeAll(async () => {
-  running = await startServer({ heartbeatMs: HEARTBEAT_MS, webSocket: { pingIntervalMs: HEARTBEAT_MS } });
+  // Small snapshot chunks: a reconnect mid-snapshot, between chunks, happens too.
+  running = await startServer({ heartbeatMs: HEARTBEAT_MS, webSocket: { pingIntervalMs: HEARTBEAT_MS }, snapshotChunkBytes: 256 });
   writer = createStreamClient({ baseUrl: running.url });
 });
 

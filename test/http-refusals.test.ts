@@ -97,7 +97,7 @@ describe("404 for an unknown route", () => {
     expect(refused.body).toContain("Subscribe");
     expect(refused.body).toContain("POST /iii.stream.v1.TriggerService/{");
     expect(refused.body).toContain("POST /grpc.health.v1.Health/{Check,Watch}");
-    expect(refused.body).toContain("GET /healthz");
+    expect(refused.body).toContain("GET /livez, /readyz, /healthz");
     expect(refused.body).toContain("the WebSocket endpoints are /, /worker");
   });
 

@@ -11,8 +11,9 @@ import { pinoLog } from "../server/pino-log.js";
 const HELP = `Usage: iii-stream [options]
 
 Serves StreamService and TriggerService (Connect, gRPC and gRPC-Web), gRPC
-health and server reflection, /healthz and the WebSocket bridge (the stream
-socket and the iii worker protocol) on one port.
+health and server reflection, the health endpoints /livez, /readyz and
+/healthz, and the WebSocket bridge (the stream socket and the iii worker
+protocol) on one port.
 
 Options:
   --port N          port to listen on (default 3112; 0 picks a free port)
@@ -35,6 +36,10 @@ Options:
   --tls-cert FILE   serve HTTPS (h2 and http/1.1 by ALPN, wss:// for the
                     WebSockets) with this PEM certificate chain; needs --tls-key
   --tls-key FILE    the PEM private key of --tls-cert
+  --drain-ms N      on SIGTERM or SIGINT, first serve N ms more with /readyz
+                    503 "draining" and gRPC health NOT_SERVING, so that a load
+                    balancer polling readiness moves new clients elsewhere;
+                    set it to the balancer's time to notice (default 0)
   --log-level L     least severe log level written: fatal, error, warn, info
                     (default), debug (adds an access log of unary calls and
                     subscription ends) or trace
@@ -48,7 +53,7 @@ Options:
                     allowed_function_hosts, browser_allowed_functions,
                     public_reads, max_subscriptions,
                     http2_max_concurrent_streams, log_level, log_format,
-                    tls_cert, tls_key);
+                    tls_cert, tls_key, drain_ms);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -57,12 +62,12 @@ Options:
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
   III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX, III_STREAM_LOG_LEVEL,
-  III_STREAM_LOG_FORMAT,
+  III_STREAM_LOG_FORMAT, III_STREAM_DRAIN_MS,
   III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
   each at least 16 printable ASCII characters without whitespace)
 
-Stops on SIGINT or SIGTERM: open subscriptions end with UNAVAILABLE and the
-process exits 0.
+Stops on SIGINT or SIGTERM: after the drain (--drain-ms), open subscriptions
+end with UNAVAILABLE and the process exits 0. A second signal exits at once.
 
 Logs go to standard output: JSON lines, or readable lines on a terminal.
 `;
@@ -82,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
         "redis-prefix": { type: "string" },
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
+        "drain-ms": { type: "string" },
         config: { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
@@ -123,6 +129,7 @@ async function main(argv: string[]): Promise<number> {
         redisPrefix: args["redis-prefix"],
         tlsCert: args["tls-cert"],
         tlsKey: args["tls-key"],
+        drainMs: args["drain-ms"],
         config: args.config,
         logLevel: args["log-level"],
         logFormat: args["log-format"],
@@ -158,7 +165,8 @@ async function main(argv: string[]): Promise<number> {
     config: { ...server.effectiveConfig(), ...storeSettings(choice), log_level: startup.log.level },
   });
   const signal = await stopSignal;
-  log.info(`${signal} received, shutting down`, { signal });
+  const drain = options.drainMs ?? 0;
+  log.info(`${signal} received, ${drain > 0 ? `draining for ${drain} ms (not ready, still serving), then ` : ""}shutting down`, { signal });
   // A second signal means "now".
   process.once("SIGINT", () => process.exit(130));
   process.once("SIGTERM", () => process.exit(143));

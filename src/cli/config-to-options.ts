@@ -22,6 +22,7 @@ export interface CommandLine {
   redisPrefix?: string;
   tlsCert?: string;
   tlsKey?: string;
+  drainMs?: string;
   config?: string;
   logLevel?: string;
   logFormat?: string;
@@ -59,10 +60,12 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...portOption("III_STREAM_PORT", env.III_STREAM_PORT),
       ...(env.III_STREAM_HOST ? { host: env.III_STREAM_HOST } : {}),
       ...apiKeysFromEnv(env.III_STREAM_API_KEYS),
+      ...drainOption("III_STREAM_DRAIN_MS", env.III_STREAM_DRAIN_MS),
       ...logSettings("III_STREAM_LOG_LEVEL", env.III_STREAM_LOG_LEVEL, "III_STREAM_LOG_FORMAT", env.III_STREAM_LOG_FORMAT),
       ...logSettings("--log-level", flags.logLevel, "--log-format", flags.logFormat),
       ...portOption("--port", flags.port),
       ...(flags.host ? { host: flags.host } : {}),
+      ...drainOption("--drain-ms", flags.drainMs),
     },
     "the command line and environment",
   );
@@ -78,6 +81,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       port: config.port,
       host: config.host,
       maxMessageBytes: config.max_message_bytes,
+      drainMs: config.drain_ms,
       heartbeatMs: config.heartbeat_ms,
       queueLimits: { maxMessages: config.subscriber_queue_limit, maxBytes: config.subscriber_queue_bytes },
       snapshotChunkBytes: config.snapshot_chunk_bytes,
@@ -139,6 +143,13 @@ function intervalOption(name: string, value: string | undefined): number | undef
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError(`${name} must be a positive number of milliseconds, got "${value}"`);
   return Number(value);
+}
+
+/** A drain time in ms; the config schema bounds it. */
+function drainOption(name: string, value: string | undefined): { drain_ms?: number } {
+  if (value === undefined) return {};
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a number of milliseconds (0 or more), got "${value}"`);
+  return { drain_ms: Number(value) };
 }
 
 function portOption(name: string, value: string | undefined): { port?: number } {

@@ -132,6 +132,8 @@ export const configSchema = z.strictObject({
   max_subscriptions: z.number().int().min(1).optional(),
   /** Most concurrent streams per HTTP/2 connection (default 1,000). */
   http2_max_concurrent_streams: z.number().int().min(1).optional(),
+  /** How long a stop keeps serving with readiness false before it stops accepting connections, in ms (default 0). */
+  drain_ms: z.number().int().min(0).max(3_600_000).optional(),
   /** Connection limits in ms (0 turns one off) and caps; see ConnectionLimits for the defaults. */
   first_bytes_timeout_ms: z.number().int().min(0).optional(),
   headers_timeout_ms: z.number().int().min(0).optional(),

@@ -19,6 +19,7 @@ export function effectiveConfig(options: ResolvedOptions, port: number): Record<
     max_unpaged_bytes: options.maxUnpagedBytes,
     max_subscriptions: options.maxSubscriptions,
     http2_max_concurrent_streams: options.http2MaxConcurrentStreams,
+    drain_ms: options.drainMs,
     shutdown_grace_ms: options.shutdownGraceMs,
     api_keys: options.apiKeys.length,
     public_reads: options.publicReads,

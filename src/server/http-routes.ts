@@ -17,6 +17,7 @@ import { triggerService } from "../rpc/trigger-service.js";
 import { reportUndecodableRequests } from "../rpc/undecodable-requests.js";
 import { explainProtocolRefusals } from "../rpc/protocol-refusals.js";
 import { WEBSOCKET_ENDPOINTS } from "../ws/websocket-bridge.js";
+import { serveHealth, type HealthState } from "./health-endpoints.js";
 import type { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 
 type NodeRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
@@ -34,21 +35,13 @@ type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
  */
 export const STRICT_JSON = { ignoreUnknownFields: false, textDecoder: new TextDecoder("utf-8", { fatal: true }) };
 
-/** What `/healthz` reports. */
-export interface HealthState {
-  ready: boolean;
-  /** The store's short name ("memory", "file", "redis"). */
-  adapter: string;
-}
-
 export interface ConnectRoutesOptions {
   engine: StreamEngine;
   functions: FunctionsRuntime;
   interceptors: Interceptor[];
   /** Largest request message, in bytes. */
   readMaxBytes: number;
-  /** Whether the server serves (the gRPC health service and `/healthz`). */
-  isReady(): boolean;
+  /** Where the server is in its life, for the gRPC health service and the HTTP health endpoints. */
   health(): HealthState;
 }
 
@@ -57,14 +50,14 @@ const SERVED = [StreamService, TriggerService, Health, ServerReflection, ServerR
 
 /**
  * StreamService, TriggerService, gRPC health and server reflection (v1 and v1alpha)
- * through Connect; `/healthz`, and a 404 naming the routes for anything else.
+ * through Connect; `/livez`, `/readyz`, `/healthz`, and a 404 naming the routes for anything else.
  */
 export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
   const reflection = new ReflectionIndex(SERVED);
   return connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(StreamService, streamService(options.engine));
-      router.service(Health, healthService(() => options.isReady()));
+      router.service(Health, healthService(() => options.health().readiness === "ready"));
       router.service(TriggerService, triggerService(options.functions));
       router.service(ServerReflection, reflectionService(reflection));
       router.service(ServerReflectionV1alpha, reflectionServiceV1alpha(reflection));
@@ -139,22 +132,16 @@ function misdirected(res: http.ServerResponse | http2.Http2ServerResponse, body:
 }
 
 function fallback(req: NodeRequest, res: NodeResponse, health: () => HealthState): void {
+  if (serveHealth(req, res, health)) return;
   const path = (req.url ?? "/").split("?")[0];
-  if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
-    const { ready, adapter } = health();
-    const body = JSON.stringify({ status: ready ? "ok" : "unavailable", adapter });
-    res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
-    res.end(req.method === "HEAD" ? "" : body);
-    return;
-  }
   res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" });
   res.end(`no route for ${req.method} ${path}; the routes are:\n${ROUTES}`);
 }
 
 /** What a 404 lists: every RPC by service (Connect, gRPC and gRPC-Web alike), the HTTP endpoints and the WebSocket ones. */
 const ROUTES = [
-  ...[StreamService, TriggerService, Health].map((service) => `POST /${service.typeName}/{${service.methods.map((m) => m.name).join(",")}}`),
-  "GET /healthz",
+  ...SERVED.map((service) => `POST /${service.typeName}/{${service.methods.map((m) => m.name).join(",")}}`),
+  "GET /livez, /readyz, /healthz",
   WEBSOCKET_ENDPOINTS,
 ]
   .map((line) => `  ${line}\n`)

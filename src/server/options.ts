@@ -88,6 +88,17 @@ export interface StreamServerOptions {
    */
   hooks?: EngineHooks[];
   /**
+   * How long `stop()` keeps serving before it stops accepting connections, in ms. For
+   * that time readiness is false (`/readyz` 503 "draining", gRPC health NOT_SERVING,
+   * `/healthz` 503) while every request, subscription and WebSocket is served as before,
+   * so that a load balancer that polls readiness sends new clients elsewhere before this
+   * instance refuses them. Set it to the balancer's time to notice (probe interval times
+   * failures needed, plus its propagation).
+   * @default 0: no balancer is assumed, and any other guess would delay every stop (a
+   * terminal's Ctrl-C, `docker stop`, a test) without knowing what it waits for
+   */
+  drainMs?: number;
+  /**
    * How long `stop()` lets open requests (and leave triggers) finish before cutting
    * connections, in ms.
    * @default 3,000 ms: long enough for an ordinary call, short enough for a supervisor's stop timeout
@@ -190,6 +201,7 @@ export interface ResolvedOptions {
   maxSubscriptions: number;
   http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
+  drainMs: number;
   shutdownGraceMs: number;
   functions: FunctionsOptions & { functionTimeoutMs: number; log: Log };
   apiKeys: readonly string[];
@@ -217,6 +229,15 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   return value;
 }
 
+/** A duration that may be 0: unset keeps the default, anything but a non-negative integer is refused by name. */
+function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isSafeInteger(value) && value >= 0)) {
+    throw new StreamError(ErrorCode.InvalidArgument, `${name} must be a non-negative integer, got ${value}`);
+  }
+  return value;
+}
+
 export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
   const log = options.log ?? pinoLog({ fd: 2 });
   return {
@@ -234,6 +255,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     maxSubscriptions: positiveInteger("maxSubscriptions", options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS),
     http2MaxConcurrentStreams: positiveInteger("http2MaxConcurrentStreams", options.http2MaxConcurrentStreams, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
     hooks: options.hooks ?? [],
+    drainMs: nonNegativeInteger("drainMs", options.drainMs, 0),
     shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     functions: { ...options.functions, functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS, log },
     apiKeys: checkApiKeys(options.apiKeys ?? []),

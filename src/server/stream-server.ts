@@ -15,11 +15,13 @@ import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js
 import { WebSocketBridge } from "../ws/websocket-bridge.js";
 import { connectRoutes, httpRoutes, STRICT_JSON } from "./http-routes.js";
 import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
+import type { Readiness } from "./health-endpoints.js";
 import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
 import { effectiveConfig } from "./effective-config.js";
 
 export type { StreamServerOptions } from "./options.js";
 export type { ConnectionStats } from "./one-port-listener.js";
+export type { Readiness } from "./health-endpoints.js";
 
 export interface ServerStats extends SubscriberStats {
   /** Functions callable from here: in process, of workers (here and elsewhere) and remote. */
@@ -32,7 +34,8 @@ export interface ServerStats extends SubscriberStats {
 
 /**
  * One port serving Connect (HTTP/1.1 and HTTP/2), gRPC (h2c, or h2 over TLS) and
- * gRPC-Web, the WebSocket bridge, plus `GET /healthz`. Create it, `start()` it, `stop()` it.
+ * gRPC-Web, the WebSocket bridge, plus `GET /livez`, `/readyz` and `/healthz`. Create it,
+ * `start()` it, `stop()` it.
  *
  * The wiring, in order: the store (from the options), the functions runtime and the
  * engine, the transports (Subscribe, the WebSocket bridge, Connect), the HTTP routes,
@@ -47,6 +50,7 @@ export class StreamServer {
   private readonly listener: OnePortListener;
   private readonly options: ResolvedOptions;
   private started = false;
+  private draining = false;
   private stopping: Promise<void> | undefined;
 
   constructor(options: StreamServerOptions = {}) {
@@ -101,8 +105,7 @@ export class StreamServer {
       functions: this.functions,
       interceptors: apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : [],
       readMaxBytes: resolved.maxMessageBytes,
-      isReady: () => this.isReady(),
-      health: () => ({ ready: this.isReady(), adapter: this.engine.storeName }),
+      health: () => ({ readiness: this.readiness(), adapter: this.engine.storeName }),
     });
 
     const routes = httpRoutes({
@@ -164,8 +167,17 @@ export class StreamServer {
     return this.listener.stats();
   }
 
+  /** Whether the server takes new clients: started, not draining or stopping, and its store ready. */
   isReady(): boolean {
-    return this.started && !this.stopping && this.engine.isReady();
+    return this.readiness() === "ready";
+  }
+
+  /** Where the server is in its life; see Readiness. */
+  readiness(): Readiness {
+    if (!this.started) return "starting";
+    if (this.draining) return "draining";
+    if (this.stopping) return "stopping";
+    return this.engine.isReady() ? "ready" : "store_unavailable";
   }
 
   async start(): Promise<void> {
@@ -180,9 +192,10 @@ export class StreamServer {
   }
 
   /**
-   * Stops accepting connections, ends open subscriptions with UNAVAILABLE (clients
-   * resume elsewhere with from_offset), lets other requests finish for the grace
-   * period, then closes every connection and the backend.
+   * Drains for `drainMs` (not ready, still serving everything), then stops accepting
+   * connections, ends open subscriptions with UNAVAILABLE (clients resume elsewhere with
+   * from_offset), lets other requests finish for the grace period, and closes every
+   * connection and the backend. A server that never started stops without draining.
    */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
@@ -190,6 +203,11 @@ export class StreamServer {
   }
 
   private async shutdown(): Promise<void> {
+    if (this.started && this.options.drainMs > 0) {
+      this.draining = true;
+      await new Promise((resolve) => setTimeout(resolve, this.options.drainMs));
+      this.draining = false;
+    }
     const grace = this.options.shutdownGraceMs;
     await this.listener.close(grace, () => {
       this.webSockets.close();
