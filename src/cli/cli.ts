@@ -40,6 +40,10 @@ Options:
                     503 "draining" and gRPC health NOT_SERVING, so that a load
                     balancer polling readiness moves new clients elsewhere;
                     set it to the balancer's time to notice (default 0)
+  --metrics-port N  serve Prometheus metrics (GET /metrics) on this port, plain
+                    HTTP on the same host, instead of on the service port
+                    (default: /metrics on the service port)
+  --no-metrics      count nothing and serve no /metrics (default: metrics on)
   --log-level L     least severe log level written: fatal, error, warn, info
                     (default), debug (adds an access log of unary calls and
                     subscription ends) or trace
@@ -53,7 +57,8 @@ Options:
                     allowed_function_hosts, browser_allowed_functions,
                     public_reads, max_subscriptions,
                     http2_max_concurrent_streams, log_level, log_format,
-                    tls_cert, tls_key, drain_ms);
+                    tls_cert, tls_key, drain_ms, metrics_enabled,
+                    metrics_port, metrics_stream_labels);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -62,7 +67,7 @@ Options:
 Environment (overrides the config file; flags override both):
   III_STREAM_PORT, III_STREAM_HOST, III_STREAM_ADAPTER, III_STREAM_CONFIG,
   III_STREAM_REDIS_URL, III_STREAM_REDIS_PREFIX, III_STREAM_LOG_LEVEL,
-  III_STREAM_LOG_FORMAT, III_STREAM_DRAIN_MS,
+  III_STREAM_LOG_FORMAT, III_STREAM_DRAIN_MS, III_STREAM_METRICS_PORT,
   III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
   each at least 16 printable ASCII characters without whitespace)
 
@@ -88,6 +93,8 @@ async function main(argv: string[]): Promise<number> {
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
         "drain-ms": { type: "string" },
+        "metrics-port": { type: "string" },
+        "no-metrics": { type: "boolean" },
         config: { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
@@ -130,6 +137,8 @@ async function main(argv: string[]): Promise<number> {
         tlsCert: args["tls-cert"],
         tlsKey: args["tls-key"],
         drainMs: args["drain-ms"],
+        metricsPort: args["metrics-port"],
+        noMetrics: args["no-metrics"],
         config: args.config,
         logLevel: args["log-level"],
         logFormat: args["log-format"],

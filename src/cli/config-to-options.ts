@@ -23,6 +23,9 @@ export interface CommandLine {
   tlsCert?: string;
   tlsKey?: string;
   drainMs?: string;
+  metricsPort?: string;
+  /** `--no-metrics`: count nothing, serve no /metrics. */
+  noMetrics?: boolean;
   config?: string;
   logLevel?: string;
   logFormat?: string;
@@ -66,6 +69,9 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...portOption("--port", flags.port),
       ...(flags.host ? { host: flags.host } : {}),
       ...drainOption("--drain-ms", flags.drainMs),
+      ...metricsPortOption("III_STREAM_METRICS_PORT", env.III_STREAM_METRICS_PORT),
+      ...metricsPortOption("--metrics-port", flags.metricsPort),
+      ...(flags.noMetrics ? { metrics_enabled: false } : {}),
     },
     "the command line and environment",
   );
@@ -94,6 +100,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       webSocket: { browserAllowedFunctions: config.browser_allowed_functions, ...workerLimitsFromConfig(config) },
       ...readsAndAdmissionFromConfig(config),
       connections: connectionLimitsFromConfig(config),
+      metrics: { enabled: config.metrics_enabled, port: config.metrics_port, streamLabels: config.metrics_stream_labels },
     },
     ignored: ignoredSettings(config.adapter),
     log: { level: config.log_level ?? "info", ...(config.log_format !== undefined ? { format: config.log_format } : {}) },
@@ -156,6 +163,12 @@ function portOption(name: string, value: string | undefined): { port?: number } 
   if (value === undefined) return {};
   if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a port number, got "${value}"`);
   return { port: Number(value) };
+}
+
+function metricsPortOption(name: string, value: string | undefined): { metrics_port?: number } {
+  if (value === undefined) return {};
+  const { port } = portOption(name, value);
+  return { metrics_port: port };
 }
 
 /** The config file's function, trigger and auth keys as server options. */

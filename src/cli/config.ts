@@ -146,6 +146,12 @@ export const configSchema = z.strictObject({
   tls_cert: z.string().min(1).optional(),
   /** The PEM file of tls_cert's private key; needs tls_cert. */
   tls_key: z.string().min(1).optional(),
+  /** Count and serve Prometheus metrics at /metrics (default true). */
+  metrics_enabled: z.boolean().optional(),
+  /** Serve /metrics on this port instead of the service port (default: the service port). */
+  metrics_port: z.number().int().min(0).max(65535).optional(),
+  /** Label writes and subscriptions with their stream name (default false: one series per stream). */
+  metrics_stream_labels: z.boolean().optional(),
   /** Least severe log level written (fatal, error, warn, info, debug, trace); default info. */
   log_level: z.enum(LOG_LEVELS).optional(),
   /** json (one object per line) or pretty; default pretty on a terminal, json otherwise. */

@@ -2,6 +2,7 @@ import type { Delivery } from "./delivery.js";
 import type { Flushable, FlushScheduler } from "./flush-scheduler.js";
 import type { Subscription } from "./subscription.js";
 import { ErrorCode, StreamError } from "./errors.js";
+import { NO_METRICS, type Metrics, type SubscriptionTransport } from "./metrics.js";
 
 /**
  * What a transport gives the pump: a way to turn a delivery into bytes and to write
@@ -41,6 +42,10 @@ export interface DeliveryPumpOptions {
    * a burst still goes out in few rounds, and a round is short.
    */
   takePerRound?: number;
+  /** Where each write's messages and delivery lag are counted, once per flush. Default: nowhere. */
+  metrics?: Metrics;
+  /** The transport named in those counts. Default `in_process`. */
+  transport?: SubscriptionTransport;
 }
 
 const DEFAULT_TAKE_PER_ROUND = 64;
@@ -61,6 +66,8 @@ export class DeliveryPump<S> implements Flushable {
   private readonly subscriptions: Subscription[] = [];
   private readonly sources: S[] = [];
   private readonly takePerRound: number;
+  private readonly metrics: Metrics;
+  private readonly transport: SubscriptionTransport;
   private queued = false;
   private waitingForDrain = false;
   private closed = false;
@@ -71,6 +78,8 @@ export class DeliveryPump<S> implements Flushable {
     options: DeliveryPumpOptions = {},
   ) {
     this.takePerRound = options.takePerRound ?? DEFAULT_TAKE_PER_ROUND;
+    this.metrics = options.metrics ?? NO_METRICS;
+    this.transport = options.transport ?? "in_process";
     sink.onDrain(this.drained);
   }
 
@@ -121,6 +130,9 @@ export class DeliveryPump<S> implements Flushable {
     const sink = this.sink;
     const room = sink.room;
     let framed = 0;
+    let delivered = 0;
+    /** When the first change or event framed was committed: the oldest in this write, near enough. */
+    let committedAt = 0;
     let more = false;
     let writable: boolean;
     try {
@@ -135,6 +147,11 @@ export class DeliveryPump<S> implements Flushable {
           for (let taken = 0; taken < takePerRound && framed < room; taken++) {
             const delivery = subscription.take();
             if (delivery === undefined) break;
+            delivered++;
+            if (committedAt === 0) {
+              const message = delivery.message;
+              if (message.kind === "change" || message.kind === "event") committedAt = message.timestampMs;
+            }
             try {
               framed += sink.frame(delivery, source);
             } catch (error) {
@@ -151,6 +168,7 @@ export class DeliveryPump<S> implements Flushable {
       // What was framed was taken from its queue: it is written even if framing a later one failed.
       writable = sink.write();
     }
+    if (delivered > 0 && this.metrics !== NO_METRICS) this.metrics.delivered(this.transport, delivered, committedAt === 0 ? undefined : Math.max(0, Date.now() - committedAt) / 1000);
     if (!writable) this.waitingForDrain = true;
     else if (more || framed >= room) this.schedule();
   }

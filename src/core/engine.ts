@@ -15,6 +15,7 @@ import { decodePageToken, encodePageToken, type PageScope } from "./page-token.j
 import { GROUP_PAGE_SIZES, GROUPS_PER_STREAM, ITEM_PAGE_SIZES, resolvePageSize, STREAM_PAGE_SIZES } from "./page-size.js";
 import { itemBytes } from "./encoded-size.js";
 import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
+import { NO_METRICS, type Metrics, type SubscriptionTransport, type WriteOp } from "./metrics.js";
 
 export interface EngineOptions {
   store: ItemStore;
@@ -42,6 +43,11 @@ export interface EngineOptions {
    * building a message no client can take. Default 64 MiB.
    */
   maxUnpagedBytes?: number;
+  /**
+   * Where writes, subscriptions and the store's commits are counted (the store gets it
+   * through `ItemStore.useMetrics`). Default: counted nowhere.
+   */
+  metrics?: Metrics;
   /** Where a hook's exception is reported (see EngineHooks). Default: nowhere (silentLog). */
   log?: Log;
 }
@@ -106,6 +112,8 @@ export interface SubscribeOptions {
   wholeSnapshot?: boolean;
   context?: JsonValue;
   subscriptionId?: string;
+  /** How the subscriber is connected, for metrics. Default `in_process`. */
+  transport?: SubscriptionTransport;
 }
 
 /**
@@ -145,10 +153,13 @@ export class StreamEngine {
   private shutdownError: StreamError | undefined;
   private readonly itemLocks = new KeyedLock();
   private readonly queueLimits: QueueLimits;
+  private readonly metrics: Metrics;
   private nextSubscriptionId = 1;
 
   constructor(options: EngineOptions) {
     this.store = options.store;
+    this.metrics = options.metrics ?? NO_METRICS;
+    if (options.metrics) this.store.useMetrics?.(options.metrics);
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.hooks = new HookRunner(options.hooks, options.log);
     this.queueLimits = {
@@ -173,13 +184,16 @@ export class StreamEngine {
     checkItemKey(key);
     checkValue(this.maxValueBytes, "data", data);
     checkRevision(ifRevision);
-    return this.writeItem(key, ifRevision, () => ({ value: data }));
+    const result = await this.writeItem(key, ifRevision, () => ({ value: data }));
+    this.metrics.written("set", key.streamName);
+    return result;
   }
 
   async delete(key: ItemKey, ifRevision?: number): Promise<{ oldValue: JsonValue | undefined; offset: number }> {
     checkItemKey(key);
     checkRevision(ifRevision);
     const result = await this.writeItem(key, ifRevision, (current) => (current ? { value: undefined } : undefined));
+    this.metrics.written("delete", key.streamName);
     return { oldValue: result.oldValue, offset: result.offset };
   }
 
@@ -195,6 +209,7 @@ export class StreamEngine {
       checkValue(this.maxValueBytes, "the updated value", outcome.value);
       return { value: outcome.value };
     });
+    this.metrics.written("update", key.streamName);
     return { ...result, errors };
   }
 
@@ -216,6 +231,7 @@ export class StreamEngine {
       data,
       timestampMs: Date.now(),
     });
+    this.metrics.written("send", target.streamName);
     this.hooks.afterCommit(event);
   }
 
@@ -305,6 +321,12 @@ export class StreamEngine {
     const subscription = await this.registry.add(target, options.onReadable);
     const hooks = this.hooks;
     if (hooks.watchesLeaves) subscription.onEnd(() => hooks.afterLeave(join));
+    const metrics = this.metrics;
+    if (metrics !== NO_METRICS) {
+      const transport = options.transport ?? "in_process";
+      metrics.subscriptionOpened(transport, target.streamName);
+      subscription.onEnd(() => metrics.subscriptionEnded(transport, subscription.endReason, target.streamName));
+    }
     try {
       if (fromOffset !== undefined) {
         const missed = await this.store.changesSince(target.streamName, target.groupId, fromOffset);

@@ -1,3 +1,4 @@
+import type { Metrics } from "./metrics.js";
 import type { JsonValue } from "./json.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, ItemPage, ItemPageRequest, NamePageRequest, StoredItem } from "./model.js";
 import type { Log } from "./log.js";
@@ -131,6 +132,19 @@ export interface ItemStore {
    */
   isReady(): boolean;
   close(): Promise<void>;
+
+  /**
+   * Where the store counts its commits (`Metrics.committed`: how long each took, how
+   * many writes it carried). The engine calls it once, before any write; a store
+   * without it is not timed.
+   */
+  useMetrics?(metrics: Metrics): void;
+  /**
+   * The store's connections by name and whether each is up now ("commands" and
+   * "subscriber" on Redis), read when metrics are scraped; absent for a store that
+   * has no connection.
+   */
+  connectionStatus?(): Record<string, boolean>;
 }
 
 /** Options every adapter understands. */

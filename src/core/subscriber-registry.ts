@@ -118,9 +118,9 @@ export class SubscriberRegistry {
     }
   }
 
-  /** Ends every subscription open now with `error`; an ended one leaves its feed, so none is ended twice. */
+  /** Ends every subscription open now with `error`, the server stopping; an ended one leaves its feed, so none is ended twice. */
   endAll(error: StreamError): void {
-    for (const feed of [...this.feeds.values()]) for (const subscription of feed.subscriptions()) subscription.end(error);
+    for (const feed of [...this.feeds.values()]) for (const subscription of feed.subscriptions()) subscription.end(error, "shutdown");
   }
 
   /** Stops the heartbeats and ends whatever is still open. */

@@ -1,5 +1,6 @@
 import { Delivery } from "./delivery.js";
 import { ErrorCode, StreamError } from "./errors.js";
+import type { SubscriptionEndReason } from "./metrics.js";
 
 export interface SubscriptionTarget {
   streamName: string;
@@ -75,6 +76,8 @@ export class Subscription implements AsyncIterable<Delivery> {
   private drainWaiter: (() => void) | undefined;
   private state: State = "catching-up";
   private failure: StreamError | undefined;
+  /** Why it ended (for metrics); meaningful once `ended`. */
+  endReason: SubscriptionEndReason = "client";
   private wake: (() => void) | undefined;
   private readonly endListeners: Array<(error: StreamError | undefined) => void> = [];
   /** The largest group offset this subscriber has been given. */
@@ -176,11 +179,15 @@ export class Subscription implements AsyncIterable<Delivery> {
     return delivery;
   }
 
-  /** Ends the subscription; queued messages are dropped. Idempotent. */
-  end(error?: StreamError): void {
+  /**
+   * Ends the subscription; queued messages are dropped. Idempotent: the first call's
+   * error and reason stand. Without a reason: `client` when there is no error, else `error`.
+   */
+  end(error?: StreamError, reason?: SubscriptionEndReason): void {
     if (this.state === "ended") return;
     this.state = "ended";
     this.failure = error;
+    this.endReason = reason ?? (error === undefined ? "client" : "error");
     this.next = undefined;
     this.slots = NO_SLOTS;
     this.first = 0;
@@ -269,7 +276,7 @@ export class Subscription implements AsyncIterable<Delivery> {
     // The queue is dropped, so only what was taken has reached the subscriber.
     const retry = this.takenOffset === undefined ? "subscribe again" : `resume with from_offset=${this.takenOffset}`;
     const behind = limit === "messages" ? `${this.limits.maxMessages} messages` : `${this.limits.maxBytes} bytes`;
-    this.end(new StreamError(ErrorCode.ResourceExhausted, `subscriber fell more than ${behind} behind; ${retry}`));
+    this.end(new StreamError(ErrorCode.ResourceExhausted, `subscriber fell more than ${behind} behind; ${retry}`), "slow_consumer");
   }
 
   private signal(): void {

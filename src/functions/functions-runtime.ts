@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Metrics } from "../core/metrics.js";
 import type { GroupMessage } from "../core/model.js";
 import type { JsonValue } from "../core/json.js";
 import { checkName, groupKey } from "../core/names.js";
@@ -59,6 +60,8 @@ export interface FunctionsRuntimeOptions extends FunctionsOptions {
    * default without API keys.
    */
   allowedHosts?: FunctionHosts;
+  /** Where trigger calls are counted (see TriggerDispatcher). Default: nowhere. */
+  metrics?: Metrics;
 }
 
 export interface TriggerInfo extends TriggerRecord {
@@ -112,6 +115,7 @@ export class FunctionsRuntime {
     this.dispatcher = new TriggerDispatcher({
       invoke: (functionId, payload) => this.functions.invoke(functionId, payload, this.functionTimeoutMs),
       log: this.log,
+      metrics: options.metrics,
     });
     this.gate = new SubscriptionGate({
       functions: this.functions,

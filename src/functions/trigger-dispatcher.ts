@@ -1,6 +1,7 @@
 import type { JsonObject, JsonValue } from "../core/json.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { TriggerRecord } from "../core/registrations.js";
+import { NO_METRICS, secondsSince, type Metrics } from "../core/metrics.js";
 import { errorFields, type Log } from "../core/log.js";
 
 /** Calls of one trigger made by this instance. */
@@ -39,12 +40,16 @@ export interface DispatcherOptions {
    * handler hangs only holds back its own calls.
    */
   maxConcurrentPerTrigger?: number;
+  /** Where each call's outcome and duration are counted, by trigger type. Default: nowhere. */
+  metrics?: Metrics;
 }
 
 type Task = () => Promise<void>;
 
 /** The calls of one trigger: one FIFO per item, and the items whose next call may start. */
 interface Lane {
+  /** The trigger's type, for the calls dropped at close. */
+  type: string;
   running: number;
   queues: Map<string, Task[]>;
   ready: string[];
@@ -65,6 +70,7 @@ export class TriggerDispatcher {
   private readonly stats = new Map<string, TriggerStats>();
   private readonly maxPending: number;
   private readonly maxConcurrent: number;
+  private readonly metrics: Metrics;
   private pending = 0;
   private droppedSinceLog = 0;
   private lastDropLog = 0;
@@ -74,6 +80,7 @@ export class TriggerDispatcher {
   constructor(private readonly options: DispatcherOptions) {
     this.maxPending = options.maxPendingCalls ?? 10_000;
     this.maxConcurrent = options.maxConcurrentPerTrigger ?? 32;
+    this.metrics = options.metrics ?? NO_METRICS;
   }
 
   /** Queues a call of `trigger` behind earlier calls with the same order key; returns at once. */
@@ -84,7 +91,7 @@ export class TriggerDispatcher {
       return;
     }
     this.pending++;
-    const lane = this.lane(trigger.triggerId);
+    const lane = this.lane(trigger);
     const task: Task = async () => {
       await this.run(trigger, payload);
     };
@@ -103,6 +110,14 @@ export class TriggerDispatcher {
    * a failure is logged, counted and returned.
    */
   async run(trigger: TriggerRecord, payload: JsonObject): Promise<TriggerOutcome> {
+    const start = performance.now();
+    const outcome = await this.runOnce(trigger, payload);
+    const kind = outcome.kind === "done" ? "ok" : outcome.kind === "skipped" ? "skipped" : outcome.error.code === ErrorCode.DeadlineExceeded ? "timeout" : "failed";
+    this.metrics.triggerCalled(trigger.type, kind, secondsSince(start));
+    return outcome;
+  }
+
+  private async runOnce(trigger: TriggerRecord, payload: JsonObject): Promise<TriggerOutcome> {
     const stats = this.counters(trigger.triggerId);
     const condition = trigger.config.conditionFunctionId;
     if (condition !== undefined) {
@@ -148,6 +163,7 @@ export class TriggerDispatcher {
         const dropped = waiting.has(orderKey) ? queue.splice(0) : queue.splice(1);
         if (queue.length === 0) lane.queues.delete(orderKey);
         this.counters(triggerId).dropped += dropped.length;
+        for (let i = 0; i < dropped.length; i++) this.metrics.triggerCalled(lane.type, "dropped", undefined);
         discarded += dropped.length;
       }
       lane.ready = [];
@@ -187,9 +203,9 @@ export class TriggerDispatcher {
     return stats;
   }
 
-  private lane(triggerId: string): Lane {
-    let lane = this.lanes.get(triggerId);
-    if (!lane) this.lanes.set(triggerId, (lane = { running: 0, queues: new Map(), ready: [] }));
+  private lane(trigger: TriggerRecord): Lane {
+    let lane = this.lanes.get(trigger.triggerId);
+    if (!lane) this.lanes.set(trigger.triggerId, (lane = { type: trigger.type, running: 0, queues: new Map(), ready: [] }));
     return lane;
   }
 
@@ -216,6 +232,7 @@ export class TriggerDispatcher {
 
   private drop(trigger: TriggerRecord): void {
     this.counters(trigger.triggerId).dropped++;
+    this.metrics.triggerCalled(trigger.type, "dropped", undefined);
     this.droppedSinceLog++;
     const now = Date.now();
     if (now - this.lastDropLog < DROP_LOG_INTERVAL_MS) return;

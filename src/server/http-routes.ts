@@ -19,6 +19,7 @@ import { explainProtocolRefusals } from "../rpc/protocol-refusals.js";
 import { WEBSOCKET_ENDPOINTS } from "../ws/websocket-bridge.js";
 import { serveHealth, type HealthState } from "./health-endpoints.js";
 import type { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
+import { METRICS_PATH } from "./metrics-endpoint.js";
 
 type NodeRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
 type NodeResponse = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[1];
@@ -43,6 +44,8 @@ export interface ConnectRoutesOptions {
   readMaxBytes: number;
   /** Where the server is in its life, for the gRPC health service and the HTTP health endpoints. */
   health(): HealthState;
+  /** Serves `GET /metrics`; undefined when metrics are off or served on their own port. */
+  metrics?: NodeHandler;
 }
 
 /** Every service this server answers, as gRPC server reflection lists them. */
@@ -67,7 +70,7 @@ export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
     jsonOptions: STRICT_JSON,
-    fallback: (req, res) => fallback(req, res, options.health),
+    fallback: (req, res) => fallback(req, res, options),
   });
 }
 
@@ -131,9 +134,10 @@ function misdirected(res: http.ServerResponse | http2.Http2ServerResponse, body:
   res.end(body);
 }
 
-function fallback(req: NodeRequest, res: NodeResponse, health: () => HealthState): void {
-  if (serveHealth(req, res, health)) return;
+function fallback(req: NodeRequest, res: NodeResponse, options: ConnectRoutesOptions): void {
+  if (serveHealth(req, res, options.health)) return;
   const path = (req.url ?? "/").split("?")[0];
+  if (path === METRICS_PATH && options.metrics) return options.metrics(req, res);
   res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" });
   res.end(`no route for ${req.method} ${path}; the routes are:\n${ROUTES}`);
 }
@@ -141,7 +145,7 @@ function fallback(req: NodeRequest, res: NodeResponse, health: () => HealthState
 /** What a 404 lists: every RPC by service (Connect, gRPC and gRPC-Web alike), the HTTP endpoints and the WebSocket ones. */
 const ROUTES = [
   ...SERVED.map((service) => `POST /${service.typeName}/{${service.methods.map((m) => m.name).join(",")}}`),
-  "GET /livez, /readyz, /healthz",
+  "GET /livez, /readyz, /healthz, /metrics",
   WEBSOCKET_ENDPOINTS,
 ]
   .map((line) => `  ${line}\n`)

@@ -186,6 +186,35 @@ export interface StreamServerOptions {
    * terminates TLS
    */
   tls?: TlsOptions;
+  /**
+   * Prometheus metrics: `GET /metrics` and what is counted for it; see MetricsOptions.
+   * @default on, at `/metrics` on the service port, without stream names
+   */
+  metrics?: MetricsOptions;
+}
+
+/** Where metrics are served and what they carry. */
+export interface MetricsOptions {
+  /**
+   * Whether anything is counted and `/metrics` served at all.
+   * @default true: counting costs nothing measurable (see the fan-out benchmark), and
+   * an operator expects the endpoint to be there
+   */
+  enabled?: boolean;
+  /**
+   * Serve `/metrics` on this port (plain HTTP, same host) instead of the service port,
+   * so that the monitoring network can reach it while the service port stays closed, or
+   * the other way round. 0 picks a free port.
+   * @default none: `/metrics` on the service port
+   */
+  port?: number;
+  /**
+   * Add a `stream` label with the stream name to `iii_stream_writes_total`,
+   * `iii_stream_subscriptions` and `iii_stream_subscriptions_ended_total`.
+   * @default false: every stream name would be a series of its own, which with
+   * many or generated names overwhelms Prometheus; turn it on only for a few, fixed streams
+   */
+  streamLabels?: boolean;
 }
 
 /** The options with every server-level default filled in. */
@@ -213,6 +242,7 @@ export interface ResolvedOptions {
   log: Log;
   connections: ConnectionLimits;
   tls: TlsOptions | undefined;
+  metrics: { enabled: boolean; port: number | undefined; streamLabels: boolean };
 }
 
 export const DEFAULT_PORT = 3112;
@@ -236,6 +266,13 @@ function nonNegativeInteger(name: string, value: number | undefined, fallback: n
     throw new StreamError(ErrorCode.InvalidArgument, `${name} must be a non-negative integer, got ${value}`);
   }
   return value;
+}
+
+function metricsPort(port: number | undefined): number | undefined {
+  if (port !== undefined && !(Number.isSafeInteger(port) && port >= 0 && port <= 65535)) {
+    throw new StreamError(ErrorCode.InvalidArgument, `metrics.port must be a port number from 0 to 65535, got ${port}`);
+  }
+  return port;
 }
 
 export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
@@ -267,5 +304,10 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     log,
     connections: resolveConnectionLimits(options.connections),
     tls: options.tls ? checkTls(options.tls) : undefined,
+    metrics: {
+      enabled: options.metrics?.enabled ?? true,
+      port: metricsPort(options.metrics?.port),
+      streamLabels: options.metrics?.streamLabels ?? false,
+    },
   };
 }

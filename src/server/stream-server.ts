@@ -11,15 +11,19 @@ import type { FunctionHandler } from "../functions/types.js";
 import { MemoryRegistrationStore } from "../adapters/memory/memory-registration-store.js";
 import { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";
+import { metricsInterceptor } from "../rpc/metrics-interceptor.js";
+import { NO_METRICS } from "../core/metrics.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 import { WebSocketBridge } from "../ws/websocket-bridge.js";
 import { connectRoutes, httpRoutes, STRICT_JSON } from "./http-routes.js";
 import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
 import type { Readiness } from "./health-endpoints.js";
 import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
+import { PrometheusMetrics } from "./prometheus-metrics.js";
+import { MetricsListener, serveMetrics } from "./metrics-endpoint.js";
 import { effectiveConfig } from "./effective-config.js";
 
-export type { StreamServerOptions } from "./options.js";
+export type { MetricsOptions, StreamServerOptions } from "./options.js";
 export type { ConnectionStats } from "./one-port-listener.js";
 export type { Readiness } from "./health-endpoints.js";
 
@@ -48,6 +52,8 @@ export class StreamServer {
   /** The stream socket and the iii worker protocol, on HTTP/1.1 upgrades. */
   readonly webSockets: WebSocketBridge;
   private readonly listener: OnePortListener;
+  /** The separate metrics port's listener, when `metrics.port` is set. */
+  private readonly metricsListener: MetricsListener | undefined;
   private readonly options: ResolvedOptions;
   private started = false;
   private draining = false;
@@ -59,7 +65,19 @@ export class StreamServer {
     const readAccess = new ReadAccess(apiKeys, { publicReads: resolved.publicReads, authFunction: resolved.functions.authFunction !== undefined });
 
     const { backend } = resolved;
+    const prometheus = resolved.metrics.enabled
+      ? new PrometheusMetrics({
+          streamLabels: resolved.metrics.streamLabels,
+          sources: {
+            storeReady: () => this.engine.isReady(),
+            storeConnections: () => backend.items.connectionStatus?.(),
+            webSocketConnections: () => this.webSockets.connectionCounts(),
+          },
+        })
+      : undefined;
+    const metrics = prometheus ?? NO_METRICS;
     this.functions = new FunctionsRuntime({
+      metrics,
       ...resolved.functions,
       registrations: backend.registrations ?? new MemoryRegistrationStore(),
       fleet: backend.fleet,
@@ -74,6 +92,7 @@ export class StreamServer {
       maxUnpagedBytes: resolved.maxUnpagedBytes,
       maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
+      metrics,
       log: resolved.log,
     });
     // One per server: every Subscribe call and stream socket flushes from one timer per event-loop turn.
@@ -85,6 +104,7 @@ export class StreamServer {
       readAccess,
       readMaxBytes: resolved.maxMessageBytes,
       jsonOptions: STRICT_JSON,
+      metrics,
     });
     this.webSockets = new WebSocketBridge(
       {
@@ -97,16 +117,20 @@ export class StreamServer {
         functionTimeoutMs: resolved.functions.functionTimeoutMs,
         log: resolved.log,
         scheduler,
+        metrics,
       },
       resolved.webSocket,
     );
     const connect = connectRoutes({
       engine: this.engine,
       functions: this.functions,
-      interceptors: apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : [],
+      // Metrics first (outermost): calls the key check refuses are counted too.
+      interceptors: [...(prometheus ? [metricsInterceptor(prometheus)] : []), ...(apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : [])],
       readMaxBytes: resolved.maxMessageBytes,
       health: () => ({ readiness: this.readiness(), adapter: this.engine.storeName }),
+      metrics: prometheus && resolved.metrics.port === undefined ? (req, res) => serveMetrics(prometheus, req, res) : undefined,
     });
+    this.metricsListener = prometheus && resolved.metrics.port !== undefined ? new MetricsListener(prometheus) : undefined;
 
     const routes = httpRoutes({
       hosts: new HostAllowList(resolved.allowedHosts, resolved.host),
@@ -126,6 +150,11 @@ export class StreamServer {
   /** The port actually bound (useful with port 0). */
   get port(): number {
     return this.listener.port ?? this.options.port;
+  }
+
+  /** The port `/metrics` is served on: the separate metrics port when set, else the service port. */
+  get metricsPort(): number {
+    return this.metricsListener?.port ?? this.options.metrics.port ?? this.port;
   }
 
   get url(): string {
@@ -184,6 +213,7 @@ export class StreamServer {
     const { port, host } = this.options;
     await this.functions.start();
     await this.listener.listen(port, host);
+    if (this.metricsListener) await this.metricsListener.listen(this.options.metrics.port!, host);
     this.started = true;
     const warning = openAccessWarning(host, this.options.apiKeys, this.options.functions.authFunction);
     if (warning) this.options.log.warn(warning);
@@ -216,6 +246,7 @@ export class StreamServer {
     // The leave triggers of the subscriptions just ended, before the backend they may write to closes.
     await this.functions.close(grace);
     await this.engine.close();
+    await this.metricsListener?.close();
   }
 }
 

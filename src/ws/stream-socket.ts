@@ -7,6 +7,7 @@ import type { Subscription, SubscriptionTarget } from "../core/subscription.js";
 import type { Delivery } from "../core/delivery.js";
 import { DeliveryPump, type FrameSink } from "../core/delivery-pump.js";
 import type { FlushScheduler } from "../core/flush-scheduler.js";
+import type { Metrics, SubscriptionEndReason } from "../core/metrics.js";
 import { closingFor, type Closing } from "./close-codes.js";
 import { canWriteBeneath, TextFrameBatch, textFrame } from "./text-frame-batch.js";
 import {
@@ -29,6 +30,8 @@ export interface StreamSocketOptions {
   close(closing: Closing): void;
   /** The server's one flush scheduler, shared with Subscribe. */
   scheduler: FlushScheduler;
+  /** Where subscriptions and deliveries are counted. Default: nowhere. */
+  metrics?: Metrics;
 }
 
 /**
@@ -142,7 +145,7 @@ export class StreamSocket {
     private readonly options: StreamSocketOptions,
   ) {
     this.sink = new SocketSink(ws, socket, canWriteBeneath(ws, socket));
-    this.pump = new DeliveryPump(this.sink, options.scheduler, { takePerRound: TAKE_PER_ROUND });
+    this.pump = new DeliveryPump(this.sink, options.scheduler, { takePerRound: TAKE_PER_ROUND, metrics: options.metrics, transport: "stream_socket" });
   }
 
   /** Whether frames are written beneath ws (the fast path) rather than through `ws.send`. */
@@ -161,13 +164,13 @@ export class StreamSocket {
     this.enqueue(join);
   }
 
-  /** Ends every subscription (their leave triggers fire); the connection is gone or going. */
-  dispose(): void {
+  /** Ends every subscription (their leave triggers fire) for `reason`; the connection is gone or going. */
+  dispose(reason: SubscriptionEndReason = "client"): void {
     if (this.disposed) return;
     this.disposed = true;
     this.inbox.length = 0;
     this.pump.close();
-    for (const entry of [...this.joined.values()]) entry.subscription?.end();
+    for (const entry of [...this.joined.values()]) entry.subscription?.end(undefined, reason);
     this.joined.clear();
   }
 
@@ -208,7 +211,13 @@ export class StreamSocket {
     try {
       subscription = await this.options.engine.subscribe(
         { streamName: join.streamName, groupId: join.groupId, itemId: join.itemId, fromOffset: join.fromOffset },
-        { onReadable: this.pump.onReadable, context: this.options.context, subscriptionId: join.subscriptionId, wholeSnapshot: !join.chunks },
+        {
+          onReadable: this.pump.onReadable,
+          context: this.options.context,
+          subscriptionId: join.subscriptionId,
+          wholeSnapshot: !join.chunks,
+          transport: "stream_socket",
+        },
       );
     } catch (error) {
       this.forget(entry);

@@ -7,6 +7,7 @@ import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.js";
 import type { StreamEngine } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { FlushScheduler } from "../core/flush-scheduler.js";
+import type { Metrics, SubscriptionEndReason } from "../core/metrics.js";
 import { handshakeFromNode, peerAddress } from "../access/handshake.js";
 import type { Log } from "../core/log.js";
 import type { FunctionsRuntime } from "../functions/functions-runtime.js";
@@ -100,6 +101,16 @@ export interface BridgeServices {
   log: Log;
   /** The server's one flush scheduler, shared with Subscribe. */
   scheduler: FlushScheduler;
+  /** Where stream-socket subscriptions and deliveries are counted. Default: nowhere. */
+  metrics?: Metrics;
+}
+
+/** Why the subscriptions of a connection the server closes with `code` end (for metrics). */
+function endReasonOf(code: number): SubscriptionEndReason {
+  if (code === CloseCode.GoingAway) return "shutdown";
+  // One subscription fell behind, and the others share its socket.
+  if (code === CloseCode.SlowConsumer) return "slow_consumer";
+  return "error";
 }
 
 /** Which protocol a connection speaks, by the path of its upgrade. */
@@ -187,6 +198,20 @@ export class WebSocketBridge {
     return this.connections.size;
   }
 
+  /**
+   * Open connections by protocol, for metrics: `other` holds those on `/` that have not
+   * said yet which protocol they speak, and the telemetry sockets.
+   */
+  connectionCounts(): { stream_socket: number; worker: number; other: number } {
+    const counts = { stream_socket: 0, worker: 0, other: 0 };
+    for (const { handler } of this.connections) {
+      if (handler instanceof StreamSocket) counts.stream_socket++;
+      else if (handler instanceof WorkerSocket) counts.worker++;
+      else counts.other++;
+    }
+    return counts;
+  }
+
   /** The `upgrade` listener of the HTTP/1.1 server. */
   handleUpgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
@@ -247,7 +272,7 @@ export class WebSocketBridge {
     ws.on("error", () => undefined);
     ws.on("close", () => {
       this.connections.delete(connection);
-      if (typeof connection.handler === "object") connection.handler.dispose();
+      this.dispose(connection, "client");
     });
     if (route.kind === "telemetry") connection.handler = "telemetry";
     else if (route.kind === "worker") this.startWorker(connection);
@@ -288,6 +313,7 @@ export class WebSocketBridge {
       maxSubscriptions: this.maxSubscriptions,
       close: (closing) => this.closeConnection(connection, closing),
       scheduler: this.services.scheduler,
+      metrics: this.services.metrics,
     });
     connection.handler = handler;
     return handler;
@@ -315,8 +341,14 @@ export class WebSocketBridge {
   /** Ends the connection's subscriptions and registrations at once, then closes it. */
   private closeConnection(connection: Connection, closing: Closing): void {
     this.connections.delete(connection);
-    if (typeof connection.handler === "object") connection.handler.dispose();
+    this.dispose(connection, endReasonOf(closing.code));
     connection.ws.close(closing.code, closing.reason);
+  }
+
+  private dispose(connection: Connection, reason: SubscriptionEndReason): void {
+    const handler = connection.handler;
+    if (handler instanceof StreamSocket) handler.dispose(reason);
+    else if (handler instanceof WorkerSocket) handler.dispose();
   }
 
   /**

@@ -14,6 +14,7 @@ import type {
   StoredItem,
 } from "../../core/model.js";
 import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { fillCreatedOffsets, type StoredChange } from "./legacy-changes.js";
 import { openStore, probeWrite } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
@@ -81,6 +82,7 @@ export class FileStore implements ItemStore {
   /** Relaxed mode: whether something was committed since the last sync. */
   private unsynced = false;
   private closed = false;
+  private metrics: Metrics = NO_METRICS;
 
   /** Opens the store; fails with a StoreOpenError when it is locked, damaged or foreign. */
   static open(options: FileStoreOptions): FileStore {
@@ -229,6 +231,10 @@ export class FileStore implements ItemStore {
     return !this.closed && this.health.healthy;
   }
 
+  useMetrics(metrics: Metrics): void {
+    this.metrics = metrics;
+  }
+
   /** Commits what is queued, makes it durable and closes the file (which releases the lock). */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -262,6 +268,7 @@ export class FileStore implements ItemStore {
     this.flushHandle = undefined;
     const batch = this.queue;
     this.queue = [];
+    const start = performance.now();
     try {
       this.db.transaction(() => {
         for (const entry of batch) {
@@ -270,6 +277,8 @@ export class FileStore implements ItemStore {
         }
       })();
       this.unsynced = true;
+      // One transaction, one fsync (unless relaxed): the batch is the unit of commit.
+      this.metrics.committed(this.name, batch.length, secondsSince(start));
       // Only a batch that changed something wrote to the disk; refused writes and
       // events alone commit nothing and prove nothing.
       if (batch.some((entry) => entry.kind === "write" && entry.result?.ok)) this.health.succeeded();

@@ -10,6 +10,7 @@ import type {
   StoredItem,
 } from "../../core/model.js";
 import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { HistoryBuffer } from "../history-buffer.js";
 import { InsertionOrder } from "./insertion-order.js";
 import { SortedNames } from "./sorted-names.js";
@@ -44,9 +45,14 @@ export class MemoryItemStore implements ItemStore {
   /** The streams with a non-empty group. */
   private readonly streamNames = new SortedNames();
   private readonly historyLimit: number;
+  private metrics: Metrics = NO_METRICS;
 
   constructor(options: ItemStoreOptions = {}) {
     this.historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  }
+
+  useMetrics(metrics: Metrics): void {
+    this.metrics = metrics;
   }
 
   async getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined> {
@@ -54,6 +60,7 @@ export class MemoryItemStore implements ItemStore {
   }
 
   async commit(write: ItemWrite): Promise<CommitResult> {
+    const start = performance.now();
     const group = this.group(write.streamName, write.groupId, true);
     const existing = group.items.get(write.itemId);
     const refused = checkPrecondition(write, existing);
@@ -94,6 +101,8 @@ export class MemoryItemStore implements ItemStore {
     }
     if (group.items.size === 0) group.history.clear();
     else group.history.push(change);
+    // Timed without the hand-over to watchers, which is delivery, not commit.
+    this.metrics.committed(this.name, 1, secondsSince(start));
     this.emit(group, change);
     return { ok: true, change };
   }

@@ -7,6 +7,9 @@ import type { StreamError } from "../../core/errors.js";
 import type { Subscription } from "../../core/subscription.js";
 import { DeliveryPump } from "../../core/delivery-pump.js";
 import type { FlushScheduler } from "../../core/flush-scheduler.js";
+import { secondsSince, type Metrics, type RpcProtocol, type SubscriptionEndReason } from "../../core/metrics.js";
+import { codeName } from "../metrics-interceptor.js";
+import { StreamService } from "../../../gen/iii/stream/v1/stream_pb.js";
 import { handshakeFromNode, type HandshakeInfo } from "../../access/handshake.js";
 import { READ_KEY_REQUIRED, type ReadAccess } from "../../access/read-access.js";
 import { toConnectError } from "../connect-errors.js";
@@ -34,7 +37,12 @@ export interface CallServices {
   requests: RequestReader;
   /** The server's one scheduler: every call and stream socket flushes from one timer per event-loop turn. */
   scheduler: FlushScheduler;
+  /** Where calls, subscriptions and deliveries are counted. */
+  metrics: Metrics;
 }
+
+const METHOD = `${StreamService.typeName}/${StreamService.method.subscribe.name}`;
+const PROTOCOLS: Record<WireProtocol["family"], RpcProtocol> = { connect: "connect", grpc: "grpc", "grpc-web": "grpc_web" };
 
 /**
  * One Subscribe call, from the request to the end of the stream: authentication, the
@@ -52,6 +60,7 @@ export class SubscribeCall {
   /** The code of the status sent, which also decides how a stalled stream is cut. */
   private endCode: Code | undefined;
   private readonly pump: DeliveryPump<undefined>;
+  private readonly startedAt = performance.now();
 
   constructor(
     private readonly req: NodeRequest,
@@ -61,7 +70,7 @@ export class SubscribeCall {
   ) {
     // HTTP/2 messages skip the compatibility response, whose checks every write would repeat.
     const target = "stream" in req ? req.stream : res;
-    this.pump = new DeliveryPump(new ResponseSink(target, protocol.binary), services.scheduler);
+    this.pump = new DeliveryPump(new ResponseSink(target, protocol.binary), services.scheduler, { metrics: services.metrics, transport: "subscribe" });
     res.once("close", this.onClose);
     // A client that leaves in the middle of its request fails the request; 'close' then releases the call.
     req.on("error", ignore);
@@ -88,7 +97,7 @@ export class SubscribeCall {
           itemId: request.itemId,
           fromOffset: countFromProto("from_offset", request.fromOffset),
         },
-        { context, onReadable: this.pump.onReadable },
+        { context, onReadable: this.pump.onReadable, transport: "subscribe" },
       );
       // The client left, or the deadline passed, while the snapshot was read.
       if (this.finished) {
@@ -117,7 +126,7 @@ export class SubscribeCall {
   };
 
   private readonly onDeadline = (): void => {
-    this.finish(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+    this.finish(new ConnectError("the operation timed out", Code.DeadlineExceeded), "deadline");
   };
 
   /**
@@ -125,13 +134,14 @@ export class SubscribeCall {
    * are dropped (the error says where to resume). A stream that has not closed
    * `stallGraceMs` later belongs to a client that stopped reading, and is cut.
    */
-  private finish(error: ConnectError | undefined): void {
+  private finish(error: ConnectError | undefined, reason?: SubscriptionEndReason): void {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.deadline);
     this.pump.close();
-    this.subscription?.end();
+    this.subscription?.end(undefined, reason);
     this.endCode = error?.code;
+    this.counted(codeName(error?.code));
     const end = streamEnd(this.protocol.family, error);
     const res = this.res;
     if (!res.headersSent) {
@@ -149,9 +159,15 @@ export class SubscribeCall {
     this.stallTimer.unref();
   }
 
+  private counted(code: string): void {
+    this.services.metrics.rpcFinished(METHOD, PROTOCOLS[this.protocol.family], code, secondsSince(this.startedAt));
+  }
+
   private readonly cut = (): void => cutStream(this.req, this.endCode);
 
   private readonly onClose = (): void => {
+    // The client left before the status was sent.
+    if (!this.finished) this.counted("canceled");
     this.finished = true;
     clearTimeout(this.deadline);
     clearTimeout(this.stallTimer);

@@ -6,6 +6,7 @@ import type { HandshakeInfo } from "../../access/handshake.js";
 import type { ReadAccess } from "../../access/read-access.js";
 import { StreamService } from "../../../gen/iii/stream/v1/stream_pb.js";
 import type { FlushScheduler } from "../../core/flush-scheduler.js";
+import { NO_METRICS, type Metrics } from "../../core/metrics.js";
 import { RequestReader, type NodeRequest } from "./request-reader.js";
 import { SubscribeCall, type CallServices, type NodeResponse } from "./subscribe-call.js";
 import { detectProtocol } from "./wire-protocol.js";
@@ -22,6 +23,8 @@ export interface SubscribeEndpointOptions {
   jsonOptions: Partial<JsonReadOptions>;
   /** The server's one flush scheduler, shared with the stream socket. */
   scheduler: FlushScheduler;
+  /** Where calls, subscriptions and deliveries are counted. Default: nowhere. */
+  metrics?: Metrics;
 }
 
 const SUBSCRIBE_PATH = createMethodUrl("/", StreamService.method.subscribe);
@@ -35,9 +38,10 @@ const SUBSCRIBE_PATH = createMethodUrl("/", StreamService.method.subscribe);
  *
  * Bypassing Connect means each concern Connect's pipeline gives the other methods is
  * done here again, or not at all; a new server-wide concern must be added in both places:
- * - Interceptors: none run. The server's (today only the API-key check, which
- *   leaves Subscribe to ReadAccess and the auth function) never see a Subscribe call, nor
- *   would logging, metrics or tracing interceptors.
+ * - Interceptors: none run. The server's (the API-key check, which leaves Subscribe
+ *   to ReadAccess and the auth function, and the metrics interceptor) never see a
+ *   Subscribe call; SubscribeCall counts its own call, with the same method, code and
+ *   protocol labels, when its stream ends.
  * - Authentication: the read-key check (ReadAccess) and the auth function run here, per
  *   call, before the request is read (SubscribeCall.start), as the WebSocket bridge runs
  *   them per connection.
@@ -62,6 +66,7 @@ export class SubscribeEndpoint {
       readAccess: options.readAccess,
       requests: new RequestReader({ readMaxBytes: options.readMaxBytes, jsonOptions: options.jsonOptions }),
       scheduler: options.scheduler,
+      metrics: options.metrics ?? NO_METRICS,
     };
   }
 

@@ -1,0 +1,59 @@
+import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import type { Metrics, RpcProtocol } from "../core/metrics.js";
+import { secondsSince } from "../core/metrics.js";
+
+/**
+ * Counts every call Connect serves: method, status code, wire protocol and duration.
+ * Put it first in the list (outermost), so that calls another interceptor refuses (a
+ * missing API key) are counted with their code too. A server-streaming call is counted
+ * when its last message has been sent. Subscribe does not pass through Connect; its
+ * call counts itself (subscribe-call.ts).
+ */
+export function metricsInterceptor(metrics: Metrics): Interceptor {
+  return (next) => async (req) => {
+    const start = performance.now();
+    const method = `${req.service.typeName}/${req.method.name}`;
+    const protocol = protocolOf(req.header.get("content-type"));
+    let res;
+    try {
+      res = await next(req);
+    } catch (error) {
+      metrics.rpcFinished(method, protocol, codeName(ConnectError.from(error).code), secondsSince(start));
+      throw error;
+    }
+    if (!res.stream) {
+      metrics.rpcFinished(method, protocol, "ok", secondsSince(start));
+      return res;
+    }
+    return { ...res, message: countedStream(res, (code) => metrics.rpcFinished(method, protocol, code, secondsSince(start))) } as StreamResponse;
+  };
+}
+
+async function* countedStream<T>(res: { message: AsyncIterable<T> }, done: (code: string) => void): AsyncIterable<T> {
+  let code = "canceled";
+  try {
+    yield* res.message;
+    code = "ok";
+  } catch (error) {
+    code = codeName(ConnectError.from(error).code);
+    throw error;
+  } finally {
+    done(code);
+  }
+}
+
+/** The protocol a content type names: `application/grpc-web…`, `application/grpc…`, anything else Connect. */
+export function protocolOf(contentType: string | null | undefined): RpcProtocol {
+  if (contentType?.startsWith("application/grpc")) return contentType.startsWith("application/grpc-web") ? "grpc_web" : "grpc";
+  return "connect";
+}
+
+const CODE_NAMES = new Map<Code | undefined, string>([[undefined, "ok"]]);
+for (const [name, code] of Object.entries(Code)) {
+  if (typeof code === "number") CODE_NAMES.set(code, name.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase());
+}
+
+/** Connect's wire name of a code ("invalid_argument"); "ok" for none. */
+export function codeName(code: Code | undefined): string {
+  return CODE_NAMES.get(code) ?? "unknown";
+}

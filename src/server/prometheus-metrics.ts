@@ -1,0 +1,223 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Metrics, RpcProtocol, SubscriptionEndReason, SubscriptionTransport, TriggerCallOutcome, WriteOp } from "../core/metrics.js";
+
+/** What the gauges read when scraped, instead of being kept up to date on every change. */
+export interface MetricsSources {
+  storeReady(): boolean;
+  /** The store's connections and whether each is up (Redis); undefined for a store without any. */
+  storeConnections(): Record<string, boolean> | undefined;
+  webSocketConnections(): Record<string, number>;
+}
+
+export interface PrometheusMetricsOptions {
+  /** Add a `stream` label (the stream name) to writes and subscriptions. See MetricsOptions.streamLabels. */
+  streamLabels: boolean;
+  sources: MetricsSources;
+}
+
+/** From 0.5 ms to 10 s: a unary call on loopback takes well under a millisecond, a slow one seconds. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** From 0.1 ms (a memory commit) to 1 s (an fsync on a struggling disk). */
+const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
+/** Up to the 30 s default function timeout and beyond. */
+const TRIGGER_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+const TRANSPORTS: SubscriptionTransport[] = ["subscribe", "stream_socket", "in_process"];
+const OPS: WriteOp[] = ["set", "update", "delete", "send"];
+
+/**
+ * The process's own metrics (`process_*`, `nodejs_*`), in a registry of their own that
+ * every server's scrape includes: they describe the process, not a server, and each
+ * registration starts an event-loop monitor and a GC observer that are never stopped,
+ * which a process starting many servers (tests) would pile up.
+ */
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/**
+ * The Metrics port over prom-client, in a registry of this server's own (never the
+ * global one, so that several servers in one process keep their counts apart). The
+ * children of the busiest series are bound once, so that counting does no label lookup.
+ */
+export class PrometheusMetrics implements Metrics {
+  readonly registry = new Registry();
+  private readonly streamLabels: boolean;
+  private readonly rpcRequests: Counter<"method" | "code" | "protocol">;
+  private readonly rpcDuration: Histogram<"method" | "protocol">;
+  private readonly subscriptions: Gauge<string>;
+  private readonly subscriptionsEnded: Counter<string>;
+  private readonly deliveries: Record<SubscriptionTransport, Counter.Internal>;
+  private readonly deliveryLag: Histogram;
+  private readonly writes: Counter<string>;
+  /** Bound once; absent with stream labels, whose children depend on the stream. */
+  private readonly writesByOp: Record<WriteOp, Counter.Internal> | undefined;
+  private readonly commitDuration: Histogram<"adapter">;
+  private readonly commitBatch: Histogram<"adapter">;
+  private readonly triggerCalls: Counter<"trigger_type" | "outcome">;
+  private readonly triggerDuration: Histogram<"trigger_type">;
+
+  constructor(options: PrometheusMetricsOptions) {
+    const registers = [this.registry];
+    const { sources } = options;
+    this.streamLabels = options.streamLabels;
+    const stream = this.streamLabels ? ["stream"] : [];
+    this.rpcRequests = new Counter({
+      name: "iii_stream_rpc_requests_total",
+      help: "RPCs finished, by method, status code and wire protocol (Subscribe when its stream ends).",
+      labelNames: ["method", "code", "protocol"],
+      registers,
+    });
+    this.rpcDuration = new Histogram({
+      name: "iii_stream_rpc_duration_seconds",
+      help: "How long RPCs took, from the call to its status (for Subscribe, the stream's lifetime).",
+      labelNames: ["method", "protocol"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.subscriptions = new Gauge({
+      name: "iii_stream_subscriptions",
+      help: "Subscriptions open now, by transport.",
+      labelNames: ["transport", ...stream],
+      registers,
+    });
+    this.subscriptionsEnded = new Counter({
+      name: "iii_stream_subscriptions_ended_total",
+      help: "Subscriptions ended, by transport and reason (client, slow_consumer, shutdown, deadline, error).",
+      labelNames: ["transport", "reason", ...stream],
+      registers,
+    });
+    const deliveries = new Counter({
+      name: "iii_stream_deliveries_total",
+      help: "Messages written to subscribers' sockets, by transport.",
+      labelNames: ["transport"],
+      registers,
+    });
+    this.deliveries = Object.fromEntries(TRANSPORTS.map((t) => [t, deliveries.labels(t)])) as Record<SubscriptionTransport, Counter.Internal>;
+    this.deliveryLag = new Histogram({
+      name: "iii_stream_delivery_lag_seconds",
+      help: "From the commit of a change or event to its write on a subscriber's socket; observed once per write, for its oldest message.",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.writes = new Counter({
+      name: "iii_stream_writes_total",
+      help: "Writes that succeeded, by operation (set, update, delete, send).",
+      labelNames: ["op", ...stream],
+      registers,
+    });
+    this.writesByOp = this.streamLabels ? undefined : Object.fromEntries(OPS.map((op) => [op, this.writes.labels(op)])) as Record<WriteOp, Counter.Internal>;
+    this.commitDuration = new Histogram({
+      name: "iii_stream_commit_duration_seconds",
+      help: "How long one store commit took (the file store's: one group-commit transaction, fsync included).",
+      labelNames: ["adapter"],
+      buckets: COMMIT_BUCKETS,
+      registers,
+    });
+    this.commitBatch = new Histogram({
+      name: "iii_stream_commit_batch_size",
+      help: "Writes and events per store commit (above 1 only with the file store's group commit).",
+      labelNames: ["adapter"],
+      buckets: BATCH_BUCKETS,
+      registers,
+    });
+    this.triggerCalls = new Counter({
+      name: "iii_stream_trigger_calls_total",
+      help: "Trigger calls, by trigger type and outcome (ok, failed, timeout, skipped, dropped).",
+      labelNames: ["trigger_type", "outcome"],
+      registers,
+    });
+    this.triggerDuration = new Histogram({
+      name: "iii_stream_trigger_duration_seconds",
+      help: "How long a trigger call took, its condition included (dropped calls are not timed).",
+      labelNames: ["trigger_type"],
+      buckets: TRIGGER_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: "iii_stream_websocket_connections",
+      help: "Open WebSocket connections, by protocol (stream_socket, worker; other: not decided yet, or telemetry).",
+      labelNames: ["protocol"],
+      registers,
+      collect() {
+        for (const [protocol, count] of Object.entries(sources.webSocketConnections())) this.set({ protocol }, count);
+      },
+    });
+    new Gauge({
+      name: "iii_stream_store_ready",
+      help: "1 when the store can serve requests, writes included; 0 otherwise.",
+      registers,
+      collect() {
+        this.set(sources.storeReady() ? 1 : 0);
+      },
+    });
+    const connections = sources.storeConnections();
+    if (connections !== undefined) {
+      new Gauge({
+        name: "iii_stream_redis_connected",
+        help: "1 while the Redis adapter's connection (commands, subscriber) is up; 0 otherwise.",
+        labelNames: ["connection"],
+        registers,
+        collect() {
+          for (const [connection, up] of Object.entries(sources.storeConnections() ?? {})) this.set({ connection }, up ? 1 : 0);
+        },
+      });
+    }
+  }
+
+  /** The exposition of this server's metrics and the process's, in the Prometheus text format. */
+  async scrape(): Promise<string> {
+    const [process, own] = await Promise.all([processMetrics().metrics(), this.registry.metrics()]);
+    return `${process}\n${own}`;
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  rpcFinished(method: string, protocol: RpcProtocol, code: string, seconds: number): void {
+    this.rpcRequests.labels(method, code, protocol).inc();
+    this.rpcDuration.labels(method, protocol).observe(seconds);
+  }
+
+  subscriptionOpened(transport: SubscriptionTransport, streamName: string): void {
+    if (this.streamLabels) this.subscriptions.labels(transport, streamName).inc();
+    else this.subscriptions.labels(transport).inc();
+  }
+
+  subscriptionEnded(transport: SubscriptionTransport, reason: SubscriptionEndReason, streamName: string): void {
+    if (this.streamLabels) {
+      this.subscriptions.labels(transport, streamName).dec();
+      this.subscriptionsEnded.labels(transport, reason, streamName).inc();
+    } else {
+      this.subscriptions.labels(transport).dec();
+      this.subscriptionsEnded.labels(transport, reason).inc();
+    }
+  }
+
+  delivered(transport: SubscriptionTransport, count: number, lagSeconds: number | undefined): void {
+    this.deliveries[transport].inc(count);
+    if (lagSeconds !== undefined) this.deliveryLag.observe(lagSeconds);
+  }
+
+  written(op: WriteOp, streamName: string): void {
+    if (this.writesByOp) this.writesByOp[op].inc();
+    else this.writes.labels(op, streamName).inc();
+  }
+
+  committed(store: string, batchSize: number, seconds: number): void {
+    this.commitDuration.labels(store).observe(seconds);
+    this.commitBatch.labels(store).observe(batchSize);
+  }
+
+  triggerCalled(triggerType: string, outcome: TriggerCallOutcome, seconds: number | undefined): void {
+    this.triggerCalls.labels(triggerType, outcome).inc();
+    if (seconds !== undefined) this.triggerDuration.labels(triggerType).observe(seconds);
+  }
+}
