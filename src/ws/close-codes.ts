@@ -13,7 +13,11 @@ export const CloseCode = {
   Unauthenticated: 4401,
   /** A message begun in fragments was not finished within one to two ping intervals. */
   MessageTimeout: 4408,
-  /** A frame was larger than the server's message limit (`max_message_bytes`). */
+  /**
+   * A frame was larger than the server's message limit (`max_message_bytes`) and had
+   * nobody to answer. A worker's oversized invocation or result within four times the
+   * limit gets an error instead, and the connection stays open.
+   */
   MessageTooBig: 4413,
   /** The client read too slowly and its queue bound was exceeded: reconnect and resume with `fromOffset`. */
   SlowConsumer: 4429,

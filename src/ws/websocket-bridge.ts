@@ -150,6 +150,16 @@ class BridgeWebSocket extends WebSocket {
   }
 }
 
+/**
+ * How many times max_message_bytes a frame may be for ws to read it at all. A message
+ * over the limit must be read to be answered: a worker's oversized invocation then gets
+ * an error result instead of a closed connection, which the iii SDK answers by
+ * reconnecting and waiting out its timeout. Beyond this, ws refuses the frame from its
+ * header, unread, and the connection closes with 4413: one frame may make the server
+ * buffer this much, and no more.
+ */
+const READ_LIMIT_FACTOR = 4;
+
 /** Most bytes a worker may leave unread before it is disconnected (a few maximal messages). */
 const WORKER_BUFFER_MESSAGES = 8;
 
@@ -185,7 +195,7 @@ export class WebSocketBridge {
     private readonly services: BridgeServices,
     options: WebSocketOptions = {},
   ) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: services.maxMessageBytes, WebSocket: BridgeWebSocket });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: READ_LIMIT_FACTOR * services.maxMessageBytes, WebSocket: BridgeWebSocket });
     this.allowedFunctions = new Set(options.browserAllowedFunctions ?? DEFAULT_BROWSER_ALLOWED_FUNCTIONS);
     this.maxSubscriptions = options.maxSubscriptionsPerConnection ?? 1000;
     this.workerLimits = workerLimits(options);
@@ -284,7 +294,9 @@ export class WebSocketBridge {
 
   private receive(connection: Connection, data: RawData): void {
     if (connection.handler === "telemetry") return;
-    const message = parseFrame(data);
+    const bytes = frameBytes(data);
+    const message = parseFrame(bytes);
+    if (bytes.length > this.services.maxMessageBytes) return this.refuseOversized(connection, message, bytes.length);
     if (!message) return;
     let handler = connection.handler;
     if (!handler) {
@@ -299,6 +311,20 @@ export class WebSocketBridge {
       }
     }
     handler.receive(message);
+  }
+
+  /**
+   * A message over max_message_bytes (but within what ws reads, see READ_LIMIT_FACTOR):
+   * a worker's invocation gets an error result, and a worker's oversized result fails
+   * the call it answers, the connection going on as after any failed call; anything
+   * else has nobody to answer and closes the connection with 4413, as before.
+   */
+  private refuseOversized(connection: Connection, message: JsonObject | undefined, size: number): void {
+    let handler = connection.handler;
+    if (!handler && typeof message?.type === "string" && WORKER_MESSAGE_TYPES.has(message.type)) handler = this.startWorker(connection);
+    const why = `${size} bytes, more than max_message_bytes (${this.services.maxMessageBytes})`;
+    if (message && handler instanceof WorkerSocket && handler.refuseOversized(message, why)) return;
+    this.closeConnection(connection, { code: CloseCode.MessageTooBig, reason: "message too big" });
   }
 
   /** Undefined when the connection may not read: it is closed as the auth function's refusal is. */
@@ -378,9 +404,12 @@ export class WebSocketBridge {
   }
 }
 
+function frameBytes(data: RawData): Buffer {
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+}
+
 /** A frame's JSON object; undefined for blank, undecodable or non-object frames, which are ignored. */
-function parseFrame(data: RawData): JsonObject | undefined {
-  const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+function parseFrame(bytes: Buffer): JsonObject | undefined {
   const text = bytes.toString("utf8");
   if (text.trim() === "") return undefined;
   try {

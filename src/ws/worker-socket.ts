@@ -113,6 +113,31 @@ export class WorkerSocket {
     }
   }
 
+  /**
+   * A message too large to act on (`why` says how large): an invocation is answered with
+   * resource_exhausted, as an oversized RPC is, and an oversized result fails the call it
+   * answers. Returns false for a message that has no answer, which the caller refuses.
+   */
+  refuseOversized(message: JsonObject, why: string): boolean {
+    if (this.disposed) return true;
+    const functionId = typeof message.function_id === "string" ? message.function_id : "";
+    if (message.type === "invokefunction") {
+      const text = `the message is ${why}; nothing was done`;
+      if (typeof message.invocation_id === "string") this.answer(message.invocation_id, functionId, { error: { code: ErrorCode.ResourceExhausted, message: text } });
+      else this.options.log.warn(`an oversized fire-and-forget call was dropped: ${text}`, { worker: this.workerName, function_id: functionId });
+      return true;
+    }
+    if (message.type === "invocationresult") {
+      const call = typeof message.invocation_id === "string" ? this.pending.get(message.invocation_id) : undefined;
+      if (call) {
+        this.pending.delete(message.invocation_id as string);
+        call.reject(new StreamError(ErrorCode.ResourceExhausted, `worker ${this.describe()} answered with a message of ${why}`));
+      }
+      return true;
+    }
+    return false;
+  }
+
   /** Removes the worker's functions and triggers and fails the calls it did not answer. */
   dispose(): void {
     if (this.disposed) return;
