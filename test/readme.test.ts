@@ -39,10 +39,10 @@ const RUN_HERE = new Set([
   "presence-output",
   "socket-client-messages",
   "socket-server-message",
-  "socket-browser",
   "worker-node",
   "worker-browser",
-  "subscribe-browser",
+  "client-node",
+  "client-browser",
   "two-instances",
 ]);
 
@@ -334,23 +334,6 @@ describe("README.md", () => {
       return sockets;
     }
 
-    it("the stream-socket page snippet keeps rows equal to List", async () => {
-      const rows = new Map<string, unknown>();
-      const sockets = runPageSnippet("socket-browser", {
-        render: ((all: Map<string, unknown>) => {
-          rows.clear();
-          for (const [id, value] of all) rows.set(id, value);
-        }) as never,
-        upsert: ((id: string, value: unknown) => rows.set(id, value)) as never,
-        remove: ((id: string) => rows.delete(id)) as never,
-      });
-      await set("m1", { text: "live" });
-      await set("m9", { text: "new" });
-      const expected = await listValues(server.url, "chat", "room-1");
-      await waitUntil(() => JSON.stringify([...rows]) === JSON.stringify([...expected]), "the page's rows to equal List");
-      for (const socket of sockets) socket.close();
-    });
-
     it("the worker page snippet renders the list, then each change its trigger delivers", async () => {
       const rendered: unknown[] = [];
       const sockets = runPageSnippet("worker-browser", { render: ((value: unknown) => rendered.push(value)) as never });
@@ -378,17 +361,33 @@ describe("README.md", () => {
       await worker.stop();
     });
 
-    it("the Subscribe page snippet (connect-web) renders the snapshot, then applies changes", { timeout: 30_000 }, async () => {
-      const file = join(inPackage, "subscribe.ts");
-      const snippet = localize(block("subscribe-browser").text, { 3112: port }).replace('"./gen/', `"${PROJECT_ROOT}/gen/`);
-      const print = "(key: string, value: unknown) => console.log(JSON.stringify({ [key]: value }, (_, v) => (typeof v === 'bigint' ? String(v) : v)))";
-      const hooks = `const print = ${print};\nconst render = (items: unknown) => print("render", items);\nconst apply = (change: unknown) => print("apply", change);\n`;
+    /** Runs a client-library snippet with Node (`iii-stream/client` is the package itself), after `prelude`. */
+    function runClientSnippet(id: string, prelude = ""): RunningCommand {
+      const file = join(inPackage, `${id}.ts`);
+      const snippet = localize(block(id).text, { 3112: port });
       const [imports, body] = [snippet.split("\n").filter((l) => l.startsWith("import ")), snippet.split("\n").filter((l) => !l.startsWith("import "))];
-      writeFileSync(file, `${imports.join("\n")}\n${hooks}${body.join("\n")}`);
-      const page = start(`exec node --import tsx ${file}`);
-      await page.waitFor(/"render"/);
-      await set("m5", { text: "applied" });
-      await page.waitFor(/"apply".*"m5"/);
+      writeFileSync(file, `${imports.join("\n")}\n${prelude}${body.join("\n")}`);
+      return start(`exec node --import tsx ${file}`);
+    }
+
+    it("the Node client snippet writes m1, goes live, then prints each change", { timeout: 30_000 }, async () => {
+      const watcher = runClientSnippet("client-node");
+      await watcher.waitFor(/^live: \d+ items at offset \d+$/m);
+      await set("m5", { text: "watched" });
+      await watcher.waitFor(/^create m5 \d+$/m);
+      await watcher.stop();
+    });
+
+    it("the browser client snippet renders the items on each change and shows the status", { timeout: 30_000 }, async () => {
+      const hooks = [
+        "const render = (items: Map<string, { data: unknown }>) => console.log(JSON.stringify({ render: [...items].map(([id, item]) => [id, item.data]) }));",
+        "const showStatus = (status: string) => console.log(JSON.stringify({ status }));",
+        "",
+      ].join("\n");
+      const page = runClientSnippet("client-browser", hooks);
+      await page.waitFor(/"status":"live"/);
+      await set("m6", { text: "rendered" });
+      await page.waitFor(/"render":.*"m6",\{"text":"rendered"\}/);
       await page.stop();
     });
   });

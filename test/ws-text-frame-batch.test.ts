@@ -191,6 +191,7 @@ describe("a stream socket on a connection that negotiated permessage-deflate", (
     const socket = new StreamSocket(p.server, p.socket, {
       engine,
       context: null,
+      peer: "",
       maxSubscriptions: 10,
       close: () => undefined,
       scheduler: new FlushScheduler(),

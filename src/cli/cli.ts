@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
-import { configToOptions, storeDetail, storeSettings } from "./config-to-options.js";
+import { configToOptions, maskedUrl, storeDetail, storeSettings } from "./config-to-options.js";
 import { packageVersion } from "./package-version.js";
 import { readTlsFiles } from "./tls-files.js";
 import { errorFields } from "../core/log.js";
@@ -70,11 +70,16 @@ Environment (overrides the config file; flags override both):
   III_STREAM_LOG_FORMAT, III_STREAM_DRAIN_MS, III_STREAM_METRICS_PORT,
   III_STREAM_API_KEYS (comma-separated keys that writes and administration need;
   each at least 16 printable ASCII characters without whitespace)
+  OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): export
+  spans of unary calls and trigger calls over OTLP/HTTP there; the other
+  OTEL_* variables of the OpenTelemetry SDK apply (OTEL_SERVICE_NAME, ...)
 
 Stops on SIGINT or SIGTERM: after the drain (--drain-ms), open subscriptions
 end with UNAVAILABLE and the process exits 0. A second signal exits at once.
 
-Logs go to standard output: JSON lines, or readable lines on a terminal.
+Logs go to standard output: JSON lines, or readable lines on a terminal. A
+traceparent header (W3C trace context) on a call puts its trace and span ids in
+its log lines and passes the trace on to the remote functions its triggers call.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -156,22 +161,26 @@ async function main(argv: string[]): Promise<number> {
   let server;
   // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
   let storeLabel = "";
+  // Without an OTLP endpoint the SDK is never even loaded: tracing then costs nothing.
+  const tracesTo = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const tracer = tracesTo ? (await import("../server/otel-tracer.js")).otelTracer(packageVersion()) : undefined;
   try {
     if (ignored.length > 0) log.warn("ignored: the reference's kv store settings have no effect here", { settings: ignored });
     const tls = tlsFiles ? { tls: readTlsFiles(tlsFiles) } : {};
     const backend = await createBackend(choice, log);
     storeLabel = backend.items.name + storeDetail(choice);
-    server = createStreamServer({ ...options, ...tls, backend, log });
+    server = createStreamServer({ ...options, ...tls, backend, log, tracer });
     await server.start();
   } catch (error) {
     log.fatal(`iii-stream cannot start: ${(error as Error).message}`);
     await server?.stop().catch(() => undefined);
+    await tracer?.close().catch(() => undefined);
     return error instanceof ConfigError ? 2 : 1;
   }
 
   // The one line that says the server is up, with everything it runs with.
   log.info(`iii-stream listening on ${server.url} (adapter: ${storeLabel})`, {
-    config: { ...server.effectiveConfig(), ...storeSettings(choice), log_level: startup.log.level },
+    config: { ...server.effectiveConfig(), ...storeSettings(choice), log_level: startup.log.level, traces: tracesTo ? maskedUrl(tracesTo) : "off" },
   });
   const signal = await stopSignal;
   const drain = options.drainMs ?? 0;
@@ -184,6 +193,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     log.error("shutdown failed", errorFields(error));
   }
+  // The spans of the last calls, exported before the process ends.
+  await tracer?.close().catch((error: unknown) => log.error("cannot export the last spans", errorFields(error)));
   return 0;
 }
 

@@ -321,9 +321,14 @@ export function storeSettings(choice: AdapterChoice): Record<string, unknown> {
   return history;
 }
 
-/** A URL with its password (if any) replaced by ****. */
+/** A URL with its password (if any) replaced by ****; something that is not a URL is not shown at all. */
 export function maskedUrl(text: string): string {
-  const url = new URL(text);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return "(not a URL)";
+  }
   if (url.password !== "") url.password = "****";
   return url.toString();
 }

@@ -3,7 +3,7 @@ import type { ItemChange, StoredItem } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
 import { HookRunner, type EngineHooks, type JoinInfo } from "./hooks.js";
-import type { Log } from "./log.js";
+import { silentLog, type Log } from "./log.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { checkName, groupKey } from "./names.js";
 import { ErrorCode, invalidArgument, StreamError } from "./errors.js";
@@ -48,7 +48,10 @@ export interface EngineOptions {
    * through `ItemStore.useMetrics`). Default: counted nowhere.
    */
   metrics?: Metrics;
-  /** Where a hook's exception is reported (see EngineHooks). Default: nowhere (silentLog). */
+  /**
+   * Where a hook's exception is reported (see EngineHooks), and, at `debug`, the end of
+   * every subscription. Default: nowhere (silentLog).
+   */
   log?: Log;
 }
 
@@ -112,8 +115,10 @@ export interface SubscribeOptions {
   wholeSnapshot?: boolean;
   context?: JsonValue;
   subscriptionId?: string;
-  /** How the subscriber is connected, for metrics. Default `in_process`. */
+  /** How the subscriber is connected, for metrics and the access log. Default `in_process`. */
   transport?: SubscriptionTransport;
+  /** The subscriber's address, for the access log. Default none. */
+  peer?: string;
 }
 
 /**
@@ -147,6 +152,7 @@ export class StreamEngine {
   readonly maxValueBytes: number;
   readonly maxUnpagedBytes: number;
   private readonly store: ItemStore;
+  private readonly log: Log;
   private readonly registry: SubscriberRegistry;
   private readonly hooks: HookRunner;
   /** Set by the first `shutdown`: the error every subscription ends with from then on. */
@@ -161,7 +167,8 @@ export class StreamEngine {
     this.metrics = options.metrics ?? NO_METRICS;
     if (options.metrics) this.store.useMetrics?.(options.metrics);
     this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.hooks = new HookRunner(options.hooks, options.log);
+    this.log = options.log ?? silentLog;
+    this.hooks = new HookRunner(options.hooks, this.log);
     this.queueLimits = {
       maxMessages: options.queueLimits?.maxMessages ?? DEFAULT_QUEUE_LIMITS.maxMessages,
       maxBytes: options.queueLimits?.maxBytes ?? DEFAULT_QUEUE_LIMITS.maxBytes,
@@ -327,6 +334,7 @@ export class StreamEngine {
       metrics.subscriptionOpened(transport, target.streamName);
       subscription.onEnd(() => metrics.subscriptionEnded(transport, subscription.endReason, target.streamName));
     }
+    if (this.log.enabled("debug")) this.logEnd(subscription, join, options);
     try {
       if (fromOffset !== undefined) {
         const missed = await this.store.changesSince(target.streamName, target.groupId, fromOffset);
@@ -350,6 +358,25 @@ export class StreamEngine {
       subscription.end();
       throw error;
     }
+  }
+
+  /** The access log's record of a subscription's end: who, why, how long and how much it got. */
+  private logEnd(subscription: Subscription, join: JoinInfo, options: SubscribeOptions): void {
+    const started = performance.now();
+    subscription.onEnd((error) => {
+      this.log.debug("subscription ended", {
+        transport: options.transport ?? "in_process",
+        ...(options.peer !== undefined ? { peer: options.peer } : {}),
+        stream: join.streamName,
+        group: join.groupId,
+        ...(join.itemId !== undefined ? { item: join.itemId } : {}),
+        subscription_id: join.subscriptionId,
+        reason: subscription.endReason,
+        ...(error !== undefined ? { error: error.message } : {}),
+        duration_ms: Math.round(performance.now() - started),
+        deliveries: subscription.deliveries,
+      });
+    });
   }
 
   /**
@@ -538,3 +565,4 @@ function checkItemKey(key: ItemKey): void {
   checkName("group_id", key.groupId);
   checkName("item_id", key.itemId);
 }
+

@@ -84,6 +84,8 @@ export class Subscription implements AsyncIterable<Delivery> {
   private lastOffset = 0;
   /** The offset of the last message taken: what the subscriber has certainly seen. */
   private takenOffset: number | undefined;
+  /** Messages the transport has taken (heartbeats and snapshot chunks included), for the access log. */
+  deliveries = 0;
   /** When something was last queued, for heartbeats (to within the event-loop turn that queued it). */
   lastQueuedAt = Date.now();
 
@@ -174,6 +176,7 @@ export class Subscription implements AsyncIterable<Delivery> {
       slots[this.first] = undefined;
       this.first = (this.first + 1) & (slots.length - 1);
     }
+    this.deliveries++;
     // A chunk that more chunks follow is not a state to resume from.
     if (!delivery.partial) this.takenOffset = delivery.offset;
     return delivery;

@@ -6,6 +6,7 @@ import { checkName, groupKey } from "../core/names.js";
 import type { EngineHooks } from "../core/hooks.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import { errorFields, silentLog, type Log } from "../core/log.js";
+import type { Tracer } from "../core/tracer.js";
 import type { HandshakeInfo } from "../access/handshake.js";
 import type { FleetBus } from "../core/fleet-bus.js";
 import { FleetCalls } from "./fleet-calls.js";
@@ -37,6 +38,11 @@ export interface FunctionsOptions {
   functionTimeoutMs?: number;
   /** How long the auth function may take. Default 5,000 ms: a subscriber waits for it before anything flows. */
   authTimeoutMs?: number;
+  /**
+   * Where trigger calls' spans go (see DispatcherOptions.tracer).
+   * @default passThroughTracer: nothing recorded, incoming trace contexts passed on
+   */
+  tracer?: Tracer;
   /** Where failures (of triggers, the auth function, reloads) are reported. Default: nowhere (silentLog); the server passes its log. */
   log?: Log;
 }
@@ -115,6 +121,7 @@ export class FunctionsRuntime {
     this.dispatcher = new TriggerDispatcher({
       invoke: (functionId, payload) => this.functions.invoke(functionId, payload, this.functionTimeoutMs),
       log: this.log,
+      tracer: options.tracer,
       metrics: options.metrics,
     });
     this.gate = new SubscriptionGate({

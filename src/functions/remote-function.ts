@@ -4,6 +4,7 @@ import { isJsonObject, type JsonValue } from "../core/json.js";
 import { ErrorCode, invalidArgument, StreamError } from "../core/errors.js";
 import { FunctionService } from "../../gen/iii/stream/v1/triggers_pb.js";
 import type { FunctionInvoker } from "./types.js";
+import { currentTrace, formatTraceparent } from "../core/trace-context.js";
 
 const INVOKE_PATH = `/${FunctionService.typeName}/${FunctionService.method.invoke.name}`;
 
@@ -35,10 +36,13 @@ export function remoteFunction(baseUrl: string): RemoteFunctionClient {
     invoke: (functionId, payload, signal) =>
       new Promise((resolve, reject) => {
         const body = JSON.stringify({ functionId, payload });
+        const trace = currentTrace();
         const headers = {
           "content-type": "application/json",
           "content-length": Buffer.byteLength(body),
           "connect-protocol-version": "1",
+          // The function joins the trace of the call that led here (W3C trace context).
+          ...(trace !== undefined ? { traceparent: formatTraceparent(trace) } : {}),
         };
         const request = client.request(endpoint, { method: "POST", agent, headers, signal }, (response) => {
           let text = "";

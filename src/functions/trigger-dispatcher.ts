@@ -3,6 +3,8 @@ import { ErrorCode, StreamError } from "../core/errors.js";
 import type { TriggerRecord } from "../core/registrations.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../core/metrics.js";
 import { errorFields, type Log } from "../core/log.js";
+import { currentTrace, withTrace, type TraceContext } from "../core/trace-context.js";
+import { passThroughTracer, type Tracer } from "../core/tracer.js";
 
 /** Calls of one trigger made by this instance. */
 export interface TriggerStats {
@@ -28,6 +30,12 @@ export interface DispatcherOptions {
   /** Calls a function, with the per-call timeout applied. */
   invoke: (functionId: string, payload: JsonValue) => Promise<JsonValue | undefined>;
   log: Log;
+  /**
+   * Where each trigger call's span goes; a call runs inside it, so a remote function
+   * gets it as its parent in `traceparent`. Default: passThroughTracer (no spans
+   * recorded; a write's incoming trace context still reaches the functions it triggers).
+   */
+  tracer?: Tracer;
   /**
    * Most trigger calls waiting or running, over all triggers. Beyond it new calls are
    * dropped, logged and counted. Default 10,000: handlers that cannot keep up must not
@@ -76,8 +84,10 @@ export class TriggerDispatcher {
   private lastDropLog = 0;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
+  private readonly tracer: Tracer;
 
   constructor(private readonly options: DispatcherOptions) {
+    this.tracer = options.tracer ?? passThroughTracer;
     this.maxPending = options.maxPendingCalls ?? 10_000;
     this.maxConcurrent = options.maxConcurrentPerTrigger ?? 32;
     this.metrics = options.metrics ?? NO_METRICS;
@@ -92,8 +102,10 @@ export class TriggerDispatcher {
     }
     this.pending++;
     const lane = this.lane(trigger);
+    // The write's trace, taken now: the call runs later, outside the write's context.
+    const trace = currentTrace();
     const task: Task = async () => {
-      await this.run(trigger, payload);
+      await this.run(trigger, payload, trace);
     };
     const queue = lane.queues.get(orderKey);
     if (queue) {
@@ -106,14 +118,29 @@ export class TriggerDispatcher {
   }
 
   /**
-   * Calls the trigger's condition (if any) and then its handler, now. Never rejects:
-   * a failure is logged, counted and returned.
+   * Calls the trigger's condition (if any) and then its handler, now, in a span of the
+   * trace of what caused it (default: the trace being handled now). Never rejects: a
+   * failure is logged, counted and returned.
    */
-  async run(trigger: TriggerRecord, payload: JsonObject): Promise<TriggerOutcome> {
+  async run(trigger: TriggerRecord, payload: JsonObject, cause: TraceContext | undefined = currentTrace()): Promise<TriggerOutcome> {
     const start = performance.now();
-    const outcome = await this.runOnce(trigger, payload);
+    const outcome = await this.traced(trigger, payload, cause);
     const kind = outcome.kind === "done" ? "ok" : outcome.kind === "skipped" ? "skipped" : outcome.error.code === ErrorCode.DeadlineExceeded ? "timeout" : "failed";
     this.metrics.triggerCalled(trigger.type, kind, secondsSince(start));
+    return outcome;
+  }
+
+  /** The calls inside a span of `cause`'s trace, when there is a trace to continue or the tracer records. */
+  private async traced(trigger: TriggerRecord, payload: JsonObject, cause: TraceContext | undefined): Promise<TriggerOutcome> {
+    if (cause === undefined && !this.tracer.recording) return this.runOnce(trigger, payload);
+    const span = this.tracer.start(`trigger ${trigger.type}`, "client", cause, {
+      "iii.trigger.id": trigger.triggerId,
+      "iii.trigger.type": trigger.type,
+      "iii.function.id": trigger.functionId,
+    });
+    if (span.context === undefined) return this.runOnce(trigger, payload);
+    const outcome = await withTrace(span.context, () => this.runOnce(trigger, payload));
+    span.end(outcome.kind === "failed" ? { code: outcome.error.code, message: outcome.error.message } : undefined);
     return outcome;
   }
 

@@ -10,6 +10,7 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
 import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
 import { healthService } from "../rpc/health-service.js";
+import { callContextValues } from "../rpc/call-peer.js";
 import { ReflectionIndex, reflectionService, reflectionServiceV1alpha, ServerReflection } from "../rpc/reflection-service.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { streamService } from "../rpc/stream-service.js";
@@ -68,6 +69,7 @@ export function connectRoutes(options: ConnectRoutesOptions): NodeHandler {
       explainProtocolRefusals(router);
     },
     interceptors: options.interceptors,
+    contextValues: callContextValues,
     readMaxBytes: options.readMaxBytes,
     jsonOptions: STRICT_JSON,
     fallback: (req, res) => fallback(req, res, options),

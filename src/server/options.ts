@@ -2,6 +2,7 @@ import type { Backend } from "../adapters/backend.js";
 import { memoryBackend } from "../adapters/memory/memory-backend.js";
 import type { EngineHooks } from "../core/hooks.js";
 import type { Log } from "../core/log.js";
+import { passThroughTracer, type Tracer } from "../core/tracer.js";
 import { DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_UNPAGED_BYTES, DEFAULT_SNAPSHOT_CHUNK_BYTES } from "../core/engine.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
@@ -171,6 +172,15 @@ export interface StreamServerOptions {
    */
   log?: Log;
   /**
+   * Where spans of unary calls and trigger calls go (the command line starts the
+   * OpenTelemetry SDK when OTEL_EXPORTER_OTLP_ENDPOINT is set). The server does not
+   * close it: whoever made it does, after `stop()`.
+   * @default passThroughTracer: nothing recorded or exported, no cost for calls without
+   * a `traceparent`, and a write's incoming trace still reaches the remote functions its
+   * triggers call
+   */
+  tracer?: Tracer;
+  /**
    * Time limits (first bytes, HTTP/1.1 headers, request and keep-alive, idle HTTP/2
    * sessions) and caps (in total, per remote address) of connections; see ConnectionLimits.
    * @default each limit's own default there: stalled connections go within seconds,
@@ -240,6 +250,7 @@ export interface ResolvedOptions {
   allowedFunctionHosts: FunctionHosts;
   webSocket: WebSocketOptions;
   log: Log;
+  tracer: Tracer;
   connections: ConnectionLimits;
   tls: TlsOptions | undefined;
   metrics: { enabled: boolean; port: number | undefined; streamLabels: boolean };
@@ -302,6 +313,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     allowedFunctionHosts: FunctionHosts.resolve(options.allowedFunctionHosts, (options.apiKeys ?? []).length > 0),
     webSocket: options.webSocket ?? {},
     log,
+    tracer: options.tracer ?? passThroughTracer,
     connections: resolveConnectionLimits(options.connections),
     tls: options.tls ? checkTls(options.tls) : undefined,
     metrics: {

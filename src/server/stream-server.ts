@@ -11,6 +11,8 @@ import type { FunctionHandler } from "../functions/types.js";
 import { MemoryRegistrationStore } from "../adapters/memory/memory-registration-store.js";
 import { FunctionsRuntime } from "../functions/functions-runtime.js";
 import { apiKeyInterceptor } from "../rpc/api-key-interceptor.js";
+import { accessLogInterceptor } from "../rpc/access-log-interceptor.js";
+import { tracingInterceptor } from "../rpc/tracing-interceptor.js";
 import { metricsInterceptor } from "../rpc/metrics-interceptor.js";
 import { NO_METRICS } from "../core/metrics.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
@@ -82,6 +84,7 @@ export class StreamServer {
       registrations: backend.registrations ?? new MemoryRegistrationStore(),
       fleet: backend.fleet,
       allowedHosts: resolved.allowedFunctionHosts,
+      tracer: resolved.tracer,
     });
     this.engine = new StreamEngine({
       store: backend.items,
@@ -124,8 +127,14 @@ export class StreamServer {
     const connect = connectRoutes({
       engine: this.engine,
       functions: this.functions,
-      // Metrics first (outermost): calls the key check refuses are counted too.
-      interceptors: [...(prometheus ? [metricsInterceptor(prometheus)] : []), ...(apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : [])],
+      // Outermost first: metrics (calls the key check refuses are counted too), tracing (so
+      // that every record below carries the trace), the access log, the key check.
+      interceptors: [
+        ...(prometheus ? [metricsInterceptor(prometheus)] : []),
+        tracingInterceptor(resolved.tracer),
+        accessLogInterceptor(resolved.log),
+        ...(apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : []),
+      ],
       readMaxBytes: resolved.maxMessageBytes,
       health: () => ({ readiness: this.readiness(), adapter: this.engine.storeName }),
       metrics: prometheus && resolved.metrics.port === undefined ? (req, res) => serveMetrics(prometheus, req, res) : undefined,

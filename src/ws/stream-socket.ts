@@ -32,6 +32,8 @@ export interface StreamSocketOptions {
   scheduler: FlushScheduler;
   /** Where subscriptions and deliveries are counted. Default: nowhere. */
   metrics?: Metrics;
+  /** The client's address, for the access log. */
+  peer: string;
 }
 
 /**
@@ -217,6 +219,7 @@ export class StreamSocket {
           subscriptionId: join.subscriptionId,
           wholeSnapshot: !join.chunks,
           transport: "stream_socket",
+          peer: this.options.peer,
         },
       );
     } catch (error) {

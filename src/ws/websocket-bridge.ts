@@ -340,6 +340,7 @@ export class WebSocketBridge {
       close: (closing) => this.closeConnection(connection, closing),
       scheduler: this.services.scheduler,
       metrics: this.services.metrics,
+      peer: peerAddress(connection.request.socket),
     });
     connection.handler = handler;
     return handler;

@@ -10,7 +10,7 @@ import type { FlushScheduler } from "../../core/flush-scheduler.js";
 import { secondsSince, type Metrics, type RpcProtocol, type SubscriptionEndReason } from "../../core/metrics.js";
 import { codeName } from "../metrics-interceptor.js";
 import { StreamService } from "../../../gen/iii/stream/v1/stream_pb.js";
-import { handshakeFromNode, type HandshakeInfo } from "../../access/handshake.js";
+import { handshakeFromNode, peerAddress, type HandshakeInfo } from "../../access/handshake.js";
 import { READ_KEY_REQUIRED, type ReadAccess } from "../../access/read-access.js";
 import { toConnectError } from "../connect-errors.js";
 import { countFromProto } from "../proto-convert.js";
@@ -97,7 +97,7 @@ export class SubscribeCall {
           itemId: request.itemId,
           fromOffset: countFromProto("from_offset", request.fromOffset),
         },
-        { context, onReadable: this.pump.onReadable, transport: "subscribe" },
+        { context, onReadable: this.pump.onReadable, transport: "subscribe", peer: peerAddress(this.req.socket) },
       );
       // The client left, or the deadline passed, while the snapshot was read.
       if (this.finished) {
