@@ -241,6 +241,29 @@ describe.each<TransportName>(["connect", "websocket"])("views over %s", (transpo
     }
   });
 
+  it("resumes after the server ends it as a slow consumer, and converges", async () => {
+    const stream = `slow-${transport}`;
+    const tiny = await startServer({ queueLimits: { maxMessages: 4 }, heartbeatMs: 200, webSocket: { pingIntervalMs: 200 } });
+    const writes = createStreamClient({ baseUrl: tiny.url });
+    const slow = createStreamClient({ baseUrl: tiny.url, transport, heartbeatIntervalMs: 200, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    try {
+      await writes.set(stream, "g", "a", 0);
+      const recorder = new ViewRecorder(slow.watchGroup(stream, "g"));
+      let lost = 0;
+      recorder.view.on("status", (status) => (lost += status === "reconnecting" ? 1 : 0));
+      await recorder.view.ready();
+      // Bursts far beyond a queue of 4 messages: the server ends the subscriber.
+      for (let burst = 0; burst < 5; burst++) await Promise.all(Array.from({ length: 50 }, (_, i) => writes.set(stream, "g", `i${i % 20}`, { burst, i })));
+      await expectConverged(recorder.view, writes);
+      expect(lost).toBeGreaterThan(0);
+      expect(recorder.problems).toEqual([]);
+    } finally {
+      slow.close();
+      writes.close();
+      await tiny.stop();
+    }
+  });
+
   it("raises reset with reason offset when another server's offset is behind the view's", async () => {
     const stream = `behind-${transport}`;
     const other = await startServer();

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -11,6 +11,8 @@ import { silentLog } from "../src/core/log.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { GroupView, json, ViewReader, waitFor } from "./support/subscribe-view.js";
 import { openSocket, wsUrl } from "./support/ws-client.js";
+import { readmeBlocks } from "./support/readme-blocks.js";
+import { PROJECT_ROOT } from "./support/process.js";
 
 /**
  * A real Prometheus (Debian's package) scrapes the server every second while a scripted
@@ -79,20 +81,12 @@ describe.skipIf(skip)("a real Prometheus scraping the server", () => {
     running = await startServer({ log: silentLog, queueLimits: { maxMessages: 16 } });
     dir = await mkdtemp(join(tmpdir(), "iii-stream-prometheus-"));
     const config = join(dir, "prometheus.yml");
+    // The README's configuration, its target moved to this server, scraping every second.
+    const scrapeConfig = readmeBlocks(readFileSync(join(PROJECT_ROOT, "README.md"), "utf8")).find((b) => b.id === "metrics-scrape-config");
+    if (!scrapeConfig) throw new Error("README.md has no block marked metrics-scrape-config");
+    expect(scrapeConfig.text).toContain("127.0.0.1:3112");
     const target = new URL(running.url).host;
-    await writeFile(
-      config,
-      [
-        "global:",
-        "  scrape_interval: 1s",
-        "  evaluation_interval: 1s",
-        "scrape_configs:",
-        "  - job_name: iii-stream",
-        "    metrics_path: /metrics",
-        `    static_configs: [{ targets: ["${target}"] }]`,
-        "",
-      ].join("\n"),
-    );
+    await writeFile(config, `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n${scrapeConfig.text.replace("127.0.0.1:3112", target)}`);
     const port = await freePort();
     prometheusUrl = `http://127.0.0.1:${port}`;
     prometheus = spawn(

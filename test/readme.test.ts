@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { WebSocket } from "ws";
+import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LISTENING, PROJECT_ROOT, spawnServer, type ServerProcess } from "./support/process.js";
 import { readmeBlocks, type ReadmeBlock } from "./support/readme-blocks.js";
@@ -44,6 +45,8 @@ const RUN_HERE = new Set([
   "client-node",
   "client-browser",
   "two-instances",
+  "metrics-curl",
+  "metrics-scrape-config",
 ]);
 
 const scratch = mkdtempSync(join(tmpdir(), "iii-stream-readme-"));
@@ -406,5 +409,15 @@ describe("README.md", () => {
     } finally {
       await deleteKeys(prefix);
     }
+  });
+
+  it("Metrics: the curl line prints the store's readiness; the scrape configuration targets /metrics on the default port", async () => {
+    const server = await startServer();
+    const port = Number(new URL(server.url).port);
+    const { stdout } = await runScript(localize(block("metrics-curl").text, { 3112: port }));
+    expect(stdout).toBe("iii_stream_store_ready 1\n");
+    // test/metrics-prometheus.test.ts gives this configuration, its target moved, to a real Prometheus.
+    const config = parseYaml(block("metrics-scrape-config").text) as { scrape_configs: { job_name: string; metrics_path: string; static_configs: { targets: string[] }[] }[] };
+    expect(config.scrape_configs).toEqual([{ job_name: "iii-stream", metrics_path: "/metrics", static_configs: [{ targets: ["127.0.0.1:3112"] }] }]);
   });
 });

@@ -30,6 +30,9 @@ export const SUBSCRIBE = "Subscribe";
 export const STREAM_SOCKET = "stream socket";
 /** The stream socket again, written to as an iii SDK backend writes: the writer that costs what the peers' WebSocket writers cost. */
 const STREAM_SOCKET_WS_WRITES = "stream socket, WebSocket writes";
+/** The same server started with --no-metrics: what counting for /metrics costs on the fan-out path. */
+const SUBSCRIBE_NO_METRICS = "Subscribe, metrics off";
+const STREAM_SOCKET_NO_METRICS = "stream socket, metrics off";
 const SOCKET_IO = "Socket.IO room";
 const WS = "bare ws broadcast";
 const HTTP2 = "bare HTTP/2 broadcast";
@@ -42,6 +45,8 @@ export const fanoutScenario: Scenario = {
     try {
       const ours = await startOurs("iii-stream", ["--adapter", "memory"]);
       servers.push(ours);
+      const oursNoMetrics = await startOurs("iii-stream --no-metrics", ["--adapter", "memory", "--no-metrics"]);
+      servers.push(oursNoMetrics);
       const socketIo = await startPeer("socket.io", "socket-io-server");
       servers.push(socketIo);
       const ws = await startPeer("ws", "ws-broadcast-server");
@@ -51,11 +56,13 @@ export const fanoutScenario: Scenario = {
       const streamSocketMissing = await streamSocketUnavailable(ours.url);
       const systems: FanoutSystem[] = [
         { label: SUBSCRIBE, transport: "subscribe", target: targetOf(SUBSCRIBE, [ours]), ours: true },
+        { label: SUBSCRIBE_NO_METRICS, transport: "subscribe", target: targetOf(SUBSCRIBE_NO_METRICS, [oursNoMetrics]), ours: true },
         ...(streamSocketMissing
           ? [{ label: STREAM_SOCKET, transport: "stream-socket" as const, unavailable: streamSocketMissing, ours: true }]
           : [
               { label: STREAM_SOCKET, transport: "stream-socket" as const, target: targetOf(STREAM_SOCKET, [ours]), ours: true },
               { label: STREAM_SOCKET_WS_WRITES, transport: "stream-socket-worker-writes" as const, target: targetOf(STREAM_SOCKET_WS_WRITES, [ours]), ours: true },
+              { label: STREAM_SOCKET_NO_METRICS, transport: "stream-socket" as const, target: targetOf(STREAM_SOCKET_NO_METRICS, [oursNoMetrics]), ours: true },
             ]),
         { label: SOCKET_IO, transport: "socket.io", target: targetOf(SOCKET_IO, [socketIo]), ours: false },
         { label: WS, transport: "ws", target: targetOf(WS, [ws]), ours: false },
@@ -74,6 +81,13 @@ export const fanoutScenario: Scenario = {
         `${HTTP2}: Subscribe's subscribers and Set writer against a bare node:http2 server that writes one pre-encoded frame to every stream ` +
           `(bench/peers/http2-broadcast-server.ts), the floor under Subscribe. At the reference step Subscribe used ${formatRatio(subscribeOverHttp2)} ` +
           `its CPU per delivery, and it used ${formatRatio(http2OverSocketIo)} Socket.IO's.`,
+      );
+      notes.push(
+        `Metrics: at the reference step Subscribe used ${formatRatio(pairedRatio(byLabel(SUBSCRIBE), byLabel(SUBSCRIBE_NO_METRICS), referenceCpu))} ` +
+          `the CPU per delivery of the same server with --no-metrics, and the stream socket ` +
+          `${formatRatio(pairedRatio(byLabel(STREAM_SOCKET), byLabel(STREAM_SOCKET_NO_METRICS), referenceCpu))}; sustained deliveries/s with metrics over without: ` +
+          `Subscribe ${formatRatio(pairedRatio(byLabel(SUBSCRIBE), byLabel(SUBSCRIBE_NO_METRICS), sustainedRate))}, ` +
+          `stream socket ${formatRatio(pairedRatio(byLabel(STREAM_SOCKET), byLabel(STREAM_SOCKET_NO_METRICS), sustainedRate))}.`,
       );
       notes.push(
         `"next step stopped by" says what failed the step above the sustained one: "server CPU" when the server used ≥ 0.85 of its core, ` +
