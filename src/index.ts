@@ -17,6 +17,8 @@ export type { EngineHooks, JoinInfo } from "./core/hooks.js";
 // Logs and traces: where the server reports, and the trace context it carries.
 export { LOG_LEVELS, RecordingLog, silentLog, type Log, type LogFields, type LogLevel, type LogRecord } from "./core/log.js";
 export { pinoLog, type LogFormat, type PinoLogOptions } from "./server/pino-log.js";
+export { passThroughTracer, type Span, type SpanAttributes, type SpanKind, type Tracer } from "./core/tracer.js";
+export type { TraceContext } from "./core/trace-context.js";
 
 // Errors: every failure a caller sees carries one of these codes.
 export { ErrorCode, StreamError } from "./core/errors.js";

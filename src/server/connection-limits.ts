@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { CONNECTION_SHARE_OF_FILES, openFileLimit } from "./open-file-limit.js";
 
 /**
  * Time limits and caps of the connections of one port. Every limit applies only to a
@@ -89,13 +89,7 @@ export function resolveConnectionLimits(given: Partial<ConnectionLimits> = {}): 
 }
 
 /** 10,000, or 80% of the soft limit on open files where it is known (Linux) and lower. */
-function defaultMaxConnections(): number {
-  let fileLimit = Infinity;
-  try {
-    const line = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
-    if (line) fileLimit = Number(line[1]);
-  } catch {
-    // Not Linux: the fixed default stands.
-  }
-  return Math.max(1, Math.min(DEFAULT_MAX_CONNECTIONS, Math.floor(fileLimit * 0.8)));
+export function defaultMaxConnections(fileLimit = openFileLimit()): number {
+  if (fileLimit === undefined) return DEFAULT_MAX_CONNECTIONS;
+  return Math.max(1, Math.min(DEFAULT_MAX_CONNECTIONS, Math.floor(fileLimit * CONNECTION_SHARE_OF_FILES)));
 }

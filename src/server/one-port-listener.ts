@@ -5,6 +5,7 @@ import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { ConnectionLimits } from "./connection-limits.js";
+import { OpenFileWatch } from "./open-file-limit.js";
 import { serveInTurn } from "./pipelining.js";
 import { ALPN_PROTOCOLS, type TlsOptions } from "./tls-context.js";
 
@@ -22,6 +23,14 @@ export interface OnePortHandlers {
 
 /** The HTTP/2 connection preface; anything else on a new connection is HTTP/1.1. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * Connections the kernel may hold completed but not yet accepted. Node's 511 drops the
+ * handshakes of a burst (a few thousand clients reconnecting after a restart), which
+ * then retry only after 1 to 7 s of SYN backoff; 4096 takes such a burst. Linux caps it
+ * at net.core.somaxconn (4096 on current kernels).
+ */
+const LISTEN_BACKLOG = 4096;
 
 /** What the listener counts, for stats and for tests of the caps. */
 export interface ConnectionStats {
@@ -54,6 +63,9 @@ export class OnePortListener {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly perAddress = new Map<string, number>();
   private refused = 0;
+  /** Refusing connections at the cap: warned once, again after the count fell below 90% of it. */
+  private atCap = false;
+  private readonly files: OpenFileWatch;
   private listening = false;
   private closing = false;
 
@@ -61,8 +73,11 @@ export class OnePortListener {
     handlers: OnePortHandlers,
     private readonly limits: ConnectionLimits,
     http2Settings: http2.Settings = {},
+    /** Where the listener says what it cannot tell a client: the cap reached, descriptors running out. */
+    private readonly warn: (message: string) => void = () => undefined,
     secure?: TlsOptions,
   ) {
+    this.files = new OpenFileWatch(warn);
     const { headersTimeoutMs, requestTimeoutMs } = limits;
     const shortest = Math.min(...[headersTimeoutMs, requestTimeoutMs].filter((ms) => ms > 0));
     this.http1 = http.createServer(
@@ -139,7 +154,7 @@ export class OnePortListener {
       };
       this.server.once("error", onError);
       this.server.once("listening", onListening);
-      this.server.listen(port, host);
+      this.server.listen({ port, host, backlog: LISTEN_BACKLOG });
     });
   }
 
@@ -166,6 +181,7 @@ export class OnePortListener {
     });
     await Promise.all([closed, drained]);
     clearTimeout(deadline);
+    this.files.stop();
     // Stops Node's timeout checker, started in the constructor.
     this.http1.close();
   }
@@ -180,6 +196,10 @@ export class OnePortListener {
     if (this.closing || this.sockets.size >= this.limits.maxConnections || fromAddress >= this.limits.maxConnectionsPerAddress) {
       // At once and without an answer: an answer would cost what the cap is there to save.
       if (!this.closing) this.refused++;
+      if (!this.closing && !this.atCap && this.sockets.size >= this.limits.maxConnections) {
+        this.atCap = true;
+        this.warn(`${this.sockets.size} connections are open, the most max_connections allows: new connections are refused until some close`);
+      }
       socket.destroy();
       return;
     }
@@ -188,11 +208,14 @@ export class OnePortListener {
     socket.on("error", () => socket.destroy());
     this.sockets.add(socket);
     this.perAddress.set(address, fromAddress + 1);
+    this.files.check(this.sockets.size);
     socket.once("close", () => {
       this.sockets.delete(socket);
       const left = (this.perAddress.get(address) ?? 1) - 1;
       if (left > 0) this.perAddress.set(address, left);
       else this.perAddress.delete(address);
+      if (this.atCap && this.sockets.size < this.limits.maxConnections * 0.9) this.atCap = false;
+      this.files.check(this.sockets.size);
     });
     // The handshake counts as first bytes: a connection that never completes it goes too.
     const firstBytesTimer =

@@ -19,6 +19,8 @@ import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js
 import { WebSocketBridge } from "../ws/websocket-bridge.js";
 import { connectRoutes, httpRoutes, STRICT_JSON } from "./http-routes.js";
 import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
+import { DEFAULT_MAX_CONNECTIONS } from "./connection-limits.js";
+import { openFileLimitWarning } from "./open-file-limit.js";
 import type { Readiness } from "./health-endpoints.js";
 import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "./options.js";
 import { PrometheusMetrics } from "./prometheus-metrics.js";
@@ -152,6 +154,7 @@ export class StreamServer {
       routes,
       resolved.connections,
       { maxConcurrentStreams: resolved.http2MaxConcurrentStreams },
+      (message) => resolved.log.warn(message),
       resolved.tls,
     );
   }
@@ -228,6 +231,8 @@ export class StreamServer {
     if (warning) this.options.log.warn(warning);
     const hostsNote = hostsNotice(host, this.options.allowedHosts);
     if (hostsNote) this.options.log.warn(hostsNote);
+    const filesNote = openFileLimitWarning(this.options.connections.maxConnections, DEFAULT_MAX_CONNECTIONS);
+    if (filesNote) this.options.log.warn(filesNote);
   }
 
   /**
