@@ -26,6 +26,30 @@ afterAll(async () => {
 });
 
 describe.each<TransportName>(["connect", "grpc", "grpc-web", "websocket"])("live views over %s", (transport) => {
+  it("many views of one client share one connection, and come back on one after a reset", async () => {
+    const proxy = await FaultProxy.start(Number(new URL(running.url).port));
+    // A generous watchdog: here only the reset may end a connection, not a loaded machine's pause.
+    const client = createStreamClient({ baseUrl: proxy.url, transport, heartbeatIntervalMs: 5000, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    try {
+      const stream = `herd-${transport}`;
+      const views = Array.from({ length: 20 }, (_, g) => client.watchGroup(stream, `g${g}`));
+      await Promise.all(views.map((view) => view.ready()));
+      expect(proxy.accepted).toBe(1);
+      let lost = 0;
+      for (const view of views) view.on("status", (status) => (lost += status === "reconnecting" ? 1 : 0));
+      proxy.reset();
+      await expect.poll(() => lost).toBe(views.length);
+      for (let g = 0; g < 20; g++) await writer.set(stream, `g${g}`, "after", g);
+      for (const view of views) await expectConverged(view, writer);
+      // Every view lost its stream, and all came back on one new connection.
+      expect(proxy.accepted).toBe(2);
+    } finally {
+      client.close();
+      await proxy.close();
+    }
+  });
+
+
   it("equal List after writers stop, through cuts, resets and stalls, with each change applied once", async () => {
     const proxy = await FaultProxy.start(new URL(running.url).port as unknown as number);
     const client = createStreamClient({

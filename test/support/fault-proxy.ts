@@ -12,6 +12,8 @@ export class FaultProxy {
   private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket; stalled: boolean }>();
   private chaosTimer: NodeJS.Timeout | undefined;
   readonly faults = { cut: 0, reset: 0, blackhole: 0 };
+  /** Connections accepted so far. */
+  accepted = 0;
 
   private constructor(private target: number) {
     this.server = net.createServer((client) => this.accept(client));
@@ -92,6 +94,7 @@ export class FaultProxy {
   }
 
   private accept(client: net.Socket): void {
+    this.accepted++;
     const upstream = net.connect(this.target, "127.0.0.1");
     const pair = { client, upstream, stalled: false };
     this.pairs.add(pair);
