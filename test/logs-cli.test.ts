@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
-import { runCli, spawnServer, type ServerProcess } from "./support/process.js";
+import { spawn, spawnSync } from "node:child_process";
+import { PROJECT_ROOT, runCli, spawnServer, type ServerProcess } from "./support/process.js";
 import { startRedisServer, type RedisServer } from "./support/redis.js";
 import { transportFor } from "./support/server.js";
 import { json } from "./support/subscribe-view.js";
@@ -103,6 +104,23 @@ describe("logs of the command line", () => {
       error: expect.stringContaining("the backend broke"),
     });
     expect(server.stderr()).toBe("");
+  });
+
+  // `script` (util-linux) runs the server on a pseudo-terminal, as a person starting it would.
+  it.skipIf(spawnSync("script", ["--version"]).status !== 0)("are readable lines by default when standard output is a terminal", async () => {
+    const command = `${JSON.stringify(process.execPath)} bin/iii-stream.mjs --port 0 --adapter memory`;
+    const child = spawn("script", ["-qfec", command, "/dev/null"], { cwd: PROJECT_ROOT, stdio: ["pipe", "pipe", "pipe"] });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await expect.poll(() => output, { timeout: 15_000 }).toContain("listening on");
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
+    }
+    expect(output).toMatch(/INFO.*iii-stream listening on http:\/\/127\.0\.0\.1:\d+ \(adapter: memory\)/);
+    expect(output.trimStart().startsWith("{")).toBe(false);
   });
 
   it("come in pino-pretty's readable form with --log-format pretty", async () => {
