@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -47,6 +47,8 @@ const RUN_HERE = new Set([
   "two-instances",
   "metrics-curl",
   "metrics-scrape-config",
+  "cli-commands",
+  "cli-watch",
 ]);
 
 const scratch = mkdtempSync(join(tmpdir(), "iii-stream-readme-"));
@@ -393,6 +395,44 @@ describe("README.md", () => {
       await page.waitFor(/"render":.*"m6",\{"text":"rendered"\}/);
       await page.stop();
     });
+  });
+
+  it("the command line: the commands print what their comments say, and watch pipes each change into jq", { timeout: 60_000 }, async () => {
+    const server = await startServer();
+    // `iii-stream` as an installed package puts it on the PATH.
+    const bin = join(scratch, "cli-bin");
+    mkdirSync(bin, { recursive: true });
+    symlinkSync(join(PROJECT_ROOT, "bin/iii-stream.mjs"), join(bin, "iii-stream"));
+    const env = { PATH: `${bin}:${process.env.PATH}`, III_STREAM_URL: server.url };
+    const commands = block("cli-commands").text;
+    const { stdout } = await runScript(commands, { env });
+    const lines = stdout.trimEnd().split("\n");
+    const shown = (command: string) => new RegExp(`${command.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}.*# (.*)$`, "m").exec(commands)![1];
+    expect(lines[0]).toBe(shown("set chat room-1 m1"));
+    expect(JSON.parse(lines[1])).toMatchObject({ revision: 2, offset: 2, newValue: { text: "hello", likes: 1 } });
+    expect(lines[2].startsWith(shown("get chat room-1 m1").replace("...}", ""))).toBe(true);
+    expect(JSON.parse(lines[3])).toMatchObject({ revision: 1, offset: 3, newValue: { text: "hi" } });
+    expect(lines[4]).toMatch(/^ITEM +REVISION +UPDATED +DATA$/);
+    expect(lines[5]).toMatch(/^m1 +2 +\S+ +\{"text":"hello","likes":1\}$/);
+    expect(lines[6]).toMatch(/^m2 +1 +\S+ +\{"text":"hi"\}$/);
+    expect(JSON.parse(lines[7])).toMatchObject({ deleted: true, offset: 4 });
+    expect(lines[8]).toBe(shown("groups chat"));
+    expect(lines[9]).toBe(shown("streams"));
+    expect(lines).toHaveLength(10);
+
+    // The watch prints the state first (which jq drops), then every change: write until one shows.
+    const watch = start(block("cli-watch").text, { env });
+    let n = 0;
+    const written = (async () => {
+      while (!/^\[\d+,"(create|update)","m3",\d+\]$/m.test(watch.output())) {
+        await runScript(`iii-stream set chat room-1 m3 ${n++}`, { env });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
+    const [, offset] = await watch.waitFor(/^\[(\d+),"(?:create|update)","m3",\d+\]$/m);
+    await written;
+    expect(Number(offset)).toBeGreaterThanOrEqual(5);
+    await watch.stop("SIGINT");
   });
 
   it("several instances on one Redis serve the same items", { timeout: 90_000 }, async () => {

@@ -114,6 +114,12 @@ export class LiveView<T = JsonValue> {
     /** @internal Told when a stream proves the connection works. */
     private readonly onLive: () => void,
   ) {
+    if (options.fromOffset !== undefined) {
+      if (!Number.isSafeInteger(options.fromOffset) || options.fromOffset < 0) {
+        throw new StreamError(ErrorCode.InvalidArgument, `fromOffset must be a non-negative integer, got ${JSON.stringify(options.fromOffset)}`);
+      }
+      this._offset = options.fromOffset;
+    }
     const parse = options.parse;
     this.parseValue = parse === undefined ? undefined : typeof parse === "function" ? parse : (value) => parse.parse(value);
     const signal = options.signal;

@@ -64,4 +64,12 @@ export interface WatchOptions<T = JsonValue> {
   parse?: ((value: JsonValue) => T) | { parse(value: unknown): T };
   /** Closes the view when aborted. Default none. */
   signal?: AbortSignal;
+  /**
+   * Start after this group offset, as a view that was live up to it would: the changes after
+   * it arrive as `change`s, and when the server no longer holds them all, a `reset` brings
+   * the whole state. Until such a reset `items` holds only what changed after the offset,
+   * so this is for change feeds (a resumed `iii-stream watch`), not for a copy of the group.
+   * Default none: the view starts from a snapshot of the whole group.
+   */
+  fromOffset?: number;
 }
