@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -42,6 +43,7 @@ const RUN_HERE = new Set([
   "client-node",
   "client-browser",
   "two-instances",
+  "kubernetes-probes",
   "metrics-curl",
   "metrics-scrape-config",
   "cli-commands",
@@ -441,5 +443,61 @@ describe("README.md", () => {
     // test/metrics-prometheus.test.ts gives this configuration, its target moved, to a real Prometheus.
     const config = parseYaml(block("metrics-scrape-config").text) as { scrape_configs: { job_name: string; metrics_path: string; static_configs: { targets: string[] }[] }[] };
     expect(config.scrape_configs).toEqual([{ job_name: "iii-stream", metrics_path: "/metrics", static_configs: [{ targets: ["127.0.0.1:3112"] }] }]);
+  });
+
+  it("the Kubernetes probes: the pod's args serve them, the readiness probe fails within the drain, the grace covers it", { timeout: 60_000 }, async () => {
+    interface Probe {
+      httpGet: { path: string; port: number; httpHeaders: { name: string; value: string }[] };
+      periodSeconds: number;
+      failureThreshold: number;
+    }
+    const spec = parseYaml(block("kubernetes-probes").text) as {
+      terminationGracePeriodSeconds: number;
+      containers: { args: string[]; ports: { containerPort: number }[]; livenessProbe: Probe; readinessProbe: Probe }[];
+    };
+    const [container] = spec.containers;
+    const { livenessProbe: liveness, readinessProbe: readiness } = container;
+    expect([liveness.httpGet.port, readiness.httpGet.port, container.ports[0].containerPort]).toEqual([3112, 3112, 3112]);
+    const drainMs = Number(container.args[container.args.indexOf("--drain-ms") + 1]);
+    // Readiness fails before the drain ends, and the kubelet kills only after the drain and the 3 s of shutdown.
+    expect(readiness.periodSeconds * readiness.failureThreshold * 1000).toBeLessThan(drainMs);
+    expect(spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(drainMs + 3000);
+
+    const prefix = uniquePrefix("readme-k8s");
+    const port = await freePort();
+    const args = container.args.map((arg) => (arg === "shop:" ? prefix : arg.replace("redis://127.0.0.1:6379", REDIS_URL)));
+    const server = await spawnServer([...args, "--port", String(port)]);
+    servers.push(server);
+    /** What the kubelet's httpGet sees, with the probe's headers (fetch may not set Host). */
+    const probe = (what: Probe, host?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const headers = Object.fromEntries(what.httpGet.httpHeaders.map((h) => [h.name, host ?? h.value]));
+        const req = request({ host: "127.0.0.1", port, path: what.httpGet.path, headers }, (res) => {
+          let body = "";
+          res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    try {
+      expect(await probe(liveness)).toEqual({ status: 200, body: '{"status":"ok"}' });
+      expect(await probe(readiness)).toEqual({ status: 200, body: '{"status":"ready","adapter":"redis"}' });
+      // Without the Host header the kubelet would send the pod's address, which the Host check refuses.
+      expect((await probe(readiness, `10.1.2.3:${port}`)).status).toBe(421);
+      server.child.kill("SIGTERM");
+      let ready = await probe(readiness);
+      while (ready.status === 200) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        ready = await probe(readiness);
+      }
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(ready.body)).toMatchObject({ status: "draining" });
+      expect((await probe(liveness)).status).toBe(200);
+    } finally {
+      server.child.kill("SIGKILL");
+      await server.exited;
+      await deleteKeys(prefix);
+    }
   });
 });
