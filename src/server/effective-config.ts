@@ -6,7 +6,7 @@ import type { ResolvedOptions } from "./options.js";
  * never appear: API keys are counted, not shown (remote function URLs carry no
  * credentials; registration refuses them).
  */
-export function effectiveConfig(options: ResolvedOptions, port: number): Record<string, unknown> {
+export function effectiveConfig(options: ResolvedOptions, port: number, metricsPort?: number): Record<string, unknown> {
   const { functions } = options;
   return {
     port,
@@ -33,6 +33,9 @@ export function effectiveConfig(options: ResolvedOptions, port: number): Record<
     triggers: (functions.triggers ?? []).length,
     web_socket: snakeCaseKeys(options.webSocket),
     connections: snakeCaseKeys(options.connections),
+    metrics_enabled: options.metrics.enabled,
+    // Where /metrics is served: the service port unless a port of its own was asked for.
+    ...(options.metrics.enabled ? { metrics_port: metricsPort ?? port, metrics_stream_labels: options.metrics.streamLabels } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { TallyHistogram } from "./tally-histogram.js";
 import type { Metrics, RpcProtocol, SubscriptionEndReason, SubscriptionTransport, TriggerCallOutcome, WriteOp } from "../core/metrics.js";
 
 /** What the gauges read when scraped, instead of being kept up to date on every change. */
@@ -51,10 +52,13 @@ export class PrometheusMetrics implements Metrics {
   private readonly streamLabels: boolean;
   private readonly rpcRequests: Counter<"method" | "code" | "protocol">;
   private readonly rpcDuration: Histogram<"method" | "protocol">;
+  /** Each call's children by method, protocol and code (a few dozen at most), so that a call hashes no labels. */
+  private readonly rpcChildren = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<"method" | "protocol"> }>();
   private readonly subscriptions: Gauge<string>;
   private readonly subscriptionsEnded: Counter<string>;
-  private readonly deliveries: Record<SubscriptionTransport, Counter.Internal>;
-  private readonly deliveryLag: Histogram;
+  /** Deliveries since the last scrape, added to their counter when scraped: the fan-out path only adds to a number. */
+  private readonly deliveriesPending: Record<SubscriptionTransport, number> = { subscribe: 0, stream_socket: 0, in_process: 0 };
+  private readonly deliveryLag: TallyHistogram;
   private readonly writes: Counter<string>;
   /** Bound once; absent with stream labels, whose children depend on the stream. */
   private readonly writesByOp: Record<WriteOp, Counter.Internal> | undefined;
@@ -93,19 +97,26 @@ export class PrometheusMetrics implements Metrics {
       labelNames: ["transport", "reason", ...stream],
       registers,
     });
-    const deliveries = new Counter({
+    const pending = this.deliveriesPending;
+    new Counter({
       name: "iii_stream_deliveries_total",
       help: "Messages written to subscribers' sockets, by transport.",
       labelNames: ["transport"],
       registers,
+      collect() {
+        for (const transport of TRANSPORTS) {
+          if (pending[transport] === 0) continue;
+          this.inc({ transport }, pending[transport]);
+          pending[transport] = 0;
+        }
+      },
     });
-    this.deliveries = Object.fromEntries(TRANSPORTS.map((t) => [t, deliveries.labels(t)])) as Record<SubscriptionTransport, Counter.Internal>;
-    this.deliveryLag = new Histogram({
-      name: "iii_stream_delivery_lag_seconds",
-      help: "From the commit of a change or event to its write on a subscriber's socket; observed once per write, for its oldest message.",
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.deliveryLag = new TallyHistogram(
+      "iii_stream_delivery_lag_seconds",
+      "From the commit of a change or event to its write on a subscriber's socket; observed once per write, for its oldest message.",
+      LATENCY_BUCKETS,
+    );
+    this.registry.registerMetric(this.deliveryLag.asMetric());
     this.writes = new Counter({
       name: "iii_stream_writes_total",
       help: "Writes that succeeded, by operation (set, update, delete, send).",
@@ -182,8 +193,14 @@ export class PrometheusMetrics implements Metrics {
   }
 
   rpcFinished(method: string, protocol: RpcProtocol, code: string, seconds: number): void {
-    this.rpcRequests.labels(method, code, protocol).inc();
-    this.rpcDuration.labels(method, protocol).observe(seconds);
+    const key = `${method} ${protocol} ${code}`;
+    let children = this.rpcChildren.get(key);
+    if (!children) {
+      children = { requests: this.rpcRequests.labels(method, code, protocol), duration: this.rpcDuration.labels(method, protocol) };
+      this.rpcChildren.set(key, children);
+    }
+    children.requests.inc();
+    children.duration.observe(seconds);
   }
 
   subscriptionOpened(transport: SubscriptionTransport, streamName: string): void {
@@ -202,7 +219,7 @@ export class PrometheusMetrics implements Metrics {
   }
 
   delivered(transport: SubscriptionTransport, count: number, lagSeconds: number | undefined): void {
-    this.deliveries[transport].inc(count);
+    this.deliveriesPending[transport] += count;
     if (lagSeconds !== undefined) this.deliveryLag.observe(lagSeconds);
   }
 

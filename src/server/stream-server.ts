@@ -194,7 +194,7 @@ export class StreamServer {
 
   /** The settings this server runs with, defaults filled in and secrets left out (the start-up log line). */
   effectiveConfig(): Record<string, unknown> {
-    return { adapter: this.engine.storeName, ...effectiveConfig(this.options, this.port) };
+    return { adapter: this.engine.storeName, ...effectiveConfig(this.options, this.port, this.metricsPort) };
   }
 
   /** Open and refused connections, and the bytes waiting in their sockets. */
