@@ -16,18 +16,26 @@ function target(scheduler: FlushScheduler, log: string[], name: string, again = 
 }
 
 describe("the flush scheduler", () => {
+  /** Flushes turn by turn until `done`; what each turn flushed. */
+  async function turns(log: string[], done: () => boolean): Promise<string[][]> {
+    const perTurn: string[][] = [];
+    while (!done()) {
+      const before = log.length;
+      await turn();
+      perTurn.push(log.slice(before));
+    }
+    return perTurn;
+  }
+
+  // SLICE_MS may end a turn sooner on a loaded machine (the process descheduled mid-turn), never later.
   it("flushes at most FLUSHES_PER_TURN targets per turn, in the order they were queued", async () => {
     const scheduler = new FlushScheduler();
     const log: string[] = [];
     const count = FLUSHES_PER_TURN * 2 + 1;
     for (let i = 0; i < count; i++) scheduler.add(target(scheduler, log, `t${i}`));
-    const perTurn: number[] = [];
-    while (log.length < count) {
-      const before = log.length;
-      await turn();
-      perTurn.push(log.length - before);
-    }
-    expect(perTurn).toEqual([FLUSHES_PER_TURN, FLUSHES_PER_TURN, 1]);
+    const perTurn = await turns(log, () => log.length === count);
+    expect(perTurn.length).toBeGreaterThanOrEqual(3);
+    expect(perTurn.filter((flushed) => flushed.length > FLUSHES_PER_TURN)).toEqual([]);
     expect(log).toEqual(Array.from({ length: count }, (_, i) => `t${i}`));
   });
 
@@ -37,11 +45,9 @@ describe("the flush scheduler", () => {
     scheduler.add(target(scheduler, log, "busy", 2));
     scheduler.add(target(scheduler, log, "a"));
     scheduler.add(target(scheduler, log, "b"));
-    await turn();
-    expect(log).toEqual(["busy", "a", "b"]);
-    await turn();
-    await turn();
+    const perTurn = await turns(log, () => log.length === 5);
     expect(log).toEqual(["busy", "a", "b", "busy", "busy"]);
+    expect(perTurn.filter((flushed) => flushed.filter((name) => name === "busy").length > 1)).toEqual([]);
   });
 
   it("leaves the rest for the next turn once a turn's flushes took SLICE_MS", async () => {

@@ -91,7 +91,7 @@ describe("logs at info", () => {
       {
         level: "error",
         message: "call failed",
-        fields: { method: "Set", service: "iii.stream.v1.StreamService", code: "unknown", peer: expect.stringMatching(PEER), error: expect.stringContaining("the disk is on fire") },
+        fields: { method: "Set", service: "iii.stream.v1.StreamService", code: "internal", peer: expect.stringMatching(PEER), error: expect.stringContaining("the disk is on fire") },
       },
     ]);
   });

@@ -10,7 +10,10 @@ import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SubscribeRequestSchema } from "../gen/iii/stream/v1/stream_pb.js";
-import { silentLog } from "../src/index.js";
+import { MemoryItemStore, silentLog } from "../src/index.js";
+import { StreamEngine } from "../src/core/engine.js";
+import { FlushScheduler } from "../src/core/flush-scheduler.js";
+import type { Subscription } from "../src/core/subscription.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { json } from "./support/subscribe-view.js";
 
@@ -116,4 +119,22 @@ describe("unary calls while fan-out is behind", () => {
     // Before: the whole backlog was flushed in the turn of the writes, ahead of the Get.
     expect(deliveredWhenAnswered).toBeLessThan(expected);
   }, 60_000);
+});
+
+describe("the fan-out of a large group", () => {
+  it("runs after the write that made it, in the scheduler's turns, and hands every subscriber every change once, in order", async () => {
+    const engine = new StreamEngine({ store: new MemoryItemStore(), scheduler: new FlushScheduler() });
+    try {
+      const subscriptions: Subscription[] = await Promise.all(Array.from({ length: SUBSCRIPTIONS }, () => engine.subscribe({ streamName: STREAM, groupId: "large" })));
+      for (const subscription of subscriptions) expect(subscription.take()?.message.kind).toBe("snapshot");
+      for (let i = 0; i < 5; i++) await engine.set({ streamName: STREAM, groupId: "large", itemId: `i${i}` }, i);
+      // Before: each write handed its change to all of them before it returned.
+      expect(subscriptions.filter((subscription) => subscription.pending > 0)).toHaveLength(0);
+      while (subscriptions.some((subscription) => subscription.pending < 5)) await sleep(1);
+      const offsets = new Set(subscriptions.map((subscription) => JSON.stringify(Array.from({ length: 5 }, () => subscription.take()?.offset))));
+      expect([...offsets]).toEqual([JSON.stringify([1, 2, 3, 4, 5])]);
+    } finally {
+      await engine.close();
+    }
+  });
 });

@@ -15,6 +15,7 @@ import { decodePageToken, encodePageToken, type PageScope } from "./page-token.j
 import { GROUP_PAGE_SIZES, GROUPS_PER_STREAM, ITEM_PAGE_SIZES, resolvePageSize, STREAM_PAGE_SIZES } from "./page-size.js";
 import { itemBytes } from "./encoded-size.js";
 import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
+import type { FlushScheduler } from "./flush-scheduler.js";
 import { NO_METRICS, type Metrics, type SubscriptionTransport, type WriteOp } from "./metrics.js";
 
 export interface EngineOptions {
@@ -29,6 +30,14 @@ export interface EngineOptions {
   maxSubscriptions?: number;
   /** Run in list order around writes and subscriptions (see EngineHooks). Default none. */
   hooks?: readonly EngineHooks[];
+  /**
+   * Where the fan-out of a large group runs (see GroupFeed): give the server's, which its
+   * transports flush from, so that handing a change to 20,000 subscribers happens in the
+   * same slices as writing it to them, and never inside the write that made it. Default
+   * none: every subscriber gets a change before the write returns, as an engine used in
+   * process without transports expects.
+   */
+  scheduler?: FlushScheduler;
   /**
    * Most estimated bytes of items in one snapshot chunk (see encoded-size.ts); an item
    * larger than that is a chunk of its own. Default 256 KiB: far below the 4 MB that
@@ -179,6 +188,7 @@ export class StreamEngine {
       heartbeatMs: options.heartbeatMs ?? 15_000,
       maxSubscriptions: options.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS,
       snapshotChunkBytes: options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES,
+      scheduler: options.scheduler,
     });
   }
 

@@ -43,14 +43,22 @@ export class FlushScheduler {
   /** Targets waiting, from `head` on; slots before it are flushed and cleared. */
   private queue: Array<Flushable | undefined> = [];
   private head = 0;
+  /** Targets that run first next turn (see addFirst). */
+  private first: Flushable[] = [];
   private pending = false;
 
   private readonly run = (): void => {
-    const queue = this.queue;
     const deadline = performance.now() + SLICE_MS;
+    const queue = this.queue;
     // Only what was queued before this turn: a target that queues itself again waits for the next one.
     const end = queue.length;
     try {
+      const first = this.first;
+      if (first.length > 0) {
+        this.first = [];
+        for (const target of first) target.flush();
+      }
+      // At least one of the others each turn, however long the first took: they always make progress.
       for (let flushed = 0; this.head < end && flushed < FLUSHES_PER_TURN; flushed++) {
         const target = queue[this.head]!;
         queue[this.head++] = undefined;
@@ -69,8 +77,10 @@ export class FlushScheduler {
       if (queue.length > KEPT_SLOTS) this.queue = [];
       else queue.length = 0;
       this.head = 0;
-      this.pending = false;
-      return;
+      if (this.first.length === 0) {
+        this.pending = false;
+        return;
+      }
     }
     // The flushed slots are given back once they are the larger part, so compacting costs O(1) per target.
     if (this.head > queue.length >>> 1) {
@@ -83,6 +93,20 @@ export class FlushScheduler {
   /** Queues `target` for the next turn; the caller makes sure it is queued at most once. */
   add(target: Flushable): void {
     this.queue.push(target);
+    this.wake();
+  }
+
+  /**
+   * Queues `target` to run at the start of the next turn, before the others and whatever
+   * the turn's bounds: for a producer (a group's fan-out) whose work the others wait for,
+   * which must not wait a whole round of them. It bounds its own work per flush.
+   */
+  addFirst(target: Flushable): void {
+    this.first.push(target);
+    this.wake();
+  }
+
+  private wake(): void {
     if (this.pending) return;
     this.pending = true;
     setImmediate(this.run);

@@ -4,6 +4,41 @@ import { Delivery } from "./delivery.js";
 import { ErrorCode, StreamError } from "./errors.js";
 import type { Subscription } from "./subscription.js";
 import { SnapshotSession } from "./snapshot-session.js";
+import type { Flushable, FlushScheduler } from "./flush-scheduler.js";
+
+/**
+ * Most subscribers a message is handed to within the write that made it. Beyond, the
+ * fan-out runs in the scheduler's slices: at 20,000 subscribers, handing a change to
+ * each took 10 ms or more of the write, so 100 writes/s filled the event loop with
+ * fan-out and unary calls (the writes' own acknowledgements among them) waited behind it.
+ */
+const WRITE_FAN_OUT = 256;
+/**
+ * Deliveries handed out per flush of a fan-out, one flush at the start of each turn: about
+ * a millisecond, then the transports write them. Enough that every subscription of a
+ * 20,000-subscriber group gets several messages per round of its transports, which then
+ * write them together.
+ */
+const FAN_OUT_CHUNK = 4096;
+
+/** One message on its way to the subscribers the group had when it came (see GroupFeed.dispatch). */
+interface FanOut {
+  delivery: Delivery;
+  /** The group's subscribers then: an array shared by every message until they change. */
+  group: Subscription[];
+  /** The item's subscribers then, if the message concerns one that has any. */
+  item: Subscription[] | undefined;
+}
+
+export interface GroupFeedOptions {
+  /** Where a large fan-out runs; without one every message is handed out at once. See EngineOptions.scheduler. */
+  scheduler: FlushScheduler | undefined;
+  /**
+   * Most messages waiting to be handed out (see QueueLimits.maxMessages): beyond, the
+   * subscribers are that far behind, and are ended as their own queues would end them.
+   */
+  maxPending: number;
+}
 
 /**
  * The local fan-out point of one group: it watches the group through the store once,
@@ -16,8 +51,15 @@ import { SnapshotSession } from "./snapshot-session.js";
  * back meanwhile). When the history no longer holds them, or the store cannot deliver
  * any more, it ends its subscribers with UNAVAILABLE, and they resume with from_offset.
  */
-export class GroupFeed {
+export class GroupFeed implements Flushable {
   private readonly groupSubscribers = new Set<Subscription>();
+  /** `groupSubscribers` as an array, made when a message needs it and kept until they change. */
+  private groupRecipients: Subscription[] | undefined;
+  /** Messages being handed out, oldest first from `fanOutHead`; `fanOutAt` is where the oldest has got to. */
+  private fanOuts: Array<FanOut | undefined> = [];
+  private fanOutHead = 0;
+  private fanOutAt = 0;
+  private fanOutQueued = false;
   private readonly itemSubscribers = new Map<string, Set<Subscription>>();
   private unwatch: (() => void) | undefined;
   private closed = false;
@@ -41,6 +83,7 @@ export class GroupFeed {
     private readonly store: ItemStore,
     /** See SnapshotSession's chunkBytes. */
     private readonly snapshotChunkBytes: number,
+    private readonly options: GroupFeedOptions = { scheduler: undefined, maxPending: Infinity },
   ) {
     this.ready = this.open();
   }
@@ -96,10 +139,22 @@ export class GroupFeed {
     return this.lastOffset ?? 0;
   }
 
+  /**
+   * The offset every subscriber has been handed every change up to: what a heartbeat may
+   * tell them, since a subscriber that resumes from it must not miss a change still on
+   * its way. Behind `offset` while a fan-out runs.
+   */
+  get deliveredOffset(): number {
+    const next = this.fanOuts[this.fanOutHead]?.delivery.message;
+    if (next === undefined) return this.offset;
+    return next.kind === "change" ? next.offset - 1 : next.offset;
+  }
+
   add(subscription: Subscription): void {
     const itemId = subscription.target.itemId;
     if (itemId === undefined) {
       this.groupSubscribers.add(subscription);
+      this.groupRecipients = undefined;
       return;
     }
     let subscribers = this.itemSubscribers.get(itemId);
@@ -113,7 +168,7 @@ export class GroupFeed {
   remove(subscription: Subscription): void {
     const itemId = subscription.target.itemId;
     if (itemId === undefined) {
-      this.groupSubscribers.delete(subscription);
+      if (this.groupSubscribers.delete(subscription)) this.groupRecipients = undefined;
       return;
     }
     const subscribers = this.itemSubscribers.get(itemId);
@@ -131,6 +186,7 @@ export class GroupFeed {
     this.closed = true;
     this.unwatch?.();
     this.unwatch = undefined;
+    this.dropFanOuts();
   }
 
   private receive(message: GroupMessage): void {
@@ -205,19 +261,78 @@ export class GroupFeed {
   private lose(reason: string): void {
     const error = new StreamError(ErrorCode.Unavailable, reason);
     for (const subscription of this.subscriptions()) subscription.end(error);
+    this.dropFanOuts();
     this.lastOffset = undefined;
   }
 
+  /**
+   * Hands a message to the subscribers the group has now. A small group gets it at once;
+   * a large one (or any while an earlier fan-out still runs, to keep messages in order)
+   * through the scheduler, FAN_OUT_CHUNK subscribers per flush, so that the write that
+   * made it returns without waiting for every subscriber. Those who join meanwhile are
+   * not handed it: their snapshot, read later, already holds it.
+   */
   private dispatch(message: GroupMessage): void {
     if (message.kind === "change") {
       this.lastOffset = message.offset;
       for (const session of this.sessions) session.observe(message);
     }
     const delivery = new Delivery(message);
-    for (const subscription of this.groupSubscribers) subscription.deliver(delivery);
-    if (message.itemId !== undefined) {
-      const subscribers = this.itemSubscribers.get(message.itemId);
-      if (subscribers) for (const subscription of subscribers) subscription.deliver(delivery);
+    const itemSubscribers = message.itemId === undefined ? undefined : this.itemSubscribers.get(message.itemId);
+    const scheduler = this.options.scheduler;
+    if (
+      scheduler === undefined ||
+      (this.fanOutHead === this.fanOuts.length && this.groupSubscribers.size + (itemSubscribers?.size ?? 0) <= WRITE_FAN_OUT)
+    ) {
+      for (const subscription of this.groupSubscribers) subscription.deliver(delivery);
+      if (itemSubscribers) for (const subscription of itemSubscribers) subscription.deliver(delivery);
+      return;
     }
+    if (this.fanOuts.length - this.fanOutHead >= this.options.maxPending) {
+      for (const subscription of this.subscriptions()) subscription.fellBehind();
+      this.dropFanOuts();
+      return;
+    }
+    this.fanOuts.push({ delivery, group: (this.groupRecipients ??= [...this.groupSubscribers]), item: itemSubscribers && [...itemSubscribers] });
+    if (!this.fanOutQueued) {
+      this.fanOutQueued = true;
+      scheduler.addFirst(this);
+    }
+  }
+
+  /** Hands out the next FAN_OUT_CHUNK deliveries of the waiting messages, in order; comes back for the rest. */
+  flush(): void {
+    this.fanOutQueued = false;
+    const fanOuts = this.fanOuts;
+    let budget = FAN_OUT_CHUNK;
+    while (budget > 0 && this.fanOutHead < fanOuts.length) {
+      const { delivery, group, item } = fanOuts[this.fanOutHead]!;
+      const total = group.length + (item?.length ?? 0);
+      const end = Math.min(total, this.fanOutAt + budget);
+      for (let i = this.fanOutAt; i < end; i++) (i < group.length ? group[i] : item![i - group.length]).deliver(delivery);
+      budget -= end - this.fanOutAt;
+      this.fanOutAt = end;
+      if (end === total) {
+        fanOuts[this.fanOutHead++] = undefined;
+        this.fanOutAt = 0;
+      }
+    }
+    if (this.fanOutHead === fanOuts.length) {
+      this.dropFanOuts();
+      return;
+    }
+    // Flushed slots are given back once they are the larger part, so compacting costs O(1) per message.
+    if (this.fanOutHead > fanOuts.length >>> 1) {
+      fanOuts.splice(0, this.fanOutHead);
+      this.fanOutHead = 0;
+    }
+    this.fanOutQueued = true;
+    this.options.scheduler!.addFirst(this);
+  }
+
+  private dropFanOuts(): void {
+    this.fanOuts = [];
+    this.fanOutHead = 0;
+    this.fanOutAt = 0;
   }
 }

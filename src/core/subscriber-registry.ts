@@ -4,6 +4,7 @@ import { ErrorCode, StreamError } from "./errors.js";
 import { groupKey } from "./names.js";
 import { Subscription, type QueueLimits, type SubscriptionTarget } from "./subscription.js";
 import type { SnapshotSession } from "./snapshot-session.js";
+import type { FlushScheduler } from "./flush-scheduler.js";
 
 export interface SubscriberStats {
   /** Subscriptions open in this process. */
@@ -26,6 +27,8 @@ export interface RegistryOptions {
   maxSubscriptions: number;
   /** See SnapshotSession's chunkBytes. */
   snapshotChunkBytes: number;
+  /** See EngineOptions.scheduler. */
+  scheduler: FlushScheduler | undefined;
 }
 
 /**
@@ -64,7 +67,10 @@ export class SubscriberRegistry {
     const key = groupKey(target.streamName, target.groupId);
     let feed = this.feeds.get(key);
     if (!feed) {
-      feed = new GroupFeed(target.streamName, target.groupId, this.store, this.options.snapshotChunkBytes);
+      feed = new GroupFeed(target.streamName, target.groupId, this.store, this.options.snapshotChunkBytes, {
+        scheduler: this.options.scheduler,
+        maxPending: this.options.queueLimits.maxMessages,
+      });
       this.feeds.set(key, feed);
     }
     const subscription = new Subscription(target, this.options.queueLimits, onReadable);
@@ -133,7 +139,7 @@ export class SubscriberRegistry {
     const due = Date.now() - this.options.heartbeatMs;
     for (const feed of this.feeds.values()) {
       for (const subscription of feed.subscriptions()) {
-        if (subscription.lastQueuedAt <= due) subscription.heartbeat(feed.offset);
+        if (subscription.lastQueuedAt <= due) subscription.heartbeat(feed.deliveredOffset);
       }
     }
   }

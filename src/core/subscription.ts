@@ -183,6 +183,14 @@ export class Subscription implements AsyncIterable<Delivery> {
   }
 
   /**
+   * Ends the subscription with RESOURCE_EXHAUSTED, as an overflow of its own queue would:
+   * its group holds more than `maxMessages` messages not yet handed to it (see GroupFeed).
+   */
+  fellBehind(): void {
+    if (this.state !== "ended") this.overflow("messages");
+  }
+
+  /**
    * Ends the subscription; queued messages are dropped. Idempotent: the first call's
    * error and reason stand. Without a reason: `client` when there is no error, else `error`.
    */

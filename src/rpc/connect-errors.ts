@@ -14,10 +14,16 @@ const CONNECT_CODES: Record<ErrorCode, Code> = {
   [ErrorCode.Internal]: Code.Internal,
 };
 
-/** The edge of the core: a StreamError becomes the ConnectError with the same code. */
+/**
+ * The edge of the core: a StreamError becomes the ConnectError with the same code. Anything
+ * else that is not already a ConnectError (a store's plain Error, a bug) is the server's own
+ * failure, INTERNAL by StreamError.from, where Connect alone would call it UNKNOWN.
+ */
 export function toConnectError(error: unknown): ConnectError {
-  if (error instanceof StreamError) return new ConnectError(error.message, CONNECT_CODES[error.code]);
-  return ConnectError.from(error);
+  // A cancelled call (the client went away) stays CANCELED, as Connect reports it.
+  if (error instanceof ConnectError || (error instanceof Error && error.name === "AbortError")) return ConnectError.from(error);
+  const normalized = StreamError.from(error);
+  return new ConnectError(normalized.message, CONNECT_CODES[normalized.code], undefined, undefined, error);
 }
 
 /** Runs a handler and reports any core error it throws with its Connect code. */

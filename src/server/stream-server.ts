@@ -87,8 +87,12 @@ export class StreamServer {
       allowedHosts: resolved.allowedFunctionHosts,
       tracer: resolved.tracer,
     });
+    // One per server: every Subscribe call and stream socket flushes from one timer per
+    // event-loop turn, and a large group's fan-out runs in the same slices.
+    const scheduler = new FlushScheduler();
     this.engine = new StreamEngine({
       store: backend.items,
+      scheduler,
       maxValueBytes: resolved.maxMessageBytes,
       heartbeatMs: resolved.heartbeatMs,
       queueLimits: resolved.queueLimits,
@@ -99,8 +103,6 @@ export class StreamServer {
       metrics,
       log: resolved.log,
     });
-    // One per server: every Subscribe call and stream socket flushes from one timer per event-loop turn.
-    const scheduler = new FlushScheduler();
     const subscribe = new SubscribeEndpoint({
       scheduler,
       engine: this.engine,
