@@ -8,6 +8,7 @@
 // The server and its options.
 export { createStreamServer, StreamServer, type Readiness, type ServerStats } from "./server/stream-server.js";
 export type { MetricsOptions, StreamServerOptions } from "./server/options.js";
+export type { TlsOptions } from "./server/tls-context.js";
 export type { FunctionsOptions, TriggerInfo } from "./functions/functions-runtime.js";
 export type { WebSocketOptions } from "./ws/websocket-bridge.js";
 export type { QueueLimits } from "./core/subscription.js";

@@ -28,6 +28,9 @@ const RUN_HERE = new Set([
   "tour-subscribe",
   "tour-write",
   "reflection-list",
+  "tls-cert",
+  "tls-start",
+  "tls-call",
   "audit-function",
   "audit-register",
   "config-file",
@@ -212,6 +215,21 @@ describe("README.md", () => {
     for (const method of ["iii.stream.v1.StreamService/Subscribe", "iii.stream.v1.TriggerService/RegisterTrigger", "grpc.health.v1.Health/Check"]) {
       expect(methods).toContain(method);
     }
+  });
+
+  it("TLS: the certificate openssl makes serves https, and buf curl trusts it by --cacert", { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(scratch, "tls-"));
+    await runScript(block("tls-cert").text, { cwd: dir });
+    const inDir = (text: string) => text.replace(/\b(cert|key)\.pem\b/g, (file) => join(dir, file));
+    const port = await freePort();
+    const server = start(inDir(localize(block("tls-start").text, { 3112: port })));
+    const [, url] = await server.waitFor(LISTENING, 60_000);
+    expect(url).toBe(`https://127.0.0.1:${port}`);
+    expect(README).toContain("It says `iii-stream listening on https://127.0.0.1:3112`.");
+    const { stdout } = await runScript(inDir(localize(block("tls-call").text, { 3112: port })));
+    expect(stdout).toContain("iii.stream.v1.StreamService/Subscribe");
+    expect(jsonDocuments(stdout).at(-1)).toEqual({});
+    await server.stop();
   });
 
   describe("a remote function in Python, registered by hand and from a config file", () => {

@@ -20,6 +20,8 @@ export interface CommandLine {
   syncIntervalMs?: string;
   redisUrl?: string;
   redisPrefix?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   drainMs?: string;
   metricsPort?: string;
   /** `--no-metrics`: count nothing, serve no /metrics. */
@@ -38,6 +40,14 @@ export interface Startup {
   ignored: string[];
   /** How the process logs; a format left unset is chosen by whether standard output is a terminal. */
   log: { level: LogLevel; format?: LogFormat };
+  /** The PEM files to serve HTTPS with, when asked to; read at start (see readTlsFiles). */
+  tlsFiles?: TlsFiles;
+}
+
+/** Where the certificate and its key are. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
 }
 
 /**
@@ -94,7 +104,17 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
     },
     ignored: ignoredSettings(config.adapter),
     log: { level: config.log_level ?? "info", ...(config.log_format !== undefined ? { format: config.log_format } : {}) },
+    ...tlsFilesOf(flags.tlsCert ?? config.tls_cert, flags.tlsKey ?? config.tls_key),
   };
+}
+
+/** Both files or neither: a certificate without its key (or the reverse) cannot serve anything. */
+function tlsFilesOf(cert: string | undefined, key: string | undefined): { tlsFiles?: TlsFiles } {
+  if (cert === undefined && key === undefined) return {};
+  if (cert === undefined || key === undefined) {
+    throw new ConfigError(`--tls-cert (tls_cert) and --tls-key (tls_key) go together; only ${cert === undefined ? "the key" : "the certificate"} is given`);
+  }
+  return { tlsFiles: { cert, key } };
 }
 
 /**

@@ -142,6 +142,10 @@ export const configSchema = z.strictObject({
   http2_idle_timeout_ms: z.number().int().min(0).optional(),
   max_connections: z.number().int().min(1).optional(),
   max_connections_per_address: z.number().int().min(1).optional(),
+  /** Serve HTTPS: the certificate chain's PEM file (relative paths from the working directory); needs tls_key. */
+  tls_cert: z.string().min(1).optional(),
+  /** The PEM file of tls_cert's private key; needs tls_cert. */
+  tls_key: z.string().min(1).optional(),
   /** Count and serve Prometheus metrics at /metrics (default true). */
   metrics_enabled: z.boolean().optional(),
   /** Serve /metrics on this port instead of the service port (default: the service port). */

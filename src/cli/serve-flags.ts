@@ -12,6 +12,8 @@ export const SERVE_FLAGS = {
   "sync-interval-ms": { type: "string" },
   "redis-url": { type: "string" },
   "redis-prefix": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
   "drain-ms": { type: "string" },
   "metrics-port": { type: "string" },
   "no-metrics": { type: "boolean" },

@@ -5,6 +5,7 @@ import { ConfigError } from "./config.js";
 import { configToOptions, maskedUrl, storeDetail, storeSettings } from "./config-to-options.js";
 import { packageVersion } from "./package-version.js";
 import { SERVE_FLAGS } from "./serve-flags.js";
+import { readTlsFiles } from "./tls-files.js";
 import { CLIENT_COMMANDS } from "./client-commands/command-line.js";
 import { errorFields } from "../core/log.js";
 import { pinoLog } from "../server/pino-log.js";
@@ -42,6 +43,9 @@ Options:
                     fsync and fsync every N ms; a power loss or OS crash can
                     lose the last N ms of acknowledged writes (default: every
                     write is on disk before its reply)
+  --tls-cert FILE   serve HTTPS (h2 and http/1.1 by ALPN, wss:// for the
+                    WebSockets) with this PEM certificate chain; needs --tls-key
+  --tls-key FILE    the PEM private key of --tls-cert
   --drain-ms N      on SIGTERM or SIGINT, first serve N ms more with /readyz
                     503 "draining" and gRPC health NOT_SERVING, so that a load
                     balancer polling readiness moves new clients elsewhere;
@@ -64,7 +68,7 @@ Options:
                     public_reads, max_subscriptions,
                     http2_max_concurrent_streams, log_level, log_format,
                     drain_ms, metrics_enabled, metrics_port,
-                    metrics_stream_labels);
+                    metrics_stream_labels, tls_cert, tls_key);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -124,6 +128,8 @@ export async function serve(argv: string[]): Promise<number> {
         syncIntervalMs: args["sync-interval-ms"],
         redisUrl: args["redis-url"],
         redisPrefix: args["redis-prefix"],
+        tlsCert: args["tls-cert"],
+        tlsKey: args["tls-key"],
         drainMs: args["drain-ms"],
         metricsPort: args["metrics-port"],
         noMetrics: args["no-metrics"],
@@ -139,7 +145,7 @@ export async function serve(argv: string[]): Promise<number> {
     return error instanceof ConfigError ? 2 : 1;
   }
 
-  const { backend: choice, options, ignored } = startup;
+  const { backend: choice, options, ignored, tlsFiles } = startup;
   const log = pinoLog({ level: startup.log.level, format: startup.log.format ?? (process.stdout.isTTY ? "pretty" : "json") });
   let server;
   // "memory", "redis", or "file, data: /abs/dir", for the line that says the server is up.
@@ -149,9 +155,10 @@ export async function serve(argv: string[]): Promise<number> {
   const tracer = tracesTo ? (await import("../server/otel-tracer.js")).otelTracer(packageVersion()) : undefined;
   try {
     if (ignored.length > 0) log.warn("ignored: the reference's kv store settings have no effect here", { settings: ignored });
+    const tls = tlsFiles ? { tls: readTlsFiles(tlsFiles) } : {};
     const backend = await createBackend(choice, log);
     storeLabel = backend.items.name + storeDetail(choice);
-    server = createStreamServer({ ...options, backend, log, tracer });
+    server = createStreamServer({ ...options, ...tls, backend, log, tracer });
     await server.start();
   } catch (error) {
     log.fatal(`iii-stream cannot start: ${(error as Error).message}`);

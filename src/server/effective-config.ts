@@ -36,6 +36,8 @@ export function effectiveConfig(options: ResolvedOptions, port: number, metricsP
     metrics_enabled: options.metrics.enabled,
     // Where /metrics is served: the service port unless a port of its own was asked for.
     ...(options.metrics.enabled ? { metrics_port: metricsPort ?? port, metrics_stream_labels: options.metrics.streamLabels } : {}),
+    // Whether the port serves HTTPS; the key is a secret and the files' paths are the command line's.
+    tls: options.tls !== undefined,
   };
 }
 

@@ -1,11 +1,13 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import type { ConnectionLimits } from "./connection-limits.js";
 import { OpenFileWatch } from "./open-file-limit.js";
 import { serveInTurn } from "./pipelining.js";
+import { ALPN_PROTOCOLS, type TlsOptions } from "./tls-context.js";
 
 type Http1Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 type Http2Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
@@ -41,16 +43,23 @@ export interface ConnectionStats {
 }
 
 /**
- * One TCP port for HTTP/1.1 and cleartext HTTP/2: each new connection goes to one of
- * two Node servers by its first bytes. It tracks every connection and HTTP/2 session
+ * One TCP port for HTTP/1.1 and HTTP/2: each new connection goes to one of two Node
+ * servers by its first bytes. With a certificate every connection is TLS first (ALPN
+ * offers `h2` and `http/1.1`): h2 goes to HTTP/2, anything else is decided by its
+ * decrypted first bytes; without one, HTTP/2 is cleartext (h2c). It tracks every connection and HTTP/2 session
  * so that `close()` can end them gracefully, then for good, and it enforces the
- * connection limits (see ConnectionLimits).
+ * connection limits (see ConnectionLimits) on TLS connections too, handshake included.
  */
 export class OnePortListener {
   private readonly http1: http.Server;
   private readonly http2: http2.Http2Server;
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** The TLS connections over (some of) `sockets`, whose buffers hold what is not yet encrypted. */
+  private readonly secureSockets = new Set<tls.TLSSocket>();
+  private readonly tlsServer: tls.Server | undefined;
+  /** What ends the first-bytes timeout of each connection in its TLS handshake, by peerKey. */
+  private readonly handshaking = new Map<string, () => void>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly perAddress = new Map<string, number>();
   private refused = 0;
@@ -66,6 +75,7 @@ export class OnePortListener {
     http2Settings: http2.Settings = {},
     /** Where the listener says what it cannot tell a client: the cap reached, descriptors running out. */
     private readonly warn: (message: string) => void = () => undefined,
+    secure?: TlsOptions,
   ) {
     this.files = new OpenFileWatch(warn);
     const { headersTimeoutMs, requestTimeoutMs } = limits;
@@ -96,6 +106,21 @@ export class OnePortListener {
     // ready, and Nagle's algorithm would hold a small write behind an unacknowledged one
     // (tens of ms against delayed ACKs). HTTP/2 sessions and ws set it themselves.
     this.server = net.createServer({ noDelay: true }, (socket) => this.route(socket));
+    // Like the two HTTP servers, it never listens: the one-port listener hands it each
+    // TCP connection, and it hands back the decrypted one once the handshake is done.
+    this.tlsServer =
+      secure &&
+      tls.createServer(
+        { cert: secure.cert, key: secure.key, ALPNProtocols: ALPN_PROTOCOLS },
+        (tlsSocket) => {
+          const key = peerKey(tlsSocket);
+          const started = this.handshaking.get(key) ?? (() => undefined);
+          this.handshaking.delete(key);
+          this.secureSockets.add(tlsSocket);
+          tlsSocket.once("close", () => this.secureSockets.delete(tlsSocket));
+          this.dispatch(tlsSocket, tlsSocket.alpnProtocol === "h2", started);
+        },
+      );
   }
 
   /** The port bound, once listening. */
@@ -107,7 +132,7 @@ export class OnePortListener {
   /** What the listener counts now. */
   stats(): ConnectionStats {
     let bufferedBytes = 0;
-    for (const socket of this.sockets) bufferedBytes += socket.writableLength;
+    for (const socket of [...this.sockets, ...this.secureSockets]) bufferedBytes += socket.writableLength;
     return { open: this.sockets.size, refused: this.refused, bufferedBytes };
   }
 
@@ -163,7 +188,7 @@ export class OnePortListener {
 
   /**
    * Counts a new connection against the caps, then hands it to the HTTP/2 or the
-   * HTTP/1.1 server by its first bytes, within the first-bytes timeout.
+   * HTTP/1.1 server (through TLS first, when the port is secure).
    */
   private route(socket: net.Socket): void {
     const address = socket.remoteAddress ?? "";
@@ -192,11 +217,35 @@ export class OnePortListener {
       if (this.atCap && this.sockets.size < this.limits.maxConnections * 0.9) this.atCap = false;
       this.files.check(this.sockets.size);
     });
+    // The handshake counts as first bytes: a connection that never completes it goes too.
     const firstBytesTimer =
       this.limits.firstBytesTimeoutMs > 0 ? setTimeout(() => socket.destroy(), this.limits.firstBytesTimeoutMs).unref() : undefined;
     const started = () => clearTimeout(firstBytesTimer);
     socket.once("close", started);
+    if (!this.tlsServer) return this.dispatch(socket, false, started);
+    // The TLS server hands back the decrypted connection, with the same remote address and port.
+    const key = peerKey(socket);
+    this.handshaking.set(key, started);
+    socket.once("close", () => this.handshaking.delete(key));
+    this.tlsServer.emit("connection", socket);
+  }
 
+  /**
+   * Hands a connection, cleartext or decrypted, to the HTTP/2 server (when ALPN chose h2,
+   * or by the preface) or to the HTTP/1.1 server, within the first-bytes timeout.
+   */
+  private dispatch(socket: net.Socket, alpnHttp2: boolean, started: () => void): void {
+    const toHttp2 = () => {
+      // The session's first SETTINGS follow the preface: until they arrive, the
+      // connection has not started.
+      this.http2.once("session", (session) => session.once("remoteSettings", started));
+      this.http2.emit("connection", socket);
+    };
+    if (alpnHttp2) return toHttp2();
+
+    // Until a server takes the connection, nothing else listens for its errors: a reset ends it.
+    const onError = () => socket.destroy();
+    socket.on("error", onError);
     let head: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
@@ -205,14 +254,13 @@ export class OnePortListener {
       // A client that sends its preface in pieces is still deciding; wait for the rest.
       if (isHttp2 && head.length < HTTP2_PREFACE.length) return;
       socket.off("data", onData);
+      socket.off("error", onError);
       socket.pause();
       socket.unshift(head);
       if (isHttp2) {
-        // The session's first SETTINGS follow the preface: until they arrive, the
-        // connection has not started. The session takes the unshifted bytes over
-        // itself; resuming the socket here would make it read them twice.
-        this.http2.once("session", (session) => session.once("remoteSettings", started));
-        this.http2.emit("connection", socket);
+        // The session takes the unshifted bytes over itself; resuming the socket here
+        // would make it read them twice.
+        toHttp2();
       } else {
         // From its first byte on, a request is bounded by the headers and request timeouts.
         started();
@@ -243,4 +291,9 @@ export class OnePortListener {
     session.once("close", () => clearTimeout(timer));
     arm();
   }
+}
+
+/** A connection's remote address and port: unique among open connections, and the same on its TLS socket. */
+function peerKey(socket: net.Socket): string {
+  return `${socket.remoteAddress ?? ""}|${socket.remotePort ?? ""}`;
 }

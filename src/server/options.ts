@@ -13,6 +13,7 @@ import type { WebSocketOptions } from "../ws/websocket-bridge.js";
 import { checkAllowedHosts } from "../access/hosts.js";
 import { checkApiKeys } from "../access/api-keys.js";
 import { resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
+import { checkTls, type TlsOptions } from "./tls-context.js";
 import { pinoLog } from "./pino-log.js";
 
 /**
@@ -187,6 +188,15 @@ export interface StreamServerOptions {
    */
   connections?: Partial<ConnectionLimits>;
   /**
+   * Serve HTTPS with this certificate and key (PEM) instead of cleartext: every protocol
+   * stays on the one port, HTTP/2 (gRPC, Connect) and HTTP/1.1 (Connect, gRPC-Web,
+   * `wss://` WebSockets) chosen by ALPN. A key that is not the certificate's, or PEM that
+   * cannot be parsed, throws INVALID_ARGUMENT from the constructor.
+   * @default none: cleartext, for loopback or behind a proxy or mesh sidecar that
+   * terminates TLS
+   */
+  tls?: TlsOptions;
+  /**
    * Prometheus metrics: `GET /metrics` and what is counted for it; see MetricsOptions.
    * @default on, at `/metrics` on the service port, without stream names
    */
@@ -242,6 +252,7 @@ export interface ResolvedOptions {
   log: Log;
   tracer: Tracer;
   connections: ConnectionLimits;
+  tls: TlsOptions | undefined;
   metrics: { enabled: boolean; port: number | undefined; streamLabels: boolean };
 }
 
@@ -304,6 +315,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     log,
     tracer: options.tracer ?? passThroughTracer,
     connections: resolveConnectionLimits(options.connections),
+    tls: options.tls ? checkTls(options.tls) : undefined,
     metrics: {
       enabled: options.metrics?.enabled ?? true,
       port: metricsPort(options.metrics?.port),

@@ -41,8 +41,9 @@ export interface ServerStats extends SubscriberStats {
 }
 
 /**
- * One port serving Connect (HTTP/1.1 and HTTP/2), gRPC (h2c) and gRPC-Web, the
- * WebSocket bridge, plus `GET /livez`, `/readyz` and `/healthz`. Create it, `start()` it, `stop()` it.
+ * One port serving Connect (HTTP/1.1 and HTTP/2), gRPC (h2c, or h2 over TLS) and
+ * gRPC-Web, the WebSocket bridge, plus `GET /livez`, `/readyz` and `/healthz`. Create it,
+ * `start()` it, `stop()` it.
  *
  * The wiring, in order: the store (from the options), the functions runtime and the
  * engine, the transports (Subscribe, the WebSocket bridge, Connect), the HTTP routes,
@@ -151,8 +152,12 @@ export class StreamServer {
       connect,
       upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
     });
-    this.listener = new OnePortListener(routes, resolved.connections, { maxConcurrentStreams: resolved.http2MaxConcurrentStreams }, (message) =>
-      resolved.log.warn(message),
+    this.listener = new OnePortListener(
+      routes,
+      resolved.connections,
+      { maxConcurrentStreams: resolved.http2MaxConcurrentStreams },
+      (message) => resolved.log.warn(message),
+      resolved.tls,
     );
   }
 
@@ -168,7 +173,8 @@ export class StreamServer {
 
   get url(): string {
     const host = this.options.host;
-    return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}`;
+    const scheme = this.options.tls ? "https" : "http";
+    return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${this.port}`;
   }
 
   /** Registers (or replaces) an in-process function; the returned function removes it. */

@@ -16,7 +16,7 @@ export interface ServerProcess {
 }
 
 /** What the server prints once it listens; the first group is its URL. */
-export const LISTENING = /listening on (http:\/\/\S+) \(/;
+export const LISTENING = /listening on (https?:\/\/\S+) \(/;
 
 /** Runs the real `iii-stream` binary and waits until it says where it listens. */
 export async function spawnServer(
