@@ -9,9 +9,9 @@ import { json, plain } from "./support/subscribe-view.js";
 
 /*
  * Clients that misuse connections, against a real server: HTTP/2 streams opened and reset
- * in a loop, and thousands of connections that never send a byte. Neither leaves anything
- * behind, and other clients are served meanwhile. (Slowloris headers and bodies on
- * HTTP/1.1 are in server-timeouts.test.ts.)
+ * in a loop, thousands of connections that never send a byte, and hundreds of slowloris
+ * clients at once (one of each is in server-timeouts.test.ts). None leaves anything
+ * behind, and other clients are served meanwhile.
  */
 
 const FIRST_BYTES_TIMEOUT_MS = 1500;
@@ -99,6 +99,45 @@ describe("thousands of idle connections", () => {
       await servedMeanwhile("after-idle");
     } finally {
       for (const { socket } of idle) socket.destroy();
+    }
+  });
+});
+
+describe("many slowloris clients at once", () => {
+  it("200 dribbling headers and 200 dribbling bodies: others are served meanwhile, and every one is closed by its timeout", async () => {
+    const slow = await startServer({ log: new RecordingLog("warn"), connections: { headersTimeoutMs: 1000, requestTimeoutMs: 1500 } });
+    const port = Number(new URL(slow.url).port);
+    const timers: NodeJS.Timeout[] = [];
+    try {
+      const open = (start: string, dribble: string) =>
+        new Promise<{ closed: Promise<string> }>((resolve, reject) => {
+          const socket = net.connect({ port, host: "127.0.0.1" });
+          let received = "";
+          socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+          socket.once("error", reject);
+          socket.once("connect", () => {
+            socket.write(start);
+            let at = 0;
+            // One byte every 100 ms: each stays under any per-read timeout, never completing.
+            const timer = setInterval(() => !socket.destroyed && socket.write(dribble[at++ % dribble.length]), 100);
+            timers.push(timer);
+            resolve({ closed: new Promise((done) => socket.once("close", () => (clearInterval(timer), done(received)))) });
+          });
+        });
+      const headers = Array.from({ length: 200 }, () => open("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", "X-Slow: aaaaaaaa\r\n"));
+      const body = `POST /iii.stream.v1.StreamService/Get HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n`;
+      const bodies = Array.from({ length: 200 }, () => open(body, " "));
+      const connections = await Promise.all([...headers, ...bodies]);
+
+      const client = slow.client("connect-json-h1");
+      await client.set({ streamName: "faults", groupId: "g", itemId: "among-slowloris", data: json(1) });
+      expect((await client.get({ streamName: "faults", groupId: "g", itemId: "among-slowloris" })).item?.revision).toBe(1n);
+
+      const answers = await Promise.all(connections.map((connection) => connection.closed));
+      expect(answers.filter((text) => text.startsWith("HTTP/1.1 408 ")).length).toBe(400);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      await slow.stop();
     }
   });
 });
