@@ -10,8 +10,8 @@ const ITEM_JSON = `In JSON each item is {"itemId", "data", "revision", "updatedA
 export const getCommand: CommandSpec = {
   args: ["STREAM", "GROUP", "ITEM"],
   flags: ["output"],
-  about: `Prints the item. ${ITEM_JSON} When there is no such item, says so on
-standard error and exits 3.`,
+  about: `Prints the item, or says on standard error that there is none and exits 3.
+${ITEM_JSON}`,
   async run({ args: [stream, group, id], format, api }) {
     const item = await api.get(stream, group, id);
     if (item === undefined) {
@@ -29,7 +29,8 @@ export const listCommand: CommandSpec = {
   args: ["STREAM", "GROUP"],
   flags: ["output"],
   about: `Prints every item of the group in insertion order, one per line, reading it page
-by page. ${ITEM_JSON} An empty or unknown group prints nothing (a table its header).`,
+by page; an empty or unknown group prints nothing (a table, its header).
+${ITEM_JSON}`,
   async run({ args: [stream, group], format, api }) {
     const printer = new RecordPrinter(format, ITEM_COLUMNS);
     for await (const page of api.list(stream, group)) {
