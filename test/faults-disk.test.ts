@@ -39,6 +39,11 @@ function sh(command: string, args: string[]): { ok: boolean; output: string } {
   return { ok: result.status === 0, output: `${result.stdout ?? ""}${result.stderr ?? ""}` };
 }
 
+/** Unmounts for good (a lazy unmount only when busy), which also frees a loop device. */
+function unmount(mountPoint: string): void {
+  if (!sh("umount", [mountPoint]).ok) sh("umount", ["-l", mountPoint]);
+}
+
 /** Whether this process may mount (tried for real on a scratch directory). */
 const mountable = (() => {
   if (process.platform !== "linux") return "not Linux";
@@ -98,7 +103,7 @@ describe.skipIf(mountable !== undefined)("a disk fault under a running server", 
     const mountPoint = join(root, "full");
     mkdirSync(mountPoint);
     expect(sh("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mountPoint]).ok).toBe(true);
-    cleanups.push(() => sh("umount", ["-l", mountPoint]));
+    cleanups.push(() => unmount(mountPoint));
     const dataDir = join(mountPoint, "data");
     const acked = new Map<string, string>();
     let { server, client } = await start(dataDir);
@@ -141,7 +146,7 @@ describe.skipIf(mountable !== undefined)("a disk fault under a running server", 
       context.skip(`no ext4 loop mount here (${formatted.output}${mounted ? mounted.output : ""})`);
       return;
     }
-    cleanups.push(() => sh("umount", ["-l", mountPoint]));
+    cleanups.push(() => unmount(mountPoint));
     const device = sh("findmnt", ["-n", "-o", "SOURCE", mountPoint]).output.trim().split("/").pop()!;
     const dataDir = join(mountPoint, "data");
     const acked = new Map<string, string>();
