@@ -43,10 +43,13 @@ export function targetTable(targets: TargetCheck[]): Table {
   };
 }
 
-/** Every scenario's latest results, as the README's performance section shows them. */
+/**
+ * Every scenario's latest results, as the README's performance section shows them. Only the
+ * scenarios named in `order`: other scripts (the soak) keep their own results beside them.
+ */
 export function writeSummary(order: string[]): string {
   const results = readdirSync(RESULTS_DIR)
-    .filter((file) => file.endsWith(".json"))
+    .filter((file) => file.endsWith(".json") && order.includes(file.slice(0, -".json".length)))
     .map((file) => JSON.parse(readFileSync(join(RESULTS_DIR, file), "utf8")) as ScenarioResult)
     .sort((a, b) => order.indexOf(a.scenario) - order.indexOf(b.scenario));
   const sections = results.map((r) => {
