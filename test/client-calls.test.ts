@@ -5,7 +5,6 @@
  * end a view instead of retrying, and a `reset` when the server's history no longer
  * covers a disconnect.
  */
-import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { memoryBackend } from "../src/index.js";
@@ -13,6 +12,7 @@ import { ErrorCode, StreamError, createStreamClient, type StreamClient, type Tra
 import { FaultProxy } from "./support/fault-proxy.js";
 import { ViewRecorder, expectConverged, listed, viewed } from "./support/client-views.js";
 import { startServer, type RunningServer } from "./support/server.js";
+import { freePort } from "./support/shell.js";
 
 const HISTORY_LIMIT = 5;
 let running: RunningServer;
@@ -37,14 +37,6 @@ async function collect<T>(pages: AsyncIterable<T[]>): Promise<T[][]> {
   const all: T[][] = [];
   for await (const page of pages) all.push(page);
   return all;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe("calls", () => {

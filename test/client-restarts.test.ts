@@ -6,7 +6,6 @@
  * change was applied once, in order.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -17,6 +16,7 @@ import { ViewRecorder, expectConverged, startWriters } from "./support/client-vi
 import { spawnServer, type ServerProcess } from "./support/process.js";
 import { REDIS_URL, deleteKeys, uniquePrefix } from "./support/redis.js";
 import { startServer } from "./support/server.js";
+import { freePort } from "./support/shell.js";
 
 const TRANSPORTS: TransportName[] = ["connect", "grpc", "grpc-web", "websocket"];
 const HEARTBEAT_MS = 200;
@@ -27,14 +27,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
   await deleteKeys(keyPrefix);
 });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

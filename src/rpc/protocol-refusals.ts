@@ -1,6 +1,7 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { wrappedHandler } from "./wrapped-handler.js";
 
 /**
  * The content types each protocol takes for a method, as connect-es 2.1.2 matches them:
@@ -49,14 +50,7 @@ function explaining(handler: UniversalHandler): UniversalHandler {
     }
     return response;
   };
-  return Object.assign(explained, {
-    protocolNames: handler.protocolNames,
-    service: handler.service,
-    method: handler.method,
-    requestPath: handler.requestPath,
-    allowedMethods: handler.allowedMethods,
-    supportedContentType: handler.supportedContentType,
-  });
+  return wrappedHandler(handler, explained);
 }
 
 function explanation(response: UniversalServerResponse, text: string): UniversalServerResponse {

@@ -16,6 +16,7 @@ import {
   transformSplitEnvelope,
   type Serialization,
 } from "./subscribe-stream/connect-internals.js";
+import { wrappedHandler } from "./wrapped-handler.js";
 
 /** The request encodings Connect's Node.js adapter accepts by default, as the server leaves them. */
 const COMPRESSIONS = [compressionGzip, compressionBrotli];
@@ -66,14 +67,7 @@ function checkingHandler(handler: UniversalHandler, readMaxBytes: number): Unive
     const check = (raw: Uint8Array) => checkDecodable(raw, framing, req.header.get(framing.encodingHeader), binary, readMaxBytes);
     return handler({ ...req, body: heldUntilChecked(req.body, readMaxBytes + ENVELOPE_HEADER_BYTES, check) });
   };
-  return Object.assign(checked, {
-    protocolNames: handler.protocolNames,
-    service: handler.service,
-    method: handler.method,
-    requestPath: handler.requestPath,
-    allowedMethods: handler.allowedMethods,
-    supportedContentType: handler.supportedContentType,
-  });
+  return wrappedHandler(handler, checked);
 }
 
 /** The framing of a binary unary or gRPC request; undefined for JSON, Connect streams (Subscribe's own) and anything else. */

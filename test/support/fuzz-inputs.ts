@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { create, fromJson, toBinary, type DescMessage, type JsonValue as ProtoJson } from "@bufbuild/protobuf";
+import { WORKER_MESSAGE_TYPES } from "../../src/ws/worker-socket.js";
 
 /*
  * Inputs for the fuzz tests: arbitraries that mix well-formed requests with every kind
@@ -224,19 +225,8 @@ export const streamSocketFrame: fc.Arbitrary<string | Uint8Array> = fc.oneof(
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 60 }) },
 );
 
-/** The worker protocol's client message types, plus ones it does not know. */
-const WORKER_TYPES = [
-  "registerfunction",
-  "unregisterfunction",
-  "invokefunction",
-  "invocationresult",
-  "registertrigger",
-  "unregistertrigger",
-  "registertriggertype",
-  "unregistertriggertype",
-  "reattach",
-  "ping",
-];
+/** The worker protocol's client message types, and its ping. */
+const WORKER_TYPES = [...WORKER_MESSAGE_TYPES, "ping"];
 
 /** Functions a worker calls: the stream functions (with snake-case inputs), the registration call, and others. */
 const FUNCTION_IDS = [
