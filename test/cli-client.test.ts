@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from "node:child_process";
-import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLIENT_COMMANDS } from "../src/cli/client-commands/command-line.js";
 import { BIN, iii, jsonLines } from "./support/cli-client.js";
 import { startServer, type RunningServer } from "./support/server.js";
+import { freePort } from "./support/shell.js";
 
 let running: RunningServer;
 let url: string;
@@ -235,10 +235,7 @@ describe.concurrent("client commands: bad input and exit codes", () => {
 
   it("no server at the URL exits 5 and names the URL", async () => {
     // A port that was free a moment ago: nothing listens there.
-    const probe = net.createServer();
-    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await freePort();
     const result = await iii(["get", "s", "g", "i", "--url", `http://127.0.0.1:${port}`]);
     expect(result.code).toBe(5);
     expect(result.stderr).toContain("unavailable");

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -13,6 +12,7 @@ import { GroupView, json, ViewReader, waitFor } from "./support/subscribe-view.j
 import { openSocket, wsUrl } from "./support/ws-client.js";
 import { readmeBlocks } from "./support/readme-blocks.js";
 import { PROJECT_ROOT } from "./support/process.js";
+import { freePort } from "./support/shell.js";
 
 /**
  * A real Prometheus (Debian's package) scrapes the server every second while a scripted
@@ -27,17 +27,6 @@ if (skip) console.warn(`metrics-prometheus.test.ts skipped: ${PROMETHEUS} is mis
 const SET = "iii.stream.v1.StreamService/Set";
 /** Long enough for a loaded machine: Prometheus scrapes every second, so a value shows within a few. */
 const SCRAPE_WAIT_MS = 30_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface VectorSample {
   metric: Record<string, string>;

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Log } from "../core/log.js";
 import { callPeer } from "./call-peer.js";
+import { codeName } from "./connect-errors.js";
 
 /** Codes that mean the server failed, not the caller: logged as errors whatever the level. */
 const SERVER_FAULTS: ReadonlySet<Code> = new Set([Code.Internal, Code.Unknown, Code.DataLoss]);
@@ -28,11 +29,6 @@ export function accessLogInterceptor(log: Log): Interceptor {
       throw error;
     }
   };
-}
-
-/** The code as the protocols spell it: invalid_argument, not_found, ... */
-function codeName(code: Code): string {
-  return Code[code].replace(/[A-Z]/g, (c, index: number) => (index === 0 ? c.toLowerCase() : `_${c.toLowerCase()}`));
 }
 
 function elapsed(started: number): number {

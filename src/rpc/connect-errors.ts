@@ -47,3 +47,13 @@ export function asUndecodable(error: unknown): unknown {
   // Connect's decoding errors carry no details; the metadata and the cause are kept.
   return new ConnectError(error.rawMessage, Code.InvalidArgument, error.metadata, undefined, error.cause);
 }
+
+const CODE_NAMES = new Map<Code | undefined, string>([[undefined, "ok"]]);
+for (const [name, code] of Object.entries(Code)) {
+  if (typeof code === "number") CODE_NAMES.set(code, name.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase());
+}
+
+/** Connect's wire name of a code ("invalid_argument"); "ok" for none. */
+export function codeName(code: Code | undefined): string {
+  return CODE_NAMES.get(code) ?? "unknown";
+}

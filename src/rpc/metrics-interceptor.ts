@@ -1,6 +1,7 @@
-import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import { ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import type { Metrics, RpcProtocol } from "../core/metrics.js";
 import { secondsSince } from "../core/metrics.js";
+import { codeName } from "./connect-errors.js";
 
 /**
  * Counts every call Connect serves: method, status code, wire protocol and duration.
@@ -48,12 +49,3 @@ export function protocolOf(contentType: string | null | undefined): RpcProtocol 
   return "connect";
 }
 
-const CODE_NAMES = new Map<Code | undefined, string>([[undefined, "ok"]]);
-for (const [name, code] of Object.entries(Code)) {
-  if (typeof code === "number") CODE_NAMES.set(code, name.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase());
-}
-
-/** Connect's wire name of a code ("invalid_argument"); "ok" for none. */
-export function codeName(code: Code | undefined): string {
-  return CODE_NAMES.get(code) ?? "unknown";
-}

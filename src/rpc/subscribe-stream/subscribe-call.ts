@@ -8,7 +8,7 @@ import type { Subscription } from "../../core/subscription.js";
 import { DeliveryPump } from "../../core/delivery-pump.js";
 import type { FlushScheduler } from "../../core/flush-scheduler.js";
 import { secondsSince, type Metrics, type RpcProtocol, type SubscriptionEndReason } from "../../core/metrics.js";
-import { codeName } from "../metrics-interceptor.js";
+import { codeName } from "../connect-errors.js";
 import { StreamService } from "../../../gen/iii/stream/v1/stream_pb.js";
 import { handshakeFromNode, peerAddress, type HandshakeInfo } from "../../access/handshake.js";
 import { READ_KEY_REQUIRED, type ReadAccess } from "../../access/read-access.js";
