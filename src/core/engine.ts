@@ -224,7 +224,8 @@ export class StreamEngine {
       // Nothing applied: nothing to write, and nothing to create.
       if (outcome.applied === 0) return undefined;
       checkValue(this.maxValueBytes, "the updated value", outcome.value);
-      return { value: outcome.value };
+      // Kept with the change for subscribers that take deltas: a failed op changed nothing, so the others alone give the same value.
+      return { value: outcome.value, ops: current ? appliedOps(ops, outcome.errors) : undefined };
     });
     this.metrics.written("update", key.streamName);
     return { ...result, errors };
@@ -496,7 +497,7 @@ export class StreamEngine {
   private writeItem(
     key: ItemKey,
     ifRevision: number | undefined,
-    decide: (current: StoredItem | undefined) => { value: JsonValue | undefined } | undefined,
+    decide: (current: StoredItem | undefined) => Decision | undefined,
   ): Promise<WriteResult> {
     const { streamName, groupId, itemId } = key;
     return this.itemLocks.run(groupKey(streamName, groupId, itemId), () => this.commitItem(streamName, groupId, itemId, ifRevision, decide));
@@ -507,7 +508,7 @@ export class StreamEngine {
     groupId: string,
     itemId: string,
     ifRevision: number | undefined,
-    decide: (current: StoredItem | undefined) => { value: JsonValue | undefined } | undefined,
+    decide: (current: StoredItem | undefined) => Decision | undefined,
   ): Promise<WriteResult> {
     // Set on the first lost race: an uncontended write never reads the clock for it.
     let deadline: number | undefined;
@@ -538,6 +539,7 @@ export class StreamEngine {
         expectedCreatedOffset: current?.createdOffset,
         value: decision.value,
         timestampMs: Date.now(),
+        ...(decision.ops ? { ops: decision.ops } : {}),
       });
       if (result.ok) {
         this.hooks.afterCommit(result.change);
@@ -561,6 +563,18 @@ function chunkDelivery(session: SnapshotSession, chunk: SnapshotChunk): Delivery
     chunkDeliveries.set(chunk, delivery);
   }
   return delivery;
+}
+
+/** What a write decided: the new value (undefined: delete) and, for an update by ops, the ops that made it. */
+interface Decision {
+  value: JsonValue | undefined;
+  ops?: readonly UpdateOp[];
+}
+
+function appliedOps(ops: readonly UpdateOp[], errors: readonly UpdateOpError[]): readonly UpdateOp[] {
+  if (errors.length === 0) return ops;
+  const failed = new Set(errors.map((error) => error.opIndex));
+  return ops.filter((_, index) => !failed.has(index));
 }
 
 function writeResult(change: ItemChange): WriteResult {

@@ -15,6 +15,7 @@ import type {
 } from "../../core/model.js";
 import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
+import { updateOpsFromJson, updateOpsToJson } from "../../core/update-ops-json.js";
 import { fillCreatedOffsets, type StoredChange } from "./legacy-changes.js";
 import { openStore, probeWrite } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
@@ -358,6 +359,7 @@ export class FileStore implements ItemStore {
         revision,
         timestampMs: write.timestampMs,
       };
+      if (existing && write.ops) stored.ops = updateOpsToJson(write.ops);
     }
     if (itemCount === group.item_count) this.sql.advanceGroup.run(offset, group.id);
     else this.sql.updateGroup.run(offset, itemCount, group.id);
@@ -446,6 +448,7 @@ function itemChange(streamName: string, groupId: string, offset: number, stored:
     revision: stored.revision,
     offset,
     timestampMs: stored.timestampMs,
+    ...(stored.ops ? { ops: updateOpsFromJson(stored.ops) } : {}),
   };
 }
 

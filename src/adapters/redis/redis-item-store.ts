@@ -20,6 +20,7 @@ import { DEFAULT_KEY_PREFIX, KeyLayout } from "./key-layout.js";
 import { decodeChangeMessage, decodeStoredItem, encodeEventFields } from "./record-format.js";
 import { withRedisErrors } from "./redis-errors.js";
 import { scripts, type RedisClient } from "./scripts.js";
+import { updateOpsToJson } from "../../core/update-ops-json.js";
 
 export interface RedisItemStoreOptions extends ItemStoreOptions {
   /**
@@ -119,6 +120,7 @@ export class RedisItemStore implements ItemStore {
           JSON.stringify(itemId),
           keys.channel,
           write.expectedCreatedOffset === undefined ? "" : String(write.expectedCreatedOffset),
+          write.ops ? JSON.stringify(updateOpsToJson(write.ops)) : "",
         ],
       )) as [0, string] | [1, string, ChangeType, string, string, string, string, string];
       // One script, one round trip: a lost race is timed too, since it cost the same.
@@ -150,6 +152,7 @@ export class RedisItemStore implements ItemStore {
         offset: Number(offset),
         timestampMs: write.timestampMs,
       };
+      if (type === "update" && write.ops) change.ops = write.ops;
       return { ok: true, change };
     });
   }

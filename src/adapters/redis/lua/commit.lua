@@ -15,6 +15,8 @@
 -- ARGV[8] the group's shard channel
 -- ARGV[9] the offset that created the item as expected, decimal ("": not checked); a
 --         re-created item restarts at revision 1, so the revision alone may match a newer one
+-- ARGV[10] the update ops that made the new value, as JSON text ("" or absent: none); an
+--         update's change message carries them as its last line, for delta subscribers
 --
 -- Returns {0, current revision} when the revision or the incarnation differs (or a delete finds no item);
 -- otherwise {1, offset, type, revision, old value JSON or "", transition, old updated_at_ms or "",
@@ -25,6 +27,7 @@
 local items, order, offset_key, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local item_id, expected, op, value, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local history_limit, item_id_json, channel, incarnation = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
+local ops = ARGV[10] or ''
 
 local stored = redis.call('HGET', items, item_id)
 local revision, old_updated_at, old_value = '0', '', ''
@@ -66,6 +69,7 @@ else
 end
 
 local message = table.concat({'c', offset, change_type, new_revision, now, item_id_json, data, message_old, old_updated_at, created_offset}, '\n')
+if ops ~= '' and change_type == 'update' then message = message .. '\n' .. ops end
 local size = redis.call('HLEN', items)
 local transition = ''
 if size == 0 then
