@@ -148,7 +148,7 @@ export const MAX_BATCH_WRITES = 1000;
 interface WriteStep {
   itemId: string;
   ifRevision: number | undefined;
-  decide: (current: StoredItem | undefined) => { value: JsonValue | undefined; errors?: UpdateOpError[] } | { skip: true; errors?: UpdateOpError[] };
+  decide: (current: StoredItem | undefined) => { value: JsonValue | undefined; ops?: readonly UpdateOp[]; errors?: UpdateOpError[] } | { skip: true; errors?: UpdateOpError[] };
 }
 
 /** A request id with the fingerprint of its request's body. */
@@ -587,7 +587,8 @@ export class StreamEngine {
       // Nothing applied: nothing to write, and nothing to create.
       if (outcome.applied === 0) return { skip: true, errors: outcome.errors };
       checkValue(this.maxValueBytes, field, outcome.value);
-      return { value: outcome.value, errors: outcome.errors };
+      // Kept with the change for subscribers that take deltas: a failed op changed nothing, so the others alone give the same value.
+      return { value: outcome.value, ops: current ? appliedOps(ops, outcome.errors) : undefined, errors: outcome.errors };
     };
   }
 
@@ -669,6 +670,7 @@ export class StreamEngine {
           expectedRevision: revision,
           expectedCreatedOffset: state.created ? undefined : current?.createdOffset,
           value: decision.value,
+          ...(decision.ops ? { ops: decision.ops } : {}),
         });
         if (decision.value === undefined) {
           planned.push({ oldValue: current?.data, newValue: undefined, revision: 0, offsetBelow: writes.length - 1, errors });
@@ -738,6 +740,12 @@ function answer(result: RecordedResult, offsetAfter: number): UpdateResult {
 /** The first and last offsets a batch's results name (the group offset twice when nothing changed). */
 function batchOffsets(results: readonly UpdateResult[]): { firstOffset: number; lastOffset: number } {
   return { firstOffset: Math.min(...results.map((result) => result.offset)), lastOffset: Math.max(...results.map((result) => result.offset)) };
+}
+
+function appliedOps(ops: readonly UpdateOp[], errors: readonly UpdateOpError[]): readonly UpdateOp[] {
+  if (errors.length === 0) return ops;
+  const failed = new Set(errors.map((error) => error.opIndex));
+  return ops.filter((_, index) => !failed.has(index));
 }
 
 function deleteDecision(current: StoredItem | undefined): ReturnType<WriteStep["decide"]> {

@@ -2,6 +2,7 @@ import type { Metrics } from "./metrics.js";
 import type { JsonValue } from "./json.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, ItemPage, ItemPageRequest, NamePageRequest, StoredItem } from "./model.js";
 import type { Log } from "./log.js";
+import type { UpdateOp } from "./update-ops.js";
 
 /**
  * A conditional write of one item: it only happens when the item's revision still
@@ -24,6 +25,11 @@ export interface ItemWrite {
   /** The new value, or `undefined` to delete the item. */
   value: JsonValue | undefined;
   timestampMs: number;
+  /**
+   * The update ops that turn the stored value into `value` (see ItemChange.ops); given
+   * only for an update of an existing item. The store keeps them with the change.
+   */
+  ops?: readonly UpdateOp[];
 }
 
 export type CommitResult =

@@ -25,6 +25,7 @@ import type {
 } from "../../core/model.js";
 import { checkBatch, commitOne, DEFAULT_HISTORY_LIMIT, MAX_REQUESTS_PER_GROUP } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
+import { updateOpsFromJson, updateOpsToJson } from "../../core/update-ops-json.js";
 import { fillCreatedOffsets, type StoredChange } from "./legacy-changes.js";
 import { openStore, probeWrite } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
@@ -400,6 +401,7 @@ export class FileStore implements ItemStore {
         revision,
         timestampMs,
       };
+      if (existing && write.ops) stored.ops = updateOpsToJson(write.ops);
     }
     this.recordHistory(group.id, offset, group.item_count, stored);
     return itemChange(batch.streamName, batch.groupId, offset, stored);
@@ -516,6 +518,7 @@ function itemChange(streamName: string, groupId: string, offset: number, stored:
     revision: stored.revision,
     offset,
     timestampMs: stored.timestampMs,
+    ...(stored.ops ? { ops: updateOpsFromJson(stored.ops) } : {}),
   };
 }
 

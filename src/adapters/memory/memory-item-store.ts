@@ -133,6 +133,7 @@ export class MemoryItemStore implements ItemStore {
       group.items.set(item.itemId, item);
       group.order.replace(item);
       change = this.change(group, "update", offset, timestampMs, item, existing);
+      if (write.ops) change.ops = write.ops;
     }
     if (group.items.size === 0) group.history.clear();
     else group.history.push(change);

@@ -30,6 +30,7 @@ import { DEFAULT_KEY_PREFIX, KeyLayout } from "./key-layout.js";
 import { decodeChangeMessage, decodeStoredItem, decodeStoredRequest, encodeEventFields } from "./record-format.js";
 import { withRedisErrors } from "./redis-errors.js";
 import { scripts, type RedisClient } from "./scripts.js";
+import { updateOpsToJson } from "../../core/update-ops-json.js";
 
 export interface RedisItemStoreOptions extends ItemStoreOptions {
   /**
@@ -137,6 +138,7 @@ export class RedisItemStore implements ItemStore {
         value === undefined ? "delete" : "set",
         value ?? "",
         JSON.stringify(write.itemId),
+        write.ops ? JSON.stringify(updateOpsToJson(write.ops)) : "",
       );
     }
     return withRedisErrors("writing items", async () => {
@@ -181,6 +183,7 @@ export class RedisItemStore implements ItemStore {
           revision: Number(revision),
           offset: Number(offset),
           timestampMs: batch.timestampMs,
+          ...(type === "update" && writes[i].ops ? { ops: writes[i].ops } : {}),
         });
       }
       return { ok: true, changes, offset: Number(reply[2]) };

@@ -16,11 +16,13 @@
 -- ARGV[6] the request's fingerprint (no newline)
 -- ARGV[7] the request's response (JSON text, no raw newline)
 -- ARGV[8] most request records the group keeps
--- ARGV[9..] six per write, in order:
+-- ARGV[9..] seven per write, in order:
 --   item id; expected revision, decimal ("0": the item must not exist); the offset that
 --   created the item as expected, decimal ("": not checked; a re-created item restarts at
 --   revision 1, so the revision alone may match a newer one); "set" or "delete"; new value
---   as JSON text ("" for a delete); item id as a JSON string, for the change message
+--   as JSON text ("" for a delete); item id as a JSON string, for the change message; the
+--   update ops that made the new value, as JSON text ("": none), which an update's change
+--   message carries as its last line, for delta subscribers
 --
 -- Returns {2, record} when the group remembers a live request with the id (nothing written);
 -- {0, index, current revision} when the write at index (1-based) fails its check against the
@@ -34,7 +36,8 @@ local items, order, offset_key, history, requests, request_expiry = KEYS[1], KEY
 local now, history_limit, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local request_id, request_expires, fingerprint, response, max_requests = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
 local first_write = 9
-local count = (#ARGV - first_write + 1) / 6
+local per_write = 7
+local count = (#ARGV - first_write + 1) / per_write
 
 if request_id ~= '' then
   local known = redis.call('HGET', requests, request_id)
@@ -48,7 +51,7 @@ end
 -- Every check first, against the items as the earlier writes of the batch leave them.
 local seen = {}
 for i = 0, count - 1 do
-  local base = first_write + i * 6
+  local base = first_write + i * per_write
   local item_id, expected, incarnation, op = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   local state = seen[item_id]
   if state == nil then
@@ -80,8 +83,8 @@ local size_before = redis.call('HLEN', items)
 local reply = {1, '', ''}
 local offset
 for i = 0, count - 1 do
-  local base = first_write + i * 6
-  local item_id, op, value, item_id_json = ARGV[base], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5]
+  local base = first_write + i * per_write
+  local item_id, op, value, item_id_json, ops = ARGV[base], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5], ARGV[base + 6]
   local stored = redis.call('HGET', items, item_id)
   local revision, old_updated_at, old_value = '0', '', ''
   if stored then
@@ -113,6 +116,7 @@ for i = 0, count - 1 do
   end
 
   local message = table.concat({'c', offset, change_type, new_revision, now, item_id_json, data, message_old, old_updated_at, created_offset}, '\n')
+  if ops ~= '' and change_type == 'update' then message = message .. '\n' .. ops end
   if redis.call('HLEN', items) == 0 then
     -- An emptied group keeps only its offset counter.
     redis.call('DEL', history, order)
