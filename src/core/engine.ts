@@ -1,4 +1,4 @@
-import type { ItemStore } from "./item-store.js";
+import { isExpired, type DueExpiry, type ItemStore } from "./item-store.js";
 import type { ItemChange, StoredItem } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
@@ -17,6 +17,8 @@ import { itemBytes } from "./encoded-size.js";
 import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
 import type { FlushScheduler } from "./flush-scheduler.js";
 import { NO_METRICS, type Metrics, type SubscriptionTransport, type WriteOp } from "./metrics.js";
+import { checkTtl, DEFAULT_EXPIRY_SWEEP_MS } from "./expiry.js";
+import { ExpirySweeper } from "./expiry-sweeper.js";
 
 export interface EngineOptions {
   store: ItemStore;
@@ -62,6 +64,16 @@ export interface EngineOptions {
    * every subscription. Default: nowhere (silentLog).
    */
   log?: Log;
+  /**
+   * How often, in ms, the engine looks for expired items (written with `ttl_ms`) and
+   * removes them, each with one DELETE change marked `expired`. An item is removed at
+   * most this long after its expiry, plus the time the removals before it take; reads
+   * never return it meanwhile. Default 250 ms (DEFAULT_EXPIRY_SWEEP_MS): well within
+   * 1 s late, for one cheap store read per interval when nothing is due. 0 turns
+   * removal off (expired items are still never read), e.g. for an engine that only
+   * reads.
+   */
+  expirySweepMs?: number;
 }
 
 /** A page request (AIP-158): `pageSize` 0 or absent for the default, `pageToken` empty for the first page. */
@@ -170,6 +182,7 @@ export class StreamEngine {
   private readonly queueLimits: QueueLimits;
   private readonly metrics: Metrics;
   private nextSubscriptionId = 1;
+  private readonly sweeper: ExpirySweeper | undefined;
 
   constructor(options: EngineOptions) {
     this.store = options.store;
@@ -190,18 +203,28 @@ export class StreamEngine {
       snapshotChunkBytes: options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES,
       scheduler: options.scheduler,
     });
+    const sweepMs = options.expirySweepMs ?? DEFAULT_EXPIRY_SWEEP_MS;
+    if (!(Number.isSafeInteger(sweepMs) && sweepMs >= 0)) throw new RangeError(`expirySweepMs must be a whole number of ms, got ${sweepMs}`);
+    const store = this.store;
+    if (sweepMs > 0 && store.dueExpiries) {
+      const due = store.dueExpiries.bind(store);
+      this.sweeper = new ExpirySweeper(due, (item) => this.expire(item), sweepMs, this.log);
+    }
   }
 
   async get(key: ItemKey): Promise<StoredItem | undefined> {
     checkItemKey(key);
-    return this.store.getItem(key.streamName, key.groupId, key.itemId);
+    const item = await this.store.getItem(key.streamName, key.groupId, key.itemId);
+    return item && !isExpired(item, Date.now()) ? item : undefined;
   }
 
-  async set(key: ItemKey, data: JsonValue, ifRevision?: number): Promise<WriteResult> {
+  /** With `ttlMs`, the item expires that long after the write; without, it never does (an earlier expiry is cleared). */
+  async set(key: ItemKey, data: JsonValue, ifRevision?: number, ttlMs?: number): Promise<WriteResult> {
     checkItemKey(key);
     checkValue(this.maxValueBytes, "data", data);
     checkRevision(ifRevision);
-    const result = await this.writeItem(key, ifRevision, () => ({ value: data }));
+    checkTtl(ttlMs);
+    const result = await this.writeItem(key, ifRevision, () => ({ value: data }), ttlMs);
     this.metrics.written("set", key.streamName);
     return result;
   }
@@ -214,9 +237,11 @@ export class StreamEngine {
     return { oldValue: result.oldValue, offset: result.offset };
   }
 
-  async update(key: ItemKey, ops: readonly UpdateOp[], ifRevision?: number): Promise<UpdateResult> {
+  /** `ttlMs` as for `set`; an update that writes nothing leaves the item's expiry as it was. */
+  async update(key: ItemKey, ops: readonly UpdateOp[], ifRevision?: number, ttlMs?: number): Promise<UpdateResult> {
     checkItemKey(key);
     checkRevision(ifRevision);
+    checkTtl(ttlMs);
     let errors: UpdateOpError[] = [];
     const result = await this.writeItem(key, ifRevision, (current) => {
       const outcome = applyUpdateOps(current?.data, ops);
@@ -225,7 +250,7 @@ export class StreamEngine {
       if (outcome.applied === 0) return undefined;
       checkValue(this.maxValueBytes, "the updated value", outcome.value);
       return { value: outcome.value };
-    });
+    }, ttlMs);
     this.metrics.written("update", key.streamName);
     return { ...result, errors };
   }
@@ -268,7 +293,11 @@ export class StreamEngine {
       items.push(item);
     }
     const more = items.length < page.items.length || page.more;
-    return { entries: items, nextPageToken: more ? encodePageToken(scope, items.at(-1)!.createdOffset) : "" };
+    // The cursor is the last item read, shown or not: expired items are skipped, so a
+    // page may hold fewer than asked (even none) and still be followed by another.
+    const nextPageToken = more ? encodePageToken(scope, items.at(-1)!.createdOffset) : "";
+    const now = Date.now();
+    return { entries: items.filter((item) => !isExpired(item, now)), nextPageToken };
   }
 
   /** A page of a stream's non-empty groups, sorted by bytes. */
@@ -359,6 +388,8 @@ export class StreamEngine {
       }
       if (target.itemId !== undefined) {
         const snapshot = await this.store.snapshotItem(target.streamName, target.groupId, target.itemId);
+        const now = Date.now();
+        snapshot.items = snapshot.items.filter((item) => !isExpired(item, now));
         subscription.start([new Delivery({ kind: "snapshot", ...target, ...snapshot, more: false })], snapshot.offset);
         return subscription;
       }
@@ -483,6 +514,7 @@ export class StreamEngine {
 
   /** Ends what is still open (see `shutdown`), stops heartbeats and closes the store. */
   async close(): Promise<void> {
+    await this.sweeper?.stop();
     this.registry.close(this.shutdownError ?? new StreamError(ErrorCode.Unavailable, "the server is shutting down"));
     await this.store.close();
   }
@@ -497,9 +529,49 @@ export class StreamEngine {
     key: ItemKey,
     ifRevision: number | undefined,
     decide: (current: StoredItem | undefined) => { value: JsonValue | undefined } | undefined,
+    ttlMs?: number,
   ): Promise<WriteResult> {
     const { streamName, groupId, itemId } = key;
-    return this.itemLocks.run(groupKey(streamName, groupId, itemId), () => this.commitItem(streamName, groupId, itemId, ifRevision, decide));
+    return this.itemLocks.run(groupKey(streamName, groupId, itemId), () =>
+      this.commitItem(streamName, groupId, itemId, ifRevision, decide, ttlMs),
+    );
+  }
+
+  /**
+   * The sweeper's removal of one due item, in the item's queue like any write: read it
+   * again and, when it is still expired, delete it with its revision as expected. Another
+   * process that removed (or rewrote) it first makes the commit fail, and the item read
+   * after that is gone or no longer expired, so the removal happens once.
+   */
+  private expire(due: DueExpiry): Promise<void> {
+    const { streamName, groupId, itemId } = due;
+    return this.itemLocks.run(groupKey(streamName, groupId, itemId), async () => {
+      let deadline: number | undefined;
+      for (;;) {
+        const current = await this.store.getItem(streamName, groupId, itemId);
+        if (!current || !isExpired(current, Date.now())) return;
+        if (await this.removeExpired(streamName, groupId, current)) return;
+        const now = Date.now();
+        deadline ??= now + COMMIT_RETRY_MS;
+        if (now >= deadline) throw new StreamError(ErrorCode.Aborted, "the item is written too often by other processes");
+      }
+    });
+  }
+
+  /** Deletes an expired item as it was read; false when it changed meanwhile (nothing was written). */
+  private async removeExpired(streamName: string, groupId: string, current: StoredItem): Promise<boolean> {
+    const result = await this.store.commit({
+      streamName,
+      groupId,
+      itemId: current.itemId,
+      expectedRevision: current.revision,
+      expectedCreatedOffset: current.createdOffset,
+      value: undefined,
+      timestampMs: Date.now(),
+      expired: true,
+    });
+    if (result.ok) this.hooks.afterCommit(result.change);
+    return result.ok;
   }
 
   private async commitItem(
@@ -508,11 +580,18 @@ export class StreamEngine {
     itemId: string,
     ifRevision: number | undefined,
     decide: (current: StoredItem | undefined) => { value: JsonValue | undefined } | undefined,
+    ttlMs?: number,
   ): Promise<WriteResult> {
     // Set on the first lost race: an uncontended write never reads the clock for it.
     let deadline: number | undefined;
     for (;;) {
-      const current = await this.store.getItem(streamName, groupId, itemId);
+      let current = await this.store.getItem(streamName, groupId, itemId);
+      // An expired item not yet swept away is removed first, with its own DELETE change:
+      // the write then meets no item, as a reader would.
+      if (current?.expiresAtMs !== undefined && isExpired(current, Date.now())) {
+        if (!(await this.removeExpired(streamName, groupId, current))) continue;
+        current = undefined;
+      }
       const revision = current === undefined ? 0 : current.revision;
       if (ifRevision !== undefined && ifRevision !== revision) {
         throw new StreamError(
@@ -530,6 +609,7 @@ export class StreamEngine {
           offset: await this.store.currentOffset(streamName, groupId),
         };
       }
+      const timestampMs = Date.now();
       const result = await this.store.commit({
         streamName,
         groupId,
@@ -537,7 +617,8 @@ export class StreamEngine {
         expectedRevision: revision,
         expectedCreatedOffset: current?.createdOffset,
         value: decision.value,
-        timestampMs: Date.now(),
+        timestampMs,
+        ...(ttlMs !== undefined && decision.value !== undefined ? { expiresAtMs: timestampMs + ttlMs } : {}),
       });
       if (result.ok) {
         this.hooks.afterCommit(result.change);

@@ -2,7 +2,7 @@ import type Database from "better-sqlite3";
 import type { JsonValue } from "../../core/json.js";
 import { ErrorCode, StreamError } from "../../core/errors.js";
 import { silentLog, type Log } from "../../core/log.js";
-import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
+import type { ItemStoreOptions, CommitResult, DueExpiry, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
 import type {
   GroupEvent,
   GroupMessage,
@@ -187,6 +187,17 @@ export class FileStore implements ItemStore {
     });
   }
 
+  async dueExpiries(nowMs: number, limit: number): Promise<DueExpiry[]> {
+    return this.read(() =>
+      this.sql.dueItems.all(nowMs, limit).map((row) => ({
+        streamName: row.stream_name,
+        groupId: row.group_id,
+        itemId: row.item_id,
+        expiresAtMs: row.expires_at_ms,
+      })),
+    );
+  }
+
   async listGroups(streamName: string, page: NamePageRequest): Promise<string[]> {
     return this.read(() => this.sql.groupsAfter.all(streamName, page.after ?? "", page.limit).map((row) => row.group_id));
   }
@@ -338,14 +349,16 @@ export class FileStore implements ItemStore {
         createdOffset: existing!.position,
         revision: currentRevision,
         timestampMs: write.timestampMs,
+        ...(write.expired ? { expired: true } : {}),
       };
     } else {
       const revision = currentRevision + 1;
       const data = JSON.stringify(write.value);
+      const expiresAt = write.expiresAtMs ?? null;
       if (existing) {
-        this.sql.updateItem.run(revision, write.timestampMs, data, group.id, write.itemId);
+        this.sql.updateItem.run(revision, write.timestampMs, data, expiresAt, group.id, write.itemId);
       } else {
-        this.sql.insertItem.run(group.id, write.itemId, offset, revision, write.timestampMs, data);
+        this.sql.insertItem.run(group.id, write.itemId, offset, revision, write.timestampMs, data, expiresAt);
         itemCount++;
       }
       stored = {
@@ -428,6 +441,7 @@ function storedItem(row: ItemRow): StoredItem {
     revision: row.revision,
     createdOffset: row.position,
     updatedAtMs: row.updated_at_ms,
+    ...(row.expires_at_ms === null ? {} : { expiresAtMs: row.expires_at_ms }),
   };
 }
 
@@ -446,6 +460,7 @@ function itemChange(streamName: string, groupId: string, offset: number, stored:
     revision: stored.revision,
     offset,
     timestampMs: stored.timestampMs,
+    ...(stored.expired ? { expired: true } : {}),
   };
 }
 

@@ -14,6 +14,8 @@ export interface StoredChange {
   createdOffset?: number;
   revision: number;
   timestampMs: number;
+  /** Present (true) only on the delete that removed an expired item. */
+  expired?: boolean;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
+import type { ItemStoreOptions, CommitResult, DueExpiry, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
 import type {
   GroupEvent,
   GroupMessage,
@@ -12,6 +12,7 @@ import type {
 import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { HistoryBuffer } from "../history-buffer.js";
+import { ExpiryQueue, type ExpiryEntry } from "./expiry-queue.js";
 import { InsertionOrder } from "./insertion-order.js";
 import { SortedNames } from "./sorted-names.js";
 
@@ -45,6 +46,7 @@ export class MemoryItemStore implements ItemStore {
   /** The streams with a non-empty group. */
   private readonly streamNames = new SortedNames();
   private readonly historyLimit: number;
+  private readonly expiries = new ExpiryQueue();
   private metrics: Metrics = NO_METRICS;
 
   constructor(options: ItemStoreOptions = {}) {
@@ -76,6 +78,7 @@ export class MemoryItemStore implements ItemStore {
         revision: 1,
         createdOffset: offset,
         updatedAtMs: write.timestampMs,
+        ...expiry(write),
       };
       group.items.set(item.itemId, item);
       group.order.append(item);
@@ -86,6 +89,7 @@ export class MemoryItemStore implements ItemStore {
       group.order.remove(existing.createdOffset);
       if (group.items.size === 0) this.groupEmptied(group);
       change = this.change(group, "delete", offset, write.timestampMs, existing, existing);
+      if (write.expired) change.expired = true;
     } else {
       // The stored item's id, like the group's names, outlives the request's string.
       const item: StoredItem = {
@@ -94,10 +98,15 @@ export class MemoryItemStore implements ItemStore {
         revision: existing.revision + 1,
         createdOffset: existing.createdOffset,
         updatedAtMs: write.timestampMs,
+        ...expiry(write),
       };
       group.items.set(item.itemId, item);
       group.order.replace(item);
       change = this.change(group, "update", offset, write.timestampMs, item, existing);
+    }
+    if (write.value !== undefined && write.expiresAtMs !== undefined) {
+      const { streamName, groupId } = group;
+      this.expiries.push({ streamName, groupId, itemId: write.itemId, createdOffset: change.createdOffset, expiresAtMs: write.expiresAtMs });
     }
     if (group.items.size === 0) group.history.clear();
     else group.history.push(change);
@@ -135,6 +144,16 @@ export class MemoryItemStore implements ItemStore {
     const group = this.group(streamName, groupId);
     if (!group) return afterOffset === 0 ? [] : undefined;
     return group.history.since(afterOffset, group.offset);
+  }
+
+  async dueExpiries(nowMs: number, limit: number): Promise<DueExpiry[]> {
+    const isCurrent = (entry: ExpiryEntry) => {
+      const item = this.group(entry.streamName, entry.groupId)?.items.get(entry.itemId);
+      return item !== undefined && item.createdOffset === entry.createdOffset && item.expiresAtMs === entry.expiresAtMs;
+    };
+    return this.expiries
+      .due(nowMs, limit, isCurrent)
+      .map(({ streamName, groupId, itemId, expiresAtMs }) => ({ streamName, groupId, itemId, expiresAtMs }));
   }
 
   async listGroups(streamName: string, page: NamePageRequest): Promise<string[]> {
@@ -242,4 +261,9 @@ export class MemoryItemStore implements ItemStore {
   private emit(group: GroupState, message: GroupMessage): void {
     for (const listener of group.listeners) listener(message);
   }
+}
+
+/** The expiry a write gives its item: none unless the write sets one. */
+function expiry(write: ItemWrite): { expiresAtMs?: number } {
+  return write.expiresAtMs === undefined ? {} : { expiresAtMs: write.expiresAtMs };
 }

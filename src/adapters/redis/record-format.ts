@@ -10,25 +10,31 @@ import type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } fro
  *
  * Stored item:   <revision>\n<updated_at_ms>\n<value JSON>
  * Change:        c\n<offset>\n<type>\n<revision>\n<timestamp_ms>\n<item id JSON>\n<value JSON>\n<old value JSON or empty>
- *                \n<old updated_at_ms or empty>\n<created offset>
+ *                \n<old updated_at_ms or empty>\n<created offset>[\n1]
  *                (for a delete, the value is the removed one and the old-value line is empty;
  *                the old updated_at is empty for a create, the created offset is that of the
  *                changed incarnation). Messages written before the last two lines existed end
- *                after the old value and still decode, see decodeChange.
+ *                after the old value and still decode, see decodeChange. A last line "1" marks
+ *                the delete of an expired item; other changes end after the created offset.
  * Event:         e\n<offset>\n<type JSON>\n<timestamp_ms>\n<item id JSON or empty>\n<data JSON>
  */
 
-/** A stored item record; its created offset is the item's score in the group's order ZSET. */
-export function decodeStoredItem(itemId: string, record: string, createdOffset: string): StoredItem {
+/**
+ * A stored item record; its created offset is the item's score in the group's order
+ * ZSET, its expiry (empty or absent: never) its score in the group's expiry ZSET.
+ */
+export function decodeStoredItem(itemId: string, record: string, createdOffset: string, expiresAt = ""): StoredItem {
   const first = record.indexOf("\n");
   const second = record.indexOf("\n", first + 1);
-  return {
+  const item: StoredItem = {
     itemId,
     revision: Number(record.slice(0, first)),
     createdOffset: Number(createdOffset),
     updatedAtMs: Number(record.slice(first + 1, second)),
     data: JSON.parse(record.slice(second + 1)) as JsonValue,
   };
+  if (expiresAt !== "") item.expiresAtMs = Number(expiresAt);
+  return item;
 }
 
 /** Decodes a change or event message of one group. */
@@ -68,7 +74,7 @@ function decodeChange(streamName: string, groupId: string, lines: string[]): Ite
   const offset = Number(lines[1]);
   const oldUpdatedAt = lines[8];
   const createdOffset = lines[9];
-  return {
+  const change: ItemChange = {
     kind: "change",
     streamName,
     groupId,
@@ -82,6 +88,8 @@ function decodeChange(streamName: string, groupId: string, lines: string[]): Ite
     oldUpdatedAtMs: oldUpdatedAt === undefined || oldUpdatedAt === "" ? undefined : Number(oldUpdatedAt),
     createdOffset: createdOffset !== undefined ? Number(createdOffset) : type === "create" ? offset : 0,
   };
+  if (lines[10] === "1") change.expired = true;
+  return change;
 }
 
 /** The event line for the publish-event script: everything but the offset, which Redis stamps. */

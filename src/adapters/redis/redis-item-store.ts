@@ -1,5 +1,5 @@
 import type { JsonValue } from "../../core/json.js";
-import type { ItemStoreOptions, CommitResult, GroupListener, GroupLossListener, ItemWrite, ItemStore } from "../../core/item-store.js";
+import type { ItemStoreOptions, CommitResult, DueExpiry, GroupListener, GroupLossListener, ItemWrite, ItemStore } from "../../core/item-store.js";
 import type {
   ChangeType,
   GroupEvent,
@@ -13,6 +13,7 @@ import type {
 import { DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { openConnections, type RedisConnections } from "./connections.js";
+import { ExpiryIndex } from "./expiry-index.js";
 import { GroupChannels } from "./group-channels.js";
 import { GroupIndex } from "./group-index.js";
 import { migrateLegacyIndex } from "./index-migration.js";
@@ -56,6 +57,7 @@ export class RedisItemStore implements ItemStore {
   readonly name = "redis";
   private readonly commands: RedisClient;
   private readonly index: GroupIndex;
+  private readonly expiries: ExpiryIndex;
   private readonly channels: GroupChannels;
   private metrics: Metrics = NO_METRICS;
 
@@ -71,6 +73,7 @@ export class RedisItemStore implements ItemStore {
   ) {
     this.commands = connections.commands;
     this.index = new GroupIndex(this.commands, keys);
+    this.expiries = new ExpiryIndex(this.commands, keys);
     this.channels = new GroupChannels(connections, keys);
   }
 
@@ -105,10 +108,13 @@ export class RedisItemStore implements ItemStore {
     const deleting = write.value === undefined;
     return withRedisErrors("writing an item", async () => {
       if (write.expectedRevision === 0 && !deleting) await this.index.add(streamName, groupId);
+      const expiresAt = deleting ? undefined : write.expiresAtMs;
+      // Before and after the commit: see expiry-index.ts.
+      if (expiresAt !== undefined) await this.expiries.add(streamName, groupId, expiresAt);
       const start = performance.now();
       const reply = (await scripts.commit.run(
         this.commands,
-        [keys.items, keys.order, keys.offset, keys.history],
+        [keys.items, keys.order, keys.offset, keys.history, keys.expiry],
         [
           itemId,
           String(write.expectedRevision),
@@ -119,6 +125,8 @@ export class RedisItemStore implements ItemStore {
           JSON.stringify(itemId),
           keys.channel,
           write.expectedCreatedOffset === undefined ? "" : String(write.expectedCreatedOffset),
+          expiresAt === undefined ? "" : String(expiresAt),
+          write.expired ? "1" : "",
         ],
       )) as [0, string] | [1, string, ChangeType, string, string, string, string, string];
       // One script, one round trip: a lost race is timed too, since it cost the same.
@@ -135,6 +143,7 @@ export class RedisItemStore implements ItemStore {
       } else if (transition === "emptied") {
         await this.index.dropEmptied(streamName, groupId).catch(() => undefined);
       }
+      if (expiresAt !== undefined) await this.expiries.add(streamName, groupId, expiresAt).catch(() => undefined);
       const oldValue = oldText === "" ? undefined : (JSON.parse(oldText) as JsonValue);
       const change: ItemChange = {
         kind: "change",
@@ -150,6 +159,7 @@ export class RedisItemStore implements ItemStore {
         offset: Number(offset),
         timestampMs: write.timestampMs,
       };
+      if (write.expired) change.expired = true;
       return { ok: true, change };
     });
   }
@@ -165,10 +175,10 @@ export class RedisItemStore implements ItemStore {
   snapshotItem(streamName: string, groupId: string, itemId: string): Promise<GroupSnapshot> {
     const keys = this.keys.group(streamName, groupId);
     return withRedisErrors("reading an item", async () => {
-      const reply = (await scripts.snapshotItem.run(this.commands, [keys.items, keys.order, keys.offset], [itemId])) as
+      const reply = (await scripts.snapshotItem.run(this.commands, [keys.items, keys.order, keys.offset, keys.expiry], [itemId])) as
         | [string]
-        | [string, string, string];
-      const items = reply.length === 3 ? [decodeStoredItem(itemId, reply[1], reply[2])] : [];
+        | [string, string, string, string];
+      const items = reply.length === 4 ? [decodeStoredItem(itemId, reply[1], reply[2], reply[3])] : [];
       return { items, offset: Number(reply[0]) };
     });
   }
@@ -178,12 +188,12 @@ export class RedisItemStore implements ItemStore {
     return withRedisErrors("reading a group", async () => {
       const reply = (await scripts.readItems.run(
         this.commands,
-        [keys.items, keys.order, keys.offset],
+        [keys.items, keys.order, keys.offset, keys.expiry],
         [decimal(page.afterCreatedOffset, 0), decimal(Math.max(1, page.maxItems), 1), decimal(page.maxBytes, 0)],
       )) as [string, number, ...string[]];
       const items: StoredItem[] = [];
-      for (let i = 2; i < reply.length; i += 3) {
-        items.push(decodeStoredItem(reply[i] as string, reply[i + 1] as string, reply[i + 2] as string));
+      for (let i = 2; i < reply.length; i += 4) {
+        items.push(decodeStoredItem(reply[i] as string, reply[i + 1] as string, reply[i + 2] as string, reply[i + 3] as string));
       }
       return { items, offset: Number(reply[0]), more: reply[1] === 1 };
     });
@@ -203,6 +213,10 @@ export class RedisItemStore implements ItemStore {
         | null;
       return reply?.map((text) => decodeChangeMessage(streamName, groupId, text));
     });
+  }
+
+  dueExpiries(nowMs: number, limit: number): Promise<DueExpiry[]> {
+    return withRedisErrors("reading due expiries", () => this.expiries.due(nowMs, limit));
   }
 
   listGroups(streamName: string, page: NamePageRequest): Promise<string[]> {

@@ -5,6 +5,7 @@
 -- KEYS[2] order    ZSET   item id scored by the offset that created it (insertion order)
 -- KEYS[3] offset   STRING group offset counter; kept when the group empties so offsets never repeat
 -- KEYS[4] history  LIST   last ARGV[6] change messages, oldest first, contiguous by offset
+-- KEYS[5] expiry   ZSET   item id scored by when it expires (ms); only items that expire
 -- ARGV[1] item id
 -- ARGV[2] expected revision, decimal ("0": the item must not exist)
 -- ARGV[3] "set" or "delete"
@@ -15,6 +16,9 @@
 -- ARGV[8] the group's shard channel
 -- ARGV[9] the offset that created the item as expected, decimal ("": not checked); a
 --         re-created item restarts at revision 1, so the revision alone may match a newer one
+-- ARGV[10] when the written item expires, ms, decimal ("": never; a write without it
+--          clears an earlier expiry)
+-- ARGV[11] "1" for the delete of an expired item (its change message says so), else ""
 --
 -- Returns {0, current revision} when the revision or the incarnation differs (or a delete finds no item);
 -- otherwise {1, offset, type, revision, old value JSON or "", transition, old updated_at_ms or "",
@@ -22,9 +26,10 @@
 -- (last item gone) or "", and the created offset is that of the changed incarnation (this
 -- change's own offset for a create).
 
-local items, order, offset_key, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local items, order, offset_key, history, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local item_id, expected, op, value, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local history_limit, item_id_json, channel, incarnation = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
+local expires_at, expired = ARGV[10], ARGV[11]
 
 local stored = redis.call('HGET', items, item_id)
 local revision, old_updated_at, old_value = '0', '', ''
@@ -52,10 +57,16 @@ local change_type, new_revision, data, message_old
 if op == 'delete' then
   redis.call('HDEL', items, item_id)
   redis.call('ZREM', order, item_id)
+  redis.call('ZREM', expiry, item_id)
   change_type, new_revision, data, message_old = 'delete', revision, old_value, ''
 else
   new_revision = string.format('%.0f', tonumber(revision) + 1)
   redis.call('HSET', items, item_id, new_revision .. '\n' .. now .. '\n' .. value)
+  if expires_at == '' then
+    redis.call('ZREM', expiry, item_id)
+  else
+    redis.call('ZADD', expiry, expires_at, item_id)
+  end
   if stored then
     change_type = 'update'
   else
@@ -65,7 +76,9 @@ else
   data, message_old = value, old_value
 end
 
-local message = table.concat({'c', offset, change_type, new_revision, now, item_id_json, data, message_old, old_updated_at, created_offset}, '\n')
+local fields = {'c', offset, change_type, new_revision, now, item_id_json, data, message_old, old_updated_at, created_offset}
+if expired == '1' then fields[#fields + 1] = '1' end
+local message = table.concat(fields, '\n')
 local size = redis.call('HLEN', items)
 local transition = ''
 if size == 0 then
