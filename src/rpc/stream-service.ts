@@ -27,7 +27,7 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
     set: async (req) => {
       try {
         const data = valueFromProto("data", req.data, true);
-        const result = await engine.set(req, data, countFromProto("if_revision", req.ifRevision), ttlFromProto(req.ttlMs));
+        const result = await engine.set(req, data, countFromProto("if_revision", req.ifRevision), { ttlMs: ttlFromProto(req.ttlMs) });
         return create(SetResponseSchema, {
           oldValue: valueToProto(result.oldValue),
           // The stored value is the request's, converted: sending the request's own
@@ -55,7 +55,7 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
 
     update: (req) =>
       guard(async () => {
-        const result = await engine.update(req, updateOpsFromProto(req.ops), countFromProto("if_revision", req.ifRevision), ttlFromProto(req.ttlMs));
+        const result = await engine.update(req, updateOpsFromProto(req.ops), countFromProto("if_revision", req.ifRevision), { ttlMs: ttlFromProto(req.ttlMs) });
         return create(UpdateResponseSchema, {
           oldValue: valueToProto(result.oldValue),
           newValue: valueToProto(result.newValue),

@@ -26,7 +26,7 @@ class InputError extends Error {}
 
 const FUNCTIONS: Record<string, StreamFunction> = {
   "stream::set": async (engine, input) => {
-    const result = await engine.set(itemKey(input), required(input, "data"), undefined, optionalTtl(input));
+    const result = await engine.set(itemKey(input), required(input, "data"), undefined, { ttlMs: optionalTtl(input) });
     return { old_value: result.oldValue ?? null, new_value: result.newValue ?? null };
   },
   "stream::get": async (engine, input) => (await engine.get(itemKey(input)))?.data,
@@ -34,7 +34,7 @@ const FUNCTIONS: Record<string, StreamFunction> = {
   "stream::update": async (engine, input) => {
     const ops = required(input, "ops");
     if (!Array.isArray(ops)) throw new InputError("invalid type for `ops`, expected a sequence");
-    const result = await engine.update(itemKey(input), ops.map(updateOp), undefined, optionalTtl(input));
+    const result = await engine.update(itemKey(input), ops.map(updateOp), undefined, { ttlMs: optionalTtl(input) });
     const reply: JsonObject = { old_value: result.oldValue ?? null, new_value: result.newValue ?? null };
     // Left out when empty, as the reference does.
     if (result.errors.length > 0) {

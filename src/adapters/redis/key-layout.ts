@@ -14,6 +14,10 @@ export interface GroupKeys {
   history: string;
   /** Shard channel (SPUBLISH/SSUBSCRIBE) carrying the group's changes and events. */
   channel: string;
+  /** HASH request id -> remembered request record (see commit.lua); outlives the group's items, like the offset. */
+  requests: string;
+  /** ZSET request id scored by when its record expires, which is the order records are forgotten in. */
+  requestExpiry: string;
   /** ZSET item id scored by when it expires (ms); only the items that expire are in it. */
   expiry: string;
 }
@@ -27,7 +31,7 @@ export const DEFAULT_KEY_PREFIX = "iii-stream:";
  * `{`, `}` or `.`), so `{<stream>.<group>}` is unambiguous and a valid hash tag.
  *
  * Layout under the prefix P:
- *   P{s.g}:items | :order | :offset | :history | :changes | :expiry   one group
+ *   P{s.g}:items | :order | :offset | :history | :changes | :requests | :request-expiry | :expiry   one group
  *   P{s}:group-names   ZSET of the stream's groups, every score 0 (index, see group-index.ts)
  *   Pstream-names      ZSET of stream names, every score 0 (index)
  *   Pexpiring-groups   ZSET of the groups holding expiring items, each scored at or before
@@ -55,6 +59,8 @@ export class KeyLayout {
       offset: `${base}offset`,
       history: `${base}history`,
       channel: `${base}changes`,
+      requests: `${base}requests`,
+      requestExpiry: `${base}request-expiry`,
       expiry: `${base}expiry`,
     };
   }
