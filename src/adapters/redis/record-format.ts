@@ -1,4 +1,5 @@
 import type { JsonValue } from "../../core/json.js";
+import type { StoredRequest } from "../../core/item-store.js";
 import type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } from "../../core/model.js";
 import type { UpdateOp } from "../../core/update-ops.js";
 import { updateOpsFromJson } from "../../core/update-ops-json.js";
@@ -18,6 +19,8 @@ import { updateOpsFromJson } from "../../core/update-ops-json.js";
  *                changed incarnation). Messages written before the last two lines existed end
  *                after the old value and still decode, see decodeChange. The ops line (see
  *                ItemChange.ops, as updateOpsToJson writes them) follows only on an update made by ops.
+ * Request:       <offset after its commit>\n<expires_at_ms>\n<fingerprint>\n<response>
+ *                (the response is the engine's JSON text, opaque here)
  * Event:         e\n<offset>\n<type JSON>\n<timestamp_ms>\n<item id JSON or empty>\n<data JSON>
  */
 
@@ -31,6 +34,20 @@ export function decodeStoredItem(itemId: string, record: string, createdOffset: 
     createdOffset: Number(createdOffset),
     updatedAtMs: Number(record.slice(first + 1, second)),
     data: JSON.parse(record.slice(second + 1)) as JsonValue,
+  };
+}
+
+/** A remembered request's record (see commit.lua). */
+export function decodeStoredRequest(requestId: string, record: string): StoredRequest {
+  const first = record.indexOf("\n");
+  const second = record.indexOf("\n", first + 1);
+  const third = record.indexOf("\n", second + 1);
+  return {
+    requestId,
+    offset: Number(record.slice(0, first)),
+    expiresAtMs: Number(record.slice(first + 1, second)),
+    fingerprint: record.slice(second + 1, third),
+    response: record.slice(third + 1),
   };
 }
 
