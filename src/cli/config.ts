@@ -103,6 +103,8 @@ export const configSchema = z.strictObject({
   snapshot_chunk_bytes: z.number().int().min(1024).optional(),
   /** Most bytes of a whole (unpaged) answer of the reference's protocols: a sync without chunks, stream::list and the like. */
   max_unpaged_bytes: z.number().int().min(1024).optional(),
+  /** How long a group remembers a write's request_id (ms); at most a week, so that records cannot pile up for good. */
+  idempotency_window_ms: z.number().int().min(1).max(604_800_000).optional(),
   /** Keys that writes and administration need as `Authorization: Bearer <key>`. */
   api_keys: z.array(z.string().superRefine(apiKeyCheck)).optional(),
   /** Remote functions (FunctionService base URLs) registered at start. */

@@ -99,6 +99,7 @@ export class StreamServer {
       queueLimits: resolved.queueLimits,
       snapshotChunkBytes: resolved.snapshotChunkBytes,
       maxUnpagedBytes: resolved.maxUnpagedBytes,
+      idempotencyWindowMs: resolved.idempotencyWindowMs,
       maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
       metrics,
