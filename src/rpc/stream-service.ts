@@ -19,7 +19,7 @@ import {
   UpdateResponseSchema,
 } from "../../gen/iii/stream/v1/stream_pb.js";
 import { guard, toConnectError } from "./connect-errors.js";
-import { countFromProto, itemToProto, updateOpsFromProto, valueFromProto, valueToProto } from "./proto-convert.js";
+import { countFromProto, itemToProto, ttlFromProto, updateOpsFromProto, valueFromProto, valueToProto } from "./proto-convert.js";
 
 /**
  * Every StreamService method but Subscribe, which the server serves itself
@@ -31,7 +31,7 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
     set: async (req) => {
       try {
         const data = valueFromProto("data", req.data, true);
-        const result = await engine.set(req, data, countFromProto("if_revision", req.ifRevision), { requestId: req.requestId });
+        const result = await engine.set(req, data, countFromProto("if_revision", req.ifRevision), { ttlMs: ttlFromProto(req.ttlMs), requestId: req.requestId });
         return create(SetResponseSchema, {
           oldValue: valueToProto(result.oldValue),
           // The stored value is the request's, converted: sending the request's own
@@ -59,7 +59,10 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
 
     update: (req) =>
       guard(async () => {
-        const result = await engine.update(req, updateOpsFromProto(req.ops), countFromProto("if_revision", req.ifRevision), { requestId: req.requestId });
+        const result = await engine.update(req, updateOpsFromProto(req.ops), countFromProto("if_revision", req.ifRevision), {
+          ttlMs: ttlFromProto(req.ttlMs),
+          requestId: req.requestId,
+        });
         return create(UpdateResponseSchema, {
           oldValue: valueToProto(result.oldValue),
           newValue: valueToProto(result.newValue),
@@ -121,7 +124,7 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
 
 function batchWriteFromProto(write: BatchWrite, index: number): BatchWriteRequest {
   const at = `writes[${index}]`;
-  const base = { itemId: write.itemId, ifRevision: countFromProto(`${at}.if_revision`, write.ifRevision) };
+  const base = { itemId: write.itemId, ifRevision: countFromProto(`${at}.if_revision`, write.ifRevision), ttlMs: ttlFromProto(write.ttlMs) };
   switch (write.write.case) {
     case "set":
       return { ...base, set: valueFromProto(`${at}.set`, write.write.value, true) };
