@@ -3,7 +3,7 @@ import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
 import { configToOptions, maskedUrl, storeDetail, storeSettings } from "./config-to-options.js";
-import { packageVersion } from "./package-version.js";
+import { packageVersion } from "../server/package-version.js";
 import { SERVE_FLAGS } from "./serve-flags.js";
 import { readTlsFiles } from "./tls-files.js";
 import { CLIENT_COMMANDS } from "./client-commands/command-line.js";
@@ -54,6 +54,8 @@ Options:
                     HTTP on the same host, instead of on the service port
                     (default: /metrics on the service port)
   --no-metrics      count nothing and serve no /metrics (default: metrics on)
+  --console BOOL    serve the web console at /console/: true or false (default:
+                    true when --host is a loopback address, false otherwise)
   --log-level L     least severe log level written: fatal, error, warn, info
                     (default), debug (adds an access log of unary calls and
                     subscription ends) or trace
@@ -68,7 +70,7 @@ Options:
                     public_reads, max_subscriptions,
                     http2_max_concurrent_streams, log_level, log_format,
                     drain_ms, metrics_enabled, metrics_port,
-                    metrics_stream_labels, tls_cert, tls_key);
+                    metrics_stream_labels, tls_cert, tls_key, console);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -133,6 +135,7 @@ export async function serve(argv: string[]): Promise<number> {
         drainMs: args["drain-ms"],
         metricsPort: args["metrics-port"],
         noMetrics: args["no-metrics"],
+        console: args.console,
         config: args.config,
         logLevel: args["log-level"],
         logFormat: args["log-format"],
