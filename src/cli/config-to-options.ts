@@ -28,6 +28,8 @@ export interface CommandLine {
   noMetrics?: boolean;
   /** `--console true|false`: serve the web console or not (default by the host, see StreamServerOptions.console). */
   console?: string;
+  /** `--no-unary-fast-path`: every unary call through connect-node. */
+  noUnaryFastPath?: boolean;
   config?: string;
   logLevel?: string;
   logFormat?: string;
@@ -75,6 +77,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...metricsPortOption("--metrics-port", flags.metricsPort),
       ...(flags.noMetrics ? { metrics_enabled: false } : {}),
       ...consoleOption("--console", flags.console),
+      ...(flags.noUnaryFastPath ? { unary_fast_path: false } : {}),
     },
     "the command line and environment",
   );
@@ -203,9 +206,10 @@ function functionsOptionsFromConfig(config: FileConfig): Omit<FunctionsOptions, 
 }
 
 /** Who may read, and how many subscriptions and HTTP/2 streams are admitted; unset keys keep the server's defaults. */
-function readsAndAdmissionFromConfig(config: FileConfig): Pick<StreamServerOptions, "publicReads" | "maxSubscriptions" | "http2MaxConcurrentStreams"> {
+function readsAndAdmissionFromConfig(config: FileConfig): Pick<StreamServerOptions, "publicReads" | "unaryFastPath" | "maxSubscriptions" | "http2MaxConcurrentStreams"> {
   return {
     ...(config.public_reads !== undefined ? { publicReads: config.public_reads } : {}),
+    ...(config.unary_fast_path !== undefined ? { unaryFastPath: config.unary_fast_path } : {}),
     ...(config.max_subscriptions !== undefined ? { maxSubscriptions: config.max_subscriptions } : {}),
     ...(config.http2_max_concurrent_streams !== undefined ? { http2MaxConcurrentStreams: config.http2_max_concurrent_streams } : {}),
   };

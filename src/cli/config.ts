@@ -128,6 +128,8 @@ export const configSchema = z.strictObject({
   max_worker_invocations: z.number().int().min(1).optional(),
   /** With api_keys set, let anyone read without a key (default false). */
   public_reads: z.boolean().optional(),
+  /** Serve unary calls on the fast path (default true); false sends them all through connect-node. */
+  unary_fast_path: z.boolean().optional(),
   /** Most subscriptions the server holds at once (default 100,000). */
   max_subscriptions: z.number().int().min(1).optional(),
   /** Most concurrent streams per HTTP/2 connection (default 1,000). */

@@ -18,6 +18,7 @@ export const SERVE_FLAGS = {
   "metrics-port": { type: "string" },
   "no-metrics": { type: "boolean" },
   console: { type: "string" },
+  "no-unary-fast-path": { type: "boolean" },
   config: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },

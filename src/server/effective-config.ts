@@ -23,6 +23,7 @@ export function effectiveConfig(options: ResolvedOptions, port: number, metricsP
     shutdown_grace_ms: options.shutdownGraceMs,
     api_keys: options.apiKeys.length,
     public_reads: options.publicReads,
+    unary_fast_path: options.unaryFastPath,
     allowed_origins: options.allowedOrigins,
     allowed_hosts: options.allowedHosts,
     allowed_function_hosts: String(options.allowedFunctionHosts),

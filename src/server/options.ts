@@ -129,6 +129,14 @@ export interface StreamServerOptions {
    */
   publicReads?: boolean;
   /**
+   * Whether unary calls (Set, Get, Update, Delete, Send, the lists, the trigger calls) are
+   * served by the fast path, which answers them as Connect does without its per-call
+   * pipeline; false sends every call through connect-node, as before the fast path.
+   * @default true: the same answers at a fraction of the CPU per call; false remains for
+   * comparing the two, and as a way back should a client ever see a difference
+   */
+  unaryFastPath?: boolean;
+  /**
    * Origins (e.g. "https://app.example.com", or "*" for any) whose pages may use the
    * server from a browser: CORS for Connect and gRPC-Web, and WebSocket handshakes
    * that carry an Origin header.
@@ -255,6 +263,7 @@ export interface ResolvedOptions {
   functions: FunctionsOptions & { functionTimeoutMs: number; log: Log };
   apiKeys: readonly string[];
   publicReads: boolean;
+  unaryFastPath: boolean;
   allowedOrigins: readonly string[];
   allowedHosts: readonly string[];
   allowedFunctionHosts: FunctionHosts;
@@ -319,6 +328,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     functions: { ...options.functions, functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS, log },
     apiKeys: checkApiKeys(options.apiKeys ?? []),
     publicReads: options.publicReads ?? false,
+    unaryFastPath: options.unaryFastPath ?? true,
     allowedOrigins: options.allowedOrigins ?? [],
     allowedHosts: checkAllowedHosts(options.allowedHosts ?? []),
     allowedFunctionHosts: FunctionHosts.resolve(options.allowedFunctionHosts, (options.apiKeys ?? []).length > 0),
