@@ -98,6 +98,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       queueLimits: { maxMessages: config.subscriber_queue_limit, maxBytes: config.subscriber_queue_bytes },
       snapshotChunkBytes: config.snapshot_chunk_bytes,
       maxUnpagedBytes: config.max_unpaged_bytes,
+      expirySweepMs: config.expiry_sweep_ms,
       functions: functionsOptionsFromConfig(config),
       apiKeys: config.api_keys,
       allowedOrigins: config.allowed_origins,

@@ -103,6 +103,8 @@ export const configSchema = z.strictObject({
   snapshot_chunk_bytes: z.number().int().min(1024).optional(),
   /** Most bytes of a whole (unpaged) answer of the reference's protocols: a sync without chunks, stream::list and the like. */
   max_unpaged_bytes: z.number().int().min(1024).optional(),
+  /** How often expired items are looked for and removed, in ms; 0: never removed (still never read). */
+  expiry_sweep_ms: z.number().int().min(0).optional(),
   /** Keys that writes and administration need as `Authorization: Bearer <key>`. */
   api_keys: z.array(z.string().superRefine(apiKeyCheck)).optional(),
   /** Remote functions (FunctionService base URLs) registered at start. */

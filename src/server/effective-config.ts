@@ -17,6 +17,7 @@ export function effectiveConfig(options: ResolvedOptions, port: number, metricsP
     subscriber_queue_bytes: options.queueLimits.maxBytes,
     snapshot_chunk_bytes: options.snapshotChunkBytes,
     max_unpaged_bytes: options.maxUnpagedBytes,
+    expiry_sweep_ms: options.expirySweepMs,
     max_subscriptions: options.maxSubscriptions,
     http2_max_concurrent_streams: options.http2MaxConcurrentStreams,
     drain_ms: options.drainMs,

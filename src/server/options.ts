@@ -1,3 +1,4 @@
+import { DEFAULT_EXPIRY_SWEEP_MS } from "../core/expiry.js";
 import type { Backend } from "../adapters/backend.js";
 import { memoryBackend } from "../adapters/memory/memory-backend.js";
 import type { EngineHooks } from "../core/hooks.js";
@@ -69,6 +70,15 @@ export interface StreamServerOptions {
    * @default 64 MiB
    */
   maxUnpagedBytes?: number;
+  /**
+   * How often the server looks for expired items (written with `ttl_ms`) and removes
+   * them, each with one DELETE change marked `expired`; 0 turns removal off (expired
+   * items are still never read). On a fleet every instance sweeps, and exactly one
+   * removes each item.
+   * @default 250 ms: an item is removed well within 1 s of its expiry on a server that
+   * keeps up, for one cheap store read per interval when nothing is due
+   */
+  expirySweepMs?: number;
   /**
    * Most subscriptions the server holds at once, over Subscribe and stream sockets
    * together; the next is refused with RESOURCE_EXHAUSTED until one ends.
@@ -255,6 +265,7 @@ export interface ResolvedOptions {
   queueLimits: QueueLimits;
   snapshotChunkBytes: number;
   maxUnpagedBytes: number;
+  expirySweepMs: number;
   maxSubscriptions: number;
   http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
@@ -320,6 +331,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     },
     snapshotChunkBytes: positiveInteger("snapshotChunkBytes", options.snapshotChunkBytes, DEFAULT_SNAPSHOT_CHUNK_BYTES),
     maxUnpagedBytes: positiveInteger("maxUnpagedBytes", options.maxUnpagedBytes, DEFAULT_MAX_UNPAGED_BYTES),
+    expirySweepMs: nonNegativeInteger("expirySweepMs", options.expirySweepMs, DEFAULT_EXPIRY_SWEEP_MS),
     maxSubscriptions: positiveInteger("maxSubscriptions", options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS),
     http2MaxConcurrentStreams: positiveInteger("http2MaxConcurrentStreams", options.http2MaxConcurrentStreams, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
     hooks: options.hooks ?? [],

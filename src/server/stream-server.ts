@@ -104,6 +104,7 @@ export class StreamServer {
       queueLimits: resolved.queueLimits,
       snapshotChunkBytes: resolved.snapshotChunkBytes,
       maxUnpagedBytes: resolved.maxUnpagedBytes,
+      expirySweepMs: resolved.expirySweepMs,
       maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
       metrics,

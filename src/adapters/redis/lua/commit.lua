@@ -8,6 +8,7 @@
 -- KEYS[4] history   LIST   last ARGV[2] change messages, oldest first, contiguous by offset
 -- KEYS[5] requests  HASH   request id -> "<offset after its commit>\n<expires_at_ms>\n<fingerprint>\n<response>"
 -- KEYS[6] request expiry  ZSET  request id scored by its expires_at_ms
+-- KEYS[7] expiry    ZSET   item id scored by when the item expires (ms); only items that expire
 -- ARGV[1] timestamp in ms, decimal (also "now" for the request records' expiry)
 -- ARGV[2] history limit (0 keeps none)
 -- ARGV[3] the group's shard channel
@@ -16,13 +17,15 @@
 -- ARGV[6] the request's fingerprint (no newline)
 -- ARGV[7] the request's response (JSON text, no raw newline)
 -- ARGV[8] most request records the group keeps
--- ARGV[9..] seven per write, in order:
+-- ARGV[9..] nine per write, in order:
 --   item id; expected revision, decimal ("0": the item must not exist); the offset that
 --   created the item as expected, decimal ("": not checked; a re-created item restarts at
 --   revision 1, so the revision alone may match a newer one); "set" or "delete"; new value
 --   as JSON text ("" for a delete); item id as a JSON string, for the change message; the
 --   update ops that made the new value, as JSON text ("": none), which an update's change
---   message carries as its last line, for delta subscribers
+--   message carries as its last line, for delta subscribers; when the written item expires,
+--   ms, decimal ("": never, and a write without it clears an earlier expiry); "1" for the
+--   delete of an expired item, whose change message then ends with a line "1", else ""
 --
 -- Returns {2, record} when the group remembers a live request with the id (nothing written);
 -- {0, index, current revision} when the write at index (1-based) fails its check against the
@@ -33,10 +36,11 @@
 -- of the changed incarnation (the change's own offset for a create).
 
 local items, order, offset_key, history, requests, request_expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local expiry = KEYS[7]
 local now, history_limit, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local request_id, request_expires, fingerprint, response, max_requests = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
 local first_write = 9
-local per_write = 7
+local per_write = 9
 local count = (#ARGV - first_write + 1) / per_write
 
 if request_id ~= '' then
@@ -85,6 +89,7 @@ local offset
 for i = 0, count - 1 do
   local base = first_write + i * per_write
   local item_id, op, value, item_id_json, ops = ARGV[base], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5], ARGV[base + 6]
+  local expires_at, expired = ARGV[base + 7], ARGV[base + 8]
   local stored = redis.call('HGET', items, item_id)
   local revision, old_updated_at, old_value = '0', '', ''
   if stored then
@@ -102,10 +107,16 @@ for i = 0, count - 1 do
   if op == 'delete' then
     redis.call('HDEL', items, item_id)
     redis.call('ZREM', order, item_id)
+    redis.call('ZREM', expiry, item_id)
     change_type, new_revision, data, message_old = 'delete', revision, old_value, ''
   else
     new_revision = string.format('%.0f', tonumber(revision) + 1)
     redis.call('HSET', items, item_id, new_revision .. '\n' .. now .. '\n' .. value)
+    if expires_at == '' then
+      redis.call('ZREM', expiry, item_id)
+    else
+      redis.call('ZADD', expiry, expires_at, item_id)
+    end
     if stored then
       change_type = 'update'
     else
@@ -117,6 +128,7 @@ for i = 0, count - 1 do
 
   local message = table.concat({'c', offset, change_type, new_revision, now, item_id_json, data, message_old, old_updated_at, created_offset}, '\n')
   if ops ~= '' and change_type == 'update' then message = message .. '\n' .. ops end
+  if expired == '1' and change_type == 'delete' then message = message .. '\n1' end
   if redis.call('HLEN', items) == 0 then
     -- An emptied group keeps only its offset counter.
     redis.call('DEL', history, order)
