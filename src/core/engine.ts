@@ -16,6 +16,7 @@ import { GROUP_PAGE_SIZES, GROUPS_PER_STREAM, ITEM_PAGE_SIZES, resolvePageSize, 
 import { itemBytes } from "./encoded-size.js";
 import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
 import type { FlushScheduler } from "./flush-scheduler.js";
+import { outboxFullError } from "./outbox.js";
 import { NO_METRICS, type Metrics, type SubscriptionTransport, type WriteOp } from "./metrics.js";
 
 export interface EngineOptions {
@@ -530,6 +531,7 @@ export class StreamEngine {
           offset: await this.store.currentOffset(streamName, groupId),
         };
       }
+      const outbox = this.hooks.durableTriggers({ streamName, groupId, itemId });
       const result = await this.store.commit({
         streamName,
         groupId,
@@ -538,11 +540,13 @@ export class StreamEngine {
         expectedCreatedOffset: current?.createdOffset,
         value: decision.value,
         timestampMs: Date.now(),
+        ...(outbox !== undefined ? { outbox } : {}),
       });
       if (result.ok) {
         this.hooks.afterCommit(result.change);
         return writeResult(result.change);
       }
+      if (result.outboxFull !== undefined) throw outboxFullError(result.outboxFull);
       const now = Date.now();
       deadline ??= now + COMMIT_RETRY_MS;
       if (now >= deadline) break;
@@ -575,4 +579,5 @@ function checkItemKey(key: ItemKey): void {
   checkName("group_id", key.groupId);
   checkName("item_id", key.itemId);
 }
+
 

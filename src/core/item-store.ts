@@ -24,12 +24,21 @@ export interface ItemWrite {
   /** The new value, or `undefined` to delete the item. */
   value: JsonValue | undefined;
   timestampMs: number;
+  /**
+   * The `at_least_once` triggers this change fires: the store records one pending call
+   * per id in its TriggerOutbox in the same atomic step as the change, or refuses the
+   * write (`outboxFull`) when one of their outboxes is full. Default none.
+   */
+  outbox?: readonly string[];
 }
 
 export type CommitResult =
   | { ok: true; change: ItemChange }
-  /** The item's revision (or incarnation) was not the expected one; nothing was written. */
-  | { ok: false; currentRevision: number };
+  /**
+   * The item's revision (or incarnation) was not the expected one, or (`outboxFull`, the
+   * id of the trigger) an outbox the write would add a call to is full; nothing was written.
+   */
+  | { ok: false; currentRevision: number; outboxFull?: string };
 
 /**
  * The compare-and-set of one write against the item as stored now (`undefined` when there
@@ -161,6 +170,12 @@ export interface ItemStoreOptions {
    * the same outage; the command line passes its log.
    */
   log?: Log;
+  /**
+   * Most undelivered calls of one `at_least_once` trigger the store keeps (see
+   * TriggerOutbox); past it, writes that would add one are refused with
+   * RESOURCE_EXHAUSTED. Default DEFAULT_MAX_OUTBOX (100,000).
+   */
+  maxOutbox?: number;
 }
 
 export const DEFAULT_HISTORY_LIMIT = 1000;

@@ -76,6 +76,7 @@ export class StreamServer {
             storeReady: () => this.engine.isReady(),
             storeConnections: () => backend.items.connectionStatus?.(),
             webSocketConnections: () => this.webSockets.connectionCounts(),
+            triggerLoads: () => this.functions.listTriggerLoads(),
           },
         })
       : undefined;
@@ -85,6 +86,8 @@ export class StreamServer {
       ...resolved.functions,
       registrations: backend.registrations ?? new MemoryRegistrationStore(),
       fleet: backend.fleet,
+      outbox: backend.outbox,
+      changesSince: (streamName, groupId, afterOffset) => backend.items.changesSince(streamName, groupId, afterOffset),
       allowedHosts: resolved.allowedFunctionHosts,
       tracer: resolved.tracer,
     });

@@ -18,6 +18,7 @@ import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { fillCreatedOffsets, type StoredChange } from "./legacy-changes.js";
 import { openStore, probeWrite } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
+import { OutboxTable } from "./outbox-table.js";
 import { prepareStatements, type GroupRow, type ItemRow, type Statements } from "./statements.js";
 import { WriteHealth } from "./write-health.js";
 
@@ -69,6 +70,8 @@ export class FileStore implements ItemStore {
   readonly file: string;
   /** Remote functions and triggers, kept in the same file so that they survive a restart too. */
   readonly registrations: RegistrationTable;
+  /** The pending calls of `at_least_once` triggers, recorded in the commit of their change. */
+  readonly outbox: OutboxTable;
   private readonly db: Database.Database;
   private readonly sql: Statements;
   private readonly historyLimit: number;
@@ -104,6 +107,7 @@ export class FileStore implements ItemStore {
       failed: (error) => this.storageError(error),
       succeeded: () => this.health.succeeded(),
     });
+    this.outbox = new OutboxTable(db, options.maxOutbox, (error) => this.storageError(error));
     this.historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     if (relaxed) {
       this.syncTimer = setInterval(() => this.syncIfNeeded(), options.syncIntervalMs);
@@ -244,6 +248,7 @@ export class FileStore implements ItemStore {
     }
     clearInterval(this.syncTimer);
     this.health.stop();
+    this.outbox.flush();
     this.closed = true;
     this.listeners.clear();
     // Closing checkpoints the WAL into the database file with fsyncs, in both modes.
@@ -286,6 +291,7 @@ export class FileStore implements ItemStore {
       const failure = this.storageError(error);
       for (const entry of batch) {
         if (entry.kind === "write") {
+          if (entry.result?.ok && entry.write.outbox) this.outbox.unrecord(entry.write.outbox);
           entry.result = undefined;
           entry.reject(failure);
         } else {
@@ -320,6 +326,8 @@ export class FileStore implements ItemStore {
     const refused = checkPrecondition(write, existing && { revision: existing.revision, createdOffset: existing.position });
     if (refused) return refused;
     const currentRevision = existing?.revision ?? 0;
+    const outboxFull = write.outbox && this.outbox.full(write.outbox);
+    if (outboxFull) return { ok: false, currentRevision, outboxFull };
     group ??= this.createGroup(write.streamName, write.groupId);
 
     const offset = group.last_offset + 1;
@@ -362,7 +370,9 @@ export class FileStore implements ItemStore {
     if (itemCount === group.item_count) this.sql.advanceGroup.run(offset, group.id);
     else this.sql.updateGroup.run(offset, itemCount, group.id);
     this.recordHistory(group.id, offset, itemCount, stored);
-    return { ok: true, change: itemChange(write.streamName, write.groupId, offset, stored) };
+    const change = itemChange(write.streamName, write.groupId, offset, stored);
+    if (write.outbox) this.outbox.record(write.outbox, change);
+    return { ok: true, change };
   }
 
   /** An emptied group drops its history; otherwise the change is kept and the oldest beyond the limit dropped. */

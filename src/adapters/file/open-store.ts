@@ -18,8 +18,8 @@ let probeData: Buffer | undefined;
 
 /** Marks the file as ours in the SQLite header ("iiSt"), so a foreign database is never taken over. */
 const APPLICATION_ID = 0x69695374;
-/** Format 2 added the `non_empty_groups` index (see MIGRATIONS). */
-const SCHEMA_VERSION = 2;
+/** Format 2 added the `non_empty_groups` index, format 3 the trigger outbox (see MIGRATIONS). */
+const SCHEMA_VERSION = 3;
 
 /**
  * `stream_groups` keeps one row per group ever written, on purpose: after the group empties,
@@ -36,6 +36,24 @@ const SCHEMA_VERSION = 2;
  * not set, so the index costs nothing on the most common write.
  */
 const NON_EMPTY_GROUPS_INDEX = "CREATE INDEX non_empty_groups ON stream_groups (stream_name, group_id) WHERE item_count > 0;";
+
+/**
+ * The pending calls (and dead letters, `dead = 1`) of `at_least_once` triggers, recorded
+ * in the commit of their change (see outbox-table.ts). AUTOINCREMENT: an entry id is never
+ * reused, so reading on from the last id taken never skips a newer call.
+ */
+const OUTBOX_TABLE = `
+  CREATE TABLE outbox (
+    entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trigger_id TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    change TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    dead INTEGER NOT NULL
+  );
+  CREATE INDEX outbox_by_trigger ON outbox (trigger_id, dead, entry_id);
+`;
 
 const SCHEMA = `
   CREATE TABLE stream_groups (
@@ -63,6 +81,7 @@ const SCHEMA = `
   );
   CREATE UNIQUE INDEX history_by_offset ON history (group_ref, change_offset);
   ${NON_EMPTY_GROUPS_INDEX}
+  ${OUTBOX_TABLE}
   CREATE TABLE registrations (
     kind TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -71,7 +90,7 @@ const SCHEMA = `
   ) WITHOUT ROWID;
 `;
 
-const TABLES = ["stream_groups", "items", "history", "registrations"];
+const TABLES = ["stream_groups", "items", "history", "registrations", "outbox"];
 
 /**
  * What brings a store of format N - 1 to format N (the key), run in one transaction
@@ -83,6 +102,7 @@ const MIGRATIONS: Record<number, string> = {
   // read as they are (see legacy-changes.ts) and give way to complete rows as each
   // group's history moves on, so no rewrite of the history is needed here.
   2: NON_EMPTY_GROUPS_INDEX,
+  3: OUTBOX_TABLE,
 };
 
 /** The store cannot be opened; the message names the file and what to do. */

@@ -13,6 +13,7 @@ import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { HistoryBuffer } from "../history-buffer.js";
 import { InsertionOrder } from "./insertion-order.js";
+import { MemoryOutbox } from "./memory-outbox.js";
 import { SortedNames } from "./sorted-names.js";
 
 interface GroupState {
@@ -46,9 +47,12 @@ export class MemoryItemStore implements ItemStore {
   private readonly streamNames = new SortedNames();
   private readonly historyLimit: number;
   private metrics: Metrics = NO_METRICS;
+  /** The pending calls of `at_least_once` triggers, recorded by `commit`. */
+  readonly outbox: MemoryOutbox;
 
   constructor(options: ItemStoreOptions = {}) {
     this.historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    this.outbox = new MemoryOutbox(options.maxOutbox);
   }
 
   useMetrics(metrics: Metrics): void {
@@ -65,6 +69,8 @@ export class MemoryItemStore implements ItemStore {
     const existing = group.items.get(write.itemId);
     const refused = checkPrecondition(write, existing);
     if (refused) return refused;
+    const outboxFull = write.outbox && this.outbox.full(write.outbox);
+    if (outboxFull) return { ok: false, currentRevision: existing?.revision ?? 0, outboxFull };
 
     const offset = ++group.offset;
     let change: ItemChange;
@@ -101,6 +107,7 @@ export class MemoryItemStore implements ItemStore {
     }
     if (group.items.size === 0) group.history.clear();
     else group.history.push(change);
+    if (write.outbox) this.outbox.record(write.outbox, change);
     // Timed without the hand-over to watchers, which is delivery, not commit.
     this.metrics.committed(this.name, 1, secondsSince(start));
     this.emit(group, change);
