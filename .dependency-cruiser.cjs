@@ -81,10 +81,10 @@ module.exports = {
     {
       name: "client-talks-only-over-the-wire",
       comment:
-        "client/ runs in browsers and in other processes than the server: it imports the generated code, its own files and the codes and JSON types it shares with the server (core/errors.ts, core/json.ts, which import nothing), never server code.",
+        "client/ runs in browsers and in other processes than the server: it imports the generated code, its own files and what it shares with the server (the codes of core/errors.ts, the JSON of core/json.ts, and the pure update ops of core/update-ops.ts, with which it applies deltas exactly as the server applied the update), never server code.",
       severity: "error",
       from: { path: "^src/client/" },
-      to: { path: "^src/(?!client/|core/errors\\.ts$|core/json\\.ts$)" },
+      to: { path: "^src/(?!client/|core/errors\\.ts$|core/json\\.ts$|core/update-ops\\.ts$)" },
     },
     {
       name: "client-browser-path-has-no-node",

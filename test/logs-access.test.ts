@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryItemStore, RecordingLog } from "../src/index.js";
-import type { ItemWrite } from "../src/core/item-store.js";
+import type { WriteBatch } from "../src/core/item-store.js";
 import { startServer, type RunningServer } from "./support/server.js";
 import { json, StreamCursor } from "./support/subscribe-view.js";
 import { join, openSocket, wsUrl } from "./support/ws-client.js";
 
 /** An item store whose writes fail with a plain Error, as a broken disk or a bug would. */
 class BrokenStore extends MemoryItemStore {
-  override commit(_write: ItemWrite): never {
+  override commitBatch(_batch: WriteBatch): never {
     throw new Error("the disk is on fire");
   }
 }

@@ -32,7 +32,7 @@ function withDatabase<T>(dataDir: string, use: (db: Database.Database) => T): T 
 }
 
 describe("the file store's format", () => {
-  it("brings a store of format 1 to format 2, and reads the history rows that format 1 wrote", async () => {
+  it("brings a store of format 1 to the current format, and reads the history rows that format 1 wrote", async () => {
     const dataDir = join(root, "format-1");
     const store = FileStore.open({ dataDir });
     const writes: ItemWrite[] = [
@@ -49,10 +49,11 @@ describe("the file store's format", () => {
     for (const next of writes) expect((await store.commit(next)).ok).toBe(true);
     await store.close();
 
-    // What a store written by format 1 looks like: no non_empty_groups index, history
-    // rows without oldUpdatedAtMs and createdOffset.
+    // What a store written by format 1 looks like: no non_empty_groups index, no
+    // requests table, history rows without oldUpdatedAtMs and createdOffset.
     withDatabase(dataDir, (db) => {
       db.exec("DROP INDEX non_empty_groups");
+      db.exec("DROP TABLE requests");
       for (const row of db.prepare("SELECT rowid, change FROM history").all() as Array<{ rowid: number; change: string }>) {
         const { oldUpdatedAtMs, createdOffset, ...older } = JSON.parse(row.change) as Record<string, unknown>;
         expect([typeof oldUpdatedAtMs === "number" || oldUpdatedAtMs === undefined, typeof createdOffset]).toStrictEqual([true, "number"]);
@@ -99,17 +100,18 @@ describe("the file store's format", () => {
       await reopened.close();
     }
     withDatabase(dataDir, (db) => {
-      expect(db.pragma("user_version", { simple: true })).toBe(2);
+      expect(db.pragma("user_version", { simple: true })).toBe(3);
       expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'non_empty_groups'").all()).toHaveLength(1);
+      expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'requests'").all()).toHaveLength(1);
     });
   });
 
   it("refuses a store of a newer format and leaves it as it was", async () => {
-    const dataDir = join(root, "format-3");
+    const dataDir = join(root, "format-4");
     await FileStore.open({ dataDir }).close();
-    withDatabase(dataDir, (db) => db.pragma("user_version = 3"));
-    expect(() => FileStore.open({ dataDir })).toThrow(/format 3.*reads formats 1 to 2.*left untouched/);
-    withDatabase(dataDir, (db) => expect(db.pragma("user_version", { simple: true })).toBe(3));
+    withDatabase(dataDir, (db) => db.pragma("user_version = 4"));
+    expect(() => FileStore.open({ dataDir })).toThrow(/format 4.*reads formats 1 to 3.*left untouched/);
+    withDatabase(dataDir, (db) => expect(db.pragma("user_version", { simple: true })).toBe(4));
   });
 
   it("answers pages and listings with index searches, never a scan", async () => {

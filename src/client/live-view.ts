@@ -7,11 +7,15 @@
  * - a group's changes must follow each other offset by offset: one already applied is
  *   skipped (a resume repeats the last one, see `resumeFrom`), one beyond the next is a
  *   gap and restarts the stream from the last applied offset;
- * - a snapshot that replaces a copy the view already had is a `reset` (continuity was lost).
+ * - a snapshot that replaces a copy the view already had is a `reset` (continuity was lost);
+ * - a delta change (ops instead of the value) applies to the item at the revision before
+ *   it; any other revision means the copy is not the one the ops were made for, and the
+ *   stream resumes from the last applied offset without deltas, which brings the whole value.
  */
 import { ErrorCode, StreamError } from "./errors.js";
 import type { WatchOptions } from "./options.js";
 import type { JsonValue } from "./values.js";
+import { applyUpdateOps, type UpdateOp } from "../core/update-ops.js";
 
 export interface ViewItem<T = JsonValue> {
   data: T;
@@ -78,7 +82,18 @@ interface ViewEvents<T> {
 /** @internal What every transport delivers, in its wire-neutral form. */
 export type ViewMessage =
   | { kind: "snapshot"; items: Array<{ itemId: string; data: JsonValue; revision: number; updatedAtMs: number }>; offset: number; more: boolean }
-  | { kind: "change"; type: ChangeType; itemId: string; data: JsonValue; revision: number; offset: number; timestampMs: number }
+  | {
+      kind: "change";
+      type: ChangeType;
+      itemId: string;
+      /** Ignored when `ops` is set. */
+      data: JsonValue;
+      /** A delta: the new value is these ops applied to the item at `revision - 1`. */
+      ops?: readonly UpdateOp[];
+      revision: number;
+      offset: number;
+      timestampMs: number;
+    }
   | { kind: "event"; type: string; itemId: string | undefined; data: JsonValue; offset: number; timestampMs: number }
   | { kind: "heartbeat"; offset: number };
 
@@ -97,13 +112,21 @@ export class LiveView<T = JsonValue> {
   private _offset: number | undefined;
   private _status: ViewStatus = "connecting";
   private _error: StreamError | undefined;
-  private chunks: { offset: number; items: Array<[string, ViewItem<T>]> } | undefined;
+  /** A snapshot's chunks so far, with each item's value as received beside it (see rawValues). */
+  private chunks: { offset: number; items: Array<[string, ViewItem<T>]>; raw: JsonValue[] } | undefined;
   /** Whether the current stream has delivered something consistent yet. */
   private streamLive = false;
   private forceFresh = false;
   private readonly listeners = new Map<keyof ViewEvents<T>, Set<(value: never) => void>>();
   private readonly iterators = new Set<UpdateQueue<T>>();
   private readonly parseValue: ((value: JsonValue) => T) | undefined;
+  /** The items' values as received, which deltas apply to, kept apart only when `parse` makes `items` hold something else. */
+  private readonly rawValues: Map<string, JsonValue> | undefined;
+  private readonly deltasWanted: boolean;
+  /** Until a snapshot: a view started from `fromOffset` lacks the items that did not change since, which deltas could apply to. */
+  private partialCopy: boolean;
+  /** The next stream goes without deltas: a delta did not fit the copy, so the item comes whole. */
+  private plainNext = false;
   private readonly closers: Array<() => void> = [];
   private readyWaiters: Array<{ resolve: () => void; reject: (error: StreamError) => void }> = [];
 
@@ -122,6 +145,9 @@ export class LiveView<T = JsonValue> {
     }
     const parse = options.parse;
     this.parseValue = parse === undefined ? undefined : typeof parse === "function" ? parse : (value) => parse.parse(value);
+    this.rawValues = parse === undefined ? undefined : new Map();
+    this.deltasWanted = options.deltas ?? true;
+    this.partialCopy = options.fromOffset !== undefined;
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) queueMicrotask(() => this.close());
@@ -203,6 +229,18 @@ export class LiveView<T = JsonValue> {
     return this._offset - 1;
   }
 
+  /** @internal Whether the next stream asks for deltas (and this stream's delta fallback is spent). */
+  takeDeltas(): boolean {
+    const plain = this.plainNext;
+    this.plainNext = false;
+    return this.deltasWanted && !plain && !this.partialCopy;
+  }
+
+  /** @internal The next stream goes without deltas (this one brought a delta the client cannot read). */
+  skipDeltas(): void {
+    this.plainNext = true;
+  }
+
   /** @internal A new stream starts: what was half received on the old one is dropped. */
   begin(): void {
     this.chunks = undefined;
@@ -237,13 +275,19 @@ export class LiveView<T = JsonValue> {
         if (this.chunks && this.chunks.offset !== message.offset) {
           return { restart: "resume", why: `snapshot chunk at offset ${message.offset} after chunks at ${this.chunks.offset}` };
         }
-        const chunks = (this.chunks ??= { offset: message.offset, items: [] });
+        const chunks = (this.chunks ??= { offset: message.offset, items: [], raw: [] });
         for (const item of message.items) {
           chunks.items.push([item.itemId, { data: this.parse(item.data), revision: item.revision, updatedAtMs: item.updatedAtMs }]);
+          if (this.rawValues) chunks.raw.push(item.data);
         }
         if (message.more) return undefined;
         this.chunks = undefined;
         this.replace(chunks.items, message.offset);
+        if (this.rawValues) {
+          this.rawValues.clear();
+          chunks.items.forEach(([itemId], index) => this.rawValues!.set(itemId, chunks.raw[index]));
+        }
+        this.partialCopy = false;
         return this.live();
       }
       case "change": {
@@ -252,16 +296,28 @@ export class LiveView<T = JsonValue> {
         if (this.target.itemId === undefined && message.offset !== this._offset + 1) {
           return { restart: "resume", why: `change at offset ${message.offset} after offset ${this._offset}: a gap` };
         }
-        const data = this.parse(message.data);
         const items = this.items as Map<string, ViewItem<T>>;
-        if (message.type === "delete") items.delete(message.itemId);
-        else {
+        let raw = message.data;
+        if (message.ops !== undefined) {
+          const applied = this.applyDelta(message.itemId, message.type, message.revision, message.ops);
+          if (applied === undefined) {
+            this.plainNext = true;
+            return { restart: "resume", why: `the delta of item ${JSON.stringify(message.itemId)} at revision ${message.revision} does not fit the view's copy` };
+          }
+          raw = applied;
+        }
+        const data = this.parse(raw);
+        if (message.type === "delete") {
+          items.delete(message.itemId);
+          this.rawValues?.delete(message.itemId);
+        } else {
           if (message.type === "create") items.delete(message.itemId);
           items.set(message.itemId, { data, revision: message.revision, updatedAtMs: message.timestampMs });
+          this.rawValues?.set(message.itemId, raw);
         }
         this._offset = message.offset;
         const verdict = this.live();
-        const { kind: _, ...change } = message;
+        const { kind: _, ops: __, ...change } = message;
         this.publish("change", { ...change, data });
         return verdict;
       }
@@ -280,6 +336,20 @@ export class LiveView<T = JsonValue> {
         return this.live();
       }
     }
+  }
+
+  /**
+   * The value a delta gives, or undefined when it cannot be applied: the copy must hold the
+   * item at the revision just before, and every op must apply (the server left out those
+   * that did not), or the copy is not the value the server changed.
+   */
+  private applyDelta(itemId: string, type: ChangeType, revision: number, ops: readonly UpdateOp[]): JsonValue | undefined {
+    const item = (this.items as Map<string, ViewItem<T>>).get(itemId);
+    if (type !== "update" || item === undefined || item.revision !== revision - 1) return undefined;
+    const base = this.rawValues ? this.rawValues.get(itemId) : (item.data as JsonValue);
+    if (base === undefined) return undefined;
+    const outcome = applyUpdateOps(base, ops);
+    return outcome.errors.length === 0 ? outcome.value : undefined;
   }
 
   /** A complete snapshot replaces the copy; a copy the view had before makes it a reset. */

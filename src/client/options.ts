@@ -72,4 +72,12 @@ export interface WatchOptions<T = JsonValue> {
    * Default none: the view starts from a snapshot of the whole group.
    */
   fromOffset?: number;
+  /**
+   * Ask for deltas over Subscribe: a change made by `update` may then carry its ops instead
+   * of the whole value, which the view applies to its copy with the server's own update
+   * code (a large item changed a little sends a little). Default true: the view is the
+   * same either way. Ignored on the WebSocket transport, whose protocol has no deltas,
+   * and until a view started from `fromOffset` holds the whole group.
+   */
+  deltas?: boolean;
 }

@@ -10,6 +10,7 @@ import { isFinal, toStreamError } from "./errors.js";
 import type { LiveView, ViewMessage, Verdict } from "./live-view.js";
 import type { Reconnector } from "./reconnector.js";
 import { fromValue, toNumber } from "./values.js";
+import { opsFromWire } from "./wire-ops.js";
 
 export interface RpcConnection {
   readonly reconnector: Reconnector;
@@ -49,16 +50,21 @@ async function oneStream(view: LiveView<unknown>, connection: RpcConnection, clo
   (watchdog as { unref?: () => void }).unref?.();
   const { streamName, groupId, itemId } = view.target;
   const fromOffset = view.resumeFrom();
+  const deltas = view.takeDeltas();
   view.begin();
   try {
     const stream = connection.rpc().subscribe(
-      { streamName, groupId, itemId, fromOffset: fromOffset === undefined ? undefined : BigInt(fromOffset) },
+      { streamName, groupId, itemId, fromOffset: fromOffset === undefined ? undefined : BigInt(fromOffset), deltas },
       { signal: abort.signal },
     );
     for await (const response of stream) {
       lastHeard = Date.now();
       const message = toViewMessage(response);
       if (!message) continue;
+      if (message === UNREADABLE_DELTA) {
+        view.skipDeltas();
+        return { dead: false, fresh: false };
+      }
       const verdict: Verdict = view.receive(message);
       if (verdict === undefined) continue;
       if ("fail" in verdict) return verdict;
@@ -80,7 +86,10 @@ async function oneStream(view: LiveView<unknown>, connection: RpcConnection, clo
 
 const CHANGE_TYPES = { [ChangeType.CREATE]: "create", [ChangeType.UPDATE]: "update", [ChangeType.DELETE]: "delete" } as const;
 
-function toViewMessage(response: SubscribeResponse): ViewMessage | undefined {
+/** A delta with an op this client does not know: the stream resumes without deltas. */
+const UNREADABLE_DELTA = Symbol("unreadable delta");
+
+function toViewMessage(response: SubscribeResponse): ViewMessage | typeof UNREADABLE_DELTA | undefined {
   const message = response.message;
   switch (message.case) {
     case "snapshot":
@@ -99,11 +108,14 @@ function toViewMessage(response: SubscribeResponse): ViewMessage | undefined {
       const change = message.value;
       const type = CHANGE_TYPES[change.type as keyof typeof CHANGE_TYPES];
       if (type === undefined) return undefined;
+      const ops = change.ops.length > 0 ? opsFromWire(change.ops) : undefined;
+      if (change.ops.length > 0 && ops === undefined) return UNREADABLE_DELTA;
       return {
         kind: "change",
         type,
         itemId: change.itemId,
         data: fromValue(change.data),
+        ...(ops ? { ops } : {}),
         revision: toNumber(change.revision),
         offset: toNumber(change.offset),
         timestampMs: toNumber(change.timestampMs),

@@ -1,5 +1,5 @@
-import type { ItemStore } from "./item-store.js";
-import type { ItemChange, StoredItem } from "./model.js";
+import type { BatchWrite, ItemStore, RequestRecord, StoredRequest } from "./item-store.js";
+import type { StoredItem } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
 import { HookRunner, type EngineHooks, type JoinInfo } from "./hooks.js";
@@ -18,6 +18,7 @@ import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
 import type { FlushScheduler } from "./flush-scheduler.js";
 import { outboxFullError } from "./outbox.js";
 import { NO_METRICS, type Metrics, type SubscriptionTransport, type WriteOp } from "./metrics.js";
+import { checkRequestId, decodeResults, DEFAULT_IDEMPOTENCY_WINDOW_MS, encodeResults, fingerprint, type RecordedResult } from "./request-ids.js";
 
 export interface EngineOptions {
   store: ItemStore;
@@ -63,6 +64,12 @@ export interface EngineOptions {
    * every subscription. Default: nowhere (silentLog).
    */
   log?: Log;
+  /**
+   * How long a group remembers a write's request_id (see RequestRecord): a retry within
+   * it writes nothing and gets the first answer. Default 10 minutes
+   * (DEFAULT_IDEMPOTENCY_WINDOW_MS), far beyond any client's retries.
+   */
+  idempotencyWindowMs?: number;
 }
 
 /** A page request (AIP-158): `pageSize` 0 or absent for the default, `pageToken` empty for the first page. */
@@ -106,6 +113,49 @@ export interface WriteResult {
 
 export interface UpdateResult extends WriteResult {
   errors: UpdateOpError[];
+}
+
+/** What every write method takes besides its own fields. */
+export interface WriteOptions {
+  /**
+   * Makes the request safe to retry: a second request with the same id to the same
+   * group within `idempotencyWindowMs` writes nothing and answers as the first did; one
+   * with another body is refused (FAILED_PRECONDITION). At most 128 bytes. Default none.
+   */
+  requestId?: string;
+}
+
+/** One write of a batch: exactly one of `set`, `update`, `delete`. */
+export interface BatchWriteRequest {
+  itemId: string;
+  ifRevision?: number;
+  set?: JsonValue;
+  update?: readonly UpdateOp[];
+  delete?: boolean;
+}
+
+export interface BatchResult {
+  /** One per write, in order; a write that changed nothing has the offset before it. */
+  results: UpdateResult[];
+  /** The offsets of the batch's first and last change (both the group offset when nothing changed). */
+  firstOffset: number;
+  lastOffset: number;
+}
+
+/** Most writes in one Batch. */
+export const MAX_BATCH_WRITES = 1000;
+
+/** A write of the engine's write path: what it decides for the item as the earlier writes left it. */
+interface WriteStep {
+  itemId: string;
+  ifRevision: number | undefined;
+  decide: (current: StoredItem | undefined) => { value: JsonValue | undefined; ops?: readonly UpdateOp[]; errors?: UpdateOpError[] } | { skip: true; errors?: UpdateOpError[] };
+}
+
+/** A request id with the fingerprint of its request's body. */
+interface RequestKey {
+  requestId: string;
+  fingerprint: string;
 }
 
 export interface SubscribeRequest {
@@ -170,6 +220,7 @@ export class StreamEngine {
   private readonly itemLocks = new KeyedLock();
   private readonly queueLimits: QueueLimits;
   private readonly metrics: Metrics;
+  private readonly idempotencyWindowMs: number;
   private nextSubscriptionId = 1;
 
   constructor(options: EngineOptions) {
@@ -184,6 +235,7 @@ export class StreamEngine {
       maxBytes: options.queueLimits?.maxBytes ?? DEFAULT_QUEUE_LIMITS.maxBytes,
     };
     this.maxUnpagedBytes = options.maxUnpagedBytes ?? DEFAULT_MAX_UNPAGED_BYTES;
+    this.idempotencyWindowMs = options.idempotencyWindowMs ?? DEFAULT_IDEMPOTENCY_WINDOW_MS;
     this.registry = new SubscriberRegistry(this.store, {
       queueLimits: this.queueLimits,
       heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -198,49 +250,85 @@ export class StreamEngine {
     return this.store.getItem(key.streamName, key.groupId, key.itemId);
   }
 
-  async set(key: ItemKey, data: JsonValue, ifRevision?: number): Promise<WriteResult> {
+  async set(key: ItemKey, data: JsonValue, ifRevision?: number, options: WriteOptions = {}): Promise<WriteResult> {
     checkItemKey(key);
     checkValue(this.maxValueBytes, "data", data);
     checkRevision(ifRevision);
-    const result = await this.writeItem(key, ifRevision, () => ({ value: data }));
+    const request = this.requestKey(options, "set", [key.itemId, data, ifRevision ?? null]);
+    const [result] = await this.writeItems(key.streamName, key.groupId, [{ itemId: key.itemId, ifRevision, decide: () => ({ value: data }) }], request);
     this.metrics.written("set", key.streamName);
-    return result;
+    const { oldValue, newValue, revision, offset } = result;
+    return { oldValue, newValue, revision, offset };
   }
 
-  async delete(key: ItemKey, ifRevision?: number): Promise<{ oldValue: JsonValue | undefined; offset: number }> {
+  async delete(key: ItemKey, ifRevision?: number, options: WriteOptions = {}): Promise<{ oldValue: JsonValue | undefined; offset: number }> {
     checkItemKey(key);
     checkRevision(ifRevision);
-    const result = await this.writeItem(key, ifRevision, (current) => (current ? { value: undefined } : undefined));
+    const request = this.requestKey(options, "delete", [key.itemId, ifRevision ?? null]);
+    const [result] = await this.writeItems(key.streamName, key.groupId, [{ itemId: key.itemId, ifRevision, decide: deleteDecision }], request);
     this.metrics.written("delete", key.streamName);
     return { oldValue: result.oldValue, offset: result.offset };
   }
 
-  async update(key: ItemKey, ops: readonly UpdateOp[], ifRevision?: number): Promise<UpdateResult> {
+  async update(key: ItemKey, ops: readonly UpdateOp[], ifRevision?: number, options: WriteOptions = {}): Promise<UpdateResult> {
     checkItemKey(key);
     checkRevision(ifRevision);
-    let errors: UpdateOpError[] = [];
-    const result = await this.writeItem(key, ifRevision, (current) => {
-      const outcome = applyUpdateOps(current?.data, ops);
-      errors = outcome.errors;
-      // Nothing applied: nothing to write, and nothing to create.
-      if (outcome.applied === 0) return undefined;
-      checkValue(this.maxValueBytes, "the updated value", outcome.value);
-      return { value: outcome.value };
-    });
+    const request = this.requestKey(options, "update", [key.itemId, ops, ifRevision ?? null]);
+    const [result] = await this.writeItems(key.streamName, key.groupId, [{ itemId: key.itemId, ifRevision, decide: this.updateDecision(ops, "the updated value") }], request);
     this.metrics.written("update", key.streamName);
-    return { ...result, errors };
+    return result;
+  }
+
+  /**
+   * Writes to several items of one group, all or nothing: every write's if_revision is
+   * checked against the item as the earlier writes of the batch left it, and the changes
+   * are committed in one step at consecutive offsets (see WriteBatch). A failed check
+   * fails the whole batch with FAILED_PRECONDITION naming the write's index.
+   */
+  async batch(streamName: string, groupId: string, writes: readonly BatchWriteRequest[], options: WriteOptions = {}): Promise<BatchResult> {
+    checkName("stream_name", streamName);
+    checkName("group_id", groupId);
+    if (writes.length === 0) throw invalidArgument("writes is empty: a batch needs at least one write");
+    if (writes.length > MAX_BATCH_WRITES) throw invalidArgument(`writes has ${writes.length} writes; the limit is ${MAX_BATCH_WRITES}`);
+    const steps = writes.map((write, index): WriteStep => {
+      const at = `writes[${index}]`;
+      checkName(`${at}.item_id`, write.itemId);
+      checkRevision(write.ifRevision);
+      const ops = [write.set !== undefined, write.update !== undefined, write.delete === true].filter(Boolean).length;
+      if (ops !== 1) throw invalidArgument(`${at} must set exactly one of set, update and delete (it sets ${ops})`);
+      let decide: WriteStep["decide"];
+      if (write.set !== undefined) {
+        checkValue(this.maxValueBytes, `${at}.set`, write.set);
+        const value = write.set;
+        decide = () => ({ value });
+      } else if (write.update !== undefined) {
+        decide = this.updateDecision(write.update, `the value updated by ${at}`);
+      } else {
+        decide = deleteDecision;
+      }
+      return { itemId: write.itemId, ifRevision: write.ifRevision, decide };
+    });
+    const body = writes.map((write) => [write.itemId, write.ifRevision ?? null, write.set ?? null, write.update ?? null, write.delete === true]);
+    const request = this.requestKey(options, "batch", body);
+    const results = await this.writeItems(streamName, groupId, steps, request);
+    this.metrics.written("batch", streamName);
+    return { results, ...batchOffsets(results) };
   }
 
   async send(
     target: { streamName: string; groupId: string; itemId?: string },
     type: string,
     data: JsonValue,
+    options: WriteOptions = {},
   ): Promise<void> {
     checkName("stream_name", target.streamName);
     checkName("group_id", target.groupId);
     if (target.itemId !== undefined) checkName("item_id", target.itemId);
     checkName("type", type);
     checkValue(this.maxValueBytes, "data", data);
+    const request = this.requestKey(options, "send", [target.itemId ?? null, type, data]);
+    // Remembered before it goes out: a retry of a Send whose answer was lost is not sent twice.
+    if (request && !(await this.rememberSend(target.streamName, target.groupId, request))) return;
     const event = await this.store.publishEvent({
       streamName: target.streamName,
       groupId: target.groupId,
@@ -488,65 +576,136 @@ export class StreamEngine {
     await this.store.close();
   }
 
-  /**
-   * One write of one item: read it, let `decide` compute the new value (undefined:
-   * write nothing; `{value: undefined}`: delete), and commit it if nobody wrote in
-   * between. Local writers of the same item queue on a lock; writers in other
-   * processes are caught by the adapter's revision check and retried.
-   */
-  private writeItem(
-    key: ItemKey,
-    ifRevision: number | undefined,
-    decide: (current: StoredItem | undefined) => { value: JsonValue | undefined } | undefined,
-  ): Promise<WriteResult> {
-    const { streamName, groupId, itemId } = key;
-    return this.itemLocks.run(groupKey(streamName, groupId, itemId), () => this.commitItem(streamName, groupId, itemId, ifRevision, decide));
+  /** The request key of a write that carries a request id (checked here), or none. */
+  private requestKey(options: WriteOptions, method: string, body: unknown): RequestKey | undefined {
+    checkRequestId(options.requestId);
+    return options.requestId === undefined ? undefined : { requestId: options.requestId, fingerprint: fingerprint(method, body) };
   }
 
-  private async commitItem(
-    streamName: string,
-    groupId: string,
-    itemId: string,
-    ifRevision: number | undefined,
-    decide: (current: StoredItem | undefined) => { value: JsonValue | undefined } | undefined,
-  ): Promise<WriteResult> {
+  private updateDecision(ops: readonly UpdateOp[], field: string): WriteStep["decide"] {
+    return (current) => {
+      const outcome = applyUpdateOps(current?.data, ops);
+      // Nothing applied: nothing to write, and nothing to create.
+      if (outcome.applied === 0) return { skip: true, errors: outcome.errors };
+      checkValue(this.maxValueBytes, field, outcome.value);
+      // Kept with the change for subscribers that take deltas: a failed op changed nothing, so the others alone give the same value.
+      return { value: outcome.value, ops: current ? appliedOps(ops, outcome.errors) : undefined, errors: outcome.errors };
+    };
+  }
+
+  /** Records a Send's request id; false when the group remembers it already (the retry sends nothing). */
+  private async rememberSend(streamName: string, groupId: string, request: RequestKey): Promise<boolean> {
+    return this.itemLocks.run(requestLockKey(streamName, groupId, request.requestId), async () => {
+      const known = await this.store.findRequest(streamName, groupId, request.requestId, Date.now());
+      if (known) {
+        checkFingerprint(known, request);
+        return false;
+      }
+      const timestampMs = Date.now();
+      const result = await this.store.commitBatch({ streamName, groupId, writes: [], timestampMs, request: this.record(request, [], timestampMs) });
+      if (result.ok) return true;
+      if (result.reason === "duplicate") checkFingerprint(result.request, request);
+      return false;
+    });
+  }
+
+  private record(request: RequestKey, results: readonly RecordedResult[], timestampMs: number): RequestRecord {
+    return { ...request, response: encodeResults(results), expiresAtMs: timestampMs + this.idempotencyWindowMs };
+  }
+
+  /**
+   * The write path of every write method: the steps in order against one group, as one
+   * commit. Local writers of the same items (and of the same request id) queue on locks
+   * taken in one order; writers in other processes are caught by the store's revision
+   * checks, and the whole batch is then read and decided again.
+   */
+  private writeItems(streamName: string, groupId: string, steps: readonly WriteStep[], request: RequestKey | undefined): Promise<UpdateResult[]> {
+    const keys = [...new Set(steps.map((step) => groupKey(streamName, groupId, step.itemId)))].sort();
+    if (request) keys.unshift(requestLockKey(streamName, groupId, request.requestId));
+    const run = (index: number): Promise<UpdateResult[]> =>
+      index === keys.length ? this.commitSteps(streamName, groupId, steps, request) : this.itemLocks.run(keys[index], () => run(index + 1));
+    return run(0);
+  }
+
+  private async commitSteps(streamName: string, groupId: string, steps: readonly WriteStep[], request: RequestKey | undefined): Promise<UpdateResult[]> {
     // Set on the first lost race: an uncontended write never reads the clock for it.
     let deadline: number | undefined;
     for (;;) {
-      const current = await this.store.getItem(streamName, groupId, itemId);
-      const revision = current === undefined ? 0 : current.revision;
-      if (ifRevision !== undefined && ifRevision !== revision) {
-        throw new StreamError(
-          ErrorCode.FailedPrecondition,
-          `revision mismatch: if_revision is ${ifRevision} but the item is at revision ${revision}` +
-            (revision === 0 ? " (it does not exist)" : ""),
-        );
+      if (request) {
+        const known = await this.store.findRequest(streamName, groupId, request.requestId, Date.now());
+        if (known) return replay(known, request);
       }
-      const decision = decide(current);
-      if (!decision) {
-        return {
-          oldValue: current?.data,
-          newValue: current?.data,
-          revision,
-          offset: await this.store.currentOffset(streamName, groupId),
-        };
+      const ids = [...new Set(steps.map((step) => step.itemId))];
+      const stored = await Promise.all(ids.map((itemId) => this.store.getItem(streamName, groupId, itemId)));
+      // Each item as the steps so far left it; `created` marks those the batch itself created.
+      const view = new Map(ids.map((itemId, index) => [itemId, { item: stored[index], created: false }]));
+      const writes: BatchWrite[] = [];
+      const planned: RecordedResult[] = [];
+      for (let index = 0; index < steps.length; index++) {
+        const step = steps[index];
+        const state = view.get(step.itemId)!;
+        const current = state.item;
+        const revision = current === undefined ? 0 : current.revision;
+        if (step.ifRevision !== undefined && step.ifRevision !== revision) {
+          throw new StreamError(
+            ErrorCode.FailedPrecondition,
+            (steps.length > 1 ? `writes[${index}]: ` : "") +
+              `revision mismatch: if_revision is ${step.ifRevision} but the item is at revision ${revision}` +
+              (revision === 0 ? " (it does not exist)" : ""),
+          );
+        }
+        let decision: ReturnType<WriteStep["decide"]>;
+        try {
+          decision = step.decide(current);
+        } catch (error) {
+          if (steps.length > 1 && error instanceof StreamError) throw new StreamError(error.code, `writes[${index}]: ${error.message}`);
+          throw error;
+        }
+        const errors = decision.errors ?? [];
+        if ("skip" in decision) {
+          planned.push({ oldValue: current?.data, newValue: current?.data, revision, offsetBelow: writes.length - 1, errors });
+          continue;
+        }
+        const outbox = this.hooks.durableTriggers({ streamName, groupId, itemId: step.itemId });
+        writes.push({
+          itemId: step.itemId,
+          expectedRevision: revision,
+          expectedCreatedOffset: state.created ? undefined : current?.createdOffset,
+          value: decision.value,
+          ...(decision.ops ? { ops: decision.ops } : {}),
+          ...(outbox !== undefined ? { outbox } : {}),
+        });
+        if (decision.value === undefined) {
+          planned.push({ oldValue: current?.data, newValue: undefined, revision: 0, offsetBelow: writes.length - 1, errors });
+          view.set(step.itemId, { item: undefined, created: false });
+        } else {
+          const item: StoredItem = { itemId: step.itemId, data: decision.value, revision: revision + 1, createdOffset: current?.createdOffset ?? -1, updatedAtMs: 0 };
+          planned.push({ oldValue: current?.data, newValue: decision.value, revision: revision + 1, offsetBelow: writes.length - 1, errors });
+          view.set(step.itemId, { item, created: state.created || current === undefined });
+        }
       }
-      const outbox = this.hooks.durableTriggers({ streamName, groupId, itemId });
-      const result = await this.store.commit({
+      // offsetBelow holds the index of the write's change (or of the change before it, -1 for
+      // none) among the batch's: turn it into the distance below the batch's last.
+      for (const result of planned) result.offsetBelow = writes.length - 1 - result.offsetBelow;
+
+      if (writes.length === 0 && !request) {
+        const offset = await this.store.currentOffset(streamName, groupId);
+        return planned.map((result) => answer(result, offset));
+      }
+      const timestampMs = Date.now();
+      const result = await this.store.commitBatch({
         streamName,
         groupId,
-        itemId,
-        expectedRevision: revision,
-        expectedCreatedOffset: current?.createdOffset,
-        value: decision.value,
-        timestampMs: Date.now(),
-        ...(outbox !== undefined ? { outbox } : {}),
+        writes,
+        timestampMs,
+        ...(request ? { request: this.record(request, planned, timestampMs) } : {}),
       });
       if (result.ok) {
-        this.hooks.afterCommit(result.change);
-        return writeResult(result.change);
+        for (const change of result.changes) this.hooks.afterCommit(change);
+        return planned.map((entry) => answer(entry, result.offset));
       }
-      if (result.outboxFull !== undefined) throw outboxFullError(result.outboxFull);
+      if (result.reason === "duplicate") return replay(result.request, request!);
+      if (result.reason === "outbox_full") throw outboxFullError(result.triggerId);
       const now = Date.now();
       deadline ??= now + COMMIT_RETRY_MS;
       if (now >= deadline) break;
@@ -555,6 +714,51 @@ export class StreamEngine {
     }
     throw new StreamError(ErrorCode.Aborted, "the item is written too often by other processes; try again");
   }
+}
+
+/** The answer of a request the group remembers, to a retry with the same body. */
+function replay(known: StoredRequest, request: RequestKey): UpdateResult[] {
+  checkFingerprint(known, request);
+  return decodeResults(known.response).map((result) => answer(result, known.offset));
+}
+
+function checkFingerprint(known: StoredRequest, request: RequestKey): void {
+  if (known.fingerprint !== request.fingerprint) {
+    throw new StreamError(
+      ErrorCode.FailedPrecondition,
+      `request_id ${JSON.stringify(request.requestId)} was already used for another request to this group; use a new id for a new request`,
+    );
+  }
+}
+
+function answer(result: RecordedResult, offsetAfter: number): UpdateResult {
+  return {
+    oldValue: result.oldValue,
+    newValue: result.newValue,
+    revision: result.revision,
+    offset: offsetAfter - result.offsetBelow,
+    errors: result.errors,
+  };
+}
+
+/** The first and last offsets a batch's results name (the group offset twice when nothing changed). */
+function batchOffsets(results: readonly UpdateResult[]): { firstOffset: number; lastOffset: number } {
+  return { firstOffset: Math.min(...results.map((result) => result.offset)), lastOffset: Math.max(...results.map((result) => result.offset)) };
+}
+
+function appliedOps(ops: readonly UpdateOp[], errors: readonly UpdateOpError[]): readonly UpdateOp[] {
+  if (errors.length === 0) return ops;
+  const failed = new Set(errors.map((error) => error.opIndex));
+  return ops.filter((_, index) => !failed.has(index));
+}
+
+function deleteDecision(current: StoredItem | undefined): ReturnType<WriteStep["decide"]> {
+  return current ? { value: undefined } : { skip: true };
+}
+
+/** The lock of a request id: the same key space as items, but no item key starts with "request ". */
+function requestLockKey(streamName: string, groupId: string, requestId: string): string {
+  return `request ${JSON.stringify([streamName, groupId, requestId])}`;
 }
 
 function chunkDelivery(session: SnapshotSession, chunk: SnapshotChunk): Delivery {
@@ -567,17 +771,9 @@ function chunkDelivery(session: SnapshotSession, chunk: SnapshotChunk): Delivery
   return delivery;
 }
 
-function writeResult(change: ItemChange): WriteResult {
-  if (change.type === "delete") {
-    return { oldValue: change.data, newValue: undefined, revision: 0, offset: change.offset };
-  }
-  return { oldValue: change.oldValue, newValue: change.data, revision: change.revision, offset: change.offset };
-}
-
 function checkItemKey(key: ItemKey): void {
   checkName("stream_name", key.streamName);
   checkName("group_id", key.groupId);
   checkName("item_id", key.itemId);
 }
-
 

@@ -2,6 +2,8 @@ import type { Metrics } from "./metrics.js";
 import type { JsonValue } from "./json.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, ItemPage, ItemPageRequest, NamePageRequest, StoredItem } from "./model.js";
 import type { Log } from "./log.js";
+import type { UpdateOp } from "./update-ops.js";
+import { outboxFullError } from "./outbox.js";
 
 /**
  * A conditional write of one item: it only happens when the item's revision still
@@ -25,20 +27,130 @@ export interface ItemWrite {
   value: JsonValue | undefined;
   timestampMs: number;
   /**
+   * The update ops that turn the stored value into `value` (see ItemChange.ops); given
+   * only for an update of an existing item. The store keeps them with the change.
+   */
+  ops?: readonly UpdateOp[];
+  /**
    * The `at_least_once` triggers this change fires: the store records one pending call
    * per id in its TriggerOutbox in the same atomic step as the change, or refuses the
-   * write (`outboxFull`) when one of their outboxes is full. Default none.
+   * batch (`outbox_full`) when one of their outboxes would overflow. Default none.
    */
   outbox?: readonly string[];
 }
 
 export type CommitResult =
   | { ok: true; change: ItemChange }
+  /** The item's revision (or incarnation) was not the expected one; nothing was written. */
+  | { ok: false; currentRevision: number };
+
+/** One write of a batch: an ItemWrite without what the batch gives for all of its writes. */
+export type BatchWrite = Omit<ItemWrite, "streamName" | "groupId" | "timestampMs">;
+
+/**
+ * The unit of commit: writes of one group that happen together or not at all, and
+ * what else must be recorded in the same step. Every adapter applies it as one atomic
+ * step (one transaction and one fsync on disk, one script on Redis): the writes in
+ * order (a later write to an item sees the earlier ones), each checked as its own
+ * compare-and-set, the changes at consecutive offsets, handed to the group's watchers
+ * one after another with nothing in between. When any write's check fails, nothing
+ * at all is written. Later features add their records here, so that they share the
+ * commit's atomicity (a request record today).
+ */
+export interface WriteBatch {
+  streamName: string;
+  groupId: string;
   /**
-   * The item's revision (or incarnation) was not the expected one, or (`outboxFull`, the
-   * id of the trigger) an outbox the write would add a call to is full; nothing was written.
+   * In order; may be empty when `request` is given (a request that changed nothing is
+   * remembered all the same, so that its retry answers the same).
    */
-  | { ok: false; currentRevision: number; outboxFull?: string };
+  writes: readonly BatchWrite[];
+  /** The time of every change of the batch. */
+  timestampMs: number;
+  /**
+   * Remembers the request that made the batch, for retries (idempotent writes). The
+   * batch is refused as a duplicate, writing nothing, when the group still remembers
+   * a request with this id.
+   */
+  request?: RequestRecord;
+}
+
+/** A request as the group remembers it for `idempotency_window_ms`: enough to answer its retries. */
+export interface RequestRecord {
+  /** The client's id, unique per stream and group; at most MAX_REQUEST_ID_BYTES bytes. */
+  requestId: string;
+  /** Names the request's body: a retry with the same id must carry the same one. */
+  fingerprint: string;
+  /**
+   * The answer to the request, encoded by the engine; opaque to the store. Offsets are
+   * not in it: they are only known in the commit, so the store keeps the group offset
+   * after it (`StoredRequest.offset`) and the engine derives them.
+   */
+  response: string;
+  /** When the group may forget the request (ms since the epoch, on the writer's clock). */
+  expiresAtMs: number;
+}
+
+/** A remembered request, as `findRequest` and a duplicate refusal return it. */
+export interface StoredRequest extends RequestRecord {
+  /** The group offset right after the request's commit. */
+  offset: number;
+}
+
+export type BatchCommitResult =
+  /** One change per write, in write order (offsets consecutive), and the group offset after them. */
+  | { ok: true; changes: ItemChange[]; offset: number }
+  /** The write at `index` failed its check against `currentRevision`; nothing was written. */
+  | { ok: false; reason: "precondition"; index: number; currentRevision: number }
+  /** The group still remembers the batch's request id: nothing was written. */
+  | { ok: false; reason: "duplicate"; request: StoredRequest }
+  /** The outbox of trigger `triggerId` cannot take the batch's calls (see TriggerOutbox.maxPending): nothing was written. */
+  | { ok: false; reason: "outbox_full"; triggerId: string };
+
+/**
+ * Most request records a group keeps. When more arrive within the window, the oldest
+ * are forgotten early, so that a client inventing ids cannot grow a group's memory
+ * without bound; each record costs about the size of its answer.
+ */
+export const MAX_REQUESTS_PER_GROUP = 10_000;
+
+/** Most bytes of a request id (UTF-8). */
+export const MAX_REQUEST_ID_BYTES = 128;
+
+/**
+ * The checks of a batch's writes in order, each against the item as the writes before
+ * it in the batch left it (`stored` reads the item as the store holds it now). Shared
+ * by the adapters that check in TypeScript (commit.lua does the same). Returns the
+ * refusal of the first write that fails, or `undefined` when the batch may go ahead.
+ */
+export function checkBatch(
+  writes: readonly BatchWrite[],
+  stored: (itemId: string) => { revision: number; createdOffset: number } | undefined,
+): Extract<BatchCommitResult, { reason: "precondition" }> | undefined {
+  // Items the batch wrote so far; a created one's offset is not known yet (-1), and no write can expect it.
+  const written = new Map<string, { revision: number; createdOffset: number } | undefined>();
+  for (let index = 0; index < writes.length; index++) {
+    const write = writes[index];
+    const current = written.has(write.itemId) ? written.get(write.itemId) : stored(write.itemId);
+    const refused = checkPrecondition(write, current);
+    if (refused) return { ok: false, reason: "precondition", index, currentRevision: refused.currentRevision };
+    written.set(
+      write.itemId,
+      write.value === undefined ? undefined : { revision: (current?.revision ?? 0) + 1, createdOffset: current?.createdOffset ?? -1 },
+    );
+  }
+  return undefined;
+}
+
+/** A single write as a batch of one, for the adapters' `commit`. */
+export async function commitOne(store: Pick<ItemStore, "commitBatch">, write: ItemWrite): Promise<CommitResult> {
+  const { streamName, groupId, timestampMs, ...rest } = write;
+  const result = await store.commitBatch({ streamName, groupId, timestampMs, writes: [rest] });
+  if (result.ok) return { ok: true, change: result.changes[0] };
+  if (result.reason === "precondition") return { ok: false, currentRevision: result.currentRevision };
+  if (result.reason === "outbox_full") throw outboxFullError(result.triggerId);
+  throw new Error("a write without a request cannot be a duplicate");
+}
 
 /**
  * The compare-and-set of one write against the item as stored now (`undefined` when there
@@ -48,7 +160,7 @@ export type CommitResult =
  * and re-created meanwhile is not the one the write was computed from.
  */
 export function checkPrecondition(
-  write: ItemWrite,
+  write: BatchWrite,
   current: { revision: number; createdOffset: number } | undefined,
 ): Extract<CommitResult, { ok: false }> | undefined {
   const currentRevision = current?.revision ?? 0;
@@ -74,10 +186,13 @@ export type GroupLossListener = (reason: string, replayable: boolean) => void;
  * Where items live and how a group's changes reach the processes that watch it.
  *
  * Contract, checked by the shared conformance suite:
- * - `commit` is atomic: it compares the revision, writes (or deletes) the item,
- *   advances the group offset by exactly one, appends the change to the group's
- *   history, and hands it to the group's watchers, as one step. When its promise
- *   resolves, the write is as durable as the adapter promises.
+ * - `commitBatch` is atomic (see WriteBatch): it checks every write, writes (or
+ *   deletes) the items, advances the group offset by exactly one per write, appends the
+ *   changes to the group's history, records the request, and hands the changes to the
+ *   group's watchers, as one step. When its promise resolves, the batch is as durable
+ *   as the adapter promises. `commit` is a batch of one write (see commitOne).
+ * - A request record is kept until its `expiresAtMs` and among the group's last
+ *   MAX_REQUESTS_PER_GROUP, whichever ends first; it survives a restart wherever items do.
  * - A group's offset never goes backwards or repeats, even after the group was emptied.
  * - Watchers receive a group's messages in offset order, changes only after they are
  *   committed, at most once: a store that can lose messages in transit says so through
@@ -95,7 +210,15 @@ export interface ItemStore {
   readonly name: string;
 
   getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined>;
+  /** One write: a batch of one without a request (see commitOne). */
   commit(write: ItemWrite): Promise<CommitResult>;
+  /** Applies a batch as one atomic step; see WriteBatch and the contract above. */
+  commitBatch(batch: WriteBatch): Promise<BatchCommitResult>;
+  /**
+   * The request the group remembers under `requestId`, if its record has not expired by
+   * `nowMs` (nor been pushed out by newer ones).
+   */
+  findRequest(streamName: string, groupId: string, requestId: string, nowMs: number): Promise<StoredRequest | undefined>;
   /** Stamps the event with the group's current offset and hands it to the group's watchers. */
   publishEvent(event: Omit<GroupEvent, "kind" | "offset">): Promise<GroupEvent>;
 

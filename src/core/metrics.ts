@@ -22,7 +22,7 @@ export type SubscriptionTransport = "subscribe" | "stream_socket" | "in_process"
 export type SubscriptionEndReason = "client" | "slow_consumer" | "shutdown" | "deadline" | "error";
 
 /** The writes the engine counts, by their StreamService method. */
-export type WriteOp = "set" | "update" | "delete" | "send";
+export type WriteOp = "set" | "update" | "delete" | "send" | "batch";
 
 /** How one trigger call went: see TriggerDispatcher. */
 export type TriggerCallOutcome = "ok" | "failed" | "timeout" | "skipped" | "dropped";

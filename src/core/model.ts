@@ -1,4 +1,5 @@
 import type { JsonValue } from "./json.js";
+import type { UpdateOp } from "./update-ops.js";
 
 /** An item as an adapter stores it. */
 export interface StoredItem {
@@ -42,6 +43,13 @@ export interface ItemChange {
   /** The group offset of this change. */
   offset: number;
   timestampMs: number;
+  /**
+   * For an update made by update ops: the ops that applied, in order. Applied to
+   * `oldValue` they give `data`, so a subscriber that asked for deltas gets them instead
+   * of the whole value. Absent for every other change, and for changes recorded before
+   * the field existed.
+   */
+  ops?: readonly UpdateOp[];
 }
 
 /** A transient event (Send): delivered to watchers, never stored, does not advance the offset. */

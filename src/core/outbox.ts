@@ -106,3 +106,15 @@ export function outboxFullError(triggerId: string): StreamError {
  * good stops them before the store fills (Redis keeps the outbox in memory).
  */
 export const DEFAULT_MAX_OUTBOX = 100_000;
+
+/** How many calls each trigger gets from a batch's writes (see ItemWrite.outbox); undefined when none. */
+export function outboxAdditions(writes: ReadonlyArray<{ outbox?: readonly string[] }>): Map<string, number> | undefined {
+  let additions: Map<string, number> | undefined;
+  for (const write of writes) {
+    for (const triggerId of write.outbox ?? []) {
+      additions ??= new Map();
+      additions.set(triggerId, (additions.get(triggerId) ?? 0) + 1);
+    }
+  }
+  return additions;
+}

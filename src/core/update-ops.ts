@@ -5,6 +5,9 @@
  * Ops apply in order on a private copy, best effort per op: an op that fails is
  * reported with its index and skipped without having changed anything, and the
  * following ops still apply.
+ *
+ * The client library bundles this file to apply delta changes exactly as the server
+ * applied the update, in browsers too: it must import nothing but json.ts.
  */
 import { isJsonObject, jsonTypeName, type JsonObject, type JsonValue } from "./json.js";
 

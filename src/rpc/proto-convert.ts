@@ -4,7 +4,7 @@ import type { ChangeType as CoreChangeType, StoredItem } from "../core/model.js"
 import type { JsonValue } from "../core/json.js";
 import { invalidArgument } from "../core/errors.js";
 import type { UpdateOp } from "../core/update-ops.js";
-import { ChangeType, ItemSchema, type Item, type UpdateOp as ProtoUpdateOp } from "../../gen/iii/stream/v1/stream_pb.js";
+import { ChangeType, ItemSchema, UpdateOpSchema, type Item, type UpdateOp as ProtoUpdateOp } from "../../gen/iii/stream/v1/stream_pb.js";
 
 /** A request's google.protobuf.Value as plain JSON; rejects unset values and NaN/Infinity. */
 export function valueFromProto(field: string, value: Value | undefined, required: boolean): JsonValue {
@@ -60,6 +60,24 @@ export function updateOpsFromProto(ops: ProtoUpdateOp[]): UpdateOp[] {
         return { type: "remove", path: op.op.value.path };
       default:
         throw invalidArgument(`${field} names no operation (expected one of set, merge, increment, decrement, append, remove)`);
+    }
+  });
+}
+
+/** Engine ops (ones that applied, so a merge's value is an object) as proto update ops, for delta changes. */
+export function updateOpsToProto(ops: readonly UpdateOp[]): ProtoUpdateOp[] {
+  return ops.map((op) => {
+    switch (op.type) {
+      case "set":
+      case "append":
+        return create(UpdateOpSchema, { op: { case: op.type, value: { path: op.path, value: valueToProto(op.value) } } });
+      case "merge":
+        return create(UpdateOpSchema, { op: { case: "merge", value: { path: op.path, value: op.value as ProtoJsonObject } } });
+      case "increment":
+      case "decrement":
+        return create(UpdateOpSchema, { op: { case: op.type, value: { path: op.path, by: op.by } } });
+      case "remove":
+        return create(UpdateOpSchema, { op: { case: "remove", value: { path: op.path } } });
     }
   });
 }

@@ -27,7 +27,7 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
 const TRIGGER_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 const TRANSPORTS: SubscriptionTransport[] = ["subscribe", "stream_socket", "in_process"];
-const OPS: WriteOp[] = ["set", "update", "delete", "send"];
+const OPS: WriteOp[] = ["set", "update", "delete", "send", "batch"];
 
 /**
  * The process's own metrics (`process_*`, `nodejs_*`), in a registry of their own that

@@ -131,7 +131,7 @@ export class ViewReader {
 
   constructor(
     client: Client<typeof StreamService>,
-    request: Partial<SubscribeRequest> & { streamName: string; groupId: string },
+    request: Partial<Omit<SubscribeRequest, "$typeName">> & { streamName: string; groupId: string },
     readonly view: GroupView,
   ) {
     const stream = client.subscribe(request, { signal: this.abort.signal });
@@ -166,7 +166,7 @@ export class StreamCursor {
   private readonly iterator: AsyncIterator<SubscribeResponse>;
   private started = false;
 
-  constructor(client: Client<typeof StreamService>, request: Partial<SubscribeRequest> & { streamName: string; groupId: string }) {
+  constructor(client: Client<typeof StreamService>, request: Partial<Omit<SubscribeRequest, "$typeName">> & { streamName: string; groupId: string }) {
     this.iterator = client.subscribe(request, { signal: this.abort.signal })[Symbol.asyncIterator]();
   }
 

@@ -2,7 +2,17 @@ import type Database from "better-sqlite3";
 import type { JsonValue } from "../../core/json.js";
 import { ErrorCode, StreamError } from "../../core/errors.js";
 import { silentLog, type Log } from "../../core/log.js";
-import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
+import type {
+  BatchCommitResult,
+  BatchWrite,
+  CommitResult,
+  GroupListener,
+  ItemStore,
+  ItemStoreOptions,
+  ItemWrite,
+  StoredRequest,
+  WriteBatch,
+} from "../../core/item-store.js";
 import type {
   GroupEvent,
   GroupMessage,
@@ -13,13 +23,15 @@ import type {
   NamePageRequest,
   StoredItem,
 } from "../../core/model.js";
-import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { checkBatch, commitOne, DEFAULT_HISTORY_LIMIT, MAX_REQUESTS_PER_GROUP } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
+import { updateOpsFromJson, updateOpsToJson } from "../../core/update-ops-json.js";
 import { fillCreatedOffsets, type StoredChange } from "./legacy-changes.js";
 import { openStore, probeWrite } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
 import { OutboxTable } from "./outbox-table.js";
-import { prepareStatements, type GroupRow, type ItemRow, type Statements } from "./statements.js";
+import { outboxAdditions } from "../../core/outbox.js";
+import { prepareStatements, type GroupRow, type ItemRow, type RequestRow, type Statements } from "./statements.js";
 import { WriteHealth } from "./write-health.js";
 
 export interface FileStoreOptions extends ItemStoreOptions {
@@ -37,13 +49,13 @@ export interface FileStoreOptions extends ItemStoreOptions {
 
 type EventInput = Omit<GroupEvent, "kind" | "offset">;
 
-/** A write or event waiting for the next commit, and what it turned into. */
+/** A batch of writes or an event waiting for the next commit, and what it turned into. */
 type Queued =
   | {
-      kind: "write";
-      write: ItemWrite;
-      result?: CommitResult;
-      resolve: (result: CommitResult) => void;
+      kind: "batch";
+      batch: WriteBatch;
+      result?: BatchCommitResult;
+      resolve: (result: BatchCommitResult) => void;
       reject: (error: Error) => void;
     }
   | {
@@ -57,8 +69,9 @@ type Queued =
 /**
  * Keeps everything in one SQLite database (WAL mode) in the data directory.
  *
- * Group commit: writes are queued; once per event-loop turn, every queued write runs
- * in one transaction with one fsync, and only then are the writes answered and their
+ * Group commit: batches of writes are queued; once per event-loop turn, every queued
+ * batch runs in one transaction with one fsync (a batch that fails its checks rolls
+ * back alone, to its savepoint), and only then are the writes answered and their
  * changes handed to watchers, in queue order. The whole batch runs synchronously, so
  * reads never see a write before it is committed (durable, unless in relaxed mode), and
  * a snapshot never falls between a commit and the delivery of its changes. Events queue behind the writes before them,
@@ -124,7 +137,18 @@ export class FileStore implements ItemStore {
   }
 
   commit(write: ItemWrite): Promise<CommitResult> {
-    return new Promise((resolve, reject) => this.enqueue({ kind: "write", write, resolve, reject }));
+    return commitOne(this, write);
+  }
+
+  commitBatch(batch: WriteBatch): Promise<BatchCommitResult> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: "batch", batch, resolve, reject }));
+  }
+
+  async findRequest(streamName: string, groupId: string, requestId: string, nowMs: number): Promise<StoredRequest | undefined> {
+    return this.read(() => {
+      const group = this.sql.group.get(streamName, groupId);
+      return group && this.liveRequest(group.id, requestId, nowMs);
+    });
   }
 
   publishEvent(event: EventInput): Promise<GroupEvent> {
@@ -277,21 +301,22 @@ export class FileStore implements ItemStore {
     try {
       this.db.transaction(() => {
         for (const entry of batch) {
-          if (entry.kind === "write") entry.result = this.apply(entry.write);
+          if (entry.kind === "batch") entry.result = this.apply(entry.batch);
           else entry.stamped = this.stamp(entry.event);
         }
       })();
+      this.outbox.settled(true);
       this.unsynced = true;
       // One transaction, one fsync (unless relaxed): the batch is the unit of commit.
-      this.metrics.committed(this.name, batch.length, secondsSince(start));
+      this.metrics.committed(this.name, countWrites(batch), secondsSince(start));
       // Only a batch that changed something wrote to the disk; refused writes and
       // events alone commit nothing and prove nothing.
-      if (batch.some((entry) => entry.kind === "write" && entry.result?.ok)) this.health.succeeded();
+      if (batch.some((entry) => entry.kind === "batch" && entry.result?.ok)) this.health.succeeded();
     } catch (error) {
+      this.outbox.settled(false);
       const failure = this.storageError(error);
       for (const entry of batch) {
-        if (entry.kind === "write") {
-          if (entry.result?.ok && entry.write.outbox) this.outbox.unrecord(entry.write.outbox);
+        if (entry.kind === "batch") {
           entry.result = undefined;
           entry.reject(failure);
         } else {
@@ -305,9 +330,9 @@ export class FileStore implements ItemStore {
 
   private settle(entry: Queued): void {
     try {
-      if (entry.kind === "write") {
+      if (entry.kind === "batch") {
         if (!entry.result) return;
-        if (entry.result.ok) this.emit(entry.result.change);
+        if (entry.result.ok) for (const change of entry.result.changes) this.emit(change);
         entry.resolve(entry.result);
       } else {
         const stamped = entry.stamped ?? this.stamp(entry.event);
@@ -319,24 +344,46 @@ export class FileStore implements ItemStore {
     }
   }
 
-  /** The compare-and-set of one write, inside the batch transaction. */
-  private apply(write: ItemWrite): CommitResult {
-    let group = this.sql.group.get(write.streamName, write.groupId);
-    const existing = group && this.sql.item.get(group.id, write.itemId);
-    const refused = checkPrecondition(write, existing && { revision: existing.revision, createdOffset: existing.position });
+  /**
+   * One batch of writes, inside the transaction of the queued batches: all its checks
+   * first, so that a refused batch writes nothing.
+   */
+  private apply(batch: WriteBatch): BatchCommitResult {
+    let group = this.sql.group.get(batch.streamName, batch.groupId);
+    const { request } = batch;
+    if (group && request) {
+      const known = this.liveRequest(group.id, request.requestId, batch.timestampMs);
+      if (known) return { ok: false, reason: "duplicate", request: known };
+    }
+    const refused = checkBatch(batch.writes, (itemId) => {
+      const row = group && this.sql.item.get(group.id, itemId);
+      return row && { revision: row.revision, createdOffset: row.position };
+    });
     if (refused) return refused;
-    const currentRevision = existing?.revision ?? 0;
-    const outboxFull = write.outbox && this.outbox.full(write.outbox);
-    if (outboxFull) return { ok: false, currentRevision, outboxFull };
-    group ??= this.createGroup(write.streamName, write.groupId);
+    const calls = outboxAdditions(batch.writes);
+    const outboxFull = calls && this.outbox.full(calls);
+    if (outboxFull) return { ok: false, reason: "outbox_full", triggerId: outboxFull };
+    group ??= this.createGroup(batch.streamName, batch.groupId);
+    const state = { ...group };
+    const changes = batch.writes.map((write) => this.applyWrite(batch, state, write));
+    if (calls) batch.writes.forEach((write, index) => write.outbox && this.outbox.record(write.outbox, changes[index]));
+    if (state.item_count === group.item_count) this.sql.advanceGroup.run(state.last_offset, group.id);
+    else this.sql.updateGroup.run(state.last_offset, state.item_count, group.id);
+    if (request) this.remember(group.id, { ...request, offset: state.last_offset }, batch.timestampMs);
+    return { ok: true, changes, offset: state.last_offset };
+  }
 
-    const offset = group.last_offset + 1;
-    let itemCount = group.item_count;
+  /** One write whose check passed; advances `group` (written to its row once, after the batch). */
+  private applyWrite(batch: WriteBatch, group: GroupRow, write: BatchWrite): ItemChange {
+    const existing = this.sql.item.get(group.id, write.itemId);
+    const currentRevision = existing?.revision ?? 0;
+    const timestampMs = batch.timestampMs;
+    const offset = ++group.last_offset;
     let stored: StoredChange;
     if (write.value === undefined) {
       const removed = JSON.parse(existing!.data) as JsonValue;
       this.sql.deleteItem.run(group.id, write.itemId);
-      itemCount--;
+      group.item_count--;
       stored = {
         type: "delete",
         itemId: write.itemId,
@@ -345,16 +392,16 @@ export class FileStore implements ItemStore {
         oldUpdatedAtMs: existing!.updated_at_ms,
         createdOffset: existing!.position,
         revision: currentRevision,
-        timestampMs: write.timestampMs,
+        timestampMs,
       };
     } else {
       const revision = currentRevision + 1;
       const data = JSON.stringify(write.value);
       if (existing) {
-        this.sql.updateItem.run(revision, write.timestampMs, data, group.id, write.itemId);
+        this.sql.updateItem.run(revision, timestampMs, data, group.id, write.itemId);
       } else {
-        this.sql.insertItem.run(group.id, write.itemId, offset, revision, write.timestampMs, data);
-        itemCount++;
+        this.sql.insertItem.run(group.id, write.itemId, offset, revision, timestampMs, data);
+        group.item_count++;
       }
       stored = {
         type: existing ? "update" : "create",
@@ -364,15 +411,25 @@ export class FileStore implements ItemStore {
         oldUpdatedAtMs: existing?.updated_at_ms,
         createdOffset: existing?.position ?? offset,
         revision,
-        timestampMs: write.timestampMs,
+        timestampMs,
       };
+      if (existing && write.ops) stored.ops = updateOpsToJson(write.ops);
     }
-    if (itemCount === group.item_count) this.sql.advanceGroup.run(offset, group.id);
-    else this.sql.updateGroup.run(offset, itemCount, group.id);
-    this.recordHistory(group.id, offset, itemCount, stored);
-    const change = itemChange(write.streamName, write.groupId, offset, stored);
-    if (write.outbox) this.outbox.record(write.outbox, change);
-    return { ok: true, change };
+    this.recordHistory(group.id, offset, group.item_count, stored);
+    return itemChange(batch.streamName, batch.groupId, offset, stored);
+  }
+
+  private liveRequest(groupRef: number, requestId: string, nowMs: number): StoredRequest | undefined {
+    const row = this.sql.request.get(groupRef, requestId);
+    return row && row.expires_at_ms > nowMs ? storedRequest(row) : undefined;
+  }
+
+  /** Records a request, forgetting the group's expired ones and the oldest beyond the bound. */
+  private remember(groupRef: number, request: StoredRequest, nowMs: number): void {
+    this.sql.dropExpiredRequests.run(groupRef, nowMs);
+    this.sql.insertRequest.run(groupRef, request.requestId, request.fingerprint, request.response, request.offset, request.expiresAtMs);
+    const excess = this.sql.countRequests.get(groupRef)!.n - MAX_REQUESTS_PER_GROUP;
+    if (excess > 0) this.sql.dropOldestRequests.run(groupRef, groupRef, excess);
   }
 
   /** An emptied group drops its history; otherwise the change is kept and the oldest beyond the limit dropped. */
@@ -431,6 +488,23 @@ export class FileStore implements ItemStore {
   }
 }
 
+function storedRequest(row: RequestRow): StoredRequest {
+  return {
+    requestId: row.request_id,
+    fingerprint: row.fingerprint,
+    response: row.response,
+    offset: row.commit_offset,
+    expiresAtMs: row.expires_at_ms,
+  };
+}
+
+/** How many writes the queued batches carry, for the commit metrics. */
+function countWrites(queue: Queued[]): number {
+  let writes = 0;
+  for (const entry of queue) if (entry.kind === "batch") writes += entry.batch.writes.length;
+  return writes;
+}
+
 function storedItem(row: ItemRow): StoredItem {
   return {
     itemId: row.item_id,
@@ -456,6 +530,7 @@ function itemChange(streamName: string, groupId: string, offset: number, stored:
     revision: stored.revision,
     offset,
     timestampMs: stored.timestampMs,
+    ...(stored.ops ? { ops: updateOpsFromJson(stored.ops) } : {}),
   };
 }
 

@@ -14,6 +14,8 @@ export interface StoredChange {
   createdOffset?: number;
   revision: number;
   timestampMs: number;
+  /** An update's ops (see ItemChange.ops) as updateOpsToJson writes them; absent for other changes. */
+  ops?: JsonValue[];
 }
 
 /**

@@ -18,8 +18,8 @@ let probeData: Buffer | undefined;
 
 /** Marks the file as ours in the SQLite header ("iiSt"), so a foreign database is never taken over. */
 const APPLICATION_ID = 0x69695374;
-/** Format 2 added the `non_empty_groups` index, format 3 the trigger outbox (see MIGRATIONS). */
-const SCHEMA_VERSION = 3;
+/** Format 2 added the `non_empty_groups` index, format 3 the `requests` table, format 4 the trigger `outbox` (see MIGRATIONS). */
+const SCHEMA_VERSION = 4;
 
 /**
  * `stream_groups` keeps one row per group ever written, on purpose: after the group empties,
@@ -36,6 +36,24 @@ const SCHEMA_VERSION = 3;
  * not set, so the index costs nothing on the most common write.
  */
 const NON_EMPTY_GROUPS_INDEX = "CREATE INDEX non_empty_groups ON stream_groups (stream_name, group_id) WHERE item_count > 0;";
+
+/**
+ * `requests` remembers the requests that carried a request id, per group, so that a
+ * retry answers the same without writing again (see RequestRecord). Expired rows and
+ * the oldest beyond the bound are deleted by the commits of the same group.
+ */
+const REQUESTS_TABLE = `
+  CREATE TABLE requests (
+    group_ref INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response TEXT NOT NULL,
+    commit_offset INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (group_ref, request_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX requests_by_expiry ON requests (group_ref, expires_at_ms);
+`;
 
 /**
  * The pending calls (and dead letters, `dead = 1`) of `at_least_once` triggers, recorded
@@ -81,6 +99,7 @@ const SCHEMA = `
   );
   CREATE UNIQUE INDEX history_by_offset ON history (group_ref, change_offset);
   ${NON_EMPTY_GROUPS_INDEX}
+  ${REQUESTS_TABLE}
   ${OUTBOX_TABLE}
   CREATE TABLE registrations (
     kind TEXT NOT NULL,
@@ -90,7 +109,7 @@ const SCHEMA = `
   ) WITHOUT ROWID;
 `;
 
-const TABLES = ["stream_groups", "items", "history", "registrations", "outbox"];
+const TABLES = ["stream_groups", "items", "history", "registrations"];
 
 /**
  * What brings a store of format N - 1 to format N (the key), run in one transaction
@@ -102,7 +121,8 @@ const MIGRATIONS: Record<number, string> = {
   // read as they are (see legacy-changes.ts) and give way to complete rows as each
   // group's history moves on, so no rewrite of the history is needed here.
   2: NON_EMPTY_GROUPS_INDEX,
-  3: OUTBOX_TABLE,
+  3: REQUESTS_TABLE,
+  4: OUTBOX_TABLE,
 };
 
 /** The store cannot be opened; the message names the file and what to do. */
@@ -270,7 +290,8 @@ function checkSchema(db: Database.Database, file: string): number {
   const present = new Set(
     (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((row) => row.name),
   );
-  const missing = TABLES.filter((table) => !present.has(table));
+  const expected = version >= 3 ? [...TABLES, "requests"] : TABLES;
+  const missing = expected.filter((table) => !present.has(table));
   if (missing.length > 0) {
     throw new StoreOpenError(`${file} is damaged: table ${missing.join(", ")} is missing; it was left untouched`);
   }

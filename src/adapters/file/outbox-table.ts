@@ -40,6 +40,8 @@ export class OutboxTable implements TriggerOutbox {
   /** Per trigger, the last entry taken: `take` reads on from it. */
   private readonly cursors = new Map<string, number>();
   private lazy: LazyWrite[] = [];
+  /** Triggers given a call in the store's transaction now running, for `settled`. */
+  private uncommitted: string[] = [];
   private flushHandle: NodeJS.Immediate | undefined;
 
   constructor(
@@ -69,23 +71,26 @@ export class OutboxTable implements TriggerOutbox {
     for (const row of this.sql.pendingByTrigger.all()) this.pending.set(row.trigger_id, row.n);
   }
 
-  /** The trigger whose outbox is full among `triggerIds`, if any (inside the batch, before the write changes anything). */
-  full(triggerIds: readonly string[]): string | undefined {
-    return triggerIds.find((id) => (this.pending.get(id) ?? 0) >= this.maxPending);
+  /** The trigger whose outbox cannot take `additions` more calls, if any (inside the transaction, before the batch changes anything). */
+  full(additions: ReadonlyMap<string, number>): string | undefined {
+    for (const [id, count] of additions) if ((this.pending.get(id) ?? 0) + count > this.maxPending) return id;
+    return undefined;
   }
 
-  /** Adds one call per trigger for a change, inside the store's batch transaction. */
+  /** Adds one call per trigger for a change, inside the store's batch transaction (see `settled`). */
   record(triggerIds: readonly string[], change: ItemChange): void {
     const text = JSON.stringify(change);
     for (const triggerId of triggerIds) {
       this.sql.insert.run(triggerId, deliveryIdOf(triggerId, change), text);
       this.pending.set(triggerId, (this.pending.get(triggerId) ?? 0) + 1);
+      this.uncommitted.push(triggerId);
     }
   }
 
-  /** The batch transaction that recorded calls was rolled back: their counts go back too. */
-  unrecord(triggerIds: readonly string[]): void {
-    for (const triggerId of triggerIds) this.pending.set(triggerId, (this.pending.get(triggerId) ?? 1) - 1);
+  /** The store's batch transaction ended: the counts of what it recorded stay, or go back when it was rolled back. */
+  settled(committed: boolean): void {
+    if (!committed) for (const triggerId of this.uncommitted) this.adjust(triggerId, -1);
+    this.uncommitted = [];
   }
 
   async take(triggerId: string, limit: number): Promise<PendingCall[]> {

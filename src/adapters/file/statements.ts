@@ -19,6 +19,14 @@ export interface ChangeRow {
   change: string;
 }
 
+export interface RequestRow {
+  request_id: string;
+  fingerprint: string;
+  response: string;
+  commit_offset: number;
+  expires_at_ms: number;
+}
+
 const ITEM_COLUMNS = "item_id, position, revision, updated_at_ms, data";
 
 /** Every statement the adapter runs, prepared once when the store opens. @internal */
@@ -71,6 +79,21 @@ export function prepareStatements(db: Database.Database) {
     clearHistory: db.prepare<[number]>("DELETE FROM history WHERE group_ref = ?"),
     changesAfter: db.prepare<[number, number], ChangeRow>(
       "SELECT change_offset, change FROM history WHERE group_ref = ? AND change_offset > ? ORDER BY change_offset",
+    ),
+
+    request: db.prepare<[number, string], RequestRow>(
+      "SELECT request_id, fingerprint, response, commit_offset, expires_at_ms FROM requests WHERE group_ref = ? AND request_id = ?",
+    ),
+    /** INSERT OR REPLACE: an expired record of the same id may still be there. */
+    insertRequest: db.prepare<[number, string, string, string, number, number]>(
+      "INSERT OR REPLACE INTO requests (group_ref, request_id, fingerprint, response, commit_offset, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    /** A range of requests_by_expiry. */
+    dropExpiredRequests: db.prepare<[number, number]>("DELETE FROM requests WHERE group_ref = ? AND expires_at_ms <= ?"),
+    countRequests: db.prepare<[number], { n: number }>("SELECT count(*) AS n FROM requests WHERE group_ref = ?"),
+    dropOldestRequests: db.prepare<[number, number, number]>(
+      "DELETE FROM requests WHERE group_ref = ? AND request_id IN " +
+        "(SELECT request_id FROM requests WHERE group_ref = ? ORDER BY expires_at_ms LIMIT ?)",
     ),
   };
 }

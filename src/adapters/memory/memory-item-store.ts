@@ -1,4 +1,14 @@
-import type { ItemStoreOptions, CommitResult, GroupListener, ItemWrite, ItemStore } from "../../core/item-store.js";
+import type {
+  BatchCommitResult,
+  BatchWrite,
+  CommitResult,
+  GroupListener,
+  ItemStore,
+  ItemStoreOptions,
+  ItemWrite,
+  StoredRequest,
+  WriteBatch,
+} from "../../core/item-store.js";
 import type {
   GroupEvent,
   GroupMessage,
@@ -9,11 +19,12 @@ import type {
   NamePageRequest,
   StoredItem,
 } from "../../core/model.js";
-import { checkPrecondition, DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { checkBatch, commitOne, DEFAULT_HISTORY_LIMIT, MAX_REQUESTS_PER_GROUP } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { HistoryBuffer } from "../history-buffer.js";
 import { InsertionOrder } from "./insertion-order.js";
 import { MemoryOutbox } from "./memory-outbox.js";
+import { outboxAdditions } from "../../core/outbox.js";
 import { SortedNames } from "./sorted-names.js";
 
 interface GroupState {
@@ -30,6 +41,8 @@ interface GroupState {
   offset: number;
   history: HistoryBuffer;
   listeners: Set<GroupListener>;
+  /** Remembered requests by id, oldest first (a Map keeps insertion order). */
+  requests: Map<string, StoredRequest>;
 }
 
 interface StreamState {
@@ -47,7 +60,7 @@ export class MemoryItemStore implements ItemStore {
   private readonly streamNames = new SortedNames();
   private readonly historyLimit: number;
   private metrics: Metrics = NO_METRICS;
-  /** The pending calls of `at_least_once` triggers, recorded by `commit`. */
+  /** The pending calls of `at_least_once` triggers, recorded by `commitBatch`. */
   readonly outbox: MemoryOutbox;
 
   constructor(options: ItemStoreOptions = {}) {
@@ -63,35 +76,60 @@ export class MemoryItemStore implements ItemStore {
     return this.group(streamName, groupId)?.items.get(itemId);
   }
 
-  async commit(write: ItemWrite): Promise<CommitResult> {
-    const start = performance.now();
-    const group = this.group(write.streamName, write.groupId, true);
-    const existing = group.items.get(write.itemId);
-    const refused = checkPrecondition(write, existing);
-    if (refused) return refused;
-    const outboxFull = write.outbox && this.outbox.full(write.outbox);
-    if (outboxFull) return { ok: false, currentRevision: existing?.revision ?? 0, outboxFull };
+  commit(write: ItemWrite): Promise<CommitResult> {
+    return commitOne(this, write);
+  }
 
+  async commitBatch(batch: WriteBatch): Promise<BatchCommitResult> {
+    const start = performance.now();
+    const group = this.group(batch.streamName, batch.groupId, true);
+    const { request } = batch;
+    if (request) {
+      const known = this.liveRequest(group, request.requestId, batch.timestampMs);
+      if (known) return { ok: false, reason: "duplicate", request: known };
+    }
+    const refused = checkBatch(batch.writes, (itemId) => group.items.get(itemId));
+    if (refused) return refused;
+    const calls = outboxAdditions(batch.writes);
+    const outboxFull = calls && this.outbox.full(calls);
+    if (outboxFull) return { ok: false, reason: "outbox_full", triggerId: outboxFull };
+    const changes = batch.writes.map((write) => this.apply(group, write, batch.timestampMs));
+    if (calls) batch.writes.forEach((write, index) => write.outbox && this.outbox.record(write.outbox, changes[index]));
+    if (request) this.remember(group, { ...request, offset: group.offset }, batch.timestampMs);
+    // Timed without the hand-over to watchers, which is delivery, not commit.
+    this.metrics.committed(this.name, batch.writes.length, secondsSince(start));
+    for (const change of changes) this.emit(group, change);
+    return { ok: true, changes, offset: group.offset };
+  }
+
+  async findRequest(streamName: string, groupId: string, requestId: string, nowMs: number): Promise<StoredRequest | undefined> {
+    const group = this.group(streamName, groupId);
+    return group && this.liveRequest(group, requestId, nowMs);
+  }
+
+  /** One write of a batch whose checks passed. */
+  private apply(group: GroupState, write: BatchWrite, timestampMs: number): ItemChange {
+    const existing = group.items.get(write.itemId);
     const offset = ++group.offset;
     let change: ItemChange;
     if (existing === undefined) {
-      // A create (checkPrecondition refuses deleting a missing item).
+      // A create (checkBatch refuses deleting a missing item).
       const item: StoredItem = {
         itemId: write.itemId,
         data: write.value!,
         revision: 1,
         createdOffset: offset,
-        updatedAtMs: write.timestampMs,
+        updatedAtMs: timestampMs,
       };
       group.items.set(item.itemId, item);
       group.order.append(item);
       if (group.items.size === 1) this.groupFilled(group);
-      change = this.change(group, "create", offset, write.timestampMs, item, undefined);
+      change = this.change(group, "create", offset, timestampMs, item, undefined);
     } else if (write.value === undefined) {
       group.items.delete(existing.itemId);
       group.order.remove(existing.createdOffset);
       if (group.items.size === 0) this.groupEmptied(group);
-      change = this.change(group, "delete", offset, write.timestampMs, existing, existing);
+      change = this.change(group, "delete", offset, timestampMs, existing, existing);
     } else {
       // The stored item's id, like the group's names, outlives the request's string.
       const item: StoredItem = {
@@ -99,19 +137,32 @@ export class MemoryItemStore implements ItemStore {
         data: write.value,
         revision: existing.revision + 1,
         createdOffset: existing.createdOffset,
-        updatedAtMs: write.timestampMs,
+        updatedAtMs: timestampMs,
       };
       group.items.set(item.itemId, item);
       group.order.replace(item);
-      change = this.change(group, "update", offset, write.timestampMs, item, existing);
+      change = this.change(group, "update", offset, timestampMs, item, existing);
+      if (write.ops) change.ops = write.ops;
     }
     if (group.items.size === 0) group.history.clear();
     else group.history.push(change);
-    if (write.outbox) this.outbox.record(write.outbox, change);
-    // Timed without the hand-over to watchers, which is delivery, not commit.
-    this.metrics.committed(this.name, 1, secondsSince(start));
-    this.emit(group, change);
-    return { ok: true, change };
+    return change;
+  }
+
+  private liveRequest(group: GroupState, requestId: string, nowMs: number): StoredRequest | undefined {
+    const known = group.requests.get(requestId);
+    return known && known.expiresAtMs > nowMs ? known : undefined;
+  }
+
+  /** Records a request, forgetting the expired ones and the oldest beyond the bound. */
+  private remember(group: GroupState, request: StoredRequest, nowMs: number): void {
+    const { requests } = group;
+    requests.delete(request.requestId);
+    requests.set(request.requestId, request);
+    for (const [id, known] of requests) {
+      if (requests.size <= MAX_REQUESTS_PER_GROUP && known.expiresAtMs > nowMs) break;
+      requests.delete(id);
+    }
   }
 
   async publishEvent(event: Omit<GroupEvent, "kind" | "offset">): Promise<GroupEvent> {
@@ -198,6 +249,7 @@ export class MemoryItemStore implements ItemStore {
         offset: 0,
         history: new HistoryBuffer(this.historyLimit),
         listeners: new Set(),
+        requests: new Map(),
       };
       stream.groups.set(groupId, group);
     }

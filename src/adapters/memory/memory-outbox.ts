@@ -21,9 +21,10 @@ export class MemoryOutbox implements TriggerOutbox {
 
   constructor(readonly maxPending: number = DEFAULT_MAX_OUTBOX) {}
 
-  /** The trigger whose outbox is full among `triggerIds`, if any: checked before a commit changes anything. */
-  full(triggerIds: readonly string[]): string | undefined {
-    return triggerIds.find((id) => (this.boxes.get(id)?.pending.size ?? 0) >= this.maxPending);
+  /** The trigger whose outbox cannot take `additions` more calls, if any: checked before a commit changes anything. */
+  full(additions: ReadonlyMap<string, number>): string | undefined {
+    for (const [id, count] of additions) if ((this.boxes.get(id)?.pending.size ?? 0) + count > this.maxPending) return id;
+    return undefined;
   }
 
   /** Records one call per trigger for a committed change (inside the store's commit). */

@@ -14,6 +14,10 @@ export interface GroupKeys {
   history: string;
   /** Shard channel (SPUBLISH/SSUBSCRIBE) carrying the group's changes and events. */
   channel: string;
+  /** HASH request id -> remembered request record (see commit.lua); outlives the group's items, like the offset. */
+  requests: string;
+  /** ZSET request id scored by when its record expires, which is the order records are forgotten in. */
+  requestExpiry: string;
 }
 
 /** Default key prefix: names the application, and leaves room for others on one Redis. */
@@ -25,7 +29,7 @@ export const DEFAULT_KEY_PREFIX = "iii-stream:";
  * `{`, `}` or `.`), so `{<stream>.<group>}` is unambiguous and a valid hash tag.
  *
  * Layout under the prefix P:
- *   P{s.g}:items | :order | :offset | :history | :changes   one group
+ *   P{s.g}:items | :order | :offset | :history | :changes | :requests | :request-expiry   one group
  *   P{s}:group-names   ZSET of the stream's groups, every score 0 (index, see group-index.ts)
  *   Pstream-names      ZSET of stream names, every score 0 (index)
  *   P{registrations}:...     functions, triggers and the fleet's worker functions
@@ -51,6 +55,8 @@ export class KeyLayout {
       offset: `${base}offset`,
       history: `${base}history`,
       channel: `${base}changes`,
+      requests: `${base}requests`,
+      requestExpiry: `${base}request-expiry`,
     };
   }
 

@@ -1,5 +1,8 @@
 import type { JsonValue } from "../../core/json.js";
+import type { StoredRequest } from "../../core/item-store.js";
 import type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } from "../../core/model.js";
+import type { UpdateOp } from "../../core/update-ops.js";
+import { updateOpsFromJson } from "../../core/update-ops-json.js";
 
 /*
  * The texts Redis stores and carries. They are lines joined by "\n": JSON.stringify
@@ -10,11 +13,14 @@ import type { ChangeType, GroupEvent, GroupMessage, ItemChange, StoredItem } fro
  *
  * Stored item:   <revision>\n<updated_at_ms>\n<value JSON>
  * Change:        c\n<offset>\n<type>\n<revision>\n<timestamp_ms>\n<item id JSON>\n<value JSON>\n<old value JSON or empty>
- *                \n<old updated_at_ms or empty>\n<created offset>
+ *                \n<old updated_at_ms or empty>\n<created offset>[\n<ops JSON>]
  *                (for a delete, the value is the removed one and the old-value line is empty;
  *                the old updated_at is empty for a create, the created offset is that of the
  *                changed incarnation). Messages written before the last two lines existed end
- *                after the old value and still decode, see decodeChange.
+ *                after the old value and still decode, see decodeChange. The ops line (see
+ *                ItemChange.ops, as updateOpsToJson writes them) follows only on an update made by ops.
+ * Request:       <offset after its commit>\n<expires_at_ms>\n<fingerprint>\n<response>
+ *                (the response is the engine's JSON text, opaque here)
  * Event:         e\n<offset>\n<type JSON>\n<timestamp_ms>\n<item id JSON or empty>\n<data JSON>
  */
 
@@ -28,6 +34,20 @@ export function decodeStoredItem(itemId: string, record: string, createdOffset: 
     createdOffset: Number(createdOffset),
     updatedAtMs: Number(record.slice(first + 1, second)),
     data: JSON.parse(record.slice(second + 1)) as JsonValue,
+  };
+}
+
+/** A remembered request's record (see commit.lua). */
+export function decodeStoredRequest(requestId: string, record: string): StoredRequest {
+  const first = record.indexOf("\n");
+  const second = record.indexOf("\n", first + 1);
+  const third = record.indexOf("\n", second + 1);
+  return {
+    requestId,
+    offset: Number(record.slice(0, first)),
+    expiresAtMs: Number(record.slice(first + 1, second)),
+    fingerprint: record.slice(second + 1, third),
+    response: record.slice(third + 1),
   };
 }
 
@@ -81,7 +101,14 @@ function decodeChange(streamName: string, groupId: string, lines: string[]): Ite
     oldValue: type === "delete" ? data : lines[7] === "" ? undefined : (JSON.parse(lines[7]) as JsonValue),
     oldUpdatedAtMs: oldUpdatedAt === undefined || oldUpdatedAt === "" ? undefined : Number(oldUpdatedAt),
     createdOffset: createdOffset !== undefined ? Number(createdOffset) : type === "create" ? offset : 0,
+    ...(lines.length > 10 ? decodeOps(lines[10]) : {}),
   };
+}
+
+/** An update's ops line; one that does not decode (a later version's) leaves the change whole, as it was before ops. */
+function decodeOps(line: string): { ops?: UpdateOp[] } {
+  const ops = updateOpsFromJson(JSON.parse(line) as JsonValue);
+  return ops ? { ops } : {};
 }
 
 /** The event line for the publish-event script: everything but the offset, which Redis stamps. */

@@ -1,5 +1,15 @@
 import type { JsonValue } from "../../core/json.js";
-import type { ItemStoreOptions, CommitResult, GroupListener, GroupLossListener, ItemWrite, ItemStore } from "../../core/item-store.js";
+import type {
+  BatchCommitResult,
+  CommitResult,
+  GroupListener,
+  GroupLossListener,
+  ItemStore,
+  ItemStoreOptions,
+  ItemWrite,
+  StoredRequest,
+  WriteBatch,
+} from "../../core/item-store.js";
 import type {
   ChangeType,
   GroupEvent,
@@ -10,16 +20,17 @@ import type {
   NamePageRequest,
   StoredItem,
 } from "../../core/model.js";
-import { DEFAULT_HISTORY_LIMIT } from "../../core/item-store.js";
+import { commitOne, DEFAULT_HISTORY_LIMIT, MAX_REQUESTS_PER_GROUP } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { openConnections, type RedisConnections } from "./connections.js";
 import { GroupChannels } from "./group-channels.js";
 import { GroupIndex } from "./group-index.js";
 import { migrateLegacyIndex } from "./index-migration.js";
 import { DEFAULT_KEY_PREFIX, KeyLayout } from "./key-layout.js";
-import { decodeChangeMessage, decodeStoredItem, encodeEventFields } from "./record-format.js";
+import { decodeChangeMessage, decodeStoredItem, decodeStoredRequest, encodeEventFields } from "./record-format.js";
 import { withRedisErrors } from "./redis-errors.js";
 import { scripts, type RedisClient } from "./scripts.js";
+import { updateOpsToJson } from "../../core/update-ops-json.js";
 
 export interface RedisItemStoreOptions extends ItemStoreOptions {
   /**
@@ -100,33 +111,51 @@ export class RedisItemStore implements ItemStore {
   }
 
   commit(write: ItemWrite): Promise<CommitResult> {
-    const { streamName, groupId, itemId } = write;
+    return commitOne(this, write);
+  }
+
+  commitBatch(batch: WriteBatch): Promise<BatchCommitResult> {
+    const { streamName, groupId, writes, request } = batch;
     const keys = this.keys.group(streamName, groupId);
-    const deleting = write.value === undefined;
-    return withRedisErrors("writing an item", async () => {
-      if (write.expectedRevision === 0 && !deleting) await this.index.add(streamName, groupId);
+    const args = [
+      String(batch.timestampMs),
+      String(this.historyLimit),
+      keys.channel,
+      request?.requestId ?? "",
+      request ? String(request.expiresAtMs) : "",
+      request?.fingerprint ?? "",
+      request?.response ?? "",
+      String(MAX_REQUESTS_PER_GROUP),
+    ];
+    const values: Array<string | undefined> = [];
+    for (const write of writes) {
+      const value = write.value === undefined ? undefined : JSON.stringify(write.value);
+      values.push(value);
+      args.push(
+        write.itemId,
+        String(write.expectedRevision),
+        write.expectedCreatedOffset === undefined ? "" : String(write.expectedCreatedOffset),
+        value === undefined ? "delete" : "set",
+        value ?? "",
+        JSON.stringify(write.itemId),
+        write.ops ? JSON.stringify(updateOpsToJson(write.ops)) : "",
+      );
+    }
+    return withRedisErrors("writing items", async () => {
+      if (writes.some((write) => write.expectedRevision === 0 && write.value !== undefined)) await this.index.add(streamName, groupId);
       const start = performance.now();
       const reply = (await scripts.commit.run(
         this.commands,
-        [keys.items, keys.order, keys.offset, keys.history],
-        [
-          itemId,
-          String(write.expectedRevision),
-          deleting ? "delete" : "set",
-          deleting ? "" : JSON.stringify(write.value),
-          String(write.timestampMs),
-          String(this.historyLimit),
-          JSON.stringify(itemId),
-          keys.channel,
-          write.expectedCreatedOffset === undefined ? "" : String(write.expectedCreatedOffset),
-        ],
-      )) as [0, string] | [1, string, ChangeType, string, string, string, string, string];
+        [keys.items, keys.order, keys.offset, keys.history, keys.requests, keys.requestExpiry],
+        args,
+      )) as [2, string] | [0, number, string] | [1, string, ...string[]];
       // One script, one round trip: a lost race is timed too, since it cost the same.
-      this.metrics.committed(this.name, 1, secondsSince(start));
-      if (reply[0] === 0) return { ok: false, currentRevision: Number(reply[1]) };
+      this.metrics.committed(this.name, writes.length, secondsSince(start));
+      if (reply[0] === 2) return { ok: false, reason: "duplicate", request: decodeStoredRequest(request!.requestId, reply[1]) };
+      if (reply[0] === 0) return { ok: false, reason: "precondition", index: reply[1] - 1, currentRevision: Number(reply[2]) };
 
-      const [, offset, type, revision, oldText, transition, oldUpdatedAt, createdOffset] = reply;
-      // The write is stored, so an index update failing after it must not report it as
+      const transition = reply[1];
+      // The writes are stored, so an index update failing after it must not report them as
       // failed: the index is corrected by the next reader either way (see group-index.ts).
       if (transition === "created") {
         // The entry added before the commit still lists the group unless a reader
@@ -135,22 +164,38 @@ export class RedisItemStore implements ItemStore {
       } else if (transition === "emptied") {
         await this.index.dropEmptied(streamName, groupId).catch(() => undefined);
       }
-      const oldValue = oldText === "" ? undefined : (JSON.parse(oldText) as JsonValue);
-      const change: ItemChange = {
-        kind: "change",
-        streamName,
-        groupId,
-        type,
-        itemId,
-        data: deleting ? (oldValue as JsonValue) : (write.value as JsonValue),
-        oldValue,
-        oldUpdatedAtMs: oldUpdatedAt === "" ? undefined : Number(oldUpdatedAt),
-        createdOffset: Number(createdOffset),
-        revision: Number(revision),
-        offset: Number(offset),
-        timestampMs: write.timestampMs,
-      };
-      return { ok: true, change };
+      const changes: ItemChange[] = [];
+      for (let i = 0; i < writes.length; i++) {
+        const at = 3 + i * 6;
+        const [offset, type, revision, oldText, oldUpdatedAt, createdOffset] = reply.slice(at, at + 6) as [string, ChangeType, string, string, string, string];
+        const oldValue = oldText === "" ? undefined : (JSON.parse(oldText) as JsonValue);
+        const written = values[i];
+        changes.push({
+          kind: "change",
+          streamName,
+          groupId,
+          type,
+          itemId: writes[i].itemId,
+          data: written === undefined ? (oldValue as JsonValue) : (writes[i].value as JsonValue),
+          oldValue,
+          oldUpdatedAtMs: oldUpdatedAt === "" ? undefined : Number(oldUpdatedAt),
+          createdOffset: Number(createdOffset),
+          revision: Number(revision),
+          offset: Number(offset),
+          timestampMs: batch.timestampMs,
+          ...(type === "update" && writes[i].ops ? { ops: writes[i].ops } : {}),
+        });
+      }
+      return { ok: true, changes, offset: Number(reply[2]) };
+    });
+  }
+
+  findRequest(streamName: string, groupId: string, requestId: string, nowMs: number): Promise<StoredRequest | undefined> {
+    const keys = this.keys.group(streamName, groupId);
+    return withRedisErrors("reading a request record", async () => {
+      const record = await this.commands.hget(keys.requests, requestId);
+      const known = record === null ? undefined : decodeStoredRequest(requestId, record);
+      return known && known.expiresAtMs > nowMs ? known : undefined;
     });
   }
 

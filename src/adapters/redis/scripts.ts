@@ -40,7 +40,7 @@ function load(name: string, keyCount: number): LuaScript {
 
 /** Every atomic multi-key step of the Redis adapter; each file's header documents KEYS and ARGV. */
 export const scripts = {
-  commit: load("commit", 4),
+  commit: load("commit", 6),
   publishEvent: load("publish-event", 1),
   snapshotItem: load("snapshot-item", 3),
   readItems: load("read-items", 3),

@@ -19,6 +19,8 @@ const frames: Array<Buffer | undefined> = [];
  */
 export class ResponseSink implements FrameSink<undefined> {
   private count = 0;
+  /** Whether the subscriber asked for deltas (SubscribeRequest.deltas); known once its request is read. */
+  deltas = false;
 
   constructor(
     private readonly target: Writable,
@@ -35,7 +37,7 @@ export class ResponseSink implements FrameSink<undefined> {
   }
 
   frame(delivery: Delivery): number {
-    const frame = deliveryFrame(delivery, this.binary);
+    const frame = deliveryFrame(delivery, this.binary, this.deltas);
     frames[this.count++] = frame;
     return frame.length;
   }

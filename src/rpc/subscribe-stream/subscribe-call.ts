@@ -60,6 +60,7 @@ export class SubscribeCall {
   /** The code of the status sent, which also decides how a stalled stream is cut. */
   private endCode: Code | undefined;
   private readonly pump: DeliveryPump<undefined>;
+  private readonly sink: ResponseSink;
   private readonly startedAt = performance.now();
 
   constructor(
@@ -70,7 +71,8 @@ export class SubscribeCall {
   ) {
     // HTTP/2 messages skip the compatibility response, whose checks every write would repeat.
     const target = "stream" in req ? req.stream : res;
-    this.pump = new DeliveryPump(new ResponseSink(target, protocol.binary), services.scheduler, { metrics: services.metrics, transport: "subscribe" });
+    this.sink = new ResponseSink(target, protocol.binary);
+    this.pump = new DeliveryPump(this.sink, services.scheduler, { metrics: services.metrics, transport: "subscribe" });
     res.once("close", this.onClose);
     // A client that leaves in the middle of its request fails the request; 'close' then releases the call.
     req.on("error", ignore);
@@ -90,6 +92,7 @@ export class SubscribeCall {
       if (timeout.error) throw timeout.error;
       const request = await this.services.requests.read(this.req, this.protocol);
       if (this.finished) return;
+      this.sink.deltas = request.deltas;
       const subscription = await this.services.engine.subscribe(
         {
           streamName: request.streamName,
