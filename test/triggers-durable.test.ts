@@ -7,6 +7,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { JsonObject, JsonValue } from "../src/index.js";
 import { memoryBackend } from "../src/adapters/memory/memory-backend.js";
 import { openFileBackend } from "../src/adapters/file/file-backend.js";
+import { connectRedisBackend } from "../src/adapters/redis/redis-backend.js";
+import { deleteKeys, REDIS_URL, uniquePrefix } from "./support/redis.js";
 import { TriggerDelivery, TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { value, json } from "./conformance/proto-values.js";
 import { eventually, startPlainFunctionServer, type FunctionServer } from "./support/function-server.js";
@@ -74,6 +76,11 @@ function firstDeliveries(calls: FunctionServer["calls"]): Payload[] {
 
 const backends = {
   memory: () => memoryBackend(),
+  redis: async () => {
+    const keyPrefix = uniquePrefix("durable-triggers");
+    cleanup.push(() => deleteKeys(keyPrefix));
+    return connectRedisBackend({ url: REDIS_URL, keyPrefix, outboxLeaseMs: 1000 });
+  },
   file: () => {
     const dir = mkdtempSync(join(tmpdir(), "iii-stream-durable-"));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,7 +90,7 @@ const backends = {
 
 describe.each(Object.keys(backends) as Array<keyof typeof backends>)("at-least-once stream triggers (%s)", (name) => {
   it("retries a failing call with backoff, holds back only its item, keeps offset order, then delivers", async () => {
-    const running = await server({ backend: backends[name]() });
+    const running = await server({ backend: await backends[name]() });
     const failures = new Map<string, number>();
     const succeeded: Payload[] = [];
     const remote = await functionServer((payload) => {
@@ -119,7 +126,7 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("at-least-o
   });
 
   it("retries a call that timed out, and one to a function that is down for a while, in order", async () => {
-    const running = await server({ backend: backends[name](), functions: { functionTimeoutMs: 200 } });
+    const running = await server({ backend: await backends[name](), functions: { functionTimeoutMs: 200 } });
     const hungOnce = new Set<string>();
     const port = await freePort();
     const { client } = await durableTrigger(running, `http://127.0.0.1:${port}`);
@@ -150,7 +157,7 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("at-least-o
   });
 
   it("makes a dead letter after max_attempts, lets the item go on, lists it and retries it on request", async () => {
-    const running = await server({ backend: backends[name]() });
+    const running = await server({ backend: await backends[name]() });
     let broken = true;
     const succeeded: Payload[] = [];
     const remote = await functionServer((payload) => {
@@ -193,7 +200,7 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("at-least-o
   });
 
   it("waits for a function that is not registered yet, counting the calls as lag", async () => {
-    const running = await server({ backend: backends[name]() });
+    const running = await server({ backend: await backends[name]() });
     const client = triggers(running);
     await client.registerTrigger({
       triggerId: "later",
@@ -214,7 +221,7 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("at-least-o
   });
 
   it("replays the retained changes after an offset, in order, with new delivery ids", async () => {
-    const running = await server({ backend: backends[name]() });
+    const running = await server({ backend: await backends[name]() });
     const remote = await functionServer(() => null);
     const { client } = await durableTrigger(running, remote.url, { itemId: "r" });
     const writer = running.client();

@@ -33,12 +33,18 @@ export interface Backend {
 export type AdapterChoice =
   | { name: "memory"; historyLimit?: number; maxOutbox?: number }
   | { name: "file"; dataDir: string; syncIntervalMs?: number; historyLimit?: number; maxOutbox?: number }
-  | { name: "redis"; url: string; keyPrefix?: string; historyLimit?: number; maxOutbox?: number };
+  | { name: "redis"; url: string; keyPrefix?: string; historyLimit?: number; maxOutbox?: number; outboxLeaseMs?: number };
 
 /** `log` gets what the store recovers from by itself (see ItemStoreOptions.log). */
 export async function createBackend(choice: AdapterChoice, log?: Log): Promise<Backend> {
   if (choice.name === "redis") {
-    return connectRedisBackend({ url: choice.url, keyPrefix: choice.keyPrefix, historyLimit: choice.historyLimit, maxOutbox: choice.maxOutbox });
+    return connectRedisBackend({
+      url: choice.url,
+      keyPrefix: choice.keyPrefix,
+      historyLimit: choice.historyLimit,
+      maxOutbox: choice.maxOutbox,
+      outboxLeaseMs: choice.outboxLeaseMs,
+    });
   }
   if (choice.name === "file") {
     return openFileBackend({ dataDir: choice.dataDir, syncIntervalMs: choice.syncIntervalMs, historyLimit: choice.historyLimit, maxOutbox: choice.maxOutbox, log });

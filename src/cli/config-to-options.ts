@@ -82,7 +82,12 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
     { url: flags.redisUrl ?? env.III_STREAM_REDIS_URL, keyPrefix: flags.redisPrefix ?? env.III_STREAM_REDIS_PREFIX },
   );
   return {
-    backend: { ...choice, historyLimit: config.history_limit, maxOutbox: config.max_trigger_outbox },
+    backend: {
+      ...choice,
+      historyLimit: config.history_limit,
+      maxOutbox: config.max_trigger_outbox,
+      ...(choice.name === "redis" && config.trigger_lease_ms !== undefined ? { outboxLeaseMs: config.trigger_lease_ms } : {}),
+    },
     options: {
       port: config.port,
       host: config.host,

@@ -105,6 +105,8 @@ export const configSchema = z.strictObject({
   history_limit: z.number().int().min(0).optional(),
   /** Most undelivered calls kept per at-least-once trigger; past it writes are refused (default 100,000). */
   max_trigger_outbox: z.number().int().min(1).optional(),
+  /** Redis: how long an instance delivers an at-least-once trigger without renewing its lease (default 10,000 ms). */
+  trigger_lease_ms: z.number().int().min(100).optional(),
   /** Messages one subscriber may fall behind before it is ended. */
   subscriber_queue_limit: z.number().int().min(1).optional(),
   /** Bytes one subscriber may fall behind (queued, and unsent in its transport) before it is ended. */

@@ -22,6 +22,7 @@ import type {
 } from "../../core/model.js";
 import { commitOne, DEFAULT_HISTORY_LIMIT, MAX_REQUESTS_PER_GROUP } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
+import { DEFAULT_MAX_OUTBOX } from "../../core/outbox.js";
 import { openConnections, type RedisConnections } from "./connections.js";
 import { GroupChannels } from "./group-channels.js";
 import { GroupIndex } from "./group-index.js";
@@ -79,6 +80,8 @@ export class RedisItemStore implements ItemStore {
     private readonly keys: KeyLayout,
     private readonly historyLimit: number = DEFAULT_HISTORY_LIMIT,
     private readonly closeFirst: () => Promise<void> = async () => undefined,
+    /** Most calls one at-least-once trigger's outbox holds (see ItemStoreOptions.maxOutbox). */
+    private readonly maxOutbox: number = DEFAULT_MAX_OUTBOX,
   ) {
     this.commands = connections.commands;
     this.index = new GroupIndex(this.commands, keys);
@@ -92,7 +95,7 @@ export class RedisItemStore implements ItemStore {
    */
   static async connect(options: RedisItemStoreOptions = {}): Promise<RedisItemStore> {
     const { connections, keys } = await connectRedis(options);
-    return new RedisItemStore(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT);
+    return new RedisItemStore(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT, undefined, options.maxOutbox);
   }
 
   /** Whether the adapter talks to a Redis Cluster. */
@@ -126,7 +129,18 @@ export class RedisItemStore implements ItemStore {
       request?.fingerprint ?? "",
       request?.response ?? "",
       String(MAX_REQUESTS_PER_GROUP),
+      String(this.maxOutbox),
+      streamName,
+      groupId,
     ];
+    // One key per trigger the batch fires, numbered after the six of the group.
+    const outboxes: string[] = [];
+    const outboxKeys = [keys.items, keys.order, keys.offset, keys.history, keys.requests, keys.requestExpiry];
+    const keyNumber = (triggerId: string) => {
+      let index = outboxes.indexOf(triggerId);
+      if (index < 0) index = outboxes.push(triggerId) - 1;
+      return String(7 + index);
+    };
     const values: Array<string | undefined> = [];
     for (const write of writes) {
       const value = write.value === undefined ? undefined : JSON.stringify(write.value);
@@ -139,20 +153,23 @@ export class RedisItemStore implements ItemStore {
         value ?? "",
         JSON.stringify(write.itemId),
         write.ops ? JSON.stringify(updateOpsToJson(write.ops)) : "",
+        write.outbox ? write.outbox.map(keyNumber).join(" ") : "",
       );
     }
+    for (const triggerId of outboxes) outboxKeys.push(this.keys.outbox(triggerId).calls);
     return withRedisErrors("writing items", async () => {
       if (writes.some((write) => write.expectedRevision === 0 && write.value !== undefined)) await this.index.add(streamName, groupId);
       const start = performance.now();
       const reply = (await scripts.commit.run(
         this.commands,
-        [keys.items, keys.order, keys.offset, keys.history, keys.requests, keys.requestExpiry],
+        outboxKeys,
         args,
-      )) as [2, string] | [0, number, string] | [1, string, ...string[]];
+      )) as [2, string] | [0, number, string] | [3, number] | [1, string, ...string[]];
       // One script, one round trip: a lost race is timed too, since it cost the same.
       this.metrics.committed(this.name, writes.length, secondsSince(start));
       if (reply[0] === 2) return { ok: false, reason: "duplicate", request: decodeStoredRequest(request!.requestId, reply[1]) };
       if (reply[0] === 0) return { ok: false, reason: "precondition", index: reply[1] - 1, currentRevision: Number(reply[2]) };
+      if (reply[0] === 3) return { ok: false, reason: "outbox_full", triggerId: outboxes[reply[1] - 7] };
 
       const transition = reply[1];
       // The writes are stored, so an index update failing after it must not report them as
