@@ -28,6 +28,14 @@ const FUNCTIONS = [
   "setTrailerStatus",
   "parseGrpcWebContentType",
   "trailerSerialize",
+  "readAllBytes",
+  "transformCompressEnvelope",
+  "transformJoinEnvelopes",
+  "validateReadWriteMaxBytes",
+  "envelopeCompress",
+  "errorToJsonBytes",
+  "codeToHttpStatus",
+  "trailerMux",
 ] as const;
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -135,6 +143,22 @@ describe("the connect-es internals Subscribe uses", () => {
     const ok = internals.setTrailerStatus(new Headers({ "grpc-status": internals.grpcStatusOk }), undefined);
     expect([...ok]).toEqual([["grpc-status", "0"]]);
     expect(decode(internals.trailerSerialize(new Headers({ "grpc-status": "0" })))).toBe("grpc-status: 0\r\n");
+  });
+
+  it("read, frame and report unary calls as the fast path relies on", async () => {
+    const limits = internals.validateReadWriteMaxBytes(100, undefined, undefined);
+    expect(limits).toMatchObject({ readMaxBytes: 100, compressMinBytes: 1024 });
+    // A body announced too large is refused before a byte is read.
+    await expect(internals.readAllBytes(chunks(), 100, "101")).rejects.toMatchObject({ code: Code.ResourceExhausted });
+    await expect(internals.readAllBytes(chunks(new Uint8Array(5)), 100, "3")).rejects.toMatchObject({ code: Code.InvalidArgument });
+    expect(await internals.readAllBytes(chunks(new Uint8Array(2), new Uint8Array(3)), 100, null)).toHaveLength(5);
+    const small = await internals.envelopeCompress({ flags: 0, data: new Uint8Array(10) }, compressionGzip, limits.compressMinBytes);
+    expect(small.flags).toBe(0);
+    const large = await internals.envelopeCompress({ flags: 0, data: new Uint8Array(2000) }, compressionGzip, limits.compressMinBytes);
+    expect(large.flags).toBe(1);
+    expect(internals.codeToHttpStatus(Code.NotFound)).toBe(404);
+    expect(JSON.parse(decode(internals.errorToJsonBytes(new ConnectError("gone", Code.NotFound), {})))).toEqual({ code: "not_found", message: "gone" });
+    expect([...internals.trailerMux(new Headers({ a: "1" }), new Headers({ b: "2" }))]).toEqual([["a", "1"], ["trailer-b", "2"]]);
   });
 
   it("come from the exact connect-es version they were read from", async () => {

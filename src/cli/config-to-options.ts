@@ -26,6 +26,8 @@ export interface CommandLine {
   metricsPort?: string;
   /** `--no-metrics`: count nothing, serve no /metrics. */
   noMetrics?: boolean;
+  /** `--no-unary-fast-path`: every unary call through connect-node. */
+  noUnaryFastPath?: boolean;
   config?: string;
   logLevel?: string;
   logFormat?: string;
@@ -72,6 +74,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...metricsPortOption("III_STREAM_METRICS_PORT", env.III_STREAM_METRICS_PORT),
       ...metricsPortOption("--metrics-port", flags.metricsPort),
       ...(flags.noMetrics ? { metrics_enabled: false } : {}),
+      ...(flags.noUnaryFastPath ? { unary_fast_path: false } : {}),
     },
     "the command line and environment",
   );
@@ -97,6 +100,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       queueLimits: { maxMessages: config.subscriber_queue_limit, maxBytes: config.subscriber_queue_bytes },
       snapshotChunkBytes: config.snapshot_chunk_bytes,
       maxUnpagedBytes: config.max_unpaged_bytes,
+      expirySweepMs: config.expiry_sweep_ms,
       functions: functionsOptionsFromConfig(config),
       apiKeys: config.api_keys,
       allowedOrigins: config.allowed_origins,
@@ -202,9 +206,10 @@ function functionsOptionsFromConfig(config: FileConfig): Omit<FunctionsOptions, 
 }
 
 /** Who may read, and how many subscriptions and HTTP/2 streams are admitted; unset keys keep the server's defaults. */
-function readsAndAdmissionFromConfig(config: FileConfig): Pick<StreamServerOptions, "publicReads" | "maxSubscriptions" | "http2MaxConcurrentStreams"> {
+function readsAndAdmissionFromConfig(config: FileConfig): Pick<StreamServerOptions, "publicReads" | "unaryFastPath" | "maxSubscriptions" | "http2MaxConcurrentStreams"> {
   return {
     ...(config.public_reads !== undefined ? { publicReads: config.public_reads } : {}),
+    ...(config.unary_fast_path !== undefined ? { unaryFastPath: config.unary_fast_path } : {}),
     ...(config.max_subscriptions !== undefined ? { maxSubscriptions: config.max_subscriptions } : {}),
     ...(config.http2_max_concurrent_streams !== undefined ? { http2MaxConcurrentStreams: config.http2_max_concurrent_streams } : {}),
   };

@@ -115,6 +115,8 @@ export const configSchema = z.strictObject({
   snapshot_chunk_bytes: z.number().int().min(1024).optional(),
   /** Most bytes of a whole (unpaged) answer of the reference's protocols: a sync without chunks, stream::list and the like. */
   max_unpaged_bytes: z.number().int().min(1024).optional(),
+  /** How often expired items are looked for and removed, in ms; 0: never removed (still never read). */
+  expiry_sweep_ms: z.number().int().min(0).optional(),
   /** Keys that writes and administration need as `Authorization: Bearer <key>`. */
   api_keys: z.array(z.string().superRefine(apiKeyCheck)).optional(),
   /** Remote functions (FunctionService base URLs) registered at start. */
@@ -140,6 +142,8 @@ export const configSchema = z.strictObject({
   max_worker_invocations: z.number().int().min(1).optional(),
   /** With api_keys set, let anyone read without a key (default false). */
   public_reads: z.boolean().optional(),
+  /** Serve unary calls on the fast path (default true); false sends them all through connect-node. */
+  unary_fast_path: z.boolean().optional(),
   /** Most subscriptions the server holds at once (default 100,000). */
   max_subscriptions: z.number().int().min(1).optional(),
   /** Most concurrent streams per HTTP/2 connection (default 1,000). */

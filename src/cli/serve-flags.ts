@@ -17,6 +17,7 @@ export const SERVE_FLAGS = {
   "drain-ms": { type: "string" },
   "metrics-port": { type: "string" },
   "no-metrics": { type: "boolean" },
+  "no-unary-fast-path": { type: "boolean" },
   config: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },

@@ -54,6 +54,10 @@ Options:
                     HTTP on the same host, instead of on the service port
                     (default: /metrics on the service port)
   --no-metrics      count nothing and serve no /metrics (default: metrics on)
+  --no-unary-fast-path
+                    serve every unary call through connect-node rather than
+                    the fast path, which answers them alike at less CPU per
+                    call (default: the fast path)
   --log-level L     least severe log level written: fatal, error, warn, info
                     (default), debug (adds an access log of unary calls and
                     subscription ends) or trace
@@ -133,6 +137,7 @@ export async function serve(argv: string[]): Promise<number> {
         drainMs: args["drain-ms"],
         metricsPort: args["metrics-port"],
         noMetrics: args["no-metrics"],
+        noUnaryFastPath: args["no-unary-fast-path"],
         config: args.config,
         logLevel: args["log-level"],
         logFormat: args["log-format"],

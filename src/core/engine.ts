@@ -1,4 +1,4 @@
-import type { BatchWrite, ItemStore, RequestRecord, StoredRequest } from "./item-store.js";
+import { isExpired, type BatchWrite, type DueExpiry, type ItemStore, type RequestRecord, type StoredRequest } from "./item-store.js";
 import type { StoredItem } from "./model.js";
 import { Delivery } from "./delivery.js";
 import type { JsonValue } from "./json.js";
@@ -18,6 +18,8 @@ import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
 import type { FlushScheduler } from "./flush-scheduler.js";
 import { outboxFullError } from "./outbox.js";
 import { NO_METRICS, type Metrics, type SubscriptionTransport, type WriteOp } from "./metrics.js";
+import { checkTtl, DEFAULT_EXPIRY_SWEEP_MS } from "./expiry.js";
+import { ExpirySweeper } from "./expiry-sweeper.js";
 import { checkRequestId, decodeResults, DEFAULT_IDEMPOTENCY_WINDOW_MS, encodeResults, fingerprint, type RecordedResult } from "./request-ids.js";
 
 export interface EngineOptions {
@@ -70,6 +72,16 @@ export interface EngineOptions {
    * (DEFAULT_IDEMPOTENCY_WINDOW_MS), far beyond any client's retries.
    */
   idempotencyWindowMs?: number;
+  /**
+   * How often, in ms, the engine looks for expired items (written with `ttl_ms`) and
+   * removes them, each with one DELETE change marked `expired`. An item is removed at
+   * most this long after its expiry, plus the time the removals before it take; reads
+   * never return it meanwhile. Default 250 ms (DEFAULT_EXPIRY_SWEEP_MS): well within
+   * 1 s late, for one cheap store read per interval when nothing is due. 0 turns
+   * removal off (expired items are still never read), e.g. for an engine that only
+   * reads.
+   */
+  expirySweepMs?: number;
 }
 
 /** A page request (AIP-158): `pageSize` 0 or absent for the default, `pageToken` empty for the first page. */
@@ -123,6 +135,12 @@ export interface WriteOptions {
    * with another body is refused (FAILED_PRECONDITION). At most 128 bytes. Default none.
    */
   requestId?: string;
+  /**
+   * Set and Update: the item expires this many ms after the write (1 ms to 10 years,
+   * MAX_TTL_MS). Without it the item never expires, whatever expiry it had; an Update
+   * where no op applies writes nothing and keeps the expiry. Default none.
+   */
+  ttlMs?: number;
 }
 
 /** One write of a batch: exactly one of `set`, `update`, `delete`. */
@@ -132,6 +150,8 @@ export interface BatchWriteRequest {
   set?: JsonValue;
   update?: readonly UpdateOp[];
   delete?: boolean;
+  /** For `set` and `update`, as WriteOptions.ttlMs; not allowed with `delete`. */
+  ttlMs?: number;
 }
 
 export interface BatchResult {
@@ -149,6 +169,8 @@ export const MAX_BATCH_WRITES = 1000;
 interface WriteStep {
   itemId: string;
   ifRevision: number | undefined;
+  /** The written item's time to live (see WriteOptions.ttlMs). */
+  ttlMs?: number;
   decide: (current: StoredItem | undefined) => { value: JsonValue | undefined; ops?: readonly UpdateOp[]; errors?: UpdateOpError[] } | { skip: true; errors?: UpdateOpError[] };
 }
 
@@ -222,6 +244,7 @@ export class StreamEngine {
   private readonly metrics: Metrics;
   private readonly idempotencyWindowMs: number;
   private nextSubscriptionId = 1;
+  private readonly sweeper: ExpirySweeper | undefined;
 
   constructor(options: EngineOptions) {
     this.store = options.store;
@@ -243,19 +266,29 @@ export class StreamEngine {
       snapshotChunkBytes: options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES,
       scheduler: options.scheduler,
     });
+    const sweepMs = options.expirySweepMs ?? DEFAULT_EXPIRY_SWEEP_MS;
+    if (!(Number.isSafeInteger(sweepMs) && sweepMs >= 0)) throw new RangeError(`expirySweepMs must be a whole number of ms, got ${sweepMs}`);
+    const store = this.store;
+    if (sweepMs > 0 && store.dueExpiries) {
+      const due = store.dueExpiries.bind(store);
+      this.sweeper = new ExpirySweeper(due, (item) => this.expire(item), sweepMs, this.log);
+    }
   }
 
   async get(key: ItemKey): Promise<StoredItem | undefined> {
     checkItemKey(key);
-    return this.store.getItem(key.streamName, key.groupId, key.itemId);
+    const item = await this.store.getItem(key.streamName, key.groupId, key.itemId);
+    return item && !isExpired(item, Date.now()) ? item : undefined;
   }
 
   async set(key: ItemKey, data: JsonValue, ifRevision?: number, options: WriteOptions = {}): Promise<WriteResult> {
     checkItemKey(key);
     checkValue(this.maxValueBytes, "data", data);
     checkRevision(ifRevision);
-    const request = this.requestKey(options, "set", [key.itemId, data, ifRevision ?? null]);
-    const [result] = await this.writeItems(key.streamName, key.groupId, [{ itemId: key.itemId, ifRevision, decide: () => ({ value: data }) }], request);
+    const { ttlMs } = options;
+    checkTtl(ttlMs);
+    const request = this.requestKey(options, "set", [key.itemId, data, ifRevision ?? null, ...ttlBody(ttlMs)]);
+    const [result] = await this.writeItems(key.streamName, key.groupId, [{ itemId: key.itemId, ifRevision, ttlMs, decide: () => ({ value: data }) }], request);
     this.metrics.written("set", key.streamName);
     const { oldValue, newValue, revision, offset } = result;
     return { oldValue, newValue, revision, offset };
@@ -273,8 +306,15 @@ export class StreamEngine {
   async update(key: ItemKey, ops: readonly UpdateOp[], ifRevision?: number, options: WriteOptions = {}): Promise<UpdateResult> {
     checkItemKey(key);
     checkRevision(ifRevision);
-    const request = this.requestKey(options, "update", [key.itemId, ops, ifRevision ?? null]);
-    const [result] = await this.writeItems(key.streamName, key.groupId, [{ itemId: key.itemId, ifRevision, decide: this.updateDecision(ops, "the updated value") }], request);
+    const { ttlMs } = options;
+    checkTtl(ttlMs);
+    const request = this.requestKey(options, "update", [key.itemId, ops, ifRevision ?? null, ...ttlBody(ttlMs)]);
+    const [result] = await this.writeItems(
+      key.streamName,
+      key.groupId,
+      [{ itemId: key.itemId, ifRevision, ttlMs, decide: this.updateDecision(ops, "the updated value") }],
+      request,
+    );
     this.metrics.written("update", key.streamName);
     return result;
   }
@@ -294,6 +334,12 @@ export class StreamEngine {
       const at = `writes[${index}]`;
       checkName(`${at}.item_id`, write.itemId);
       checkRevision(write.ifRevision);
+      try {
+        checkTtl(write.ttlMs);
+      } catch (error) {
+        throw invalidArgument(`${at}: ${(error as StreamError).message}`);
+      }
+      if (write.ttlMs !== undefined && write.delete === true) throw invalidArgument(`${at}.ttl_ms is set on a delete, which leaves no item to expire`);
       const ops = [write.set !== undefined, write.update !== undefined, write.delete === true].filter(Boolean).length;
       if (ops !== 1) throw invalidArgument(`${at} must set exactly one of set, update and delete (it sets ${ops})`);
       let decide: WriteStep["decide"];
@@ -306,9 +352,16 @@ export class StreamEngine {
       } else {
         decide = deleteDecision;
       }
-      return { itemId: write.itemId, ifRevision: write.ifRevision, decide };
+      return { itemId: write.itemId, ifRevision: write.ifRevision, ttlMs: write.ttlMs, decide };
     });
-    const body = writes.map((write) => [write.itemId, write.ifRevision ?? null, write.set ?? null, write.update ?? null, write.delete === true]);
+    const body = writes.map((write) => [
+      write.itemId,
+      write.ifRevision ?? null,
+      write.set ?? null,
+      write.update ?? null,
+      write.delete === true,
+      ...ttlBody(write.ttlMs),
+    ]);
     const request = this.requestKey(options, "batch", body);
     const results = await this.writeItems(streamName, groupId, steps, request);
     this.metrics.written("batch", streamName);
@@ -357,7 +410,11 @@ export class StreamEngine {
       items.push(item);
     }
     const more = items.length < page.items.length || page.more;
-    return { entries: items, nextPageToken: more ? encodePageToken(scope, items.at(-1)!.createdOffset) : "" };
+    // The cursor is the last item read, shown or not: expired items are skipped, so a
+    // page may hold fewer than asked (even none) and still be followed by another.
+    const nextPageToken = more ? encodePageToken(scope, items.at(-1)!.createdOffset) : "";
+    const now = Date.now();
+    return { entries: items.filter((item) => !isExpired(item, now)), nextPageToken };
   }
 
   /** A page of a stream's non-empty groups, sorted by bytes. */
@@ -448,6 +505,8 @@ export class StreamEngine {
       }
       if (target.itemId !== undefined) {
         const snapshot = await this.store.snapshotItem(target.streamName, target.groupId, target.itemId);
+        const now = Date.now();
+        snapshot.items = snapshot.items.filter((item) => !isExpired(item, now));
         subscription.start([new Delivery({ kind: "snapshot", ...target, ...snapshot, more: false })], snapshot.offset);
         return subscription;
       }
@@ -572,8 +631,59 @@ export class StreamEngine {
 
   /** Ends what is still open (see `shutdown`), stops heartbeats and closes the store. */
   async close(): Promise<void> {
+    await this.sweeper?.stop();
     this.registry.close(this.shutdownError ?? new StreamError(ErrorCode.Unavailable, "the server is shutting down"));
     await this.store.close();
+  }
+
+  /**
+   * The sweeper's removal of one due item, in the item's queue like any write: read it
+   * again and, when it is still expired, delete it with its revision as expected. Another
+   * process that removed (or rewrote) it first makes the commit fail, and the item read
+   * after that is gone or no longer expired, so the removal happens once.
+   */
+  private expire(due: DueExpiry): Promise<void> {
+    const { streamName, groupId, itemId } = due;
+    return this.itemLocks.run(groupKey(streamName, groupId, itemId), async () => {
+      let deadline: number | undefined;
+      for (;;) {
+        const current = await this.store.getItem(streamName, groupId, itemId);
+        if (await this.removeExpiredOf(streamName, groupId, [current])) return;
+        const now = Date.now();
+        deadline ??= now + COMMIT_RETRY_MS;
+        if (now >= deadline) throw new StreamError(ErrorCode.Aborted, "the item is written too often by other processes");
+      }
+    });
+  }
+
+  /**
+   * Deletes the expired ones of `items` (as just read; undefined for a missing one),
+   * each at the revision read, and marks them missing in `items`. False when one of them
+   * changed meanwhile: nothing was deleted for it, and the caller reads again.
+   */
+  private async removeExpiredOf(streamName: string, groupId: string, items: Array<StoredItem | undefined>): Promise<boolean> {
+    const now = Date.now();
+    for (let index = 0; index < items.length; index++) {
+      const current = items[index];
+      if (current?.expiresAtMs === undefined || !isExpired(current, now)) continue;
+      // An expiry fires at-least-once triggers like any delete: their calls are stored with it.
+      const outbox = this.hooks.durableTriggers({ streamName, groupId, itemId: current.itemId });
+      const result = await this.store.commit({
+        streamName,
+        groupId,
+        itemId: current.itemId,
+        expectedRevision: current.revision,
+        expectedCreatedOffset: current.createdOffset,
+        value: undefined,
+        timestampMs: Date.now(),
+        expired: true,
+        ...(outbox !== undefined ? { outbox } : {}),
+      });
+      if (!result.ok) return false;
+      this.hooks.afterCommit(result.change);
+      items[index] = undefined;
+    }
+    return true;
   }
 
   /** The request key of a write that carries a request id (checked here), or none. */
@@ -637,10 +747,14 @@ export class StreamEngine {
       }
       const ids = [...new Set(steps.map((step) => step.itemId))];
       const stored = await Promise.all(ids.map((itemId) => this.store.getItem(streamName, groupId, itemId)));
+      // An expired item not yet swept away is removed first, with its own DELETE change:
+      // the writes then meet no item, as a reader would. Changed meanwhile: read again.
+      if (!(await this.removeExpiredOf(streamName, groupId, stored))) continue;
       // Each item as the steps so far left it; `created` marks those the batch itself created.
       const view = new Map(ids.map((itemId, index) => [itemId, { item: stored[index], created: false }]));
       const writes: BatchWrite[] = [];
       const planned: RecordedResult[] = [];
+      const timestampMs = Date.now();
       for (let index = 0; index < steps.length; index++) {
         const step = steps[index];
         const state = view.get(step.itemId)!;
@@ -673,6 +787,7 @@ export class StreamEngine {
           expectedCreatedOffset: state.created ? undefined : current?.createdOffset,
           value: decision.value,
           ...(decision.ops ? { ops: decision.ops } : {}),
+          ...(step.ttlMs !== undefined && decision.value !== undefined ? { expiresAtMs: timestampMs + step.ttlMs } : {}),
           ...(outbox !== undefined ? { outbox } : {}),
         });
         if (decision.value === undefined) {
@@ -692,7 +807,6 @@ export class StreamEngine {
         const offset = await this.store.currentOffset(streamName, groupId);
         return planned.map((result) => answer(result, offset));
       }
-      const timestampMs = Date.now();
       const result = await this.store.commitBatch({
         streamName,
         groupId,
@@ -714,6 +828,11 @@ export class StreamEngine {
     }
     throw new StreamError(ErrorCode.Aborted, "the item is written too often by other processes; try again");
   }
+}
+
+/** A write's ttl_ms in its request body (see fingerprint): left out when absent, so that bodies without one stay as they were. */
+function ttlBody(ttlMs: number | undefined): number[] {
+  return ttlMs === undefined ? [] : [ttlMs];
 }
 
 /** The answer of a request the group remembers, to a retry with the same body. */

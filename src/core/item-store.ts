@@ -37,6 +37,31 @@ export interface ItemWrite {
    * batch (`outbox_full`) when one of their outboxes would overflow. Default none.
    */
   outbox?: readonly string[];
+  /**
+   * When the written item expires (ms since the Unix epoch); undefined for an item
+   * that never does. A write without it leaves the item without expiry.
+   */
+  expiresAtMs?: number;
+  /** A delete made because the item expired: its change says so (ItemChange.expired). */
+  expired?: boolean;
+}
+
+/** An item whose expiry time has come, as the store's expiry index lists it (see ItemStore.dueExpiries). */
+export interface DueExpiry {
+  streamName: string;
+  groupId: string;
+  itemId: string;
+  expiresAtMs: number;
+}
+
+/**
+ * Whether an item is expired at `nowMs`: its expiry is set and not later than now.
+ * Every read path drops such items, so an expired item is never seen, whether or not
+ * it has been removed yet.
+ */
+export function isExpired(item: { expiresAtMs?: number }, nowMs: number): boolean {
+  const expiresAt = item.expiresAtMs;
+  return expiresAt !== undefined && expiresAt > 0 && expiresAt <= nowMs;
 }
 
 export type CommitResult =
@@ -265,6 +290,14 @@ export interface ItemStore {
   isReady(): boolean;
   close(): Promise<void>;
 
+  /**
+   * Up to `limit` items whose expiry is at or before `nowMs`, earliest first, from the
+   * store's index of expiries. Listing an item removes nothing: the engine's sweeper
+   * deletes each through `commit` with the item's revision as expected, so when several
+   * processes share the store, exactly one of them removes it. An item listed again
+   * after it was removed or rewritten is skipped by that check.
+   */
+  dueExpiries?(nowMs: number, limit: number): Promise<DueExpiry[]>;
   /**
    * Where the store counts its commits (`Metrics.committed`: how long each took, how
    * many writes it carried). The engine calls it once, before any write; a store

@@ -14,6 +14,12 @@ export interface StoredItem {
    */
   createdOffset: number;
   updatedAtMs: number;
+  /**
+   * When the item expires (ms since the Unix epoch); undefined (or 0) for an item that
+   * never does. An item whose time has come is never read, even before the engine's
+   * sweeper has removed it (see ExpirySweeper).
+   */
+  expiresAtMs?: number;
 }
 
 export type ChangeType = "create" | "update" | "delete";
@@ -50,6 +56,8 @@ export interface ItemChange {
    * the field existed.
    */
   ops?: readonly UpdateOp[];
+  /** Set on the delete that removed an item because its time to live ran out. */
+  expired?: boolean;
 }
 
 /** A transient event (Send): delivered to watchers, never stored, does not advance the offset. */

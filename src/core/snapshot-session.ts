@@ -1,4 +1,4 @@
-import type { ItemStore } from "./item-store.js";
+import { isExpired, type ItemStore } from "./item-store.js";
 import type { ItemChange, StoredItem } from "./model.js";
 import { itemBytes } from "./encoded-size.js";
 
@@ -163,7 +163,11 @@ export class SnapshotSession {
 
     const items: StoredItem[] = [];
     let bytes = 0;
+    // An item expired by now is left out though it existed at the offset: a snapshot
+    // never shows one, and its DELETE change (expired) follows when it is removed.
+    const now = Date.now();
     for (const item of candidates) {
+      if (isExpired(item, now)) continue;
       const size = itemBytes(item);
       if (items.length > 0 && bytes + size > this.chunkBytes) {
         return { items, offset, more: true, next: items.at(-1)!.createdOffset, bytes };
@@ -195,6 +199,8 @@ export class SnapshotSession {
       createdOffset: change.createdOffset,
       // Changes stored before the field existed lack it: the change's time is the closest known.
       updatedAtMs: change.oldUpdatedAtMs ?? change.timestampMs,
+      // Removed for its expiry: expired no later than that.
+      ...(change.expired ? { expiresAtMs: change.timestampMs } : {}),
     });
   }
 

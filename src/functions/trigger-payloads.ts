@@ -5,12 +5,15 @@ import type { JoinInfo } from "../core/hooks.js";
 /**
  * The input of a `stream` trigger (and of its condition): the reference's wrapper
  * message, with camelCase `streamName`/`groupId` as there, plus the group `offset` and
- * the item's `revision` (null for an event from Send, which has none).
+ * the item's `revision` (null for an event from Send, which has none). The delete that
+ * removed an expired item has `event.expired: true`; no other event has the field.
  */
 export function streamTriggerPayload(message: GroupMessage): JsonObject {
   const event: JsonObject =
     message.kind === "change"
-      ? { type: message.type, data: message.data }
+      ? message.expired
+        ? { type: message.type, data: message.data, expired: true }
+        : { type: message.type, data: message.data }
       : { type: "event", event: { type: message.type, data: message.data } };
   return {
     type: "stream",

@@ -31,6 +31,7 @@ export function itemToProto(item: StoredItem): Item {
     data: valueToProto(item.data),
     revision: BigInt(item.revision),
     updatedAtMs: BigInt(item.updatedAtMs),
+    expiresAtMs: BigInt(item.expiresAtMs ?? 0),
   });
 }
 
@@ -87,4 +88,13 @@ export function countFromProto(field: string, value: bigint | undefined): number
   if (value === undefined) return undefined;
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(`${field} is out of range`);
   return Number(value);
+}
+
+/**
+ * `ttl_ms` as a number. A value past 2^53-1 is far beyond the engine's limit, which
+ * it names (MAX_TTL_MS), so it is passed on as such rather than refused as out of range.
+ */
+export function ttlFromProto(value: bigint | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
 }

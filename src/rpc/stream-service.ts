@@ -15,7 +15,7 @@ import {
   UpdateResponseSchema,
 } from "../../gen/iii/stream/v1/stream_pb.js";
 import { guard, toConnectError } from "./connect-errors.js";
-import { countFromProto, itemToProto, updateOpsFromProto, valueFromProto, valueToProto } from "./proto-convert.js";
+import { countFromProto, itemToProto, ttlFromProto, updateOpsFromProto, valueFromProto, valueToProto } from "./proto-convert.js";
 
 /**
  * Every StreamService method but Subscribe, which the server serves itself
@@ -27,7 +27,7 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
     set: async (req) => {
       try {
         const data = valueFromProto("data", req.data, true);
-        const result = await engine.set(req, data, countFromProto("if_revision", req.ifRevision));
+        const result = await engine.set(req, data, countFromProto("if_revision", req.ifRevision), { ttlMs: ttlFromProto(req.ttlMs) });
         return create(SetResponseSchema, {
           oldValue: valueToProto(result.oldValue),
           // The stored value is the request's, converted: sending the request's own
@@ -55,7 +55,7 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
 
     update: (req) =>
       guard(async () => {
-        const result = await engine.update(req, updateOpsFromProto(req.ops), countFromProto("if_revision", req.ifRevision));
+        const result = await engine.update(req, updateOpsFromProto(req.ops), countFromProto("if_revision", req.ifRevision), { ttlMs: ttlFromProto(req.ttlMs) });
         return create(UpdateResponseSchema, {
           oldValue: valueToProto(result.oldValue),
           newValue: valueToProto(result.newValue),

@@ -25,7 +25,7 @@ const COMPRESSIONS = [compressionGzip, compressionBrotli];
 const ENVELOPE_HEADER_BYTES = 5;
 
 /** How a binary request body carries its one message. */
-interface BinaryFraming {
+export interface BinaryFraming {
   /** gRPC and gRPC-Web put it in an envelope; Connect's unary protocol sends it bare. */
   enveloped: boolean;
   /** The request header naming its compression. */
@@ -112,8 +112,11 @@ async function* heldUntilChecked(
   yield* held;
 }
 
-/** Decodes the body as Connect will; throws INVALID_ARGUMENT only for what Connect would call INTERNAL. */
-async function checkDecodable(
+/**
+ * Decodes the body as Connect will; throws INVALID_ARGUMENT only for what Connect would
+ * call INTERNAL. The unary fast path runs it too, where a request is not the usual one.
+ */
+export async function checkDecodable(
   raw: Uint8Array,
   framing: BinaryFraming,
   encoding: string | null,

@@ -20,6 +20,7 @@ import { explainProtocolRefusals } from "../rpc/protocol-refusals.js";
 import { WEBSOCKET_ENDPOINTS } from "../ws/websocket-bridge.js";
 import { serveHealth, type HealthState } from "./health-endpoints.js";
 import type { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
+import type { UnaryFastPath } from "../rpc/unary-fast-path/unary-endpoint.js";
 import { METRICS_PATH } from "./metrics-endpoint.js";
 
 type NodeRequest = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[0];
@@ -87,31 +88,34 @@ export interface HttpRoutes {
 
 /**
  * Every request, in order: the Host check (421 for a host this server does not answer
- * for, against DNS rebinding), CORS (which answers preflights itself), then Subscribe
- * (which bypasses Connect's per-call pipeline, see subscribe-endpoint.ts), then Connect.
+ * for, against DNS rebinding), CORS (which answers preflights itself), then the unary
+ * fast path and Subscribe (which bypass Connect's per-call pipeline, see
+ * unary-endpoint.ts and subscribe-endpoint.ts), then Connect.
  * WebSocket handshakes pass the same Host check before the bridge sees them.
  */
 export function httpRoutes(routes: {
   hosts: HostAllowList;
   cors: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => boolean;
   subscribe: SubscribeEndpoint;
+  /** The unary calls it serves without Connect's per-call pipeline; undefined sends them all through Connect. */
+  unary?: UnaryFastPath;
   connect: NodeHandler;
   upgrade: UpgradeHandler;
 }): HttpRoutes {
-  const { hosts, cors, subscribe, connect, upgrade } = routes;
+  const { hosts, cors, subscribe, unary, connect, upgrade } = routes;
   return {
     http1: (req, res) => {
       const host = req.headers.host;
       if (!hosts.allows(host)) return misdirected(res, hosts.refusal(host ?? ""), true);
       if (cors(req, res)) return;
       closeWhenBodyUnread(req, res);
-      if (!subscribe.serve(req, res)) serveConnect(connect, req, res);
+      if (!unary?.serve(req, res) && !subscribe.serve(req, res)) serveConnect(connect, req, res);
     },
     http2: (req, res) => {
       // HTTP/2 names the host in :authority; a client may send Host instead (RFC 9113, 8.3.1).
       const host = req.headers[":authority"] ?? req.headers.host;
       if (!hosts.allows(host)) return misdirected(res, hosts.refusal(host ?? ""), false);
-      if (!cors(req, res) && !subscribe.serve(req, res)) serveConnect(connect, req, res);
+      if (!cors(req, res) && !unary?.serve(req, res) && !subscribe.serve(req, res)) serveConnect(connect, req, res);
     },
     upgrade: (req, socket, head) => {
       const host = req.headers.host;

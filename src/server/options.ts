@@ -1,3 +1,4 @@
+import { DEFAULT_EXPIRY_SWEEP_MS } from "../core/expiry.js";
 import type { Backend } from "../adapters/backend.js";
 import { memoryBackend } from "../adapters/memory/memory-backend.js";
 import type { EngineHooks } from "../core/hooks.js";
@@ -70,6 +71,15 @@ export interface StreamServerOptions {
    */
   maxUnpagedBytes?: number;
   /**
+   * How often the server looks for expired items (written with `ttl_ms`) and removes
+   * them, each with one DELETE change marked `expired`; 0 turns removal off (expired
+   * items are still never read). On a fleet every instance sweeps, and exactly one
+   * removes each item.
+   * @default 250 ms: an item is removed well within 1 s of its expiry on a server that
+   * keeps up, for one cheap store read per interval when nothing is due
+   */
+  expirySweepMs?: number;
+  /**
    * Most subscriptions the server holds at once, over Subscribe and stream sockets
    * together; the next is refused with RESOURCE_EXHAUSTED until one ends.
    * @default 100,000: beyond what one process fans out to with writes still served promptly,
@@ -128,6 +138,14 @@ export interface StreamServerOptions {
    * vets readers instead
    */
   publicReads?: boolean;
+  /**
+   * Whether unary calls (Set, Get, Update, Delete, Send, the lists, the trigger calls) are
+   * served by the fast path, which answers them as Connect does without its per-call
+   * pipeline; false sends every call through connect-node, as before the fast path.
+   * @default true: the same answers at a fraction of the CPU per call; false remains for
+   * comparing the two, and as a way back should a client ever see a difference
+   */
+  unaryFastPath?: boolean;
   /**
    * Origins (e.g. "https://app.example.com", or "*" for any) whose pages may use the
    * server from a browser: CORS for Connect and gRPC-Web, and WebSocket handshakes
@@ -237,6 +255,7 @@ export interface ResolvedOptions {
   queueLimits: QueueLimits;
   snapshotChunkBytes: number;
   maxUnpagedBytes: number;
+  expirySweepMs: number;
   maxSubscriptions: number;
   http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
@@ -245,6 +264,7 @@ export interface ResolvedOptions {
   functions: FunctionsOptions & { functionTimeoutMs: number; log: Log };
   apiKeys: readonly string[];
   publicReads: boolean;
+  unaryFastPath: boolean;
   allowedOrigins: readonly string[];
   allowedHosts: readonly string[];
   allowedFunctionHosts: FunctionHosts;
@@ -300,6 +320,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     },
     snapshotChunkBytes: positiveInteger("snapshotChunkBytes", options.snapshotChunkBytes, DEFAULT_SNAPSHOT_CHUNK_BYTES),
     maxUnpagedBytes: positiveInteger("maxUnpagedBytes", options.maxUnpagedBytes, DEFAULT_MAX_UNPAGED_BYTES),
+    expirySweepMs: nonNegativeInteger("expirySweepMs", options.expirySweepMs, DEFAULT_EXPIRY_SWEEP_MS),
     maxSubscriptions: positiveInteger("maxSubscriptions", options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS),
     http2MaxConcurrentStreams: positiveInteger("http2MaxConcurrentStreams", options.http2MaxConcurrentStreams, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
     hooks: options.hooks ?? [],
@@ -308,6 +329,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     functions: { ...options.functions, functionTimeoutMs: options.functions?.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS, log },
     apiKeys: checkApiKeys(options.apiKeys ?? []),
     publicReads: options.publicReads ?? false,
+    unaryFastPath: options.unaryFastPath ?? true,
     allowedOrigins: options.allowedOrigins ?? [],
     allowedHosts: checkAllowedHosts(options.allowedHosts ?? []),
     allowedFunctionHosts: FunctionHosts.resolve(options.allowedFunctionHosts, (options.apiKeys ?? []).length > 0),

@@ -18,6 +18,7 @@ import { NO_METRICS } from "../core/metrics.js";
 import { SubscribeEndpoint } from "../rpc/subscribe-stream/subscribe-endpoint.js";
 import { WebSocketBridge } from "../ws/websocket-bridge.js";
 import { connectRoutes, httpRoutes, STRICT_JSON } from "./http-routes.js";
+import { unaryRoutes } from "./unary-routes.js";
 import { OnePortListener, type ConnectionStats } from "./one-port-listener.js";
 import { DEFAULT_MAX_CONNECTIONS } from "./connection-limits.js";
 import { openFileLimitWarning } from "./open-file-limit.js";
@@ -102,6 +103,7 @@ export class StreamServer {
       queueLimits: resolved.queueLimits,
       snapshotChunkBytes: resolved.snapshotChunkBytes,
       maxUnpagedBytes: resolved.maxUnpagedBytes,
+      expirySweepMs: resolved.expirySweepMs,
       maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
       metrics,
@@ -131,17 +133,18 @@ export class StreamServer {
       },
       resolved.webSocket,
     );
+    // Outermost first: metrics (calls the key check refuses are counted too), tracing (so
+    // that every record below carries the trace), the access log, the key check.
+    const interceptors = [
+      ...(prometheus ? [metricsInterceptor(prometheus)] : []),
+      tracingInterceptor(resolved.tracer),
+      accessLogInterceptor(resolved.log),
+      ...(apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : []),
+    ];
     const connect = connectRoutes({
       engine: this.engine,
       functions: this.functions,
-      // Outermost first: metrics (calls the key check refuses are counted too), tracing (so
-      // that every record below carries the trace), the access log, the key check.
-      interceptors: [
-        ...(prometheus ? [metricsInterceptor(prometheus)] : []),
-        tracingInterceptor(resolved.tracer),
-        accessLogInterceptor(resolved.log),
-        ...(apiKeys.configured ? [apiKeyInterceptor(apiKeys)] : []),
-      ],
+      interceptors,
       readMaxBytes: resolved.maxMessageBytes,
       health: () => ({ readiness: this.readiness(), adapter: this.engine.storeName }),
       metrics: prometheus && resolved.metrics.port === undefined ? (req, res) => serveMetrics(prometheus, req, res) : undefined,
@@ -152,6 +155,9 @@ export class StreamServer {
       hosts: new HostAllowList(resolved.allowedHosts, resolved.host),
       cors: corsHandler(resolved.allowedOrigins),
       subscribe,
+      unary: resolved.unaryFastPath
+        ? unaryRoutes({ engine: this.engine, functions: this.functions, interceptors, readMaxBytes: resolved.maxMessageBytes })
+        : undefined,
       connect,
       upgrade: (req, socket, head) => this.webSockets.handleUpgrade(req, socket, head),
     });

@@ -26,7 +26,7 @@ class InputError extends Error {}
 
 const FUNCTIONS: Record<string, StreamFunction> = {
   "stream::set": async (engine, input) => {
-    const result = await engine.set(itemKey(input), required(input, "data"));
+    const result = await engine.set(itemKey(input), required(input, "data"), undefined, { ttlMs: optionalTtl(input) });
     return { old_value: result.oldValue ?? null, new_value: result.newValue ?? null };
   },
   "stream::get": async (engine, input) => (await engine.get(itemKey(input)))?.data,
@@ -34,7 +34,7 @@ const FUNCTIONS: Record<string, StreamFunction> = {
   "stream::update": async (engine, input) => {
     const ops = required(input, "ops");
     if (!Array.isArray(ops)) throw new InputError("invalid type for `ops`, expected a sequence");
-    const result = await engine.update(itemKey(input), ops.map(updateOp));
+    const result = await engine.update(itemKey(input), ops.map(updateOp), undefined, { ttlMs: optionalTtl(input) });
     const reply: JsonObject = { old_value: result.oldValue ?? null, new_value: result.newValue ?? null };
     // Left out when empty, as the reference does.
     if (result.errors.length > 0) {
@@ -120,6 +120,17 @@ function optionalString(input: JsonObject, field: string): string | undefined {
   const value = input[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string") throw new InputError(`invalid type for \`${field}\`, expected a string`);
+  return value;
+}
+
+/**
+ * `ttl_ms`, an addition to the reference's input (see SetRequest.ttl_ms): absent or null
+ * for an item that never expires. A number out of range is the engine's to refuse.
+ */
+function optionalTtl(input: JsonObject): number | undefined {
+  const value = input.ttl_ms;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number") throw new InputError("invalid type for `ttl_ms`, expected an integer");
   return value;
 }
 

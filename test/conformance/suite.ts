@@ -5,6 +5,7 @@ import type { ItemStore, JsonValue } from "../../src/index.js";
 import { ChangeType, type StreamService, type UpdateOp } from "../../gen/iii/stream/v1/stream_pb.js";
 import { startServer, type RunningServer } from "../support/server.js";
 import { expectConnectError } from "./expect-error.js";
+import { expiringItemsTests } from "./expiring-items.js";
 import { json, op, value } from "./proto-values.js";
 import { SubscriptionReader } from "./subscription-reader.js";
 import { uniqueNames } from "./unique-names.js";
@@ -822,6 +823,8 @@ export function defineConformanceSuite(
         }
       });
     });
+
+    expiringItemsTests(() => client, streamName);
 
     describe("concurrency", () => {
       it("500 concurrent increments by 2 on one item end at exactly 1000, each revision seen once", async () => {

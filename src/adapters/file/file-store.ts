@@ -6,6 +6,7 @@ import type {
   BatchCommitResult,
   BatchWrite,
   CommitResult,
+  DueExpiry,
   GroupListener,
   ItemStore,
   ItemStoreOptions,
@@ -215,6 +216,17 @@ export class FileStore implements ItemStore {
     });
   }
 
+  async dueExpiries(nowMs: number, limit: number): Promise<DueExpiry[]> {
+    return this.read(() =>
+      this.sql.dueItems.all(nowMs, limit).map((row) => ({
+        streamName: row.stream_name,
+        groupId: row.group_id,
+        itemId: row.item_id,
+        expiresAtMs: row.expires_at_ms,
+      })),
+    );
+  }
+
   async listGroups(streamName: string, page: NamePageRequest): Promise<string[]> {
     return this.read(() => this.sql.groupsAfter.all(streamName, page.after ?? "", page.limit).map((row) => row.group_id));
   }
@@ -393,14 +405,16 @@ export class FileStore implements ItemStore {
         createdOffset: existing!.position,
         revision: currentRevision,
         timestampMs,
+        ...(write.expired ? { expired: true } : {}),
       };
     } else {
       const revision = currentRevision + 1;
       const data = JSON.stringify(write.value);
+      const expiresAt = write.expiresAtMs ?? null;
       if (existing) {
-        this.sql.updateItem.run(revision, timestampMs, data, group.id, write.itemId);
+        this.sql.updateItem.run(revision, timestampMs, data, expiresAt, group.id, write.itemId);
       } else {
-        this.sql.insertItem.run(group.id, write.itemId, offset, revision, timestampMs, data);
+        this.sql.insertItem.run(group.id, write.itemId, offset, revision, timestampMs, data, expiresAt);
         group.item_count++;
       }
       stored = {
@@ -512,6 +526,7 @@ function storedItem(row: ItemRow): StoredItem {
     revision: row.revision,
     createdOffset: row.position,
     updatedAtMs: row.updated_at_ms,
+    ...(row.expires_at_ms === null ? {} : { expiresAtMs: row.expires_at_ms }),
   };
 }
 
@@ -531,6 +546,7 @@ function itemChange(streamName: string, groupId: string, offset: number, stored:
     offset,
     timestampMs: stored.timestampMs,
     ...(stored.ops ? { ops: updateOpsFromJson(stored.ops) } : {}),
+    ...(stored.expired ? { expired: true } : {}),
   };
 }
 

@@ -16,6 +16,8 @@ export interface StoredChange {
   timestampMs: number;
   /** An update's ops (see ItemChange.ops) as updateOpsToJson writes them; absent for other changes. */
   ops?: JsonValue[];
+  /** Present (true) only on the delete that removed an expired item. */
+  expired?: boolean;
 }
 
 /**

@@ -18,8 +18,8 @@ let probeData: Buffer | undefined;
 
 /** Marks the file as ours in the SQLite header ("iiSt"), so a foreign database is never taken over. */
 const APPLICATION_ID = 0x69695374;
-/** Format 2 added the `non_empty_groups` index, format 3 the `requests` table, format 4 the trigger `outbox` (see MIGRATIONS). */
-const SCHEMA_VERSION = 4;
+/** Format 2 added the `non_empty_groups` index, format 3 the `requests` table, format 4 item expiry, format 5 the trigger `outbox` (see MIGRATIONS). */
+const SCHEMA_VERSION = 5;
 
 /**
  * `stream_groups` keeps one row per group ever written, on purpose: after the group empties,
@@ -73,6 +73,13 @@ const OUTBOX_TABLE = `
   CREATE INDEX outbox_by_trigger ON outbox (trigger_id, dead, entry_id);
 `;
 
+/**
+ * `items.expires_at_ms` is NULL for an item that never expires; `items_by_expiry` holds
+ * only the others, so the sweeper finds the due items with one range read however many
+ * items never expire, and a write without expiry costs no index update.
+ */
+const ITEMS_BY_EXPIRY_INDEX = "CREATE INDEX items_by_expiry ON items (expires_at_ms) WHERE expires_at_ms IS NOT NULL;";
+
 const SCHEMA = `
   CREATE TABLE stream_groups (
     id INTEGER PRIMARY KEY,
@@ -88,7 +95,8 @@ const SCHEMA = `
     position INTEGER NOT NULL,
     revision INTEGER NOT NULL,
     updated_at_ms INTEGER NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    expires_at_ms INTEGER
   );
   CREATE UNIQUE INDEX items_by_id ON items (group_ref, item_id);
   CREATE INDEX items_in_order ON items (group_ref, position);
@@ -100,6 +108,7 @@ const SCHEMA = `
   CREATE UNIQUE INDEX history_by_offset ON history (group_ref, change_offset);
   ${NON_EMPTY_GROUPS_INDEX}
   ${REQUESTS_TABLE}
+  ${ITEMS_BY_EXPIRY_INDEX}
   ${OUTBOX_TABLE}
   CREATE TABLE registrations (
     kind TEXT NOT NULL,
@@ -122,7 +131,9 @@ const MIGRATIONS: Record<number, string> = {
   // group's history moves on, so no rewrite of the history is needed here.
   2: NON_EMPTY_GROUPS_INDEX,
   3: REQUESTS_TABLE,
-  4: OUTBOX_TABLE,
+  // Items of older formats never expire: NULL is what the new column holds for them.
+  4: `ALTER TABLE items ADD COLUMN expires_at_ms INTEGER; ${ITEMS_BY_EXPIRY_INDEX}`,
+  5: OUTBOX_TABLE,
 };
 
 /** The store cannot be opened; the message names the file and what to do. */

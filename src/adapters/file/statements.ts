@@ -12,6 +12,15 @@ export interface ItemRow {
   revision: number;
   updated_at_ms: number;
   data: string;
+  /** NULL: the item never expires. */
+  expires_at_ms: number | null;
+}
+
+export interface DueRow {
+  stream_name: string;
+  group_id: string;
+  item_id: string;
+  expires_at_ms: number;
 }
 
 export interface ChangeRow {
@@ -27,7 +36,7 @@ export interface RequestRow {
   expires_at_ms: number;
 }
 
-const ITEM_COLUMNS = "item_id, position, revision, updated_at_ms, data";
+const ITEM_COLUMNS = "item_id, position, revision, updated_at_ms, data, expires_at_ms";
 
 /** Every statement the adapter runs, prepared once when the store opens. @internal */
 export function prepareStatements(db: Database.Database) {
@@ -63,11 +72,16 @@ export function prepareStatements(db: Database.Database) {
     itemsAfter: db.prepare<[number, number, number], ItemRow>(
       `SELECT ${ITEM_COLUMNS} FROM items WHERE group_ref = ? AND position > ? ORDER BY position LIMIT ?`,
     ),
-    insertItem: db.prepare<[number, string, number, number, number, string]>(
-      "INSERT INTO items (group_ref, item_id, position, revision, updated_at_ms, data) VALUES (?, ?, ?, ?, ?, ?)",
+    insertItem: db.prepare<[number, string, number, number, number, string, number | null]>(
+      "INSERT INTO items (group_ref, item_id, position, revision, updated_at_ms, data, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
     ),
-    updateItem: db.prepare<[number, number, string, number, string]>(
-      "UPDATE items SET revision = ?, updated_at_ms = ?, data = ? WHERE group_ref = ? AND item_id = ?",
+    updateItem: db.prepare<[number, number, string, number | null, number, string]>(
+      "UPDATE items SET revision = ?, updated_at_ms = ?, data = ?, expires_at_ms = ? WHERE group_ref = ? AND item_id = ?",
+    ),
+    /** A range of items_by_expiry, earliest first. */
+    dueItems: db.prepare<[number, number], DueRow>(
+      "SELECT g.stream_name, g.group_id, i.item_id, i.expires_at_ms FROM items i JOIN stream_groups g ON g.id = i.group_ref " +
+        "WHERE i.expires_at_ms IS NOT NULL AND i.expires_at_ms <= ? ORDER BY i.expires_at_ms LIMIT ?",
     ),
     deleteItem: db.prepare<[number, string]>("DELETE FROM items WHERE group_ref = ? AND item_id = ?"),
 

@@ -2,6 +2,7 @@ import type {
   BatchCommitResult,
   BatchWrite,
   CommitResult,
+  DueExpiry,
   GroupListener,
   ItemStore,
   ItemStoreOptions,
@@ -22,6 +23,7 @@ import type {
 import { checkBatch, commitOne, DEFAULT_HISTORY_LIMIT, MAX_REQUESTS_PER_GROUP } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { HistoryBuffer } from "../history-buffer.js";
+import { ExpiryQueue, type ExpiryEntry } from "./expiry-queue.js";
 import { InsertionOrder } from "./insertion-order.js";
 import { MemoryOutbox } from "./memory-outbox.js";
 import { outboxAdditions } from "../../core/outbox.js";
@@ -59,6 +61,7 @@ export class MemoryItemStore implements ItemStore {
   /** The streams with a non-empty group. */
   private readonly streamNames = new SortedNames();
   private readonly historyLimit: number;
+  private readonly expiries = new ExpiryQueue();
   private metrics: Metrics = NO_METRICS;
   /** The pending calls of `at_least_once` triggers, recorded by `commitBatch`. */
   readonly outbox: MemoryOutbox;
@@ -120,6 +123,7 @@ export class MemoryItemStore implements ItemStore {
         revision: 1,
         createdOffset: offset,
         updatedAtMs: timestampMs,
+        ...expiry(write),
       };
       group.items.set(item.itemId, item);
       group.order.append(item);
@@ -130,6 +134,7 @@ export class MemoryItemStore implements ItemStore {
       group.order.remove(existing.createdOffset);
       if (group.items.size === 0) this.groupEmptied(group);
       change = this.change(group, "delete", offset, timestampMs, existing, existing);
+      if (write.expired) change.expired = true;
     } else {
       // The stored item's id, like the group's names, outlives the request's string.
       const item: StoredItem = {
@@ -138,11 +143,16 @@ export class MemoryItemStore implements ItemStore {
         revision: existing.revision + 1,
         createdOffset: existing.createdOffset,
         updatedAtMs: timestampMs,
+        ...expiry(write),
       };
       group.items.set(item.itemId, item);
       group.order.replace(item);
       change = this.change(group, "update", offset, timestampMs, item, existing);
       if (write.ops) change.ops = write.ops;
+    }
+    if (write.value !== undefined && write.expiresAtMs !== undefined) {
+      const { streamName, groupId } = group;
+      this.expiries.push({ streamName, groupId, itemId: write.itemId, createdOffset: change.createdOffset, expiresAtMs: write.expiresAtMs });
     }
     if (group.items.size === 0) group.history.clear();
     else group.history.push(change);
@@ -193,6 +203,16 @@ export class MemoryItemStore implements ItemStore {
     const group = this.group(streamName, groupId);
     if (!group) return afterOffset === 0 ? [] : undefined;
     return group.history.since(afterOffset, group.offset);
+  }
+
+  async dueExpiries(nowMs: number, limit: number): Promise<DueExpiry[]> {
+    const isCurrent = (entry: ExpiryEntry) => {
+      const item = this.group(entry.streamName, entry.groupId)?.items.get(entry.itemId);
+      return item !== undefined && item.createdOffset === entry.createdOffset && item.expiresAtMs === entry.expiresAtMs;
+    };
+    return this.expiries
+      .due(nowMs, limit, isCurrent)
+      .map(({ streamName, groupId, itemId, expiresAtMs }) => ({ streamName, groupId, itemId, expiresAtMs }));
   }
 
   async listGroups(streamName: string, page: NamePageRequest): Promise<string[]> {
@@ -301,4 +321,9 @@ export class MemoryItemStore implements ItemStore {
   private emit(group: GroupState, message: GroupMessage): void {
     for (const listener of group.listeners) listener(message);
   }
+}
+
+/** The expiry a write gives its item: none unless the write sets one. */
+function expiry(write: BatchWrite): { expiresAtMs?: number } {
+  return write.expiresAtMs === undefined ? {} : { expiresAtMs: write.expiresAtMs };
 }

@@ -18,6 +18,8 @@ export interface GroupKeys {
   requests: string;
   /** ZSET request id scored by when its record expires, which is the order records are forgotten in. */
   requestExpiry: string;
+  /** ZSET item id scored by when it expires (ms); only the items that expire are in it. */
+  expiry: string;
 }
 
 /** Default key prefix: names the application, and leaves room for others on one Redis. */
@@ -29,9 +31,11 @@ export const DEFAULT_KEY_PREFIX = "iii-stream:";
  * `{`, `}` or `.`), so `{<stream>.<group>}` is unambiguous and a valid hash tag.
  *
  * Layout under the prefix P:
- *   P{s.g}:items | :order | :offset | :history | :changes | :requests | :request-expiry   one group
+ *   P{s.g}:items | :order | :offset | :history | :changes | :requests | :request-expiry | :expiry   one group
  *   P{s}:group-names   ZSET of the stream's groups, every score 0 (index, see group-index.ts)
  *   Pstream-names      ZSET of stream names, every score 0 (index)
+ *   Pexpiring-groups   ZSET of the groups holding expiring items, each scored at or before
+ *                      its earliest expiry (see expiry-index.ts)
  *   P{registrations}:...     functions, triggers and the fleet's worker functions
  *                            (see RegistrationKeys); one tag, so one script can touch them all
  *   P{instance:<id>}:calls   shard channel of one server instance (see redis-fleet-bus.ts)
@@ -58,6 +62,7 @@ export class KeyLayout {
       channel: `${base}changes`,
       requests: `${base}requests`,
       requestExpiry: `${base}request-expiry`,
+      expiry: `${base}expiry`,
     };
   }
 
@@ -72,6 +77,16 @@ export class KeyLayout {
   /** The ZSET of stream names, every score 0 like `streamGroups`. */
   get streams(): string {
     return `${this.prefix}stream-names`;
+  }
+
+  /**
+   * The ZSET of groups that hold expiring items (members: see expiry-index.ts), each
+   * scored at or before the earliest expiry of its group: the sweeper's starting point.
+   * One key for the whole deployment, outside every group's hash tag, so it is never
+   * written by a group's scripts, only by commands of its own.
+   */
+  get expiringGroups(): string {
+    return `${this.prefix}expiring-groups`;
   }
 
   /** Where earlier versions kept a stream's groups, as a SET: read only to migrate it. */

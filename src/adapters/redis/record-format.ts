@@ -13,28 +13,34 @@ import { updateOpsFromJson } from "../../core/update-ops-json.js";
  *
  * Stored item:   <revision>\n<updated_at_ms>\n<value JSON>
  * Change:        c\n<offset>\n<type>\n<revision>\n<timestamp_ms>\n<item id JSON>\n<value JSON>\n<old value JSON or empty>
- *                \n<old updated_at_ms or empty>\n<created offset>[\n<ops JSON>]
+ *                \n<old updated_at_ms or empty>\n<created offset>[\n<ops JSON> | \n1]
  *                (for a delete, the value is the removed one and the old-value line is empty;
  *                the old updated_at is empty for a create, the created offset is that of the
  *                changed incarnation). Messages written before the last two lines existed end
  *                after the old value and still decode, see decodeChange. The ops line (see
- *                ItemChange.ops, as updateOpsToJson writes them) follows only on an update made by ops.
+ *                ItemChange.ops, as updateOpsToJson writes them) follows only on an update made by ops;
+ *                a line "1" only on the delete of an expired item (ItemChange.expired).
  * Request:       <offset after its commit>\n<expires_at_ms>\n<fingerprint>\n<response>
  *                (the response is the engine's JSON text, opaque here)
  * Event:         e\n<offset>\n<type JSON>\n<timestamp_ms>\n<item id JSON or empty>\n<data JSON>
  */
 
-/** A stored item record; its created offset is the item's score in the group's order ZSET. */
-export function decodeStoredItem(itemId: string, record: string, createdOffset: string): StoredItem {
+/**
+ * A stored item record; its created offset is the item's score in the group's order
+ * ZSET, its expiry (empty or absent: never) its score in the group's expiry ZSET.
+ */
+export function decodeStoredItem(itemId: string, record: string, createdOffset: string, expiresAt = ""): StoredItem {
   const first = record.indexOf("\n");
   const second = record.indexOf("\n", first + 1);
-  return {
+  const item: StoredItem = {
     itemId,
     revision: Number(record.slice(0, first)),
     createdOffset: Number(createdOffset),
     updatedAtMs: Number(record.slice(first + 1, second)),
     data: JSON.parse(record.slice(second + 1)) as JsonValue,
   };
+  if (expiresAt !== "") item.expiresAtMs = Number(expiresAt);
+  return item;
 }
 
 /** A remembered request's record (see commit.lua). */
@@ -88,7 +94,7 @@ function decodeChange(streamName: string, groupId: string, lines: string[]): Ite
   const offset = Number(lines[1]);
   const oldUpdatedAt = lines[8];
   const createdOffset = lines[9];
-  return {
+  const change: ItemChange = {
     kind: "change",
     streamName,
     groupId,
@@ -101,8 +107,10 @@ function decodeChange(streamName: string, groupId: string, lines: string[]): Ite
     oldValue: type === "delete" ? data : lines[7] === "" ? undefined : (JSON.parse(lines[7]) as JsonValue),
     oldUpdatedAtMs: oldUpdatedAt === undefined || oldUpdatedAt === "" ? undefined : Number(oldUpdatedAt),
     createdOffset: createdOffset !== undefined ? Number(createdOffset) : type === "create" ? offset : 0,
-    ...(lines.length > 10 ? decodeOps(lines[10]) : {}),
+    ...(lines.length > 10 && type === "update" ? decodeOps(lines[10]) : {}),
   };
+  if (type === "delete" && lines[10] === "1") change.expired = true;
+  return change;
 }
 
 /** An update's ops line; one that does not decode (a later version's) leaves the change whole, as it was before ops. */

@@ -2,6 +2,7 @@ import type { JsonValue } from "../../core/json.js";
 import type {
   BatchCommitResult,
   CommitResult,
+  DueExpiry,
   GroupListener,
   GroupLossListener,
   ItemStore,
@@ -24,6 +25,7 @@ import { commitOne, DEFAULT_HISTORY_LIMIT, MAX_REQUESTS_PER_GROUP } from "../../
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { DEFAULT_MAX_OUTBOX } from "../../core/outbox.js";
 import { openConnections, type RedisConnections } from "./connections.js";
+import { ExpiryIndex } from "./expiry-index.js";
 import { GroupChannels } from "./group-channels.js";
 import { GroupIndex } from "./group-index.js";
 import { migrateLegacyIndex } from "./index-migration.js";
@@ -68,6 +70,7 @@ export class RedisItemStore implements ItemStore {
   readonly name = "redis";
   private readonly commands: RedisClient;
   private readonly index: GroupIndex;
+  private readonly expiries: ExpiryIndex;
   private readonly channels: GroupChannels;
   private metrics: Metrics = NO_METRICS;
 
@@ -85,6 +88,7 @@ export class RedisItemStore implements ItemStore {
   ) {
     this.commands = connections.commands;
     this.index = new GroupIndex(this.commands, keys);
+    this.expiries = new ExpiryIndex(this.commands, keys);
     this.channels = new GroupChannels(connections, keys);
   }
 
@@ -133,13 +137,13 @@ export class RedisItemStore implements ItemStore {
       streamName,
       groupId,
     ];
-    // One key per trigger the batch fires, numbered after the six of the group.
+    // One key per trigger the batch fires, numbered after the seven of the group.
     const outboxes: string[] = [];
-    const outboxKeys = [keys.items, keys.order, keys.offset, keys.history, keys.requests, keys.requestExpiry];
+    const scriptKeys = [keys.items, keys.order, keys.offset, keys.history, keys.requests, keys.requestExpiry, keys.expiry];
     const keyNumber = (triggerId: string) => {
       let index = outboxes.indexOf(triggerId);
       if (index < 0) index = outboxes.push(triggerId) - 1;
-      return String(7 + index);
+      return String(8 + index);
     };
     const values: Array<string | undefined> = [];
     for (const write of writes) {
@@ -153,23 +157,32 @@ export class RedisItemStore implements ItemStore {
         value ?? "",
         JSON.stringify(write.itemId),
         write.ops ? JSON.stringify(updateOpsToJson(write.ops)) : "",
+        value === undefined || write.expiresAtMs === undefined ? "" : String(write.expiresAtMs),
+        write.expired ? "1" : "",
         write.outbox ? write.outbox.map(keyNumber).join(" ") : "",
       );
     }
-    for (const triggerId of outboxes) outboxKeys.push(this.keys.outbox(triggerId).calls);
+    for (const triggerId of outboxes) scriptKeys.push(this.keys.outbox(triggerId).calls);
+    // The earliest expiry the batch gives an item, which the group's entry in the
+    // expiry index must not be later than: before and after the commit (see expiry-index.ts).
+    let earliestExpiry: number | undefined;
+    for (const write of writes) {
+      if (write.value !== undefined && write.expiresAtMs !== undefined) earliestExpiry = Math.min(earliestExpiry ?? Infinity, write.expiresAtMs);
+    }
     return withRedisErrors("writing items", async () => {
       if (writes.some((write) => write.expectedRevision === 0 && write.value !== undefined)) await this.index.add(streamName, groupId);
+      if (earliestExpiry !== undefined) await this.expiries.add(streamName, groupId, earliestExpiry);
       const start = performance.now();
       const reply = (await scripts.commit.run(
         this.commands,
-        outboxKeys,
+        scriptKeys,
         args,
       )) as [2, string] | [0, number, string] | [3, number] | [1, string, ...string[]];
       // One script, one round trip: a lost race is timed too, since it cost the same.
       this.metrics.committed(this.name, writes.length, secondsSince(start));
       if (reply[0] === 2) return { ok: false, reason: "duplicate", request: decodeStoredRequest(request!.requestId, reply[1]) };
       if (reply[0] === 0) return { ok: false, reason: "precondition", index: reply[1] - 1, currentRevision: Number(reply[2]) };
-      if (reply[0] === 3) return { ok: false, reason: "outbox_full", triggerId: outboxes[reply[1] - 7] };
+      if (reply[0] === 3) return { ok: false, reason: "outbox_full", triggerId: outboxes[reply[1] - 8] };
 
       const transition = reply[1];
       // The writes are stored, so an index update failing after it must not report them as
@@ -181,6 +194,7 @@ export class RedisItemStore implements ItemStore {
       } else if (transition === "emptied") {
         await this.index.dropEmptied(streamName, groupId).catch(() => undefined);
       }
+      if (earliestExpiry !== undefined) await this.expiries.add(streamName, groupId, earliestExpiry).catch(() => undefined);
       const changes: ItemChange[] = [];
       for (let i = 0; i < writes.length; i++) {
         const at = 3 + i * 6;
@@ -201,6 +215,7 @@ export class RedisItemStore implements ItemStore {
           offset: Number(offset),
           timestampMs: batch.timestampMs,
           ...(type === "update" && writes[i].ops ? { ops: writes[i].ops } : {}),
+          ...(type === "delete" && writes[i].expired ? { expired: true } : {}),
         });
       }
       return { ok: true, changes, offset: Number(reply[2]) };
@@ -227,10 +242,10 @@ export class RedisItemStore implements ItemStore {
   snapshotItem(streamName: string, groupId: string, itemId: string): Promise<GroupSnapshot> {
     const keys = this.keys.group(streamName, groupId);
     return withRedisErrors("reading an item", async () => {
-      const reply = (await scripts.snapshotItem.run(this.commands, [keys.items, keys.order, keys.offset], [itemId])) as
+      const reply = (await scripts.snapshotItem.run(this.commands, [keys.items, keys.order, keys.offset, keys.expiry], [itemId])) as
         | [string]
-        | [string, string, string];
-      const items = reply.length === 3 ? [decodeStoredItem(itemId, reply[1], reply[2])] : [];
+        | [string, string, string, string];
+      const items = reply.length === 4 ? [decodeStoredItem(itemId, reply[1], reply[2], reply[3])] : [];
       return { items, offset: Number(reply[0]) };
     });
   }
@@ -240,12 +255,12 @@ export class RedisItemStore implements ItemStore {
     return withRedisErrors("reading a group", async () => {
       const reply = (await scripts.readItems.run(
         this.commands,
-        [keys.items, keys.order, keys.offset],
+        [keys.items, keys.order, keys.offset, keys.expiry],
         [decimal(page.afterCreatedOffset, 0), decimal(Math.max(1, page.maxItems), 1), decimal(page.maxBytes, 0)],
       )) as [string, number, ...string[]];
       const items: StoredItem[] = [];
-      for (let i = 2; i < reply.length; i += 3) {
-        items.push(decodeStoredItem(reply[i] as string, reply[i + 1] as string, reply[i + 2] as string));
+      for (let i = 2; i < reply.length; i += 4) {
+        items.push(decodeStoredItem(reply[i] as string, reply[i + 1] as string, reply[i + 2] as string, reply[i + 3] as string));
       }
       return { items, offset: Number(reply[0]), more: reply[1] === 1 };
     });
@@ -265,6 +280,10 @@ export class RedisItemStore implements ItemStore {
         | null;
       return reply?.map((text) => decodeChangeMessage(streamName, groupId, text));
     });
+  }
+
+  dueExpiries(nowMs: number, limit: number): Promise<DueExpiry[]> {
+    return withRedisErrors("reading due expiries", () => this.expiries.due(nowMs, limit));
   }
 
   listGroups(streamName: string, page: NamePageRequest): Promise<string[]> {

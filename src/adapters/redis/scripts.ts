@@ -44,11 +44,11 @@ function load(name: string, keyCount: number, moreKeys = false): LuaScript {
 
 /** Every atomic multi-key step of the Redis adapter; each file's header documents KEYS and ARGV. */
 export const scripts = {
-  commit: load("commit", 6, true),
+  commit: load("commit", 7, true),
   outboxLease: load("outbox-lease", 1),
   publishEvent: load("publish-event", 1),
-  snapshotItem: load("snapshot-item", 3),
-  readItems: load("read-items", 3),
+  snapshotItem: load("snapshot-item", 4),
+  readItems: load("read-items", 4),
   changesSince: load("changes-since", 2),
   registrationWrite: load("registration-write", 1),
   fleetAnnounce: load("fleet-announce", 2),

@@ -1,6 +1,7 @@
 /**
- * Every connect-es symbol the Subscribe endpoint (and undecodable-requests.ts, which
- * decodes requests ahead of Connect by the same steps) uses that connect-es marks
+ * Every connect-es symbol the Subscribe endpoint, the unary fast path (../unary-fast-path)
+ * and undecodable-requests.ts (which decodes requests ahead of Connect by the same
+ * steps) use that connect-es marks
  * `@private Internal code, does not follow semantic versioning`, and only those.
  *
  * Why: Subscribe is served beside Connect rather than through it (see
@@ -15,22 +16,30 @@
  * - test/connect-internals.test.ts checks that each exists, is what we call it as, and
  *   behaves on a small sample as the endpoint relies on. When it fails after an
  *   upgrade, adapt the callers (request-reader.ts, stream-end.ts, wire-protocol.ts,
- *   ../undecodable-requests.ts)
+ *   ../undecodable-requests.ts, ../unary-fast-path/*)
  *   before moving the pin.
  */
 export {
   compressionNegotiate,
   createAsyncIterable,
   createMethodSerializationLookup,
+  envelopeCompress,
   pipe,
+  readAllBytes,
+  transformCompressEnvelope,
+  transformJoinEnvelopes,
   transformDecompressEnvelope,
   transformParseEnvelope,
   transformSplitEnvelope,
+  validateReadWriteMaxBytes,
   type Serialization,
 } from "@connectrpc/connect/protocol";
 export {
   createEndStreamSerialization,
   endStreamFlag,
+  errorToJsonBytes,
+  codeToHttpStatus,
+  trailerMux,
   parseContentType as parseConnectContentType,
   parseTimeout as parseConnectTimeout,
 } from "@connectrpc/connect/protocol-connect";

@@ -21,6 +21,7 @@ export function toSubscribeResponse(message: SubscriptionMessage): SubscribeResp
             revision: BigInt(message.revision),
             offset: BigInt(message.offset),
             timestampMs: BigInt(message.timestampMs),
+            expired: message.expired === true,
           },
         },
       });

@@ -8,7 +8,8 @@
 -- KEYS[4] history   LIST   last ARGV[2] change messages, oldest first, contiguous by offset
 -- KEYS[5] requests  HASH   request id -> "<offset after its commit>\n<expires_at_ms>\n<fingerprint>\n<response>"
 -- KEYS[6] request expiry  ZSET  request id scored by its expires_at_ms
--- KEYS[7..] outbox  STREAM the pending calls of an at-least-once trigger, one key per trigger the
+-- KEYS[7] expiry    ZSET   item id scored by when the item expires (ms); only items that expire
+-- KEYS[8..] outbox  STREAM the pending calls of an at-least-once trigger, one key per trigger the
 --           batch fires; each entry: s = stream name, g = group id, m = the change message
 -- ARGV[1] timestamp in ms, decimal (also "now" for the request records' expiry)
 -- ARGV[2] history limit (0 keeps none)
@@ -21,14 +22,17 @@
 -- ARGV[9] most entries an outbox stream holds (its trigger's bound)
 -- ARGV[10] stream name (for the outbox entries)
 -- ARGV[11] group id (for the outbox entries)
--- ARGV[12..] eight per write, in order:
+-- ARGV[12..] ten per write, in order:
 --   item id; expected revision, decimal ("0": the item must not exist); the offset that
 --   created the item as expected, decimal ("": not checked; a re-created item restarts at
 --   revision 1, so the revision alone may match a newer one); "set" or "delete"; new value
 --   as JSON text ("" for a delete); item id as a JSON string, for the change message; the
 --   update ops that made the new value, as JSON text ("": none), which an update's change
---   message carries as its last line, for delta subscribers; the outboxes that get a call for
---   the change, as the numbers of their KEYS separated by spaces ("": none)
+--   message carries as its last line, for delta subscribers; when the written item expires,
+--   ms, decimal ("": never, and a write without it clears an earlier expiry); "1" for the
+--   delete of an expired item, whose change message then ends with a line "1", else ""; and
+--   the outboxes that get a call for the change, as the numbers of their KEYS separated by
+--   spaces ("": none)
 --
 -- Returns {2, record} when the group remembers a live request with the id (nothing written);
 -- {0, index, current revision} when the write at index (1-based) fails its check against the
@@ -40,11 +44,12 @@
 -- of the changed incarnation (the change's own offset for a create).
 
 local items, order, offset_key, history, requests, request_expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local expiry = KEYS[7]
 local now, history_limit, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local request_id, request_expires, fingerprint, response, max_requests = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
 local max_outbox, stream_name, group_id = tonumber(ARGV[9]), ARGV[10], ARGV[11]
 local first_write = 12
-local per_write = 8
+local per_write = 10
 local count = (#ARGV - first_write + 1) / per_write
 
 if request_id ~= '' then
@@ -90,7 +95,7 @@ end
 -- The outboxes must take every call of the batch, or nothing is written.
 local additions = {}
 for i = 0, count - 1 do
-  for key in string.gmatch(ARGV[first_write + i * per_write + 7], '%d+') do
+  for key in string.gmatch(ARGV[first_write + i * per_write + 9], '%d+') do
     local index = tonumber(key)
     additions[index] = (additions[index] or 0) + 1
   end
@@ -105,6 +110,7 @@ local offset
 for i = 0, count - 1 do
   local base = first_write + i * per_write
   local item_id, op, value, item_id_json, ops = ARGV[base], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5], ARGV[base + 6]
+  local expires_at, expired = ARGV[base + 7], ARGV[base + 8]
   local stored = redis.call('HGET', items, item_id)
   local revision, old_updated_at, old_value = '0', '', ''
   if stored then
@@ -122,10 +128,16 @@ for i = 0, count - 1 do
   if op == 'delete' then
     redis.call('HDEL', items, item_id)
     redis.call('ZREM', order, item_id)
+    redis.call('ZREM', expiry, item_id)
     change_type, new_revision, data, message_old = 'delete', revision, old_value, ''
   else
     new_revision = string.format('%.0f', tonumber(revision) + 1)
     redis.call('HSET', items, item_id, new_revision .. '\n' .. now .. '\n' .. value)
+    if expires_at == '' then
+      redis.call('ZREM', expiry, item_id)
+    else
+      redis.call('ZADD', expiry, expires_at, item_id)
+    end
     if stored then
       change_type = 'update'
     else
@@ -137,6 +149,7 @@ for i = 0, count - 1 do
 
   local message = table.concat({'c', offset, change_type, new_revision, now, item_id_json, data, message_old, old_updated_at, created_offset}, '\n')
   if ops ~= '' and change_type == 'update' then message = message .. '\n' .. ops end
+  if expired == '1' and change_type == 'delete' then message = message .. '\n1' end
   if redis.call('HLEN', items) == 0 then
     -- An emptied group keeps only its offset counter.
     redis.call('DEL', history, order)
@@ -146,7 +159,7 @@ for i = 0, count - 1 do
     end
   end
   redis.call('SPUBLISH', channel, message)
-  for key in string.gmatch(ARGV[base + 7], '%d+') do
+  for key in string.gmatch(ARGV[base + 9], '%d+') do
     redis.call('XADD', KEYS[tonumber(key)], '*', 's', stream_name, 'g', group_id, 'm', message)
   end
   local at = #reply
