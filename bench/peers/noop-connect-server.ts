@@ -1,5 +1,5 @@
 /**
- * The ceiling of this stack: a connect-node server whose Set does nothing but answer,
+ * The ceiling of this stack: a connect-node server whose Set (and Get) does nothing but answer,
  * on one port that speaks HTTP/1.1 and HTTP/2 (h2c) as iii-stream's does, so a unary
  * call costs everything but our own work.
  *
@@ -10,13 +10,13 @@ import http2 from "node:http2";
 import net from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { SetResponseSchema, StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
+import { GetResponseSchema, SetResponseSchema, StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
 import { announceListening, portArgument } from "./listen-line.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 const handler = connectNodeAdapter({
-  routes: (router) => router.service(StreamService, { set: () => create(SetResponseSchema) }),
+  routes: (router) => router.service(StreamService, { set: () => create(SetResponseSchema), get: () => create(GetResponseSchema) }),
 });
 const http1 = http.createServer(handler);
 const h2c = http2.createServer(handler);

@@ -18,7 +18,7 @@ const loadFile = (name: string) => fileURLToPath(new URL(`../load/${name}.ts`, i
  */
 export const PINNING = detectPinning();
 const SERVER_CORE = "0";
-const LOAD_CORE = "1";
+export const LOAD_CORE = "1";
 
 function detectPinning(): boolean {
   if (os.cpus().length < 2) return false;

@@ -23,6 +23,7 @@ export interface CommandLine {
   tlsCert?: string;
   tlsKey?: string;
   drainMs?: string;
+  idempotencyWindowMs?: string;
   metricsPort?: string;
   /** `--no-metrics`: count nothing, serve no /metrics. */
   noMetrics?: boolean;
@@ -71,6 +72,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...portOption("--port", flags.port),
       ...(flags.host ? { host: flags.host } : {}),
       ...drainOption("--drain-ms", flags.drainMs),
+      ...idempotencyWindowOption("--idempotency-window-ms", flags.idempotencyWindowMs),
       ...metricsPortOption("III_STREAM_METRICS_PORT", env.III_STREAM_METRICS_PORT),
       ...metricsPortOption("--metrics-port", flags.metricsPort),
       ...(flags.noMetrics ? { metrics_enabled: false } : {}),
@@ -101,6 +103,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       snapshotChunkBytes: config.snapshot_chunk_bytes,
       maxUnpagedBytes: config.max_unpaged_bytes,
       expirySweepMs: config.expiry_sweep_ms,
+      idempotencyWindowMs: config.idempotency_window_ms,
       functions: functionsOptionsFromConfig(config),
       apiKeys: config.api_keys,
       allowedOrigins: config.allowed_origins,
@@ -166,6 +169,13 @@ function drainOption(name: string, value: string | undefined): { drain_ms?: numb
   if (value === undefined) return {};
   if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a number of milliseconds (0 or more), got "${value}"`);
   return { drain_ms: Number(value) };
+}
+
+/** How long request ids are remembered, in ms; the config schema bounds it. */
+function idempotencyWindowOption(name: string, value: string | undefined): { idempotency_window_ms?: number } {
+  if (value === undefined) return {};
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError(`${name} must be a positive number of milliseconds, got "${value}"`);
+  return { idempotency_window_ms: Number(value) };
 }
 
 function portOption(name: string, value: string | undefined): { port?: number } {

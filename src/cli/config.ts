@@ -117,6 +117,8 @@ export const configSchema = z.strictObject({
   max_unpaged_bytes: z.number().int().min(1024).optional(),
   /** How often expired items are looked for and removed, in ms; 0: never removed (still never read). */
   expiry_sweep_ms: z.number().int().min(0).optional(),
+  /** How long a group remembers a write's request_id (ms); at most a week, so that records cannot pile up for good. */
+  idempotency_window_ms: z.number().int().min(1).max(604_800_000).optional(),
   /** Keys that writes and administration need as `Authorization: Bearer <key>`. */
   api_keys: z.array(z.string().superRefine(apiKeyCheck)).optional(),
   /** Remote functions (FunctionService base URLs) registered at start. */

@@ -15,6 +15,7 @@ export const SERVE_FLAGS = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   "drain-ms": { type: "string" },
+  "idempotency-window-ms": { type: "string" },
   "metrics-port": { type: "string" },
   "no-metrics": { type: "boolean" },
   "no-unary-fast-path": { type: "boolean" },

@@ -50,6 +50,10 @@ Options:
                     503 "draining" and gRPC health NOT_SERVING, so that a load
                     balancer polling readiness moves new clients elsewhere;
                     set it to the balancer's time to notice (default 0)
+  --idempotency-window-ms N
+                    how long a group remembers a write's request_id: a retry
+                    within it writes nothing and gets the first answer
+                    (default 600000, 10 minutes)
   --metrics-port N  serve Prometheus metrics (GET /metrics) on this port, plain
                     HTTP on the same host, instead of on the service port
                     (default: /metrics on the service port)
@@ -71,7 +75,7 @@ Options:
                     allowed_function_hosts, browser_allowed_functions,
                     public_reads, max_subscriptions,
                     http2_max_concurrent_streams, log_level, log_format,
-                    drain_ms, metrics_enabled, metrics_port,
+                    drain_ms, idempotency_window_ms, metrics_enabled, metrics_port,
                     metrics_stream_labels, tls_cert, tls_key);
                     \${VAR:default} placeholders in it are read from the
                     environment
@@ -135,6 +139,7 @@ export async function serve(argv: string[]): Promise<number> {
         tlsCert: args["tls-cert"],
         tlsKey: args["tls-key"],
         drainMs: args["drain-ms"],
+        idempotencyWindowMs: args["idempotency-window-ms"],
         metricsPort: args["metrics-port"],
         noMetrics: args["no-metrics"],
         noUnaryFastPath: args["no-unary-fast-path"],

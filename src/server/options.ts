@@ -5,6 +5,7 @@ import type { EngineHooks } from "../core/hooks.js";
 import type { Log } from "../core/log.js";
 import { passThroughTracer, type Tracer } from "../core/tracer.js";
 import { DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_UNPAGED_BYTES, DEFAULT_SNAPSHOT_CHUNK_BYTES } from "../core/engine.js";
+import { DEFAULT_IDEMPOTENCY_WINDOW_MS } from "../core/request-ids.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
 import { DEFAULT_QUEUE_LIMITS, type QueueLimits } from "../core/subscription.js";
@@ -79,6 +80,13 @@ export interface StreamServerOptions {
    * keeps up, for one cheap store read per interval when nothing is due
    */
   expirySweepMs?: number;
+  /**
+   * How long a group remembers a write's `request_id`: a retry within it writes
+   * nothing and gets the first answer (see "Idempotent writes" in the README).
+   * @default 600,000 ms (10 minutes): far beyond any client's retries, short enough that
+   * a busy group keeps few records
+   */
+  idempotencyWindowMs?: number;
   /**
    * Most subscriptions the server holds at once, over Subscribe and stream sockets
    * together; the next is refused with RESOURCE_EXHAUSTED until one ends.
@@ -256,6 +264,7 @@ export interface ResolvedOptions {
   snapshotChunkBytes: number;
   maxUnpagedBytes: number;
   expirySweepMs: number;
+  idempotencyWindowMs: number;
   maxSubscriptions: number;
   http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
@@ -321,6 +330,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     snapshotChunkBytes: positiveInteger("snapshotChunkBytes", options.snapshotChunkBytes, DEFAULT_SNAPSHOT_CHUNK_BYTES),
     maxUnpagedBytes: positiveInteger("maxUnpagedBytes", options.maxUnpagedBytes, DEFAULT_MAX_UNPAGED_BYTES),
     expirySweepMs: nonNegativeInteger("expirySweepMs", options.expirySweepMs, DEFAULT_EXPIRY_SWEEP_MS),
+    idempotencyWindowMs: positiveInteger("idempotencyWindowMs", options.idempotencyWindowMs, DEFAULT_IDEMPOTENCY_WINDOW_MS),
     maxSubscriptions: positiveInteger("maxSubscriptions", options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS),
     http2MaxConcurrentStreams: positiveInteger("http2MaxConcurrentStreams", options.http2MaxConcurrentStreams, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
     hooks: options.hooks ?? [],

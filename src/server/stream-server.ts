@@ -104,6 +104,7 @@ export class StreamServer {
       snapshotChunkBytes: resolved.snapshotChunkBytes,
       maxUnpagedBytes: resolved.maxUnpagedBytes,
       expirySweepMs: resolved.expirySweepMs,
+      idempotencyWindowMs: resolved.idempotencyWindowMs,
       maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
       metrics,

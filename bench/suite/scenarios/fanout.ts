@@ -33,6 +33,10 @@ const STREAM_SOCKET_WS_WRITES = "stream socket, WebSocket writes";
 /** The same server started with --no-metrics: what counting for /metrics costs on the fan-out path. */
 const SUBSCRIBE_NO_METRICS = "Subscribe, metrics off";
 const STREAM_SOCKET_NO_METRICS = "stream socket, metrics off";
+/** Subscribe on a server whose Set writer goes through connect-node (--no-unary-fast-path). */
+const SUBSCRIBE_PLAIN = "Subscribe, Set on the plain path";
+/** Issue 19: Subscribe's CPU per delivery at most this many times the bare HTTP/2 broadcast's. */
+const SUBSCRIBE_VS_HTTP2 = 1.05;
 const SOCKET_IO = "Socket.IO room";
 const WS = "bare ws broadcast";
 const HTTP2 = "bare HTTP/2 broadcast";
@@ -47,6 +51,8 @@ export const fanoutScenario: Scenario = {
       servers.push(ours);
       const oursNoMetrics = await startOurs("iii-stream --no-metrics", ["--adapter", "memory", "--no-metrics"]);
       servers.push(oursNoMetrics);
+      const oursPlain = await startOurs("iii-stream --no-unary-fast-path", ["--adapter", "memory", "--no-unary-fast-path"]);
+      servers.push(oursPlain);
       const socketIo = await startPeer("socket.io", "socket-io-server");
       servers.push(socketIo);
       const ws = await startPeer("ws", "ws-broadcast-server");
@@ -57,6 +63,7 @@ export const fanoutScenario: Scenario = {
       const systems: FanoutSystem[] = [
         { label: SUBSCRIBE, transport: "subscribe", target: targetOf(SUBSCRIBE, [ours]), ours: true },
         { label: SUBSCRIBE_NO_METRICS, transport: "subscribe", target: targetOf(SUBSCRIBE_NO_METRICS, [oursNoMetrics]), ours: true },
+        { label: SUBSCRIBE_PLAIN, transport: "subscribe", target: targetOf(SUBSCRIBE_PLAIN, [oursPlain]), ours: true },
         ...(streamSocketMissing
           ? [{ label: STREAM_SOCKET, transport: "stream-socket" as const, unavailable: streamSocketMissing, ours: true }]
           : [
@@ -97,13 +104,22 @@ export const fanoutScenario: Scenario = {
       return {
         tables: [fanoutTable("Fan-out (ratios: median of per-run ratios; CPU at the reference step, the same load for all)", summaries, baselines)],
         charts: fanoutCharts(summaries, "Fan-out"),
-        targets: fanoutTargets(
-          byLabel(SUBSCRIBE),
-          [STREAM_SOCKET, STREAM_SOCKET_WS_WRITES].map((label) => ({ label, runs: byLabel(label) })),
-          byLabel(SOCKET_IO),
-          byLabel(WS),
-          streamSocketMissing,
-        ),
+        targets: [
+          ...fanoutTargets(
+            byLabel(SUBSCRIBE),
+            [STREAM_SOCKET, STREAM_SOCKET_WS_WRITES].map((label) => ({ label, runs: byLabel(label) })),
+            byLabel(SOCKET_IO),
+            byLabel(WS),
+            streamSocketMissing,
+          ),
+          ratioTarget(`Subscribe CPU/delivery ≤ ${SUBSCRIBE_VS_HTTP2}x the bare HTTP/2 broadcast`, subscribeOverHttp2, SUBSCRIBE_VS_HTTP2, "at most"),
+          ratioTarget(
+            `${SUBSCRIBE_PLAIN}: CPU/delivery ≤ ${SUBSCRIBE_VS_HTTP2}x the bare HTTP/2 broadcast`,
+            pairedRatio(byLabel(SUBSCRIBE_PLAIN), byLabel(HTTP2), referenceCpu),
+            SUBSCRIBE_VS_HTTP2,
+            "at most",
+          ),
+        ],
         notes,
         config: { subscribers: SUBSCRIBERS, writesPerSecondSteps: RATES, stepMs: STEP_MS, referenceStepMs: REFERENCE_STEP_MS, warmupMs: WARMUP_MS, writePathWarmupWrites: WRITE_PATH_WARMUP_WRITES, drainMs: DRAIN_MS, p99LimitMs: P99_LIMIT_MS, runs: options.runs },
         raw: measured.map(({ system, results }) => ({ system: system.label, unavailable: system.unavailable, results })),

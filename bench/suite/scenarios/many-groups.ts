@@ -2,7 +2,8 @@ import type { ManyGroupsJob, ManyGroupsResult } from "../../load/jobs.js";
 import type { TransportName } from "../../load/transports/transports.js";
 import { formatMicros, formatMs, formatNumber, formatRatio } from "../format.js";
 import { runLoad, startOurs, startPeer, waitForQuiet, type RunningServer } from "../processes.js";
-import { isWanted, type Scenario, type Table } from "../scenario.js";
+import { isWanted, type Scenario, type Table, type TargetCheck } from "../scenario.js";
+import { ratioTarget } from "../targets.js";
 import { median, ratio } from "../stats.js";
 import { streamSocketUnavailable } from "../stream-socket-probe.js";
 import type { BarChart } from "../svg-chart.js";
@@ -16,6 +17,15 @@ const MEASURE_MS = 4000;
 const DRAIN_MS = 3000;
 const JOIN_TIMEOUT_MS = 20_000;
 const SET = "Set, Connect binary, HTTP/2";
+/** Issue 19: with writes by Set, server CPU per delivery at most this many times Socket.IO's... */
+const CPU_VS_SOCKET_IO = 1.25;
+/** ...and the writer's acknowledgements p99 under this. */
+const WRITE_ACK_P99_MS = 10;
+
+function msTarget(target: string, measured: number, bound: number): TargetCheck {
+  if (!Number.isFinite(measured)) return { target, measured: "n/a", status: "not available" };
+  return { target, measured: `${formatMs(measured)} ms`, status: measured < bound ? "met" : "missed" };
+}
 
 interface System {
   label: string;
@@ -34,15 +44,20 @@ export const manyGroupsScenario: Scenario = {
     try {
       const ours = await startOurs("iii-stream", ["--adapter", "memory"]);
       servers.push(ours);
+      // The same server with every unary call through connect-node: what the fast path changes for the Set writer.
+      const plain = await startOurs("iii-stream plain", ["--adapter", "memory", "--no-unary-fast-path"]);
+      servers.push(plain);
       const socketIo = await startPeer("socket.io", "socket-io-server");
       servers.push(socketIo);
       const streamSocketMissing = await streamSocketUnavailable(ours.url);
       const systems: System[] = [
         { label: "Subscribe", transport: "subscribe", server: ours, ours: true, writesOver: SET },
+        { label: "Subscribe, Set on the plain path", transport: "subscribe", server: plain, ours: true, writesOver: `${SET}, connect-node` },
         ...(streamSocketMissing
           ? []
           : [
               { label: "stream socket", transport: "stream-socket" as const, server: ours, ours: true, writesOver: SET },
+              { label: "stream socket, Set on the plain path", transport: "stream-socket" as const, server: plain, ours: true, writesOver: `${SET}, connect-node` },
               { label: "stream socket, WebSocket writes", transport: "stream-socket-worker-writes" as const, server: ours, ours: true, writesOver: "stream::set, worker WebSocket" },
             ]),
         { label: "Socket.IO rooms", transport: "socket.io", server: socketIo, ours: false, writesOver: "acknowledged emit, WebSocket" },
@@ -120,10 +135,18 @@ export const manyGroupsScenario: Scenario = {
           }
         });
       }
+      const paired = (system: System, pick: (r: ManyGroupsResult) => number) =>
+        median(results.get(system)!.map((r, run) => ratio(pick(r), socketIoRuns[run] ? pick(socketIoRuns[run]) : NaN)));
+      const targets: TargetCheck[] = systems
+        .filter((s) => s.ours && s.writesOver === SET && results.get(s)!.length > 0)
+        .flatMap((s) => [
+          ratioTarget(`${s.label} (writes by Set): server CPU per delivery ≤ ${CPU_VS_SOCKET_IO}x Socket.IO's`, paired(s, (r) => r.serverCpuMicrosPerDelivery), CPU_VS_SOCKET_IO, "at most"),
+          msTarget(`${s.label} (writes by Set): write ack p99 < ${WRITE_ACK_P99_MS} ms at ${GROUPS * WRITES_PER_GROUP_PER_SECOND} writes/s`, medianOf(s, (r) => r.writeAckP99Ms), WRITE_ACK_P99_MS),
+        ]);
       return {
         tables: [table],
         charts,
-        targets: [],
+        targets,
         notes,
         config: {
           groups: GROUPS,

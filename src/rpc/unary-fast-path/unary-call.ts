@@ -55,7 +55,7 @@ export class UnaryCall {
 
   /** The request's headers as Connect gives them (pseudo-headers left out, repeated ones appended). */
   get header(): Headers {
-    return (this.requestHeaders ??= webHeaders(this.req.headers));
+    return (this.requestHeaders ??= new RequestHeaders(this.req.headers) as unknown as Headers);
   }
 
   get requestHeader(): Headers {
@@ -144,16 +144,104 @@ export function contextFor(req: { header: Headers; signal: AbortSignal; contextV
   });
 }
 
-/** Node's request headers as Connect converts them (nodeHeaderToWebHeader). */
-function webHeaders(node: NodeRequest["headers"]): Headers {
-  const header = new Headers();
-  for (const key in node) {
-    if (key.startsWith(":")) continue;
-    const value = node[key];
-    if (value === undefined) continue;
-    if (typeof value === "string") header.append(key, value);
-    else if (typeof value === "number") header.append(key, String(value));
-    else for (const entry of value) header.append(key, entry);
+/** Headers' methods, declared as methods so that a subclass may override them (the DOM types declare them as properties). */
+interface HeadersMethods {
+  get(name: string): string | null;
+  has(name: string): boolean;
+  set(name: string, value: string): void;
+  append(name: string, value: string): void;
+  delete(name: string): void;
+  getSetCookie(): string[];
+  forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void;
+  entries(): IterableIterator<[string, string]>;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string>;
+  [Symbol.iterator](): IterableIterator<[string, string]>;
+}
+
+/**
+ * Node's request headers as Connect converts them (nodeHeaderToWebHeader), filled in only
+ * when something needs more than `get` or `has`: the interceptors ask for one or two
+ * headers per call, and copying every header into a Headers object (which validates each
+ * name and value) cost more than the rest of the call's bookkeeping.
+ */
+class RequestHeaders extends (Headers as unknown as new () => HeadersMethods) {
+  private node: NodeRequest["headers"] | undefined;
+
+  constructor(node: NodeRequest["headers"]) {
+    super();
+    this.node = node;
   }
-  return header;
+
+  override get(name: string): string | null {
+    if (this.node === undefined) return super.get(name);
+    const key = name.toLowerCase();
+    if (key.startsWith(":")) return null;
+    const value = this.node[key];
+    if (value === undefined) return null;
+    return Array.isArray(value) ? value.join(", ") : String(value);
+  }
+
+  override has(name: string): boolean {
+    return this.get(name) !== null;
+  }
+
+  override set(name: string, value: string): void {
+    this.fill();
+    super.set(name, value);
+  }
+
+  override append(name: string, value: string): void {
+    this.fill();
+    super.append(name, value);
+  }
+
+  override delete(name: string): void {
+    this.fill();
+    super.delete(name);
+  }
+
+  override getSetCookie(): string[] {
+    this.fill();
+    return super.getSetCookie();
+  }
+
+  override forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
+    this.fill();
+    super.forEach(callback, thisArg);
+  }
+
+  override entries(): IterableIterator<[string, string]> {
+    this.fill();
+    return super.entries();
+  }
+
+  override keys(): IterableIterator<string> {
+    this.fill();
+    return super.keys();
+  }
+
+  override values(): IterableIterator<string> {
+    this.fill();
+    return super.values();
+  }
+
+  override [Symbol.iterator](): IterableIterator<[string, string]> {
+    this.fill();
+    return super[Symbol.iterator]();
+  }
+
+  private fill(): void {
+    const node = this.node;
+    if (node === undefined) return;
+    this.node = undefined;
+    for (const key in node) {
+      if (key.startsWith(":")) continue;
+      const value = node[key];
+      if (value === undefined) continue;
+      if (typeof value === "string") super.append(key, value);
+      else if (typeof value === "number") super.append(key, String(value));
+      else for (const entry of value) super.append(key, entry);
+    }
+  }
 }
