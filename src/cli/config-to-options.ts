@@ -27,6 +27,8 @@ export interface CommandLine {
   metricsPort?: string;
   /** `--no-metrics`: count nothing, serve no /metrics. */
   noMetrics?: boolean;
+  /** `--console true|false`: serve the web console or not (default by the host, see StreamServerOptions.console). */
+  console?: string;
   /** `--no-unary-fast-path`: every unary call through connect-node. */
   noUnaryFastPath?: boolean;
   config?: string;
@@ -76,6 +78,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...metricsPortOption("III_STREAM_METRICS_PORT", env.III_STREAM_METRICS_PORT),
       ...metricsPortOption("--metrics-port", flags.metricsPort),
       ...(flags.noMetrics ? { metrics_enabled: false } : {}),
+      ...consoleOption("--console", flags.console),
       ...(flags.noUnaryFastPath ? { unary_fast_path: false } : {}),
     },
     "the command line and environment",
@@ -113,6 +116,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...readsAndAdmissionFromConfig(config),
       connections: connectionLimitsFromConfig(config),
       metrics: { enabled: config.metrics_enabled, port: config.metrics_port, streamLabels: config.metrics_stream_labels },
+      console: config.console,
     },
     ignored: ignoredSettings(config.adapter),
     log: { level: config.log_level ?? "info", ...(config.log_format !== undefined ? { format: config.log_format } : {}) },
@@ -182,6 +186,12 @@ function portOption(name: string, value: string | undefined): { port?: number } 
   if (value === undefined) return {};
   if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a port number, got "${value}"`);
   return { port: Number(value) };
+}
+
+function consoleOption(name: string, value: string | undefined): { console?: boolean } {
+  if (value === undefined) return {};
+  if (value !== "true" && value !== "false") throw new ConfigError(`${name} must be true or false, got "${value}"`);
+  return { console: value === "true" };
 }
 
 function metricsPortOption(name: string, value: string | undefined): { metrics_port?: number } {

@@ -170,6 +170,8 @@ export const configSchema = z.strictObject({
   metrics_port: z.number().int().min(0).max(65535).optional(),
   /** Label writes and subscriptions with their stream name (default false: one series per stream). */
   metrics_stream_labels: z.boolean().optional(),
+  /** Serve the web console at /console/ (default true on a loopback host, false otherwise). */
+  console: z.boolean().optional(),
   /** Least severe log level written (fatal, error, warn, info, debug, trace); default info. */
   log_level: z.enum(LOG_LEVELS).optional(),
   /** json (one object per line) or pretty; default pretty on a terminal, json otherwise. */

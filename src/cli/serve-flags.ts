@@ -18,6 +18,7 @@ export const SERVE_FLAGS = {
   "idempotency-window-ms": { type: "string" },
   "metrics-port": { type: "string" },
   "no-metrics": { type: "boolean" },
+  console: { type: "string" },
   "no-unary-fast-path": { type: "boolean" },
   config: { type: "string" },
   "log-level": { type: "string" },

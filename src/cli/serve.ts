@@ -3,7 +3,7 @@ import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
 import { configToOptions, maskedUrl, storeDetail, storeSettings } from "./config-to-options.js";
-import { packageVersion } from "./package-version.js";
+import { packageVersion } from "../server/package-version.js";
 import { SERVE_FLAGS } from "./serve-flags.js";
 import { readTlsFiles } from "./tls-files.js";
 import { CLIENT_COMMANDS } from "./client-commands/command-line.js";
@@ -58,6 +58,8 @@ Options:
                     HTTP on the same host, instead of on the service port
                     (default: /metrics on the service port)
   --no-metrics      count nothing and serve no /metrics (default: metrics on)
+  --console BOOL    serve the web console at /console/: true or false (default:
+                    true when --host is a loopback address, false otherwise)
   --no-unary-fast-path
                     serve every unary call through connect-node rather than
                     the fast path, which answers them alike at less CPU per
@@ -76,7 +78,7 @@ Options:
                     public_reads, max_subscriptions,
                     http2_max_concurrent_streams, log_level, log_format,
                     drain_ms, idempotency_window_ms, metrics_enabled, metrics_port,
-                    metrics_stream_labels, tls_cert, tls_key);
+                    metrics_stream_labels, tls_cert, tls_key, console);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -142,6 +144,7 @@ export async function serve(argv: string[]): Promise<number> {
         idempotencyWindowMs: args["idempotency-window-ms"],
         metricsPort: args["metrics-port"],
         noMetrics: args["no-metrics"],
+        console: args.console,
         noUnaryFastPath: args["no-unary-fast-path"],
         config: args.config,
         logLevel: args["log-level"],

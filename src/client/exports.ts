@@ -14,3 +14,4 @@ export type {
   UpdateResult,
 } from "./stream-client.js";
 export type { JsonObject, JsonValue } from "./values.js";
+export type { FunctionInfo, TriggerInfo } from "./registrations.js";

@@ -5,6 +5,8 @@
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { StreamService, type Item, type UpdateOpSchema } from "../../gen/iii/stream/v1/stream_pb.js";
+import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
+import { functionInfo, triggerInfo, type FunctionInfo, type TriggerInfo } from "./registrations.js";
 import { ErrorCode, StreamError, toStreamError } from "./errors.js";
 import { LiveView } from "./live-view.js";
 import type { StreamClientOptions, TransportName, WatchOptions } from "./options.js";
@@ -187,6 +189,18 @@ export class StreamClient {
     } while (pageToken !== "");
   }
 
+  /** The functions the server can call (TriggerService.ListFunctions; needs an API key when keys are set). */
+  async listFunctions(): Promise<FunctionInfo[]> {
+    const response = await this.call(() => this.triggers().listFunctions({}));
+    return response.functions.map(functionInfo);
+  }
+
+  /** The triggers in force with their counters (TriggerService.ListTriggers; needs an API key when keys are set). */
+  async listTriggers(): Promise<TriggerInfo[]> {
+    const response = await this.call(() => this.triggers().listTriggers({}));
+    return response.triggers.map(triggerInfo);
+  }
+
   /** A live view of a group: its items, kept equal to the server's. */
   watchGroup<T = JsonValue>(stream: string, group: string, options: WatchOptions<T> = {}): LiveView<T> {
     return this.watch({ streamName: stream, groupId: group, itemId: undefined }, options);
@@ -219,6 +233,12 @@ export class StreamClient {
     if (this.socketHub) this.socketHub.add(view as LiveView<unknown>);
     else runRpcWatch(view as LiveView<unknown>, this.rpcConnection);
     return view;
+  }
+
+  /** TriggerService on the same transport as the stream calls. */
+  private triggers(): Client<typeof TriggerService> {
+    this.rpc();
+    return createClient(TriggerService, this.current!.platform.transport);
   }
 
   private rpc(): Client<typeof StreamService> {

@@ -619,6 +619,11 @@ export class StreamEngine {
     return this.registry.stats();
   }
 
+  /** Subscriptions open in this process on one group (the console shows it; other instances have their own). */
+  subscriberCount(streamName: string, groupId: string): number {
+    return this.registry.subscriberCount(streamName, groupId);
+  }
+
   /**
    * Ends every open subscription with UNAVAILABLE and `reason` (clients resume
    * elsewhere with from_offset). The first call's reason holds for later calls and for

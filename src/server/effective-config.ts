@@ -41,6 +41,7 @@ export function effectiveConfig(options: ResolvedOptions, port: number, metricsP
     ...(options.metrics.enabled ? { metrics_port: metricsPort ?? port, metrics_stream_labels: options.metrics.streamLabels } : {}),
     // Whether the port serves HTTPS; the key is a secret and the files' paths are the command line's.
     tls: options.tls !== undefined,
+    console: options.console,
   };
 }
 

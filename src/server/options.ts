@@ -12,7 +12,7 @@ import { DEFAULT_QUEUE_LIMITS, type QueueLimits } from "../core/subscription.js"
 import { DEFAULT_FUNCTION_TIMEOUT_MS, type FunctionsOptions } from "../functions/functions-runtime.js";
 import { FunctionHosts } from "../functions/function-hosts.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
-import { checkAllowedHosts } from "../access/hosts.js";
+import { checkAllowedHosts, isLoopback } from "../access/hosts.js";
 import { checkApiKeys } from "../access/api-keys.js";
 import { resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
 import { checkTls, type TlsOptions } from "./tls-context.js";
@@ -227,6 +227,16 @@ export interface StreamServerOptions {
    * @default on, at `/metrics` on the service port, without stream names
    */
   metrics?: MetricsOptions;
+  /**
+   * Serve the web console at `/console/`: streams, groups and items live, functions and
+   * triggers, the server's figures. It is a page of static files and adds no way in: it
+   * calls the same RPCs as any client, with the API key its user types (read-only without
+   * one when `apiKeys` are set), and embeds no secret, so `true` is safe on any address.
+   * @default true when `host` is a loopback address, false otherwise: on this machine it is
+   * what a developer looks at first, while a server on the network serves nothing it was
+   * not asked to
+   */
+  console?: boolean;
 }
 
 /** Where metrics are served and what they carry. */
@@ -283,6 +293,7 @@ export interface ResolvedOptions {
   connections: ConnectionLimits;
   tls: TlsOptions | undefined;
   metrics: { enabled: boolean; port: number | undefined; streamLabels: boolean };
+  console: boolean;
 }
 
 export const DEFAULT_PORT = 3112;
@@ -353,5 +364,6 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
       port: metricsPort(options.metrics?.port),
       streamLabels: options.metrics?.streamLabels ?? false,
     },
+    console: options.console ?? isLoopback(options.host ?? DEFAULT_HOST),
   };
 }

@@ -10,6 +10,10 @@ export interface MetricsSources {
   webSocketConnections(): Record<string, number>;
   /** Every trigger's lag and dead letters (see FunctionsRuntime.listTriggerLoads). */
   triggerLoads?(): Promise<Array<{ triggerId: string; lag: number; deadLetters: number }>>;
+  /** Open TCP connections of the service port (every protocol). Absent: not exported. */
+  connections?(): number;
+  /** The package version and the store's name, exported as `iii_stream_build_info`. Absent: not exported. */
+  build?: { version: string; adapter: string };
 }
 
 export interface PrometheusMetricsOptions {
@@ -194,6 +198,24 @@ export class PrometheusMetrics implements Metrics {
         this.set(sources.storeReady() ? 1 : 0);
       },
     });
+    if (sources.connections) {
+      const open = sources.connections;
+      new Gauge({
+        name: "iii_stream_connections",
+        help: "Open TCP connections of the service port, whatever their protocol.",
+        registers,
+        collect() {
+          this.set(open());
+        },
+      });
+    }
+    if (sources.build) {
+      // The usual "info" gauge: always 1, its labels are the information (the console's server page reads it).
+      new Gauge({ name: "iii_stream_build_info", help: "1, labelled with the package version and the store adapter.", labelNames: ["version", "adapter"], registers }).set(
+        { version: sources.build.version, adapter: sources.build.adapter },
+        1,
+      );
+    }
     const connections = sources.storeConnections();
     if (connections !== undefined) {
       new Gauge({

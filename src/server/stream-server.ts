@@ -27,6 +27,8 @@ import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "
 import { PrometheusMetrics } from "./prometheus-metrics.js";
 import { MetricsListener, serveMetrics } from "./metrics-endpoint.js";
 import { effectiveConfig } from "./effective-config.js";
+import { consoleRoute } from "./console-route.js";
+import { packageVersion } from "./package-version.js";
 
 export type { MetricsOptions, StreamServerOptions } from "./options.js";
 export type { ConnectionStats } from "./one-port-listener.js";
@@ -78,6 +80,8 @@ export class StreamServer {
             storeConnections: () => backend.items.connectionStatus?.(),
             webSocketConnections: () => this.webSockets.connectionCounts(),
             triggerLoads: () => this.functions.listTriggerLoads(),
+            connections: () => this.listener.stats().open,
+            build: { version: packageVersion(), adapter: resolved.backend.items.name },
           },
         })
       : undefined;
@@ -149,6 +153,16 @@ export class StreamServer {
       readMaxBytes: resolved.maxMessageBytes,
       health: () => ({ readiness: this.readiness(), adapter: this.engine.storeName }),
       metrics: prometheus && resolved.metrics.port === undefined ? (req, res) => serveMetrics(prometheus, req, res) : undefined,
+      console: resolved.console
+        ? consoleRoute({
+            settings: {
+              apiKeys: apiKeys.configured,
+              metrics: prometheus !== undefined && resolved.metrics.port === undefined,
+            },
+            subscriberCount: (stream, group) => this.engine.subscriberCount(stream, group),
+            readAccess,
+          })
+        : undefined,
     });
     this.metricsListener = prometheus && resolved.metrics.port !== undefined ? new MetricsListener(prometheus) : undefined;
 
