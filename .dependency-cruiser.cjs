@@ -4,6 +4,8 @@
  * < rpc and ws (the transports, side by side) < server < cli < index.ts (the public API).
  * A folder may import its own files and the folders below it, never one above it.
  * client/ (`iii-stream/client`) stands beside them: it reaches the server only over the wire.
+ * console/ (the web console's page) sits on the client's browser entry; the server serves
+ * its built files and imports none of it.
  */
 const below = (folder) => `^src/(?!${folder}/)`;
 
@@ -97,8 +99,23 @@ module.exports = {
       name: "nothing-imports-the-client",
       comment: "The server does not depend on its client library; the command line (a client of it) may.",
       severity: "error",
-      from: { path: "^src/", pathNot: "^src/(client|cli)/" },
+      from: { path: "^src/", pathNot: "^src/(client|cli|console)/" },
       to: { path: "^src/client/" },
+    },
+    {
+      name: "console-uses-only-the-client",
+      comment:
+        "console/ is a page in a browser, a client like any other: it imports its own files and the client library's browser entry, never server code, Node or another entry of the client.",
+      severity: "error",
+      from: { path: "^src/console/" },
+      to: { path: "^src/(?!console/|client/browser\\.ts$)|^gen/|^(node:|http|http2|net|tls|fs|stream)|node_modules/(ws|@connectrpc/connect-node)/", dependencyTypesNot: ["type-only"] },
+    },
+    {
+      name: "nothing-imports-the-console",
+      comment: "The server serves the console's built files (dist/console); no module imports its sources.",
+      severity: "error",
+      from: { path: "^src/", pathNot: "^src/console/" },
+      to: { path: "^src/console/" },
     },
     {
       name: "public-api-is-the-top",

@@ -29,7 +29,7 @@ export type { ChangeType, GroupEvent, GroupMessage, GroupSnapshot, ItemChange, I
 
 // Functions and triggers.
 export type { FunctionHandler, FunctionInfo, FunctionKind } from "./functions/types.js";
-export type { FunctionRecord, TriggerConfig, TriggerRecord, TriggerType } from "./core/registrations.js";
+export type { FunctionRecord, TriggerConfig, TriggerDelivery, TriggerRecord, TriggerType } from "./core/registrations.js";
 export type { TriggerInput } from "./functions/trigger-registry.js";
 
 // Backends: where a server keeps its items, registrations and fleet bus, and the ports
@@ -41,6 +41,17 @@ export { connectRedisBackend, type RedisBackend, type RedisBackendOptions } from
 export { MemoryItemStore } from "./adapters/memory/memory-item-store.js";
 export { FileStore, type FileStoreOptions } from "./adapters/file/file-store.js";
 export { RedisItemStore, type RedisItemStoreOptions } from "./adapters/redis/redis-item-store.js";
-export type { ItemStore, ItemStoreOptions } from "./core/item-store.js";
+export type {
+  BatchCommitResult,
+  BatchWrite,
+  CommitResult,
+  ItemStore,
+  ItemStoreOptions,
+  ItemWrite,
+  RequestRecord,
+  StoredRequest,
+  WriteBatch,
+} from "./core/item-store.js";
 export type { RegistrationStore } from "./core/registrations.js";
+export type { OutboxCounts, PendingCall, ScheduledCall, TriggerOutbox } from "./core/outbox.js";
 export type { FleetBus } from "./core/fleet-bus.js";

@@ -23,9 +23,12 @@ export interface CommandLine {
   tlsCert?: string;
   tlsKey?: string;
   drainMs?: string;
+  idempotencyWindowMs?: string;
   metricsPort?: string;
   /** `--no-metrics`: count nothing, serve no /metrics. */
   noMetrics?: boolean;
+  /** `--console true|false`: serve the web console or not (default by the host, see StreamServerOptions.console). */
+  console?: string;
   /** `--no-unary-fast-path`: every unary call through connect-node. */
   noUnaryFastPath?: boolean;
   config?: string;
@@ -71,9 +74,11 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...portOption("--port", flags.port),
       ...(flags.host ? { host: flags.host } : {}),
       ...drainOption("--drain-ms", flags.drainMs),
+      ...idempotencyWindowOption("--idempotency-window-ms", flags.idempotencyWindowMs),
       ...metricsPortOption("III_STREAM_METRICS_PORT", env.III_STREAM_METRICS_PORT),
       ...metricsPortOption("--metrics-port", flags.metricsPort),
       ...(flags.noMetrics ? { metrics_enabled: false } : {}),
+      ...consoleOption("--console", flags.console),
       ...(flags.noUnaryFastPath ? { unary_fast_path: false } : {}),
     },
     "the command line and environment",
@@ -85,7 +90,12 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
     { url: flags.redisUrl ?? env.III_STREAM_REDIS_URL, keyPrefix: flags.redisPrefix ?? env.III_STREAM_REDIS_PREFIX },
   );
   return {
-    backend: { ...choice, historyLimit: config.history_limit },
+    backend: {
+      ...choice,
+      historyLimit: config.history_limit,
+      maxOutbox: config.max_trigger_outbox,
+      ...(choice.name === "redis" && config.trigger_lease_ms !== undefined ? { outboxLeaseMs: config.trigger_lease_ms } : {}),
+    },
     options: {
       port: config.port,
       host: config.host,
@@ -96,6 +106,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       snapshotChunkBytes: config.snapshot_chunk_bytes,
       maxUnpagedBytes: config.max_unpaged_bytes,
       expirySweepMs: config.expiry_sweep_ms,
+      idempotencyWindowMs: config.idempotency_window_ms,
       functions: functionsOptionsFromConfig(config),
       apiKeys: config.api_keys,
       allowedOrigins: config.allowed_origins,
@@ -105,6 +116,7 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
       ...readsAndAdmissionFromConfig(config),
       connections: connectionLimitsFromConfig(config),
       metrics: { enabled: config.metrics_enabled, port: config.metrics_port, streamLabels: config.metrics_stream_labels },
+      console: config.console,
     },
     ignored: ignoredSettings(config.adapter),
     log: { level: config.log_level ?? "info", ...(config.log_format !== undefined ? { format: config.log_format } : {}) },
@@ -163,10 +175,23 @@ function drainOption(name: string, value: string | undefined): { drain_ms?: numb
   return { drain_ms: Number(value) };
 }
 
+/** How long request ids are remembered, in ms; the config schema bounds it. */
+function idempotencyWindowOption(name: string, value: string | undefined): { idempotency_window_ms?: number } {
+  if (value === undefined) return {};
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError(`${name} must be a positive number of milliseconds, got "${value}"`);
+  return { idempotency_window_ms: Number(value) };
+}
+
 function portOption(name: string, value: string | undefined): { port?: number } {
   if (value === undefined) return {};
   if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a port number, got "${value}"`);
   return { port: Number(value) };
+}
+
+function consoleOption(name: string, value: string | undefined): { console?: boolean } {
+  if (value === undefined) return {};
+  if (value !== "true" && value !== "false") throw new ConfigError(`${name} must be true or false, got "${value}"`);
+  return { console: value === "true" };
 }
 
 function metricsPortOption(name: string, value: string | undefined): { metrics_port?: number } {
@@ -189,6 +214,10 @@ function functionsOptionsFromConfig(config: FileConfig): Omit<FunctionsOptions, 
         groupId: t.config?.group_id,
         itemId: t.config?.item_id,
         conditionFunctionId: t.config?.condition_function_id,
+        delivery: t.config?.delivery,
+        maxAttempts: t.config?.max_attempts,
+        retryInitialMs: t.config?.retry_initial_ms,
+        retryMaxMs: t.config?.retry_max_ms,
       },
     })),
     functionTimeoutMs: config.function_timeout_ms,

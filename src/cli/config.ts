@@ -66,6 +66,14 @@ const triggerSchema = z
         group_id: z.string().optional(),
         item_id: z.string().optional(),
         condition_function_id: z.string().optional(),
+        /** Default at_most_once (see TriggerDelivery). */
+        delivery: z.enum(["at_most_once", "at_least_once"]).optional(),
+        /** At least once: attempts before a dead letter (default 10). */
+        max_attempts: z.number().int().min(1).optional(),
+        /** At least once: first retry pause in ms, doubled per retry with jitter (default 1,000). */
+        retry_initial_ms: z.number().int().min(1).optional(),
+        /** At least once: longest retry pause in ms (default 60,000). */
+        retry_max_ms: z.number().int().min(1).optional(),
       })
       .optional(),
   })
@@ -95,6 +103,10 @@ export const configSchema = z.strictObject({
   heartbeat_ms: z.number().int().min(10).optional(),
   /** Changes kept per group for resuming subscribers. */
   history_limit: z.number().int().min(0).optional(),
+  /** Most undelivered calls kept per at-least-once trigger; past it writes are refused (default 100,000). */
+  max_trigger_outbox: z.number().int().min(1).optional(),
+  /** Redis: how long an instance delivers an at-least-once trigger without renewing its lease (default 10,000 ms). */
+  trigger_lease_ms: z.number().int().min(100).optional(),
   /** Messages one subscriber may fall behind before it is ended. */
   subscriber_queue_limit: z.number().int().min(1).optional(),
   /** Bytes one subscriber may fall behind (queued, and unsent in its transport) before it is ended. */
@@ -105,6 +117,8 @@ export const configSchema = z.strictObject({
   max_unpaged_bytes: z.number().int().min(1024).optional(),
   /** How often expired items are looked for and removed, in ms; 0: never removed (still never read). */
   expiry_sweep_ms: z.number().int().min(0).optional(),
+  /** How long a group remembers a write's request_id (ms); at most a week, so that records cannot pile up for good. */
+  idempotency_window_ms: z.number().int().min(1).max(604_800_000).optional(),
   /** Keys that writes and administration need as `Authorization: Bearer <key>`. */
   api_keys: z.array(z.string().superRefine(apiKeyCheck)).optional(),
   /** Remote functions (FunctionService base URLs) registered at start. */
@@ -156,6 +170,8 @@ export const configSchema = z.strictObject({
   metrics_port: z.number().int().min(0).max(65535).optional(),
   /** Label writes and subscriptions with their stream name (default false: one series per stream). */
   metrics_stream_labels: z.boolean().optional(),
+  /** Serve the web console at /console/ (default true on a loopback host, false otherwise). */
+  console: z.boolean().optional(),
   /** Least severe log level written (fatal, error, warn, info, debug, trace); default info. */
   log_level: z.enum(LOG_LEVELS).optional(),
   /** json (one object per line) or pretty; default pretty on a terminal, json otherwise. */

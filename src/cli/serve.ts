@@ -3,7 +3,7 @@ import { createBackend } from "../adapters/backend.js";
 import { createStreamServer } from "../server/stream-server.js";
 import { ConfigError } from "./config.js";
 import { configToOptions, maskedUrl, storeDetail, storeSettings } from "./config-to-options.js";
-import { packageVersion } from "./package-version.js";
+import { packageVersion } from "../server/package-version.js";
 import { SERVE_FLAGS } from "./serve-flags.js";
 import { readTlsFiles } from "./tls-files.js";
 import { CLIENT_COMMANDS } from "./client-commands/command-line.js";
@@ -50,10 +50,16 @@ Options:
                     503 "draining" and gRPC health NOT_SERVING, so that a load
                     balancer polling readiness moves new clients elsewhere;
                     set it to the balancer's time to notice (default 0)
+  --idempotency-window-ms N
+                    how long a group remembers a write's request_id: a retry
+                    within it writes nothing and gets the first answer
+                    (default 600000, 10 minutes)
   --metrics-port N  serve Prometheus metrics (GET /metrics) on this port, plain
                     HTTP on the same host, instead of on the service port
                     (default: /metrics on the service port)
   --no-metrics      count nothing and serve no /metrics (default: metrics on)
+  --console BOOL    serve the web console at /console/: true or false (default:
+                    true when --host is a loopback address, false otherwise)
   --no-unary-fast-path
                     serve every unary call through connect-node rather than
                     the fast path, which answers them alike at less CPU per
@@ -71,8 +77,8 @@ Options:
                     allowed_function_hosts, browser_allowed_functions,
                     public_reads, max_subscriptions,
                     http2_max_concurrent_streams, log_level, log_format,
-                    drain_ms, metrics_enabled, metrics_port,
-                    metrics_stream_labels, tls_cert, tls_key);
+                    drain_ms, idempotency_window_ms, metrics_enabled, metrics_port,
+                    metrics_stream_labels, tls_cert, tls_key, console);
                     \${VAR:default} placeholders in it are read from the
                     environment
   -h, --help        show this help
@@ -135,8 +141,10 @@ export async function serve(argv: string[]): Promise<number> {
         tlsCert: args["tls-cert"],
         tlsKey: args["tls-key"],
         drainMs: args["drain-ms"],
+        idempotencyWindowMs: args["idempotency-window-ms"],
         metricsPort: args["metrics-port"],
         noMetrics: args["no-metrics"],
+        console: args.console,
         noUnaryFastPath: args["no-unary-fast-path"],
         config: args.config,
         logLevel: args["log-level"],

@@ -57,6 +57,11 @@ export class SubscriberRegistry {
     return { subscriptions, groupFeeds: this.feeds.size };
   }
 
+  /** Subscriptions open here on one group. */
+  subscriberCount(streamName: string, groupId: string): number {
+    return this.feeds.get(groupKey(streamName, groupId))?.size ?? 0;
+  }
+
   /**
    * Registers a subscriber in catching-up state: it holds live messages back until
    * `start` is called with its snapshot. Resolves once the group's feed is live.

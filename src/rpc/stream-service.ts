@@ -1,7 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { StreamEngine } from "../core/engine.js";
+import type { BatchWriteRequest, StreamEngine } from "../core/engine.js";
+import { invalidArgument } from "../core/errors.js";
 import {
+  BatchResponseSchema,
+  BatchResultSchema,
+  type BatchWrite,
   DeleteResponseSchema,
   GetResponseSchema,
   ListAllResponseSchema,
@@ -27,7 +31,7 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
     set: async (req) => {
       try {
         const data = valueFromProto("data", req.data, true);
-        const result = await engine.set(req, data, countFromProto("if_revision", req.ifRevision), { ttlMs: ttlFromProto(req.ttlMs) });
+        const result = await engine.set(req, data, countFromProto("if_revision", req.ifRevision), { ttlMs: ttlFromProto(req.ttlMs), requestId: req.requestId });
         return create(SetResponseSchema, {
           oldValue: valueToProto(result.oldValue),
           // The stored value is the request's, converted: sending the request's own
@@ -49,13 +53,16 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
 
     delete: (req) =>
       guard(async () => {
-        const result = await engine.delete(req, countFromProto("if_revision", req.ifRevision));
+        const result = await engine.delete(req, countFromProto("if_revision", req.ifRevision), { requestId: req.requestId });
         return create(DeleteResponseSchema, { oldValue: valueToProto(result.oldValue), offset: BigInt(result.offset) });
       }),
 
     update: (req) =>
       guard(async () => {
-        const result = await engine.update(req, updateOpsFromProto(req.ops), countFromProto("if_revision", req.ifRevision), { ttlMs: ttlFromProto(req.ttlMs) });
+        const result = await engine.update(req, updateOpsFromProto(req.ops), countFromProto("if_revision", req.ifRevision), {
+          ttlMs: ttlFromProto(req.ttlMs),
+          requestId: req.requestId,
+        });
         return create(UpdateResponseSchema, {
           oldValue: valueToProto(result.oldValue),
           newValue: valueToProto(result.newValue),
@@ -65,10 +72,29 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
         });
       }),
 
+    batch: (req) =>
+      guard(async () => {
+        const writes = req.writes.map(batchWriteFromProto);
+        const result = await engine.batch(req.streamName, req.groupId, writes, { requestId: req.requestId });
+        return create(BatchResponseSchema, {
+          results: result.results.map((entry) =>
+            create(BatchResultSchema, {
+              oldValue: valueToProto(entry.oldValue),
+              newValue: valueToProto(entry.newValue),
+              revision: BigInt(entry.revision),
+              offset: BigInt(entry.offset),
+              errors: entry.errors.map((e) => create(UpdateErrorSchema, e)),
+            }),
+          ),
+          firstOffset: BigInt(result.firstOffset),
+          lastOffset: BigInt(result.lastOffset),
+        });
+      }),
+
     send: (req) =>
       guard(async () => {
         const data = valueFromProto("data", req.data, false);
-        await engine.send(req, req.type, data);
+        await engine.send(req, req.type, data, { requestId: req.requestId });
         return create(SendResponseSchema);
       }),
 
@@ -94,4 +120,20 @@ export function streamService(engine: StreamEngine): Omit<ServiceImpl<typeof Str
         });
       }),
   };
+}
+
+function batchWriteFromProto(write: BatchWrite, index: number): BatchWriteRequest {
+  const at = `writes[${index}]`;
+  const base = { itemId: write.itemId, ifRevision: countFromProto(`${at}.if_revision`, write.ifRevision), ttlMs: ttlFromProto(write.ttlMs) };
+  switch (write.write.case) {
+    case "set":
+      return { ...base, set: valueFromProto(`${at}.set`, write.write.value, true) };
+    case "update":
+      return { ...base, update: updateOpsFromProto(write.write.value.ops) };
+    case "delete":
+      if (!write.write.value) throw invalidArgument(`${at}.delete must be true when it is the write's operation`);
+      return { ...base, delete: true };
+    default:
+      throw invalidArgument(`${at} has no operation: set one of set, update and delete`);
+  }
 }

@@ -18,6 +18,7 @@ export function effectiveConfig(options: ResolvedOptions, port: number, metricsP
     snapshot_chunk_bytes: options.snapshotChunkBytes,
     max_unpaged_bytes: options.maxUnpagedBytes,
     expiry_sweep_ms: options.expirySweepMs,
+    idempotency_window_ms: options.idempotencyWindowMs,
     max_subscriptions: options.maxSubscriptions,
     http2_max_concurrent_streams: options.http2MaxConcurrentStreams,
     drain_ms: options.drainMs,
@@ -40,6 +41,7 @@ export function effectiveConfig(options: ResolvedOptions, port: number, metricsP
     ...(options.metrics.enabled ? { metrics_port: metricsPort ?? port, metrics_stream_labels: options.metrics.streamLabels } : {}),
     // Whether the port serves HTTPS; the key is a secret and the files' paths are the command line's.
     tls: options.tls !== undefined,
+    console: options.console,
   };
 }
 

@@ -48,6 +48,8 @@ export interface ConnectRoutesOptions {
   health(): HealthState;
   /** Serves `GET /metrics`; undefined when metrics are off or served on their own port. */
   metrics?: NodeHandler;
+  /** Serves the web console under `/console`, returning false for other paths; undefined when it is off. */
+  console?: (req: NodeRequest, res: NodeResponse) => boolean;
 }
 
 /** Every service this server answers, as gRPC server reflection lists them. */
@@ -155,6 +157,7 @@ function fallback(req: NodeRequest, res: NodeResponse, options: ConnectRoutesOpt
   if (serveHealth(req, res, options.health)) return;
   const path = (req.url ?? "/").split("?")[0];
   if (path === METRICS_PATH && options.metrics) return options.metrics(req, res);
+  if (options.console?.(req, res)) return;
   res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" });
   res.end(`no route for ${req.method} ${path}; the routes are:\n${ROUTES}`);
 }
@@ -162,7 +165,7 @@ function fallback(req: NodeRequest, res: NodeResponse, options: ConnectRoutesOpt
 /** What a 404 lists: every RPC by service (Connect, gRPC and gRPC-Web alike), the HTTP endpoints and the WebSocket ones. */
 const ROUTES = [
   ...SERVED.map((service) => `POST /${service.typeName}/{${service.methods.map((m) => m.name).join(",")}}`),
-  "GET /livez, /readyz, /healthz, /metrics",
+  "GET /livez, /readyz, /healthz, /metrics, /console/",
   WEBSOCKET_ENDPOINTS,
 ]
   .map((line) => `  ${line}\n`)

@@ -5,13 +5,14 @@ import type { EngineHooks } from "../core/hooks.js";
 import type { Log } from "../core/log.js";
 import { passThroughTracer, type Tracer } from "../core/tracer.js";
 import { DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_UNPAGED_BYTES, DEFAULT_SNAPSHOT_CHUNK_BYTES } from "../core/engine.js";
+import { DEFAULT_IDEMPOTENCY_WINDOW_MS } from "../core/request-ids.js";
 import { ErrorCode, StreamError } from "../core/errors.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/values.js";
 import { DEFAULT_QUEUE_LIMITS, type QueueLimits } from "../core/subscription.js";
 import { DEFAULT_FUNCTION_TIMEOUT_MS, type FunctionsOptions } from "../functions/functions-runtime.js";
 import { FunctionHosts } from "../functions/function-hosts.js";
 import type { WebSocketOptions } from "../ws/websocket-bridge.js";
-import { checkAllowedHosts } from "../access/hosts.js";
+import { checkAllowedHosts, isLoopback } from "../access/hosts.js";
 import { checkApiKeys } from "../access/api-keys.js";
 import { resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
 import { checkTls, type TlsOptions } from "./tls-context.js";
@@ -79,6 +80,13 @@ export interface StreamServerOptions {
    * keeps up, for one cheap store read per interval when nothing is due
    */
   expirySweepMs?: number;
+  /**
+   * How long a group remembers a write's `request_id`: a retry within it writes
+   * nothing and gets the first answer (see "Idempotent writes" in the README).
+   * @default 600,000 ms (10 minutes): far beyond any client's retries, short enough that
+   * a busy group keeps few records
+   */
+  idempotencyWindowMs?: number;
   /**
    * Most subscriptions the server holds at once, over Subscribe and stream sockets
    * together; the next is refused with RESOURCE_EXHAUSTED until one ends.
@@ -219,6 +227,16 @@ export interface StreamServerOptions {
    * @default on, at `/metrics` on the service port, without stream names
    */
   metrics?: MetricsOptions;
+  /**
+   * Serve the web console at `/console/`: streams, groups and items live, functions and
+   * triggers, the server's figures. It is a page of static files and adds no way in: it
+   * calls the same RPCs as any client, with the API key its user types (read-only without
+   * one when `apiKeys` are set), and embeds no secret, so `true` is safe on any address.
+   * @default true when `host` is a loopback address, false otherwise: on this machine it is
+   * what a developer looks at first, while a server on the network serves nothing it was
+   * not asked to
+   */
+  console?: boolean;
 }
 
 /** Where metrics are served and what they carry. */
@@ -256,6 +274,7 @@ export interface ResolvedOptions {
   snapshotChunkBytes: number;
   maxUnpagedBytes: number;
   expirySweepMs: number;
+  idempotencyWindowMs: number;
   maxSubscriptions: number;
   http2MaxConcurrentStreams: number;
   hooks: EngineHooks[];
@@ -274,6 +293,7 @@ export interface ResolvedOptions {
   connections: ConnectionLimits;
   tls: TlsOptions | undefined;
   metrics: { enabled: boolean; port: number | undefined; streamLabels: boolean };
+  console: boolean;
 }
 
 export const DEFAULT_PORT = 3112;
@@ -321,6 +341,7 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
     snapshotChunkBytes: positiveInteger("snapshotChunkBytes", options.snapshotChunkBytes, DEFAULT_SNAPSHOT_CHUNK_BYTES),
     maxUnpagedBytes: positiveInteger("maxUnpagedBytes", options.maxUnpagedBytes, DEFAULT_MAX_UNPAGED_BYTES),
     expirySweepMs: nonNegativeInteger("expirySweepMs", options.expirySweepMs, DEFAULT_EXPIRY_SWEEP_MS),
+    idempotencyWindowMs: positiveInteger("idempotencyWindowMs", options.idempotencyWindowMs, DEFAULT_IDEMPOTENCY_WINDOW_MS),
     maxSubscriptions: positiveInteger("maxSubscriptions", options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS),
     http2MaxConcurrentStreams: positiveInteger("http2MaxConcurrentStreams", options.http2MaxConcurrentStreams, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
     hooks: options.hooks ?? [],
@@ -343,5 +364,6 @@ export function resolveOptions(options: StreamServerOptions): ResolvedOptions {
       port: metricsPort(options.metrics?.port),
       streamLabels: options.metrics?.streamLabels ?? false,
     },
+    console: options.console ?? isLoopback(options.host ?? DEFAULT_HOST),
   };
 }

@@ -27,6 +27,8 @@ import { resolveOptions, type ResolvedOptions, type StreamServerOptions } from "
 import { PrometheusMetrics } from "./prometheus-metrics.js";
 import { MetricsListener, serveMetrics } from "./metrics-endpoint.js";
 import { effectiveConfig } from "./effective-config.js";
+import { consoleRoute } from "./console-route.js";
+import { packageVersion } from "./package-version.js";
 
 export type { MetricsOptions, StreamServerOptions } from "./options.js";
 export type { ConnectionStats } from "./one-port-listener.js";
@@ -77,6 +79,9 @@ export class StreamServer {
             storeReady: () => this.engine.isReady(),
             storeConnections: () => backend.items.connectionStatus?.(),
             webSocketConnections: () => this.webSockets.connectionCounts(),
+            triggerLoads: () => this.functions.listTriggerLoads(),
+            connections: () => this.listener.stats().open,
+            build: { version: packageVersion(), adapter: resolved.backend.items.name },
           },
         })
       : undefined;
@@ -86,6 +91,8 @@ export class StreamServer {
       ...resolved.functions,
       registrations: backend.registrations ?? new MemoryRegistrationStore(),
       fleet: backend.fleet,
+      outbox: backend.outbox,
+      changesSince: (streamName, groupId, afterOffset) => backend.items.changesSince(streamName, groupId, afterOffset),
       allowedHosts: resolved.allowedFunctionHosts,
       tracer: resolved.tracer,
     });
@@ -101,6 +108,7 @@ export class StreamServer {
       snapshotChunkBytes: resolved.snapshotChunkBytes,
       maxUnpagedBytes: resolved.maxUnpagedBytes,
       expirySweepMs: resolved.expirySweepMs,
+      idempotencyWindowMs: resolved.idempotencyWindowMs,
       maxSubscriptions: resolved.maxSubscriptions,
       hooks: [this.functions.hooks, ...resolved.hooks],
       metrics,
@@ -145,6 +153,16 @@ export class StreamServer {
       readMaxBytes: resolved.maxMessageBytes,
       health: () => ({ readiness: this.readiness(), adapter: this.engine.storeName }),
       metrics: prometheus && resolved.metrics.port === undefined ? (req, res) => serveMetrics(prometheus, req, res) : undefined,
+      console: resolved.console
+        ? consoleRoute({
+            settings: {
+              apiKeys: apiKeys.configured,
+              metrics: prometheus !== undefined && resolved.metrics.port === undefined,
+            },
+            subscriberCount: (stream, group) => this.engine.subscriberCount(stream, group),
+            readAccess,
+          })
+        : undefined,
     });
     this.metricsListener = prometheus && resolved.metrics.port !== undefined ? new MetricsListener(prometheus) : undefined;
 

@@ -9,6 +9,7 @@ import { expiringItemsTests } from "./expiring-items.js";
 import { json, op, value } from "./proto-values.js";
 import { SubscriptionReader } from "./subscription-reader.js";
 import { uniqueNames } from "./unique-names.js";
+import { describeBatchesAndRequestIds } from "./writes-suite.js";
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -706,6 +707,8 @@ export function defineConformanceSuite(
         }
       });
     });
+
+    describeBatchesAndRequestIds(() => client, streamName);
 
     describe("Send and Subscribe", () => {
       it("Send reaches group and item subscribers with the current offset and does not advance it", async () => {

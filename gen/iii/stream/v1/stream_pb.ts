@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file iii/stream/v1/stream.proto.
  */
 export const file_iii_stream_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("ChppaWkvc3RyZWFtL3YxL3N0cmVhbS5wcm90bxINaWlpLnN0cmVhbS52MSJ9CgRJdGVtEg8KB2l0ZW1faWQYASABKAkSJAoEZGF0YRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghyZXZpc2lvbhgDIAEoBBIVCg11cGRhdGVkX2F0X21zGAQgASgDEhUKDWV4cGlyZXNfYXRfbXMYBSABKAMitAEKClNldFJlcXVlc3QSEwoLc3RyZWFtX25hbWUYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSDwoHaXRlbV9pZBgDIAEoCRIkCgRkYXRhGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhgKC2lmX3JldmlzaW9uGAUgASgESACIAQESEwoGdHRsX21zGAYgASgESAGIAQFCDgoMX2lmX3JldmlzaW9uQgkKB190dGxfbXMihQEKC1NldFJlc3BvbnNlEikKCW9sZF92YWx1ZRgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIpCgluZXdfdmFsdWUYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEAoIcmV2aXNpb24YAyABKAQSDgoGb2Zmc2V0GAQgASgEIkQKCkdldFJlcXVlc3QSEwoLc3RyZWFtX25hbWUYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSDwoHaXRlbV9pZBgDIAEoCSIwCgtHZXRSZXNwb25zZRIhCgRpdGVtGAEgASgLMhMuaWlpLnN0cmVhbS52MS5JdGVtInEKDURlbGV0ZVJlcXVlc3QSEwoLc3RyZWFtX25hbWUYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSDwoHaXRlbV9pZBgDIAEoCRIYCgtpZl9yZXZpc2lvbhgEIAEoBEgAiAEBQg4KDF9pZl9yZXZpc2lvbiJLCg5EZWxldGVSZXNwb25zZRIpCglvbGRfdmFsdWUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDgoGb2Zmc2V0GAIgASgEIrcBCg1VcGRhdGVSZXF1ZXN0EhMKC3N0cmVhbV9uYW1lGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEg8KB2l0ZW1faWQYAyABKAkSJAoDb3BzGAQgAygLMhcuaWlpLnN0cmVhbS52MS5VcGRhdGVPcBIYCgtpZl9yZXZpc2lvbhgFIAEoBEgAiAEBEhMKBnR0bF9tcxgGIAEoBEgBiAEBQg4KDF9pZl9yZXZpc2lvbkIJCgdfdHRsX21zIpYCCghVcGRhdGVPcBIjCgNzZXQYASABKAsyFC5paWkuc3RyZWFtLnYxLlNldE9wSAASJwoFbWVyZ2UYAiABKAsyFi5paWkuc3RyZWFtLnYxLk1lcmdlT3BIABIvCglpbmNyZW1lbnQYAyABKAsyGi5paWkuc3RyZWFtLnYxLkluY3JlbWVudE9wSAASLwoJZGVjcmVtZW50GAQgASgLMhouaWlpLnN0cmVhbS52MS5EZWNyZW1lbnRPcEgAEikKBmFwcGVuZBgFIAEoCzIXLmlpaS5zdHJlYW0udjEuQXBwZW5kT3BIABIpCgZyZW1vdmUYBiABKAsyFy5paWkuc3RyZWFtLnYxLlJlbW92ZU9wSABCBAoCb3AiPAoFU2V0T3ASDAoEcGF0aBgBIAMoCRIlCgV2YWx1ZRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSI/CgdNZXJnZU9wEgwKBHBhdGgYASADKAkSJgoFdmFsdWUYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IicKC0luY3JlbWVudE9wEgwKBHBhdGgYASADKAkSCgoCYnkYAiABKAMiJwoLRGVjcmVtZW50T3ASDAoEcGF0aBgBIAMoCRIKCgJieRgCIAEoAyI/CghBcHBlbmRPcBIMCgRwYXRoGAEgAygJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIhgKCFJlbW92ZU9wEgwKBHBhdGgYASADKAkiPgoLVXBkYXRlRXJyb3ISEAoIb3BfaW5kZXgYASABKA0SDAoEY29kZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIrQBCg5VcGRhdGVSZXNwb25zZRIpCglvbGRfdmFsdWUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKQoJbmV3X3ZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEioKBmVycm9ycxgDIAMoCzIaLmlpaS5zdHJlYW0udjEuVXBkYXRlRXJyb3ISEAoIcmV2aXNpb24YBCABKAQSDgoGb2Zmc2V0GAUgASgEIooBCgtTZW5kUmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIMCgR0eXBlGAMgASgJEiQKBGRhdGEYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFAoHaXRlbV9pZBgFIAEoCUgAiAEBQgoKCF9pdGVtX2lkIg4KDFNlbmRSZXNwb25zZSJbCgtMaXN0UmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJLCgxMaXN0UmVzcG9uc2USIgoFaXRlbXMYASADKAsyEy5paWkuc3RyZWFtLnYxLkl0ZW0SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk8KEUxpc3RHcm91cHNSZXF1ZXN0EhMKC3N0cmVhbV9uYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIj0KEkxpc3RHcm91cHNSZXNwb25zZRIOCgZncm91cHMYASADKAkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlIKDkxpc3RBbGxSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhkKEWdyb3Vwc19wZXJfc3RyZWFtGAMgASgFIkYKClN0cmVhbUluZm8SEwoLc3RyZWFtX25hbWUYASABKAkSDgoGZ3JvdXBzGAIgAygJEhMKC2dyb3VwX2NvdW50GAMgASgNImUKD0xpc3RBbGxSZXNwb25zZRIqCgdzdHJlYW1zGAEgAygLMhkuaWlpLnN0cmVhbS52MS5TdHJlYW1JbmZvEg0KBWNvdW50GAIgASgNEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSKVAQoQU3Vic2NyaWJlUmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIUCgdpdGVtX2lkGAMgASgJSACIAQESGAoLZnJvbV9vZmZzZXQYBCABKARIAYgBARIOCgZkZWx0YXMYBSABKAhCCgoIX2l0ZW1faWRCDgoMX2Zyb21fb2Zmc2V0IsoBChFTdWJzY3JpYmVSZXNwb25zZRIrCghzbmFwc2hvdBgBIAEoCzIXLmlpaS5zdHJlYW0udjEuU25hcHNob3RIABInCgZjaGFuZ2UYAiABKAsyFS5paWkuc3RyZWFtLnYxLkNoYW5nZUgAEiUKBWV2ZW50GAMgASgLMhQuaWlpLnN0cmVhbS52MS5FdmVudEgAEi0KCWhlYXJ0YmVhdBgEIAEoCzIYLmlpaS5zdHJlYW0udjEuSGVhcnRiZWF0SABCCQoHbWVzc2FnZSJMCghTbmFwc2hvdBIiCgVpdGVtcxgBIAMoCzITLmlpaS5zdHJlYW0udjEuSXRlbRIOCgZvZmZzZXQYAiABKAQSDAoEbW9yZRgDIAEoCCLXAQoGQ2hhbmdlEicKBHR5cGUYASABKA4yGS5paWkuc3RyZWFtLnYxLkNoYW5nZVR5cGUSDwoHaXRlbV9pZBgCIAEoCRIkCgRkYXRhGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhAKCHJldmlzaW9uGAQgASgEEg4KBm9mZnNldBgFIAEoBBIUCgx0aW1lc3RhbXBfbXMYBiABKAMSJAoDb3BzGAcgAygLMhcuaWlpLnN0cmVhbS52MS5VcGRhdGVPcBIPCgdleHBpcmVkGAggASgIIoMBCgVFdmVudBIMCgR0eXBlGAEgASgJEhQKB2l0ZW1faWQYAiABKAlIAIgBARIkCgRkYXRhGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEg4KBm9mZnNldBgEIAEoBBIUCgx0aW1lc3RhbXBfbXMYBSABKANCCgoIX2l0ZW1faWQiGwoJSGVhcnRiZWF0Eg4KBm9mZnNldBgBIAEoBCpxCgpDaGFuZ2VUeXBlEhsKF0NIQU5HRV9UWVBFX1VOU1BFQ0lGSUVEEAASFgoSQ0hBTkdFX1RZUEVfQ1JFQVRFEAESFgoSQ0hBTkdFX1RZUEVfVVBEQVRFEAISFgoSQ0hBTkdFX1RZUEVfREVMRVRFEAMyigUKDVN0cmVhbVNlcnZpY2USPAoDU2V0EhkuaWlpLnN0cmVhbS52MS5TZXRSZXF1ZXN0GhouaWlpLnN0cmVhbS52MS5TZXRSZXNwb25zZRI8CgNHZXQSGS5paWkuc3RyZWFtLnYxLkdldFJlcXVlc3QaGi5paWkuc3RyZWFtLnYxLkdldFJlc3BvbnNlEkUKBkRlbGV0ZRIcLmlpaS5zdHJlYW0udjEuRGVsZXRlUmVxdWVzdBodLmlpaS5zdHJlYW0udjEuRGVsZXRlUmVzcG9uc2USRQoGVXBkYXRlEhwuaWlpLnN0cmVhbS52MS5VcGRhdGVSZXF1ZXN0Gh0uaWlpLnN0cmVhbS52MS5VcGRhdGVSZXNwb25zZRI/CgRTZW5kEhouaWlpLnN0cmVhbS52MS5TZW5kUmVxdWVzdBobLmlpaS5zdHJlYW0udjEuU2VuZFJlc3BvbnNlEj8KBExpc3QSGi5paWkuc3RyZWFtLnYxLkxpc3RSZXF1ZXN0GhsuaWlpLnN0cmVhbS52MS5MaXN0UmVzcG9uc2USUQoKTGlzdEdyb3VwcxIgLmlpaS5zdHJlYW0udjEuTGlzdEdyb3Vwc1JlcXVlc3QaIS5paWkuc3RyZWFtLnYxLkxpc3RHcm91cHNSZXNwb25zZRJICgdMaXN0QWxsEh0uaWlpLnN0cmVhbS52MS5MaXN0QWxsUmVxdWVzdBoeLmlpaS5zdHJlYW0udjEuTGlzdEFsbFJlc3BvbnNlElAKCVN1YnNjcmliZRIfLmlpaS5zdHJlYW0udjEuU3Vic2NyaWJlUmVxdWVzdBogLmlpaS5zdHJlYW0udjEuU3Vic2NyaWJlUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_struct]);
+  fileDesc("ChppaWkvc3RyZWFtL3YxL3N0cmVhbS5wcm90bxINaWlpLnN0cmVhbS52MSJ9CgRJdGVtEg8KB2l0ZW1faWQYASABKAkSJAoEZGF0YRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghyZXZpc2lvbhgDIAEoBBIVCg11cGRhdGVkX2F0X21zGAQgASgDEhUKDWV4cGlyZXNfYXRfbXMYBSABKAMi3AEKClNldFJlcXVlc3QSEwoLc3RyZWFtX25hbWUYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSDwoHaXRlbV9pZBgDIAEoCRIkCgRkYXRhGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhgKC2lmX3JldmlzaW9uGAUgASgESACIAQESEwoGdHRsX21zGAYgASgESAGIAQESFwoKcmVxdWVzdF9pZBgUIAEoCUgCiAEBQg4KDF9pZl9yZXZpc2lvbkIJCgdfdHRsX21zQg0KC19yZXF1ZXN0X2lkIoUBCgtTZXRSZXNwb25zZRIpCglvbGRfdmFsdWUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKQoJbmV3X3ZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhAKCHJldmlzaW9uGAMgASgEEg4KBm9mZnNldBgEIAEoBCJECgpHZXRSZXF1ZXN0EhMKC3N0cmVhbV9uYW1lGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEg8KB2l0ZW1faWQYAyABKAkiMAoLR2V0UmVzcG9uc2USIQoEaXRlbRgBIAEoCzITLmlpaS5zdHJlYW0udjEuSXRlbSKZAQoNRGVsZXRlUmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIPCgdpdGVtX2lkGAMgASgJEhgKC2lmX3JldmlzaW9uGAQgASgESACIAQESFwoKcmVxdWVzdF9pZBgUIAEoCUgBiAEBQg4KDF9pZl9yZXZpc2lvbkINCgtfcmVxdWVzdF9pZCJLCg5EZWxldGVSZXNwb25zZRIpCglvbGRfdmFsdWUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDgoGb2Zmc2V0GAIgASgEIt8BCg1VcGRhdGVSZXF1ZXN0EhMKC3N0cmVhbV9uYW1lGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEg8KB2l0ZW1faWQYAyABKAkSJAoDb3BzGAQgAygLMhcuaWlpLnN0cmVhbS52MS5VcGRhdGVPcBIYCgtpZl9yZXZpc2lvbhgFIAEoBEgAiAEBEhMKBnR0bF9tcxgGIAEoBEgBiAEBEhcKCnJlcXVlc3RfaWQYFCABKAlIAogBAUIOCgxfaWZfcmV2aXNpb25CCQoHX3R0bF9tc0INCgtfcmVxdWVzdF9pZCKWAgoIVXBkYXRlT3ASIwoDc2V0GAEgASgLMhQuaWlpLnN0cmVhbS52MS5TZXRPcEgAEicKBW1lcmdlGAIgASgLMhYuaWlpLnN0cmVhbS52MS5NZXJnZU9wSAASLwoJaW5jcmVtZW50GAMgASgLMhouaWlpLnN0cmVhbS52MS5JbmNyZW1lbnRPcEgAEi8KCWRlY3JlbWVudBgEIAEoCzIaLmlpaS5zdHJlYW0udjEuRGVjcmVtZW50T3BIABIpCgZhcHBlbmQYBSABKAsyFy5paWkuc3RyZWFtLnYxLkFwcGVuZE9wSAASKQoGcmVtb3ZlGAYgASgLMhcuaWlpLnN0cmVhbS52MS5SZW1vdmVPcEgAQgQKAm9wIjwKBVNldE9wEgwKBHBhdGgYASADKAkSJQoFdmFsdWUYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUiPwoHTWVyZ2VPcBIMCgRwYXRoGAEgAygJEiYKBXZhbHVlGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCInCgtJbmNyZW1lbnRPcBIMCgRwYXRoGAEgAygJEgoKAmJ5GAIgASgDIicKC0RlY3JlbWVudE9wEgwKBHBhdGgYASADKAkSCgoCYnkYAiABKAMiPwoIQXBwZW5kT3ASDAoEcGF0aBgBIAMoCRIlCgV2YWx1ZRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSIYCghSZW1vdmVPcBIMCgRwYXRoGAEgAygJIj4KC1VwZGF0ZUVycm9yEhAKCG9wX2luZGV4GAEgASgNEgwKBGNvZGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSK0AQoOVXBkYXRlUmVzcG9uc2USKQoJb2xkX3ZhbHVlGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEikKCW5ld192YWx1ZRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIqCgZlcnJvcnMYAyADKAsyGi5paWkuc3RyZWFtLnYxLlVwZGF0ZUVycm9yEhAKCHJldmlzaW9uGAQgASgEEg4KBm9mZnNldBgFIAEoBCKyAQoLU2VuZFJlcXVlc3QSEwoLc3RyZWFtX25hbWUYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSDAoEdHlwZRgDIAEoCRIkCgRkYXRhGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhQKB2l0ZW1faWQYBSABKAlIAIgBARIXCgpyZXF1ZXN0X2lkGBQgASgJSAGIAQFCCgoIX2l0ZW1faWRCDQoLX3JlcXVlc3RfaWQiDgoMU2VuZFJlc3BvbnNlIogBCgxCYXRjaFJlcXVlc3QSEwoLc3RyZWFtX25hbWUYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSKQoGd3JpdGVzGAMgAygLMhkuaWlpLnN0cmVhbS52MS5CYXRjaFdyaXRlEhcKCnJlcXVlc3RfaWQYBCABKAlIAIgBAUINCgtfcmVxdWVzdF9pZCLVAQoKQmF0Y2hXcml0ZRIPCgdpdGVtX2lkGAEgASgJEhgKC2lmX3JldmlzaW9uGAIgASgESAGIAQESEwoGdHRsX21zGAMgASgESAKIAQESJQoDc2V0GAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASKgoGdXBkYXRlGAUgASgLMhguaWlpLnN0cmVhbS52MS5VcGRhdGVPcHNIABIQCgZkZWxldGUYBiABKAhIAEIHCgV3cml0ZUIOCgxfaWZfcmV2aXNpb25CCQoHX3R0bF9tcyIxCglVcGRhdGVPcHMSJAoDb3BzGAEgAygLMhcuaWlpLnN0cmVhbS52MS5VcGRhdGVPcCJnCg1CYXRjaFJlc3BvbnNlEisKB3Jlc3VsdHMYASADKAsyGi5paWkuc3RyZWFtLnYxLkJhdGNoUmVzdWx0EhQKDGZpcnN0X29mZnNldBgCIAEoBBITCgtsYXN0X29mZnNldBgDIAEoBCKxAQoLQmF0Y2hSZXN1bHQSKQoJb2xkX3ZhbHVlGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEikKCW5ld192YWx1ZRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghyZXZpc2lvbhgDIAEoBBIOCgZvZmZzZXQYBCABKAQSKgoGZXJyb3JzGAUgAygLMhouaWlpLnN0cmVhbS52MS5VcGRhdGVFcnJvciJbCgtMaXN0UmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJLCgxMaXN0UmVzcG9uc2USIgoFaXRlbXMYASADKAsyEy5paWkuc3RyZWFtLnYxLkl0ZW0SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk8KEUxpc3RHcm91cHNSZXF1ZXN0EhMKC3N0cmVhbV9uYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIj0KEkxpc3RHcm91cHNSZXNwb25zZRIOCgZncm91cHMYASADKAkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlIKDkxpc3RBbGxSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhkKEWdyb3Vwc19wZXJfc3RyZWFtGAMgASgFIkYKClN0cmVhbUluZm8SEwoLc3RyZWFtX25hbWUYASABKAkSDgoGZ3JvdXBzGAIgAygJEhMKC2dyb3VwX2NvdW50GAMgASgNImUKD0xpc3RBbGxSZXNwb25zZRIqCgdzdHJlYW1zGAEgAygLMhkuaWlpLnN0cmVhbS52MS5TdHJlYW1JbmZvEg0KBWNvdW50GAIgASgNEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSKVAQoQU3Vic2NyaWJlUmVxdWVzdBITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIUCgdpdGVtX2lkGAMgASgJSACIAQESGAoLZnJvbV9vZmZzZXQYBCABKARIAYgBARIOCgZkZWx0YXMYBSABKAhCCgoIX2l0ZW1faWRCDgoMX2Zyb21fb2Zmc2V0IsoBChFTdWJzY3JpYmVSZXNwb25zZRIrCghzbmFwc2hvdBgBIAEoCzIXLmlpaS5zdHJlYW0udjEuU25hcHNob3RIABInCgZjaGFuZ2UYAiABKAsyFS5paWkuc3RyZWFtLnYxLkNoYW5nZUgAEiUKBWV2ZW50GAMgASgLMhQuaWlpLnN0cmVhbS52MS5FdmVudEgAEi0KCWhlYXJ0YmVhdBgEIAEoCzIYLmlpaS5zdHJlYW0udjEuSGVhcnRiZWF0SABCCQoHbWVzc2FnZSJMCghTbmFwc2hvdBIiCgVpdGVtcxgBIAMoCzITLmlpaS5zdHJlYW0udjEuSXRlbRIOCgZvZmZzZXQYAiABKAQSDAoEbW9yZRgDIAEoCCLXAQoGQ2hhbmdlEicKBHR5cGUYASABKA4yGS5paWkuc3RyZWFtLnYxLkNoYW5nZVR5cGUSDwoHaXRlbV9pZBgCIAEoCRIkCgRkYXRhGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhAKCHJldmlzaW9uGAQgASgEEg4KBm9mZnNldBgFIAEoBBIUCgx0aW1lc3RhbXBfbXMYBiABKAMSJAoDb3BzGAcgAygLMhcuaWlpLnN0cmVhbS52MS5VcGRhdGVPcBIPCgdleHBpcmVkGAggASgIIoMBCgVFdmVudBIMCgR0eXBlGAEgASgJEhQKB2l0ZW1faWQYAiABKAlIAIgBARIkCgRkYXRhGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEg4KBm9mZnNldBgEIAEoBBIUCgx0aW1lc3RhbXBfbXMYBSABKANCCgoIX2l0ZW1faWQiGwoJSGVhcnRiZWF0Eg4KBm9mZnNldBgBIAEoBCpxCgpDaGFuZ2VUeXBlEhsKF0NIQU5HRV9UWVBFX1VOU1BFQ0lGSUVEEAASFgoSQ0hBTkdFX1RZUEVfQ1JFQVRFEAESFgoSQ0hBTkdFX1RZUEVfVVBEQVRFEAISFgoSQ0hBTkdFX1RZUEVfREVMRVRFEAMyzgUKDVN0cmVhbVNlcnZpY2USPAoDU2V0EhkuaWlpLnN0cmVhbS52MS5TZXRSZXF1ZXN0GhouaWlpLnN0cmVhbS52MS5TZXRSZXNwb25zZRI8CgNHZXQSGS5paWkuc3RyZWFtLnYxLkdldFJlcXVlc3QaGi5paWkuc3RyZWFtLnYxLkdldFJlc3BvbnNlEkUKBkRlbGV0ZRIcLmlpaS5zdHJlYW0udjEuRGVsZXRlUmVxdWVzdBodLmlpaS5zdHJlYW0udjEuRGVsZXRlUmVzcG9uc2USRQoGVXBkYXRlEhwuaWlpLnN0cmVhbS52MS5VcGRhdGVSZXF1ZXN0Gh0uaWlpLnN0cmVhbS52MS5VcGRhdGVSZXNwb25zZRJCCgVCYXRjaBIbLmlpaS5zdHJlYW0udjEuQmF0Y2hSZXF1ZXN0GhwuaWlpLnN0cmVhbS52MS5CYXRjaFJlc3BvbnNlEj8KBFNlbmQSGi5paWkuc3RyZWFtLnYxLlNlbmRSZXF1ZXN0GhsuaWlpLnN0cmVhbS52MS5TZW5kUmVzcG9uc2USPwoETGlzdBIaLmlpaS5zdHJlYW0udjEuTGlzdFJlcXVlc3QaGy5paWkuc3RyZWFtLnYxLkxpc3RSZXNwb25zZRJRCgpMaXN0R3JvdXBzEiAuaWlpLnN0cmVhbS52MS5MaXN0R3JvdXBzUmVxdWVzdBohLmlpaS5zdHJlYW0udjEuTGlzdEdyb3Vwc1Jlc3BvbnNlEkgKB0xpc3RBbGwSHS5paWkuc3RyZWFtLnYxLkxpc3RBbGxSZXF1ZXN0Gh4uaWlpLnN0cmVhbS52MS5MaXN0QWxsUmVzcG9uc2USUAoJU3Vic2NyaWJlEh8uaWlpLnN0cmVhbS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAuaWlpLnN0cmVhbS52MS5TdWJzY3JpYmVSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct]);
 
 /**
  * An item as stored.
@@ -100,6 +100,16 @@ export type SetRequest = Message<"iii.stream.v1.SetRequest"> & {
    * @generated from field: optional uint64 ttl_ms = 6;
    */
   ttlMs?: bigint | undefined;
+
+  /**
+   * Makes the request safe to retry (at most 128 bytes): a second request with the same
+   * id to the same stream and group within the server's idempotency window writes
+   * nothing and gets the first answer; the same id with another body is
+   * FAILED_PRECONDITION. Numbered apart from the other fields on purpose.
+   *
+   * @generated from field: optional string request_id = 20;
+   */
+  requestId?: string | undefined;
 };
 
 /**
@@ -214,6 +224,16 @@ export type DeleteRequest = Message<"iii.stream.v1.DeleteRequest"> & {
    * @generated from field: optional uint64 if_revision = 4;
    */
   ifRevision?: bigint | undefined;
+
+  /**
+   * Makes the request safe to retry (at most 128 bytes): a second request with the same
+   * id to the same stream and group within the server's idempotency window writes
+   * nothing and gets the first answer; the same id with another body is
+   * FAILED_PRECONDITION. Numbered apart from the other fields on purpose.
+   *
+   * @generated from field: optional string request_id = 20;
+   */
+  requestId?: string | undefined;
 };
 
 /**
@@ -285,6 +305,16 @@ export type UpdateRequest = Message<"iii.stream.v1.UpdateRequest"> & {
    * @generated from field: optional uint64 ttl_ms = 6;
    */
   ttlMs?: bigint | undefined;
+
+  /**
+   * Makes the request safe to retry (at most 128 bytes): a second request with the same
+   * id to the same stream and group within the server's idempotency window writes
+   * nothing and gets the first answer; the same id with another body is
+   * FAILED_PRECONDITION. Numbered apart from the other fields on purpose.
+   *
+   * @generated from field: optional string request_id = 20;
+   */
+  requestId?: string | undefined;
 };
 
 /**
@@ -586,6 +616,16 @@ export type SendRequest = Message<"iii.stream.v1.SendRequest"> & {
    * @generated from field: optional string item_id = 5;
    */
   itemId?: string | undefined;
+
+  /**
+   * Makes the request safe to retry (at most 128 bytes): a second request with the same
+   * id to the same stream and group within the server's idempotency window writes
+   * nothing and gets the first answer; the same id with another body is
+   * FAILED_PRECONDITION. Numbered apart from the other fields on purpose.
+   *
+   * @generated from field: optional string request_id = 20;
+   */
+  requestId?: string | undefined;
 };
 
 /**
@@ -607,6 +647,198 @@ export type SendResponse = Message<"iii.stream.v1.SendResponse"> & {
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
   messageDesc(file_iii_stream_v1_stream, 18);
+
+/**
+ * At most 1,000 writes to items of one group. Every write's if_revision is checked
+ * against the item as the earlier writes of the batch left it (two writes to one item
+ * apply in order); when one fails, nothing is written and the answer is
+ * FAILED_PRECONDITION naming the index of the first failing write.
+ *
+ * @generated from message iii.stream.v1.BatchRequest
+ */
+export type BatchRequest = Message<"iii.stream.v1.BatchRequest"> & {
+  /**
+   * @generated from field: string stream_name = 1;
+   */
+  streamName: string;
+
+  /**
+   * @generated from field: string group_id = 2;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: repeated iii.stream.v1.BatchWrite writes = 3;
+   */
+  writes: BatchWrite[];
+
+  /**
+   * As in SetRequest, for the whole batch.
+   *
+   * @generated from field: optional string request_id = 4;
+   */
+  requestId?: string | undefined;
+};
+
+/**
+ * Describes the message iii.stream.v1.BatchRequest.
+ * Use `create(BatchRequestSchema)` to create a new message.
+ */
+export const BatchRequestSchema: GenMessage<BatchRequest> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_stream, 19);
+
+/**
+ * One write of a batch: exactly one of set, update and delete (delete must be true).
+ *
+ * @generated from message iii.stream.v1.BatchWrite
+ */
+export type BatchWrite = Message<"iii.stream.v1.BatchWrite"> & {
+  /**
+   * @generated from field: string item_id = 1;
+   */
+  itemId: string;
+
+  /**
+   * @generated from field: optional uint64 if_revision = 2;
+   */
+  ifRevision?: bigint | undefined;
+
+  /**
+   * @generated from field: optional uint64 ttl_ms = 3;
+   */
+  ttlMs?: bigint | undefined;
+
+  /**
+   * @generated from oneof iii.stream.v1.BatchWrite.write
+   */
+  write: {
+    /**
+     * @generated from field: google.protobuf.Value set = 4;
+     */
+    value: Value;
+    case: "set";
+  } | {
+    /**
+     * @generated from field: iii.stream.v1.UpdateOps update = 5;
+     */
+    value: UpdateOps;
+    case: "update";
+  } | {
+    /**
+     * @generated from field: bool delete = 6;
+     */
+    value: boolean;
+    case: "delete";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message iii.stream.v1.BatchWrite.
+ * Use `create(BatchWriteSchema)` to create a new message.
+ */
+export const BatchWriteSchema: GenMessage<BatchWrite> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_stream, 20);
+
+/**
+ * The operations of an update within a batch; they behave as in Update.
+ *
+ * @generated from message iii.stream.v1.UpdateOps
+ */
+export type UpdateOps = Message<"iii.stream.v1.UpdateOps"> & {
+  /**
+   * @generated from field: repeated iii.stream.v1.UpdateOp ops = 1;
+   */
+  ops: UpdateOp[];
+};
+
+/**
+ * Describes the message iii.stream.v1.UpdateOps.
+ * Use `create(UpdateOpsSchema)` to create a new message.
+ */
+export const UpdateOpsSchema: GenMessage<UpdateOps> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_stream, 21);
+
+/**
+ * @generated from message iii.stream.v1.BatchResponse
+ */
+export type BatchResponse = Message<"iii.stream.v1.BatchResponse"> & {
+  /**
+   * One per write, in order.
+   *
+   * @generated from field: repeated iii.stream.v1.BatchResult results = 1;
+   */
+  results: BatchResult[];
+
+  /**
+   * The offsets of the batch's first and last change; both the group offset when
+   * no write changed anything.
+   *
+   * @generated from field: uint64 first_offset = 2;
+   */
+  firstOffset: bigint;
+
+  /**
+   * @generated from field: uint64 last_offset = 3;
+   */
+  lastOffset: bigint;
+};
+
+/**
+ * Describes the message iii.stream.v1.BatchResponse.
+ * Use `create(BatchResponseSchema)` to create a new message.
+ */
+export const BatchResponseSchema: GenMessage<BatchResponse> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_stream, 22);
+
+/**
+ * What one write of a batch did, as the response of Set, Update or Delete would say.
+ *
+ * @generated from message iii.stream.v1.BatchResult
+ */
+export type BatchResult = Message<"iii.stream.v1.BatchResult"> & {
+  /**
+   * Absent when there was no item.
+   *
+   * @generated from field: google.protobuf.Value old_value = 1;
+   */
+  oldValue?: Value | undefined;
+
+  /**
+   * Absent when the item does not exist after the write.
+   *
+   * @generated from field: google.protobuf.Value new_value = 2;
+   */
+  newValue?: Value | undefined;
+
+  /**
+   * The item's revision after the write (0 when it does not exist).
+   *
+   * @generated from field: uint64 revision = 3;
+   */
+  revision: bigint;
+
+  /**
+   * The group offset of the write's change; for a write that changed nothing, the
+   * offset of the change before it.
+   *
+   * @generated from field: uint64 offset = 4;
+   */
+  offset: bigint;
+
+  /**
+   * For an update: the operations that were skipped, as in UpdateResponse.
+   *
+   * @generated from field: repeated iii.stream.v1.UpdateError errors = 5;
+   */
+  errors: UpdateError[];
+};
+
+/**
+ * Describes the message iii.stream.v1.BatchResult.
+ * Use `create(BatchResultSchema)` to create a new message.
+ */
+export const BatchResultSchema: GenMessage<BatchResult> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_stream, 23);
 
 /**
  * Paging follows AIP-158. A page token is opaque: it survives a restart, works on
@@ -647,7 +879,7 @@ export type ListRequest = Message<"iii.stream.v1.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 19);
+  messageDesc(file_iii_stream_v1_stream, 24);
 
 /**
  * @generated from message iii.stream.v1.ListResponse
@@ -675,7 +907,7 @@ export type ListResponse = Message<"iii.stream.v1.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 20);
+  messageDesc(file_iii_stream_v1_stream, 25);
 
 /**
  * @generated from message iii.stream.v1.ListGroupsRequest
@@ -704,7 +936,7 @@ export type ListGroupsRequest = Message<"iii.stream.v1.ListGroupsRequest"> & {
  * Use `create(ListGroupsRequestSchema)` to create a new message.
  */
 export const ListGroupsRequestSchema: GenMessage<ListGroupsRequest> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 21);
+  messageDesc(file_iii_stream_v1_stream, 26);
 
 /**
  * @generated from message iii.stream.v1.ListGroupsResponse
@@ -728,7 +960,7 @@ export type ListGroupsResponse = Message<"iii.stream.v1.ListGroupsResponse"> & {
  * Use `create(ListGroupsResponseSchema)` to create a new message.
  */
 export const ListGroupsResponseSchema: GenMessage<ListGroupsResponse> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 22);
+  messageDesc(file_iii_stream_v1_stream, 27);
 
 /**
  * @generated from message iii.stream.v1.ListAllRequest
@@ -762,7 +994,7 @@ export type ListAllRequest = Message<"iii.stream.v1.ListAllRequest"> & {
  * Use `create(ListAllRequestSchema)` to create a new message.
  */
 export const ListAllRequestSchema: GenMessage<ListAllRequest> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 23);
+  messageDesc(file_iii_stream_v1_stream, 28);
 
 /**
  * @generated from message iii.stream.v1.StreamInfo
@@ -793,7 +1025,7 @@ export type StreamInfo = Message<"iii.stream.v1.StreamInfo"> & {
  * Use `create(StreamInfoSchema)` to create a new message.
  */
 export const StreamInfoSchema: GenMessage<StreamInfo> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 24);
+  messageDesc(file_iii_stream_v1_stream, 29);
 
 /**
  * @generated from message iii.stream.v1.ListAllResponse
@@ -824,7 +1056,7 @@ export type ListAllResponse = Message<"iii.stream.v1.ListAllResponse"> & {
  * Use `create(ListAllResponseSchema)` to create a new message.
  */
 export const ListAllResponseSchema: GenMessage<ListAllResponse> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 25);
+  messageDesc(file_iii_stream_v1_stream, 30);
 
 /**
  * @generated from message iii.stream.v1.SubscribeRequest
@@ -871,7 +1103,7 @@ export type SubscribeRequest = Message<"iii.stream.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 26);
+  messageDesc(file_iii_stream_v1_stream, 31);
 
 /**
  * @generated from message iii.stream.v1.SubscribeResponse
@@ -912,7 +1144,7 @@ export type SubscribeResponse = Message<"iii.stream.v1.SubscribeResponse"> & {
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 27);
+  messageDesc(file_iii_stream_v1_stream, 32);
 
 /**
  * The state of the group (or of the one item) as of `offset`. A large group's state
@@ -945,7 +1177,7 @@ export type Snapshot = Message<"iii.stream.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 28);
+  messageDesc(file_iii_stream_v1_stream, 33);
 
 /**
  * @generated from message iii.stream.v1.Change
@@ -1008,7 +1240,7 @@ export type Change = Message<"iii.stream.v1.Change"> & {
  * Use `create(ChangeSchema)` to create a new message.
  */
 export const ChangeSchema: GenMessage<Change> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 29);
+  messageDesc(file_iii_stream_v1_stream, 34);
 
 /**
  * @generated from message iii.stream.v1.Event
@@ -1047,7 +1279,7 @@ export type Event = Message<"iii.stream.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 30);
+  messageDesc(file_iii_stream_v1_stream, 35);
 
 /**
  * Sent when the stream has been quiet for the heartbeat interval.
@@ -1068,7 +1300,7 @@ export type Heartbeat = Message<"iii.stream.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_stream, 31);
+  messageDesc(file_iii_stream_v1_stream, 36);
 
 /**
  * @generated from enum iii.stream.v1.ChangeType
@@ -1151,6 +1383,17 @@ export const StreamService: GenService<{
     methodKind: "unary";
     input: typeof UpdateRequestSchema;
     output: typeof UpdateResponseSchema;
+  },
+  /**
+   * Batch writes several items of one group at once or not at all: their changes
+   * get consecutive offsets and reach subscribers together.
+   *
+   * @generated from rpc iii.stream.v1.StreamService.Batch
+   */
+  batch: {
+    methodKind: "unary";
+    input: typeof BatchRequestSchema;
+    output: typeof BatchResponseSchema;
   },
   /**
    * Send delivers a transient event to the group's subscribers. Nothing is stored.

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 /**
  * The version in this package's package.json, read when asked rather than compiled in,
  * so that a build can never report a version other than the one installed. The file is
- * the nearest package.json above this module: dist/src/cli/ once built, src/cli/ under tsx.
+ * the nearest package.json above this module: dist/src/server/ once built, src/server/ under tsx.
  */
 export function packageVersion(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
