@@ -139,6 +139,22 @@ it("edits an item conditionally: a change by someone else first is reported, not
   await page.keyboard.press("Escape");
 });
 
+it("shows when an item written with a TTL expires", async () => {
+  const response = await fetch(`${server.url}/iii.stream.v1.StreamService/Set`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ stream_name: "chat", group_id: "room", item_id: "brief", data: { text: "gone within the hour" }, ttl_ms: 3_600_000 }),
+  });
+  expect(response.status).toBe(200);
+  const stored = await client.get("chat", "room", "brief");
+  expect(stored?.expiresAtMs).toBeGreaterThan(Date.now());
+  await page.locator('tr[data-id="brief"] button').click();
+  const local = new Date(stored!.expiresAtMs!);
+  await poll(() => page.locator(".item-panel [data-field=expires]").textContent()).toContain(`${String(local.getHours()).padStart(2, "0")}:${String(local.getMinutes()).padStart(2, "0")}:`);
+  await client.delete("chat", "room", "brief");
+  await page.keyboard.press("Escape");
+});
+
 it("sends an event from the page", async () => {
   await page.getByLabel("event type").fill("ping");
   await page.getByLabel("event data (JSON)").fill('{"from":"console"}');
