@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { registerWorker, type IIIClient } from "iii-sdk";
 import { afterAll, describe, expect, it } from "vitest";
-import { FileStore, RedisItemStore, type JsonObject, type JsonValue } from "../src/index.js";
+import { ConfigError } from "../src/cli/config.js";
+import { configToOptions } from "../src/cli/config-to-options.js";
+import { createStreamServer, FileStore, RedisItemStore, type JsonObject, type JsonValue } from "../src/index.js";
 import { ChangeType, type StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { json, value } from "./conformance/proto-values.js";
@@ -178,5 +180,14 @@ describe("expiring items", () => {
     });
     await expect(call("stream::set", { ...key, item_id: "kept", data: 3, ttl_ms: "soon" })).rejects.toMatchObject({ code: "deserialization_error" });
     expect(await call("stream::get", { ...key, item_id: "kept" })).toBe(1);
+  });
+
+  it("reads expiry_sweep_ms from the config file and refuses a negative interval", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "iii-stream-expiry-config-")), "config.yaml");
+    writeFileSync(path, "expiry_sweep_ms: 100\n");
+    expect(configToOptions({ config: path, adapter: "memory" }, {}).options).toMatchObject({ expirySweepMs: 100 });
+    writeFileSync(path, "expiry_sweep_ms: -1\n");
+    expect(() => configToOptions({ config: path, adapter: "memory" }, {})).toThrow(ConfigError);
+    expect(() => createStreamServer({ port: 0, expirySweepMs: -1 })).toThrow(/expirySweepMs/);
   });
 });

@@ -3,9 +3,13 @@ export { ErrorCode, StreamError } from "./errors.js";
 export type { ChangeType, LiveView, ViewChange, ViewEvent, ViewItem, ViewReset, ViewStatus, ViewUpdate } from "./live-view.js";
 export type { ReconnectOptions, StreamClientOptions, TransportName, WatchOptions } from "./options.js";
 export type {
+  BatchResult,
+  BatchWriteInput,
+  BatchWriteResult,
   Conditional,
   DeleteResult,
   PageOptions,
+  Retryable,
   SetResult,
   StoredItem,
   StreamClient,

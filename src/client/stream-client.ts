@@ -4,7 +4,7 @@
  */
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { StreamService, type Item, type UpdateOpSchema } from "../../gen/iii/stream/v1/stream_pb.js";
+import { StreamService, type BatchWriteSchema, type Item, type UpdateOpSchema } from "../../gen/iii/stream/v1/stream_pb.js";
 import { TriggerService } from "../../gen/iii/stream/v1/triggers_pb.js";
 import { functionInfo, triggerInfo, type FunctionInfo, type TriggerInfo } from "./registrations.js";
 import { ErrorCode, StreamError, toStreamError } from "./errors.js";
@@ -36,9 +36,45 @@ export type UpdateOperation =
   | { type: "append"; path?: string[]; value: JsonValue }
   | { type: "remove"; path?: string[] };
 
-export interface Conditional {
+export interface Conditional extends Retryable {
   /** The write happens only if the item is at this revision (0: it must not exist); else `failed_precondition`. */
   ifRevision?: number;
+}
+
+export interface Retryable {
+  /**
+   * Makes the call safe to retry (1 to 128 bytes, e.g. a UUID): the server answers a
+   * second call with the same id to the same group, within its idempotency window
+   * (10 minutes by default), with the first call's answer and writes nothing. Default none.
+   */
+  requestId?: string;
+}
+
+/** One write of `batch`: exactly one of `set`, `update`, `delete`. */
+export type BatchWriteInput = { itemId: string; ifRevision?: number } & (
+  | { set: JsonValue }
+  | { update: UpdateOperation[] }
+  | { delete: true }
+);
+
+/** What one write of a batch did, as `set`, `update` or `delete` would answer. */
+export interface BatchWriteResult {
+  /** Absent when there was no item. */
+  oldValue?: JsonValue;
+  /** Absent when the item does not exist after the write. */
+  newValue?: JsonValue;
+  /** For an update: the operations that were skipped. */
+  errors: Array<{ opIndex: number; code: string; message: string }>;
+  revision: number;
+  /** The write's change; for a write that changed nothing, the offset before it. */
+  offset: number;
+}
+
+export interface BatchResult {
+  /** One per write, in order. */
+  results: BatchWriteResult[];
+  firstOffset: number;
+  lastOffset: number;
 }
 
 export interface SetResult {
@@ -120,7 +156,7 @@ export class StreamClient {
 
   async set(stream: string, group: string, item: string, data: JsonValue, options: Conditional = {}): Promise<SetResult> {
     const response = await this.call(() =>
-      this.rpc().set({ streamName: stream, groupId: group, itemId: item, data: toValue(data), ifRevision: revisionOf(options) }),
+      this.rpc().set({ streamName: stream, groupId: group, itemId: item, data: toValue(data), ifRevision: revisionOf(options), requestId: options.requestId }),
     );
     return withOld(response.oldValue, { newValue: fromValue(response.newValue), revision: toNumber(response.revision), offset: toNumber(response.offset) });
   }
@@ -132,14 +168,14 @@ export class StreamClient {
   }
 
   async delete(stream: string, group: string, item: string, options: Conditional = {}): Promise<DeleteResult> {
-    const response = await this.call(() => this.rpc().delete({ streamName: stream, groupId: group, itemId: item, ifRevision: revisionOf(options) }));
+    const response = await this.call(() => this.rpc().delete({ streamName: stream, groupId: group, itemId: item, ifRevision: revisionOf(options), requestId: options.requestId }));
     return withOld(response.oldValue, { offset: toNumber(response.offset) });
   }
 
   async update(stream: string, group: string, item: string, ops: UpdateOperation[], options: Conditional = {}): Promise<UpdateResult> {
     const wireOps = ops.map(toUpdateOp);
     const response = await this.call(() =>
-      this.rpc().update({ streamName: stream, groupId: group, itemId: item, ops: wireOps, ifRevision: revisionOf(options) }),
+      this.rpc().update({ streamName: stream, groupId: group, itemId: item, ops: wireOps, ifRevision: revisionOf(options), requestId: options.requestId }),
     );
     const result: UpdateResult = {
       errors: response.errors.map(({ opIndex, code, message }) => ({ opIndex, code, message })),
@@ -152,8 +188,34 @@ export class StreamClient {
   }
 
   /** Sends a transient event to the group's watchers (and, with `itemId`, that item's). Nothing is stored. */
-  async send(stream: string, group: string, type: string, data: JsonValue, options: { itemId?: string } = {}): Promise<void> {
-    await this.call(() => this.rpc().send({ streamName: stream, groupId: group, type, data: toValue(data), itemId: options.itemId }));
+  async send(stream: string, group: string, type: string, data: JsonValue, options: { itemId?: string } & Retryable = {}): Promise<void> {
+    await this.call(() =>
+      this.rpc().send({ streamName: stream, groupId: group, type, data: toValue(data), itemId: options.itemId, requestId: options.requestId }),
+    );
+  }
+
+  /**
+   * Writes several items of one group at once or not at all (at most 1,000 writes): when
+   * any `ifRevision` does not match, nothing is written and the call fails with
+   * `failed_precondition` naming the first failing write.
+   */
+  async batch(stream: string, group: string, writes: BatchWriteInput[], options: Retryable = {}): Promise<BatchResult> {
+    const wireWrites = writes.map(toBatchWrite);
+    const response = await this.call(() => this.rpc().batch({ streamName: stream, groupId: group, writes: wireWrites, requestId: options.requestId }));
+    return {
+      results: response.results.map((entry) => {
+        const result: BatchWriteResult = {
+          errors: entry.errors.map(({ opIndex, code, message }) => ({ opIndex, code, message })),
+          revision: toNumber(entry.revision),
+          offset: toNumber(entry.offset),
+        };
+        if (entry.oldValue) result.oldValue = fromValue(entry.oldValue);
+        if (entry.newValue) result.newValue = fromValue(entry.newValue);
+        return result;
+      }),
+      firstOffset: toNumber(response.firstOffset),
+      lastOffset: toNumber(response.lastOffset),
+    };
   }
 
   /** A group's items, page by page, in insertion order. */
@@ -274,6 +336,14 @@ function revisionOf(options: Conditional): bigint | undefined {
     throw new StreamError(ErrorCode.InvalidArgument, `ifRevision must be a non-negative integer, got ${JSON.stringify(revision)}`);
   }
   return BigInt(revision);
+}
+
+function toBatchWrite(write: BatchWriteInput, index: number): MessageInitShape<typeof BatchWriteSchema> {
+  const ifRevision = revisionOf(write);
+  if ("set" in write) return { itemId: write.itemId, ifRevision, write: { case: "set", value: toValue(write.set) } };
+  if ("update" in write) return { itemId: write.itemId, ifRevision, write: { case: "update", value: { ops: write.update.map(toUpdateOp) } } };
+  if ("delete" in write && write.delete === true) return { itemId: write.itemId, ifRevision, write: { case: "delete", value: true } };
+  throw new StreamError(ErrorCode.InvalidArgument, `writes[${index}] must have one of set, update and delete: true`);
 }
 
 function withOld<R extends object>(old: Parameters<typeof optionalValue>[0], result: R): R & { oldValue?: JsonValue } {

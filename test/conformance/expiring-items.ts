@@ -1,6 +1,7 @@
+import { create } from "@bufbuild/protobuf";
 import { Code, type Client } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { ChangeType, type StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
+import { BatchWriteSchema, ChangeType, type StreamService } from "../../gen/iii/stream/v1/stream_pb.js";
 import { expectConnectError } from "./expect-error.js";
 import { json, op, value } from "./proto-values.js";
 import { SubscriptionReader } from "./subscription-reader.js";
@@ -109,6 +110,48 @@ export function expiringItemsTests(client: () => Client<typeof StreamService>, s
       await client().update({ ...key, ops: [op.increment(["n"], 1)] });
       expect((await client().get(key)).item!.expiresAtMs).toBe(0n);
       expect((await client().list({ streamName: s, groupId: "g" })).items.map((i) => i.expiresAtMs)).toEqual([0n]);
+    });
+
+    it("takes ttl_ms per write of a Batch: each written item expires on its own, with its own expired DELETE", async () => {
+      const s = streamName("ttl-batch");
+      const reader = new SubscriptionReader(client(), { streamName: s, groupId: "g" });
+      try {
+        await reader.expectNext("snapshot");
+        const response = await client().batch({
+          streamName: s,
+          groupId: "g",
+          writes: [
+            create(BatchWriteSchema, { itemId: "brief", ttlMs: 1n, write: { case: "set", value: value("b") } }),
+            create(BatchWriteSchema, { itemId: "kept", write: { case: "set", value: value("k") } }),
+            create(BatchWriteSchema, { itemId: "counted", ttlMs: 3_600_000n, write: { case: "update", value: { ops: [op.increment(["n"], 1)] } } }),
+          ],
+        });
+        expect([response.firstOffset, response.lastOffset]).toEqual([1n, 3n]);
+        expect((await client().get({ streamName: s, groupId: "g", itemId: "brief" })).item).toBeUndefined();
+        expect((await client().get({ streamName: s, groupId: "g", itemId: "kept" })).item!.expiresAtMs).toBe(0n);
+        expect((await client().get({ streamName: s, groupId: "g", itemId: "counted" })).item!.expiresAtMs > BigInt(Date.now())).toBe(true);
+        const changes = [await reader.expectNext("change"), await reader.expectNext("change"), await reader.expectNext("change"), await reader.expectNext("change")];
+        expect(changes.map((c) => [c.type, c.itemId, c.expired, c.offset])).toEqual([
+          [ChangeType.CREATE, "brief", false, 1n],
+          [ChangeType.CREATE, "kept", false, 2n],
+          [ChangeType.CREATE, "counted", false, 3n],
+          [ChangeType.DELETE, "brief", true, 4n],
+        ]);
+      } finally {
+        reader.close();
+      }
+    });
+
+    it("refuses a Batch with an absurd ttl_ms, or one on a delete, with INVALID_ARGUMENT and changes nothing", async () => {
+      const s = streamName("ttl-batch-bad");
+      await client().set({ streamName: s, groupId: "g", itemId: "i", data: value(1) });
+      const good = create(BatchWriteSchema, { itemId: "j", write: { case: "set", value: value(2) } });
+      const absurd = create(BatchWriteSchema, { itemId: "i", ttlMs: TEN_YEARS_MS + 1n, write: { case: "set", value: value(3) } });
+      await expectConnectError(client().batch({ streamName: s, groupId: "g", writes: [good, absurd] }), Code.InvalidArgument, /writes\[1\].*ttl_ms/);
+      const onDelete = create(BatchWriteSchema, { itemId: "i", ttlMs: 1000n, write: { case: "delete", value: true } });
+      await expectConnectError(client().batch({ streamName: s, groupId: "g", writes: [good, onDelete] }), Code.InvalidArgument, /writes\[1\].*ttl_ms/);
+      const listed = (await client().list({ streamName: s, groupId: "g" })).items;
+      expect(listed.map((item) => [item.itemId, json(item.data), item.revision])).toEqual([["i", 1, 1n]]);
     });
 
     it("refuses ttl_ms of 0 or over 10 years with INVALID_ARGUMENT and changes nothing", async () => {

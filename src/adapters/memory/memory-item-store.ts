@@ -23,7 +23,7 @@ import type {
 import { checkBatch, commitOne, DEFAULT_HISTORY_LIMIT, MAX_REQUESTS_PER_GROUP } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { HistoryBuffer } from "../history-buffer.js";
-import { ExpiryQueue, type ExpiryEntry } from "./expiry-queue.js";
+import { ExpiryQueue } from "./expiry-queue.js";
 import { InsertionOrder } from "./insertion-order.js";
 import { SortedNames } from "./sorted-names.js";
 
@@ -59,7 +59,10 @@ export class MemoryItemStore implements ItemStore {
   /** The streams with a non-empty group. */
   private readonly streamNames = new SortedNames();
   private readonly historyLimit: number;
-  private readonly expiries = new ExpiryQueue();
+  private readonly expiries = new ExpiryQueue((entry) => {
+    const item = this.group(entry.streamName, entry.groupId)?.items.get(entry.itemId);
+    return item !== undefined && item.createdOffset === entry.createdOffset && item.expiresAtMs === entry.expiresAtMs;
+  });
   private metrics: Metrics = NO_METRICS;
 
   constructor(options: ItemStoreOptions = {}) {
@@ -197,12 +200,8 @@ export class MemoryItemStore implements ItemStore {
   }
 
   async dueExpiries(nowMs: number, limit: number): Promise<DueExpiry[]> {
-    const isCurrent = (entry: ExpiryEntry) => {
-      const item = this.group(entry.streamName, entry.groupId)?.items.get(entry.itemId);
-      return item !== undefined && item.createdOffset === entry.createdOffset && item.expiresAtMs === entry.expiresAtMs;
-    };
     return this.expiries
-      .due(nowMs, limit, isCurrent)
+      .due(nowMs, limit)
       .map(({ streamName, groupId, itemId, expiresAtMs }) => ({ streamName, groupId, itemId, expiresAtMs }));
   }
 
