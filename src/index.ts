@@ -29,7 +29,7 @@ export type { ChangeType, GroupEvent, GroupMessage, GroupSnapshot, ItemChange, I
 
 // Functions and triggers.
 export type { FunctionHandler, FunctionInfo, FunctionKind } from "./functions/types.js";
-export type { FunctionRecord, TriggerConfig, TriggerRecord, TriggerType } from "./core/registrations.js";
+export type { FunctionRecord, TriggerConfig, TriggerDelivery, TriggerRecord, TriggerType } from "./core/registrations.js";
 export type { TriggerInput } from "./functions/trigger-registry.js";
 
 // Backends: where a server keeps its items, registrations and fleet bus, and the ports
@@ -53,4 +53,5 @@ export type {
   WriteBatch,
 } from "./core/item-store.js";
 export type { RegistrationStore } from "./core/registrations.js";
+export type { OutboxCounts, PendingCall, ScheduledCall, TriggerOutbox } from "./core/outbox.js";
 export type { FleetBus } from "./core/fleet-bus.js";

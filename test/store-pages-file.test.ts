@@ -50,12 +50,13 @@ describe("the file store's format", () => {
     await store.close();
 
     // What a store written by format 1 looks like: no non_empty_groups index, no
-    // requests table, no item expiry, history rows without oldUpdatedAtMs and createdOffset.
+    // requests or outbox table, no item expiry, history rows without oldUpdatedAtMs and createdOffset.
     withDatabase(dataDir, (db) => {
       db.exec("DROP INDEX non_empty_groups");
       db.exec("DROP TABLE requests");
       db.exec("DROP INDEX items_by_expiry");
       db.exec("ALTER TABLE items DROP COLUMN expires_at_ms");
+      db.exec("DROP TABLE outbox");
       for (const row of db.prepare("SELECT rowid, change FROM history").all() as Array<{ rowid: number; change: string }>) {
         const { oldUpdatedAtMs, createdOffset, ...older } = JSON.parse(row.change) as Record<string, unknown>;
         expect([typeof oldUpdatedAtMs === "number" || oldUpdatedAtMs === undefined, typeof createdOffset]).toStrictEqual([true, "number"]);
@@ -102,19 +103,20 @@ describe("the file store's format", () => {
       await reopened.close();
     }
     withDatabase(dataDir, (db) => {
-      expect(db.pragma("user_version", { simple: true })).toBe(4);
+      expect(db.pragma("user_version", { simple: true })).toBe(5);
       expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'non_empty_groups'").all()).toHaveLength(1);
       expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'requests'").all()).toHaveLength(1);
       expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'items_by_expiry'").all()).toHaveLength(1);
+      expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").all()).toHaveLength(1);
     });
   });
 
   it("refuses a store of a newer format and leaves it as it was", async () => {
-    const dataDir = join(root, "format-5");
+    const dataDir = join(root, "format-6");
     await FileStore.open({ dataDir }).close();
-    withDatabase(dataDir, (db) => db.pragma("user_version = 5"));
-    expect(() => FileStore.open({ dataDir })).toThrow(/format 5.*reads formats 1 to 4.*left untouched/);
-    withDatabase(dataDir, (db) => expect(db.pragma("user_version", { simple: true })).toBe(5));
+    withDatabase(dataDir, (db) => db.pragma("user_version = 6"));
+    expect(() => FileStore.open({ dataDir })).toThrow(/format 6.*reads formats 1 to 5.*left untouched/);
+    withDatabase(dataDir, (db) => expect(db.pragma("user_version", { simple: true })).toBe(6));
   });
 
   it("answers pages and listings with index searches, never a scan", async () => {

@@ -86,9 +86,18 @@ describe("stream triggers", () => {
       { ...base, id: null, event: { type: "event", event: { type: "typing", data: { who: "ann" } } }, offset: 3, revision: null },
       { ...base, id: "i", event: { type: "event", event: { type: "poke", data: null } }, offset: 3, revision: null },
     ];
-    await eventually(() => expect(calls("record").map(withoutTimestamp)).toEqual(expected));
+    // Every call also carries its delivery id (the trigger, stream, group and offset; an
+    // event, which has no offset of its own, a random suffix) and its attempt.
+    const withoutDelivery = (payload: JsonObject) => {
+      const { delivery_id: deliveryId, attempt, ...rest } = withoutTimestamp(payload);
+      const change = (rest.event as JsonObject).type !== "event";
+      expect(deliveryId).toMatch(change ? new RegExp(`/shapes/g/${String(rest.offset)}$`) : /\/shapes\/g\/3\/e[0-9a-f]{8}$/);
+      expect(attempt).toBe(1);
+      return rest;
+    };
+    await eventually(() => expect(calls("record").map(withoutDelivery)).toEqual(expected));
     // The same payload reaches a remote function as plain JSON.
-    await eventually(() => expect(remote.calls.map((c) => withoutTimestamp(c.payload as JsonObject))).toEqual(expected));
+    await eventually(() => expect(remote.calls.map((c) => withoutDelivery(c.payload as JsonObject))).toEqual(expected));
   });
 
   it("matches stream, group and item filters; an event without an item never matches an item filter", async () => {

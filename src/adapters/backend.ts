@@ -2,6 +2,7 @@ import type { FleetBus } from "../core/fleet-bus.js";
 import type { ItemStore } from "../core/item-store.js";
 import type { Log } from "../core/log.js";
 import type { RegistrationStore } from "../core/registrations.js";
+import type { TriggerOutbox } from "../core/outbox.js";
 import { openFileBackend } from "./file/file-backend.js";
 import { memoryBackend } from "./memory/memory-backend.js";
 import { connectRedisBackend } from "./redis/redis-backend.js";
@@ -21,21 +22,32 @@ export interface Backend {
   items: ItemStore;
   registrations?: RegistrationStore;
   fleet?: FleetBus;
+  /**
+   * The pending calls of `at_least_once` triggers, which `items.commit` records (without:
+   * such triggers are refused).
+   */
+  outbox?: TriggerOutbox;
 }
 
 /** What the command line and config file chose, reduced to one description. */
 export type AdapterChoice =
-  | { name: "memory"; historyLimit?: number }
-  | { name: "file"; dataDir: string; syncIntervalMs?: number; historyLimit?: number }
-  | { name: "redis"; url: string; keyPrefix?: string; historyLimit?: number };
+  | { name: "memory"; historyLimit?: number; maxOutbox?: number }
+  | { name: "file"; dataDir: string; syncIntervalMs?: number; historyLimit?: number; maxOutbox?: number }
+  | { name: "redis"; url: string; keyPrefix?: string; historyLimit?: number; maxOutbox?: number; outboxLeaseMs?: number };
 
 /** `log` gets what the store recovers from by itself (see ItemStoreOptions.log). */
 export async function createBackend(choice: AdapterChoice, log?: Log): Promise<Backend> {
   if (choice.name === "redis") {
-    return connectRedisBackend({ url: choice.url, keyPrefix: choice.keyPrefix, historyLimit: choice.historyLimit });
+    return connectRedisBackend({
+      url: choice.url,
+      keyPrefix: choice.keyPrefix,
+      historyLimit: choice.historyLimit,
+      maxOutbox: choice.maxOutbox,
+      outboxLeaseMs: choice.outboxLeaseMs,
+    });
   }
   if (choice.name === "file") {
-    return openFileBackend({ dataDir: choice.dataDir, syncIntervalMs: choice.syncIntervalMs, historyLimit: choice.historyLimit, log });
+    return openFileBackend({ dataDir: choice.dataDir, syncIntervalMs: choice.syncIntervalMs, historyLimit: choice.historyLimit, maxOutbox: choice.maxOutbox, log });
   }
-  return memoryBackend({ historyLimit: choice.historyLimit });
+  return memoryBackend({ historyLimit: choice.historyLimit, maxOutbox: choice.maxOutbox });
 }

@@ -90,7 +90,12 @@ export function configToOptions(flags: CommandLine, env: NodeJS.ProcessEnv): Sta
     { url: flags.redisUrl ?? env.III_STREAM_REDIS_URL, keyPrefix: flags.redisPrefix ?? env.III_STREAM_REDIS_PREFIX },
   );
   return {
-    backend: { ...choice, historyLimit: config.history_limit },
+    backend: {
+      ...choice,
+      historyLimit: config.history_limit,
+      maxOutbox: config.max_trigger_outbox,
+      ...(choice.name === "redis" && config.trigger_lease_ms !== undefined ? { outboxLeaseMs: config.trigger_lease_ms } : {}),
+    },
     options: {
       port: config.port,
       host: config.host,
@@ -209,6 +214,10 @@ function functionsOptionsFromConfig(config: FileConfig): Omit<FunctionsOptions, 
         groupId: t.config?.group_id,
         itemId: t.config?.item_id,
         conditionFunctionId: t.config?.condition_function_id,
+        delivery: t.config?.delivery,
+        maxAttempts: t.config?.max_attempts,
+        retryInitialMs: t.config?.retry_initial_ms,
+        retryMaxMs: t.config?.retry_max_ms,
       },
     })),
     functionTimeoutMs: config.function_timeout_ms,

@@ -66,6 +66,14 @@ const triggerSchema = z
         group_id: z.string().optional(),
         item_id: z.string().optional(),
         condition_function_id: z.string().optional(),
+        /** Default at_most_once (see TriggerDelivery). */
+        delivery: z.enum(["at_most_once", "at_least_once"]).optional(),
+        /** At least once: attempts before a dead letter (default 10). */
+        max_attempts: z.number().int().min(1).optional(),
+        /** At least once: first retry pause in ms, doubled per retry with jitter (default 1,000). */
+        retry_initial_ms: z.number().int().min(1).optional(),
+        /** At least once: longest retry pause in ms (default 60,000). */
+        retry_max_ms: z.number().int().min(1).optional(),
       })
       .optional(),
   })
@@ -95,6 +103,10 @@ export const configSchema = z.strictObject({
   heartbeat_ms: z.number().int().min(10).optional(),
   /** Changes kept per group for resuming subscribers. */
   history_limit: z.number().int().min(0).optional(),
+  /** Most undelivered calls kept per at-least-once trigger; past it writes are refused (default 100,000). */
+  max_trigger_outbox: z.number().int().min(1).optional(),
+  /** Redis: how long an instance delivers an at-least-once trigger without renewing its lease (default 10,000 ms). */
+  trigger_lease_ms: z.number().int().min(100).optional(),
   /** Messages one subscriber may fall behind before it is ended. */
   subscriber_queue_limit: z.number().int().min(1).optional(),
   /** Bytes one subscriber may fall behind (queued, and unsent in its transport) before it is ended. */

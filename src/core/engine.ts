@@ -16,6 +16,7 @@ import { GROUP_PAGE_SIZES, GROUPS_PER_STREAM, ITEM_PAGE_SIZES, resolvePageSize, 
 import { itemBytes } from "./encoded-size.js";
 import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
 import type { FlushScheduler } from "./flush-scheduler.js";
+import { outboxFullError } from "./outbox.js";
 import { NO_METRICS, type Metrics, type SubscriptionTransport, type WriteOp } from "./metrics.js";
 import { checkTtl, DEFAULT_EXPIRY_SWEEP_MS } from "./expiry.js";
 import { ExpirySweeper } from "./expiry-sweeper.js";
@@ -670,6 +671,8 @@ export class StreamEngine {
     for (let index = 0; index < items.length; index++) {
       const current = items[index];
       if (current?.expiresAtMs === undefined || !isExpired(current, now)) continue;
+      // An expiry fires at-least-once triggers like any delete: their calls are stored with it.
+      const outbox = this.hooks.durableTriggers({ streamName, groupId, itemId: current.itemId });
       const result = await this.store.commit({
         streamName,
         groupId,
@@ -679,6 +682,7 @@ export class StreamEngine {
         value: undefined,
         timestampMs: Date.now(),
         expired: true,
+        ...(outbox !== undefined ? { outbox } : {}),
       });
       if (!result.ok) return false;
       this.hooks.afterCommit(result.change);
@@ -781,6 +785,7 @@ export class StreamEngine {
           planned.push({ oldValue: current?.data, newValue: current?.data, revision, offsetBelow: writes.length - 1, errors });
           continue;
         }
+        const outbox = this.hooks.durableTriggers({ streamName, groupId, itemId: step.itemId });
         writes.push({
           itemId: step.itemId,
           expectedRevision: revision,
@@ -788,6 +793,7 @@ export class StreamEngine {
           value: decision.value,
           ...(decision.ops ? { ops: decision.ops } : {}),
           ...(step.ttlMs !== undefined && decision.value !== undefined ? { expiresAtMs: timestampMs + step.ttlMs } : {}),
+          ...(outbox !== undefined ? { outbox } : {}),
         });
         if (decision.value === undefined) {
           planned.push({ oldValue: current?.data, newValue: undefined, revision: 0, offsetBelow: writes.length - 1, errors });
@@ -818,6 +824,7 @@ export class StreamEngine {
         return planned.map((entry) => answer(entry, result.offset));
       }
       if (result.reason === "duplicate") return replay(result.request, request!);
+      if (result.reason === "outbox_full") throw outboxFullError(result.triggerId);
       const now = Date.now();
       deadline ??= now + COMMIT_RETRY_MS;
       if (now >= deadline) break;

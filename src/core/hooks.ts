@@ -23,6 +23,11 @@ import { errorFields, silentLog, type Log } from "./log.js";
 export interface EngineHooks {
   /** After a change is committed or an event sent. Must not block; an exception is reported, not passed on. */
   afterCommit?(message: GroupMessage): void;
+  /**
+   * Before a change of the item is committed: the ids of the triggers whose pending call
+   * the store records in the same step (see ItemWrite.outbox). Must be fast and pure.
+   */
+  durableTriggers?(target: SubscriptionTarget & { itemId: string }): readonly string[];
   /** Before a subscription reads its snapshot. Throw a StreamError to refuse it. */
   beforeJoin?(join: JoinInfo): Promise<void>;
   /** When a subscription accepted by `beforeJoin` ends. An exception is reported, not passed on. */
@@ -44,6 +49,7 @@ export class HookRunner {
   private readonly commits: Array<(message: GroupMessage) => void> = [];
   private readonly joins: Array<(join: JoinInfo) => Promise<void>> = [];
   private readonly leaves: Array<(join: JoinInfo) => void> = [];
+  private readonly durable: Array<(target: SubscriptionTarget & { itemId: string }) => readonly string[]> = [];
 
   constructor(
     hooks: readonly EngineHooks[] = [],
@@ -54,7 +60,19 @@ export class HookRunner {
       if (entry.afterCommit) this.commits.push(entry.afterCommit.bind(entry));
       if (entry.beforeJoin) this.joins.push(entry.beforeJoin.bind(entry));
       if (entry.afterLeave) this.leaves.push(entry.afterLeave.bind(entry));
+      if (entry.durableTriggers) this.durable.push(entry.durableTriggers.bind(entry));
     }
+  }
+
+  /** Every entry's durable triggers for a change of the item; undefined when there are none. */
+  durableTriggers(target: SubscriptionTarget & { itemId: string }): readonly string[] | undefined {
+    if (this.durable.length === 0) return undefined;
+    if (this.durable.length === 1) {
+      const ids = this.durable[0](target);
+      return ids.length === 0 ? undefined : ids;
+    }
+    const ids = this.durable.flatMap((hook) => hook(target));
+    return ids.length === 0 ? undefined : ids;
   }
 
   /** Whether any entry wants `afterLeave`: without one, subscriptions need no end callback. */

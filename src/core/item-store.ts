@@ -3,6 +3,7 @@ import type { JsonValue } from "./json.js";
 import type { GroupEvent, GroupMessage, GroupSnapshot, ItemChange, ItemPage, ItemPageRequest, NamePageRequest, StoredItem } from "./model.js";
 import type { Log } from "./log.js";
 import type { UpdateOp } from "./update-ops.js";
+import { outboxFullError } from "./outbox.js";
 
 /**
  * A conditional write of one item: it only happens when the item's revision still
@@ -30,6 +31,12 @@ export interface ItemWrite {
    * only for an update of an existing item. The store keeps them with the change.
    */
   ops?: readonly UpdateOp[];
+  /**
+   * The `at_least_once` triggers this change fires: the store records one pending call
+   * per id in its TriggerOutbox in the same atomic step as the change, or refuses the
+   * batch (`outbox_full`) when one of their outboxes would overflow. Default none.
+   */
+  outbox?: readonly string[];
   /**
    * When the written item expires (ms since the Unix epoch); undefined for an item
    * that never does. A write without it leaves the item without expiry.
@@ -121,7 +128,9 @@ export type BatchCommitResult =
   /** The write at `index` failed its check against `currentRevision`; nothing was written. */
   | { ok: false; reason: "precondition"; index: number; currentRevision: number }
   /** The group still remembers the batch's request id: nothing was written. */
-  | { ok: false; reason: "duplicate"; request: StoredRequest };
+  | { ok: false; reason: "duplicate"; request: StoredRequest }
+  /** The outbox of trigger `triggerId` cannot take the batch's calls (see TriggerOutbox.maxPending): nothing was written. */
+  | { ok: false; reason: "outbox_full"; triggerId: string };
 
 /**
  * Most request records a group keeps. When more arrive within the window, the oldest
@@ -164,6 +173,7 @@ export async function commitOne(store: Pick<ItemStore, "commitBatch">, write: It
   const result = await store.commitBatch({ streamName, groupId, timestampMs, writes: [rest] });
   if (result.ok) return { ok: true, change: result.changes[0] };
   if (result.reason === "precondition") return { ok: false, currentRevision: result.currentRevision };
+  if (result.reason === "outbox_full") throw outboxFullError(result.triggerId);
   throw new Error("a write without a request cannot be a duplicate");
 }
 
@@ -316,6 +326,12 @@ export interface ItemStoreOptions {
    * the same outage; the command line passes its log.
    */
   log?: Log;
+  /**
+   * Most undelivered calls of one `at_least_once` trigger the store keeps (see
+   * TriggerOutbox); past it, writes that would add one are refused with
+   * RESOURCE_EXHAUSTED. Default DEFAULT_MAX_OUTBOX (100,000).
+   */
+  maxOutbox?: number;
 }
 
 export const DEFAULT_HISTORY_LIMIT = 1000;

@@ -16,7 +16,29 @@ export interface TriggerConfig {
   itemId?: string;
   /** Called first with the same payload; only a `false` result skips the handler. */
   conditionFunctionId?: string;
+  /** `stream` triggers: how calls are delivered (see TriggerDelivery). Absent: at most once. */
+  delivery?: TriggerDelivery;
+  /** At least once: attempts before a call becomes a dead letter. Absent: DEFAULT_MAX_ATTEMPTS. */
+  maxAttempts?: number;
+  /** At least once: the first retry's pause, doubled per retry, with jitter. Absent: DEFAULT_RETRY_INITIAL_MS. */
+  retryInitialMs?: number;
+  /** At least once: the longest pause between attempts. Absent: DEFAULT_RETRY_MAX_MS. */
+  retryMaxMs?: number;
 }
+
+/**
+ * `at_most_once`: called from memory after the write, lost by a crash or a failing
+ * function (cheap). `at_least_once`: stored with the change in the same atomic step and
+ * retried until it succeeds or becomes a dead letter.
+ */
+export type TriggerDelivery = "at_most_once" | "at_least_once";
+
+/** Ten attempts: with the default pauses, about six minutes of retrying before a dead letter. */
+export const DEFAULT_MAX_ATTEMPTS = 10;
+/** One second: a function restarting or a brief network fault is over by the second try or so. */
+export const DEFAULT_RETRY_INITIAL_MS = 1_000;
+/** One minute: a function that is down for long is still tried often enough to notice its return. */
+export const DEFAULT_RETRY_MAX_MS = 60_000;
 
 export interface TriggerRecord {
   triggerId: string;

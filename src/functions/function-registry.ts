@@ -78,6 +78,11 @@ export class FunctionRegistry {
     return [...this.local].filter(([, entry]) => entry.kind === "worker" && entry.listed === false).map(([functionId]) => functionId).sort();
   }
 
+  /** Whether a function with the id can be called from here now (of any kind). */
+  has(functionId: string): boolean {
+    return this.find(functionId) !== undefined;
+  }
+
   /** Whether the id belongs to an in-process or worker function. */
   isLocal(functionId: string): boolean {
     return this.local.has(functionId);

@@ -4,7 +4,7 @@ import type { GroupMessage } from "../core/model.js";
 import type { JsonValue } from "../core/json.js";
 import { checkName, groupKey } from "../core/names.js";
 import type { EngineHooks } from "../core/hooks.js";
-import { ErrorCode, StreamError } from "../core/errors.js";
+import { ErrorCode, invalidArgument, StreamError } from "../core/errors.js";
 import { errorFields, silentLog, type Log } from "../core/log.js";
 import type { Tracer } from "../core/tracer.js";
 import type { HandshakeInfo } from "../access/handshake.js";
@@ -20,6 +20,10 @@ import { SubscriptionGate } from "./subscription-gate.js";
 import { TriggerDispatcher, type TriggerStats } from "./trigger-dispatcher.js";
 import { streamTriggerPayload } from "./trigger-payloads.js";
 import { checkTrigger, TriggerRegistry, type TriggerInput } from "./trigger-registry.js";
+import { DurableDelivery } from "./durable-delivery.js";
+import { deliveryIdOf, replayDeliveryId, type OutboxCounts, type PendingCall, type TriggerOutbox } from "../core/outbox.js";
+import type { ItemChange } from "../core/model.js";
+import { randomUUID } from "node:crypto";
 
 export interface FunctionsOptions {
   /** In-process functions by id; more can be added with `registerFunction`. */
@@ -68,10 +72,38 @@ export interface FunctionsRuntimeOptions extends FunctionsOptions {
   allowedHosts?: FunctionHosts;
   /** Where trigger calls are counted (see TriggerDispatcher). Default: nowhere. */
   metrics?: Metrics;
+  /**
+   * The backend's outbox of `at_least_once` triggers, which its item store fills on
+   * commit. Default none: such triggers are refused with FAILED_PRECONDITION.
+   */
+  outbox?: TriggerOutbox;
+  /**
+   * The retained changes of a group after an offset (ItemStore.changesSince), which
+   * ReplayTrigger re-delivers. Default none: replay is refused with FAILED_PRECONDITION.
+   */
+  changesSince?: (streamName: string, groupId: string, afterOffset: number) => Promise<ItemChange[] | undefined>;
+  /**
+   * How often an idle `at_least_once` trigger looks for calls added by other instances or
+   * for a lease to take over (see DurableDeliveryOptions.pollMs). Default 250 ms.
+   */
+  outboxPollMs?: number;
 }
 
 export interface TriggerInfo extends TriggerRecord {
   stats: TriggerStats;
+}
+
+/** A trigger with what waits in its outbox (always 0 and 0 for an at-most-once trigger). */
+export interface TriggerLoad extends TriggerInfo {
+  /** Calls stored and not yet delivered nor dead (at least once). */
+  lag: number;
+  deadLetters: number;
+}
+
+/** A page of dead letters. */
+export interface DeadLetterPage {
+  deadLetters: PendingCall[];
+  nextPageToken: string;
 }
 
 export const DEFAULT_FUNCTION_TIMEOUT_MS = 30_000;
@@ -87,6 +119,8 @@ export class FunctionsRuntime {
   private readonly functions = new FunctionRegistry();
   private readonly triggers = new TriggerRegistry();
   private readonly dispatcher: TriggerDispatcher;
+  /** Delivers the calls of `at_least_once` triggers from the outbox; absent without one. */
+  private readonly durable: DurableDelivery | undefined;
   private readonly gate: SubscriptionGate;
   /** What the engine calls: stream triggers on every change and event, join and leave around subscriptions. */
   readonly hooks: EngineHooks;
@@ -132,7 +166,22 @@ export class FunctionsRuntime {
       authTimeoutMs: checkTimeout("auth timeout", options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS),
       log: this.log,
     });
-    this.hooks = { afterCommit: (message) => this.fireStreamTriggers(message), ...this.gate.hooks };
+    const outbox = options.outbox;
+    this.durable =
+      outbox === undefined
+        ? undefined
+        : new DurableDelivery({
+            outbox,
+            run: (trigger, payload) => this.dispatcher.run(trigger, payload, undefined),
+            callable: (functionId) => this.functions.has(functionId),
+            log: this.log,
+            pollMs: options.outboxPollMs,
+          });
+    this.hooks = {
+      afterCommit: (message) => this.fireStreamTriggers(message),
+      durableTriggers: (target) => this.durableTriggerIds(target),
+      ...this.gate.hooks,
+    };
     for (const [functionId, handler] of Object.entries(options.handlers ?? {})) this.registerFunction(functionId, handler);
   }
 
@@ -142,7 +191,7 @@ export class FunctionsRuntime {
     const declared = (this.options.remote ?? []).map((record) => this.checkRemote(record));
     for (const record of declared) await this.store.saveFunction(record);
     for (const input of this.options.triggers ?? []) {
-      await this.store.saveTrigger(checkTrigger({ ...input, triggerId: input.triggerId ?? declaredTriggerId(input) }));
+      await this.store.saveTrigger(this.checkDurable(checkTrigger({ ...input, triggerId: input.triggerId ?? declaredTriggerId(input) })));
     }
     await this.fleet?.start();
     this.stopWatching = this.store.onChange(() => {
@@ -157,6 +206,7 @@ export class FunctionsRuntime {
    */
   async close(graceMs: number): Promise<void> {
     this.stopWatching?.();
+    await this.durable?.close();
     await this.dispatcher.idle(graceMs);
     this.dispatcher.close();
     this.functions.close();
@@ -186,7 +236,11 @@ export class FunctionsRuntime {
    * the writes it takes for as long as the worker and this instance are there.
    */
   registerWorkerTrigger(input: TriggerInput): () => void {
+    // A worker's trigger lives as long as its connection: it keeps at most once delivery.
     const record = checkTrigger(input);
+    if (record.config.delivery === "at_least_once") {
+      throw new StreamError(ErrorCode.InvalidArgument, "a worker's trigger is delivered at most once; register an at_least_once trigger with RegisterTrigger");
+    }
     this.triggers.addWorker(record);
     this.fleet?.workersChanged();
     return () => {
@@ -215,7 +269,7 @@ export class FunctionsRuntime {
 
   /** Adds a trigger, or replaces the one with the same id; resolves with its id. */
   async registerTrigger(input: TriggerInput): Promise<string> {
-    const record = checkTrigger(input);
+    const record = this.checkDurable(checkTrigger(input));
     await this.store.saveTrigger(record);
     await this.sync();
     return record.triggerId;
@@ -224,7 +278,85 @@ export class FunctionsRuntime {
   async unregisterTrigger(triggerId: string): Promise<boolean> {
     const found = await this.store.deleteTrigger(checkName("trigger_id", triggerId));
     await this.sync();
+    // Its pending calls and dead letters have nobody to go to any more.
+    if (found) await this.options.outbox?.forget(triggerId);
     return found;
+  }
+
+  /** Every trigger with its lag and dead letters, read from the outbox (see TriggerLoad). */
+  async listTriggerLoads(): Promise<TriggerLoad[]> {
+    const outbox = this.options.outbox;
+    return Promise.all(
+      this.listTriggers().map(async (trigger) => {
+        const counts: OutboxCounts =
+          outbox !== undefined && trigger.type === "stream" ? await outbox.counts(trigger.triggerId) : { pending: 0, dead: 0 };
+        return { ...trigger, lag: counts.pending + this.dispatcher.waiting(trigger.triggerId), deadLetters: counts.dead };
+      }),
+    );
+  }
+
+  /** A page of a trigger's dead letters, oldest first (page size 0 for 100, at most 1,000). */
+  async listDeadLetters(triggerId: string, pageSize: number, pageToken: string): Promise<DeadLetterPage> {
+    const trigger = this.streamTrigger(triggerId);
+    const size = pageSize === 0 ? 100 : pageSize;
+    if (!(Number.isSafeInteger(size) && size >= 1 && size <= 1000)) throw invalidArgument(`page_size must be between 0 and 1000, got ${pageSize}`);
+    const after = decodeDeadLetterToken(trigger.triggerId, pageToken);
+    const outbox = this.options.outbox;
+    if (outbox === undefined) return { deadLetters: [], nextPageToken: "" };
+    const page = await outbox.deadLetters(trigger.triggerId, after, size + 1);
+    const more = page.length > size;
+    if (more) page.length = size;
+    return { deadLetters: page, nextPageToken: more ? encodeDeadLetterToken(trigger.triggerId, page.at(-1)!.entryId) : "" };
+  }
+
+  /** Puts dead letters (all when `deliveryIds` is empty) back into the outbox; resolves with how many. */
+  async retryDeadLetters(triggerId: string, deliveryIds: readonly string[]): Promise<number> {
+    const trigger = this.streamTrigger(triggerId);
+    const outbox = this.options.outbox;
+    if (outbox === undefined) return 0;
+    const retried = await outbox.reviveDeadLetters(trigger.triggerId, deliveryIds);
+    this.durable?.wake(trigger.triggerId);
+    return retried;
+  }
+
+  /**
+   * Delivers again the retained changes of a group after `fromOffset` that match the
+   * trigger, in offset order, each with the delivery id of the change plus `/r<replay id>`.
+   * An at-least-once trigger gets them through its outbox (so with retries and dead
+   * letters), an at-most-once one from memory.
+   */
+  async replayTrigger(triggerId: string, groupId: string, fromOffset: number): Promise<number> {
+    const trigger = this.streamTrigger(triggerId);
+    const filter = trigger.config.groupId;
+    if (groupId === "" && filter === undefined) throw invalidArgument("group_id is required: the trigger matches every group");
+    const group = groupId === "" ? filter! : checkName("group_id", groupId);
+    if (filter !== undefined && filter !== group) {
+      throw invalidArgument(`trigger "${trigger.triggerId}" only matches group "${filter}", not "${group}"`);
+    }
+    if (!(Number.isSafeInteger(fromOffset) && fromOffset >= 0)) throw invalidArgument("from_offset must be a non-negative integer");
+    const changesSince = this.options.changesSince;
+    if (changesSince === undefined) throw new StreamError(ErrorCode.FailedPrecondition, "this server cannot read the history of groups");
+    const streamName = trigger.config.streamName!;
+    const changes = await changesSince(streamName, group, fromOffset);
+    if (changes === undefined) {
+      throw new StreamError(
+        ErrorCode.FailedPrecondition,
+        `the history of group "${group}" no longer holds every change after offset ${fromOffset} (or the offset is ahead of the group)`,
+      );
+    }
+    const matching = changes.filter((change) => trigger.config.itemId === undefined || trigger.config.itemId === change.itemId);
+    const replayId = randomUUID().slice(0, 8);
+    if (trigger.config.delivery === "at_least_once" && this.options.outbox !== undefined) {
+      const calls = matching.map((change) => ({ deliveryId: replayDeliveryId(trigger.triggerId, change, replayId), change }));
+      const scheduled = await this.options.outbox.schedule(trigger.triggerId, calls);
+      this.durable?.wake(trigger.triggerId);
+      return scheduled;
+    }
+    for (const change of matching) {
+      const payload = { ...streamTriggerPayload(change), delivery_id: replayDeliveryId(trigger.triggerId, change, replayId), attempt: 1 };
+      this.dispatcher.dispatch(trigger, groupKey(change.streamName, change.groupId, change.itemId), payload);
+    }
+    return matching.length;
   }
 
   /**
@@ -251,10 +383,50 @@ export class FunctionsRuntime {
   private fireStreamTriggers(message: GroupMessage): void {
     const triggers = this.triggers.matching("stream", message);
     if (triggers.length === 0) return;
-    const payload = streamTriggerPayload(message);
+    let payload: ReturnType<typeof streamTriggerPayload> | undefined;
     // Calls for one item (or for the item-less events of one group) keep their order.
     const orderKey = groupKey(message.streamName, message.groupId, message.itemId);
-    for (const trigger of triggers) this.dispatcher.dispatch(trigger, orderKey, payload);
+    for (const trigger of triggers) {
+      // A change's durable calls were stored with it: the outbox delivers them. Events
+      // are never stored, so they go out at most once to every trigger.
+      if (message.kind === "change" && this.durable !== undefined && trigger.config.delivery === "at_least_once") {
+        this.durable.wake(trigger.triggerId);
+        continue;
+      }
+      payload ??= streamTriggerPayload(message);
+      const deliveryId = message.kind === "change" ? deliveryIdOf(trigger.triggerId, message) : `${deliveryIdOf(trigger.triggerId, message)}/e${randomUUID().slice(0, 8)}`;
+      this.dispatcher.dispatch(trigger, orderKey, { ...payload, delivery_id: deliveryId, attempt: 1 });
+    }
+  }
+
+  /** The at-least-once triggers a change of the item fires (see EngineHooks.durableTriggers). */
+  private durableTriggerIds(target: { streamName: string; groupId: string; itemId: string }): readonly string[] {
+    if (this.durable === undefined) return NONE;
+    const triggers = this.triggers.matching("stream", target);
+    if (triggers.length === 0) return NONE;
+    const ids: string[] = [];
+    for (const trigger of triggers) if (trigger.config.delivery === "at_least_once") ids.push(trigger.triggerId);
+    return ids;
+  }
+
+  /** A registered `stream` trigger, or NOT_FOUND / INVALID_ARGUMENT. */
+  private streamTrigger(triggerId: string): TriggerRecord {
+    checkName("trigger_id", triggerId);
+    const trigger = this.triggers.list().find((candidate) => candidate.triggerId === triggerId);
+    if (!trigger) throw new StreamError(ErrorCode.NotFound, `no trigger has id "${triggerId}"`);
+    if (trigger.type !== "stream") throw invalidArgument(`trigger "${triggerId}" is a ${trigger.type} trigger; only stream triggers have an outbox and can be replayed`);
+    return trigger;
+  }
+
+  /** An at-least-once trigger needs a backend that stores its calls. */
+  private checkDurable(record: TriggerRecord): TriggerRecord {
+    if (record.config.delivery === "at_least_once" && this.options.outbox === undefined) {
+      throw new StreamError(
+        ErrorCode.FailedPrecondition,
+        "this server's backend keeps no outbox, so it cannot deliver at least once; use the memory, file or redis adapter",
+      );
+    }
+    return record;
   }
 
   /**
@@ -280,6 +452,8 @@ export class FunctionsRuntime {
     this.functions.replaceRemote(stored.functions.filter((record) => this.callable(record)));
     // Worker triggers are never stored: they stay as they are.
     this.triggers.replaceShared([...stored.triggers, ...(fleetTriggers ?? [])]);
+    this.durable?.setTriggers(stored.triggers.filter((trigger) => trigger.type === "stream" && trigger.config.delivery === "at_least_once"));
+    this.durable?.functionsChanged();
   }
 
   /** A URL checked, normalised and on an allowed host; the function id checked. */
@@ -307,6 +481,27 @@ export class FunctionsRuntime {
       return false;
     }
   }
+}
+
+const NONE: readonly string[] = [];
+
+/** A dead-letter page token: the trigger and the last entry listed, so a token of one trigger is refused for another. */
+function encodeDeadLetterToken(triggerId: string, entryId: string): string {
+  return Buffer.from(JSON.stringify(["dead", triggerId, entryId]), "utf8").toString("base64url");
+}
+
+function decodeDeadLetterToken(triggerId: string, token: string): string {
+  if (token === "") return "";
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    decoded = undefined;
+  }
+  if (!Array.isArray(decoded) || decoded.length !== 3 || decoded[0] !== "dead" || decoded[1] !== triggerId || typeof decoded[2] !== "string") {
+    throw invalidArgument("page_token is not one ListDeadLetters returned for this trigger");
+  }
+  return decoded[2];
 }
 
 /** The same declaration always gets the same id. */

@@ -160,6 +160,13 @@ export class TriggerDispatcher {
     return this.call(trigger, trigger.functionId, payload);
   }
 
+  /** Calls of the trigger waiting or running in memory (an at-most-once trigger's lag). */
+  waiting(triggerId: string): number {
+    let count = 0;
+    for (const queue of this.lanes.get(triggerId)?.queues.values() ?? []) count += queue.length;
+    return count;
+  }
+
   /** A copy of the trigger's counters. */
   statsOf(triggerId: string): TriggerStats {
     return { ...this.counters(triggerId) };

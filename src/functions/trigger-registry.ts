@@ -35,12 +35,48 @@ export function checkTrigger(input: TriggerInput): TriggerRecord {
   if (raw.itemId) config.itemId = checkName("config.item_id", raw.itemId);
   if (raw.conditionFunctionId) config.conditionFunctionId = checkName("config.condition_function_id", raw.conditionFunctionId);
   if (input.type === "stream" && !config.streamName) throw invalidArgument("a stream trigger needs config.stream_name");
+  checkDelivery(input.type, raw, config);
   return {
     triggerId: input.triggerId === undefined ? randomUUID() : checkName("trigger_id", input.triggerId),
     type: input.type,
     functionId: checkName("function_id", input.functionId),
     config,
   };
+}
+
+/** Longest pause a retry setting may ask for: one day. */
+const MAX_RETRY_MS = 86_400_000;
+
+/**
+ * The delivery settings, copied into `config` when set. Zero means the default, as in the
+ * proto, so it is dropped; the settings of at least once need that mode and a stream trigger.
+ */
+function checkDelivery(type: string, raw: TriggerConfig, config: TriggerConfig): void {
+  const delivery = raw.delivery;
+  if (delivery !== undefined && delivery !== "at_most_once" && delivery !== "at_least_once") {
+    throw invalidArgument(`config.delivery must be at_most_once or at_least_once; got "${String(delivery)}"`);
+  }
+  if (delivery === "at_least_once") {
+    if (type !== "stream") throw invalidArgument(`only stream triggers can be delivered at least once; this one is ${type}`);
+    config.delivery = delivery;
+  }
+  const settings = [
+    ["max_attempts", "maxAttempts", 1_000_000],
+    ["retry_initial_ms", "retryInitialMs", MAX_RETRY_MS],
+    ["retry_max_ms", "retryMaxMs", MAX_RETRY_MS],
+  ] as const;
+  for (const [field, key, max] of settings) {
+    const value = raw[key];
+    if (value === undefined || value === 0) continue;
+    if (!(Number.isSafeInteger(value) && value > 0 && value <= max)) {
+      throw invalidArgument(`config.${field} must be a whole number from 1 to ${max} (0 for the default); got ${value}`);
+    }
+    if (config.delivery !== "at_least_once") throw invalidArgument(`config.${field} applies to at_least_once triggers only`);
+    config[key] = value;
+  }
+  if (config.retryInitialMs !== undefined && config.retryMaxMs !== undefined && config.retryInitialMs > config.retryMaxMs) {
+    throw invalidArgument(`config.retry_initial_ms (${config.retryInitialMs}) must not exceed config.retry_max_ms (${config.retryMaxMs})`);
+  }
 }
 
 function isTriggerType(type: string): type is TriggerType {

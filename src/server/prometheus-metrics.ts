@@ -8,6 +8,8 @@ export interface MetricsSources {
   /** The store's connections and whether each is up (Redis); undefined for a store without any. */
   storeConnections(): Record<string, boolean> | undefined;
   webSocketConnections(): Record<string, number>;
+  /** Every trigger's lag and dead letters (see FunctionsRuntime.listTriggerLoads). */
+  triggerLoads?(): Promise<Array<{ triggerId: string; lag: number; deadLetters: number }>>;
   /** Open TCP connections of the service port (every protocol). Absent: not exported. */
   connections?(): number;
   /** The package version and the store's name, exported as `iii_stream_build_info`. Absent: not exported. */
@@ -128,6 +130,30 @@ export class PrometheusMetrics implements Metrics {
       registers,
     });
     this.writesByOp = this.streamLabels ? undefined : Object.fromEntries(OPS.map((op) => [op, this.writes.labels(op)])) as Record<WriteOp, Counter.Internal>;
+    // Read from the outbox at scrape time; labelled by trigger id, which operators choose
+    // and which are few (each one is a registration).
+    let loads: Promise<Array<{ triggerId: string; lag: number; deadLetters: number }>> | undefined;
+    const readLoads = () => (loads ??= (sources.triggerLoads?.() ?? Promise.resolve([])).finally(() => setImmediate(() => (loads = undefined))));
+    new Gauge({
+      name: "iii_stream_trigger_lag",
+      help: "Calls of a trigger waiting to be delivered: stored and undelivered (at least once), or queued in memory (at most once).",
+      labelNames: ["trigger"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const load of await readLoads()) this.set({ trigger: load.triggerId }, load.lag);
+      },
+    });
+    new Gauge({
+      name: "iii_stream_trigger_dead_letters",
+      help: "Calls of an at-least-once trigger kept as dead letters after their last attempt failed.",
+      labelNames: ["trigger"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const load of await readLoads()) this.set({ trigger: load.triggerId }, load.deadLetters);
+      },
+    });
     this.commitDuration = new Histogram({
       name: "iii_stream_commit_duration_seconds",
       help: "How long one store commit took (the file store's: one group-commit transaction, fsync included).",

@@ -79,6 +79,7 @@ export class StreamServer {
             storeReady: () => this.engine.isReady(),
             storeConnections: () => backend.items.connectionStatus?.(),
             webSocketConnections: () => this.webSockets.connectionCounts(),
+            triggerLoads: () => this.functions.listTriggerLoads(),
             connections: () => this.listener.stats().open,
             build: { version: packageVersion(), adapter: resolved.backend.items.name },
           },
@@ -90,6 +91,8 @@ export class StreamServer {
       ...resolved.functions,
       registrations: backend.registrations ?? new MemoryRegistrationStore(),
       fleet: backend.fleet,
+      outbox: backend.outbox,
+      changesSince: (streamName, groupId, afterOffset) => backend.items.changesSince(streamName, groupId, afterOffset),
       allowedHosts: resolved.allowedFunctionHosts,
       tracer: resolved.tracer,
     });

@@ -32,6 +32,8 @@ export interface KillCycleOptions {
   /** Extra server flags, e.g. a relaxed sync interval. */
   serverArgs?: string[];
   onCycle?: (cycle: number, acked: number) => void;
+  /** Told of every acknowledged write: its group, item and offset. */
+  onAck?: (groupId: string, itemId: string, offset: number) => void;
 }
 
 export interface KillCycleResult {
@@ -86,7 +88,9 @@ export async function runKillCycles(options: KillCycleOptions): Promise<KillCycl
       const onAck = () => {
         if (++ackedInCycle === options.writers) busy();
       };
-      const writers = Array.from({ length: options.writers }, (_, w) => runWriter(client, items.slice(w * per, (w + 1) * per), groups, onAck));
+      const writers = Array.from({ length: options.writers }, (_, w) =>
+        runWriter(client, items.slice(w * per, (w + 1) * per), groups, onAck, options.onAck),
+      );
       // A writer that throws ends the wait too: its error is reported below.
       await Promise.race([writersBusy, Promise.all(writers)]);
       const { min, max } = options.killAfterMs;
@@ -120,6 +124,7 @@ async function runWriter(
   own: TrackedItem[],
   groups: Map<string, TrackedGroup>,
   onAck: () => void,
+  report?: KillCycleOptions["onAck"],
 ): Promise<number> {
   let acked = 0;
   for (let n = 0; ; n++) {
@@ -157,6 +162,7 @@ async function runWriter(
     item.acked = expected;
     item.inFlight = undefined;
     recordOffset(groups.get(item.groupId)!, Number(reply.offset));
+    report?.(item.groupId, item.itemId, Number(reply.offset));
     acked++;
     onAck();
   }

@@ -1,5 +1,6 @@
 import { FileStore, type FileStoreOptions } from "./file-store.js";
 import type { RegistrationTable } from "./registration-table.js";
+import type { OutboxTable } from "./outbox-table.js";
 
 /**
  * A backend in one SQLite file: items, and remote functions and triggers in the same
@@ -7,7 +8,7 @@ import type { RegistrationTable } from "./registration-table.js";
  * engine does, on stop) closes the file, the table with it. No fleet: the file is locked
  * to one process.
  */
-export function openFileBackend(options: FileStoreOptions): { items: FileStore; registrations: RegistrationTable } {
+export function openFileBackend(options: FileStoreOptions): { items: FileStore; registrations: RegistrationTable; outbox: OutboxTable } {
   const items = FileStore.open(options);
-  return { items, registrations: items.registrations };
+  return { items, registrations: items.registrations, outbox: items.outbox };
 }

@@ -30,6 +30,8 @@ import { updateOpsFromJson, updateOpsToJson } from "../../core/update-ops-json.j
 import { fillCreatedOffsets, type StoredChange } from "./legacy-changes.js";
 import { openStore, probeWrite } from "./open-store.js";
 import { RegistrationTable } from "./registration-table.js";
+import { OutboxTable } from "./outbox-table.js";
+import { outboxAdditions } from "../../core/outbox.js";
 import { prepareStatements, type GroupRow, type ItemRow, type RequestRow, type Statements } from "./statements.js";
 import { WriteHealth } from "./write-health.js";
 
@@ -82,6 +84,8 @@ export class FileStore implements ItemStore {
   readonly file: string;
   /** Remote functions and triggers, kept in the same file so that they survive a restart too. */
   readonly registrations: RegistrationTable;
+  /** The pending calls of `at_least_once` triggers, recorded in the commit of their change. */
+  readonly outbox: OutboxTable;
   private readonly db: Database.Database;
   private readonly sql: Statements;
   private readonly historyLimit: number;
@@ -117,6 +121,7 @@ export class FileStore implements ItemStore {
       failed: (error) => this.storageError(error),
       succeeded: () => this.health.succeeded(),
     });
+    this.outbox = new OutboxTable(db, options.maxOutbox, (error) => this.storageError(error));
     this.historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     if (relaxed) {
       this.syncTimer = setInterval(() => this.syncIfNeeded(), options.syncIntervalMs);
@@ -279,6 +284,7 @@ export class FileStore implements ItemStore {
     }
     clearInterval(this.syncTimer);
     this.health.stop();
+    this.outbox.flush();
     this.closed = true;
     this.listeners.clear();
     // Closing checkpoints the WAL into the database file with fsyncs, in both modes.
@@ -311,6 +317,7 @@ export class FileStore implements ItemStore {
           else entry.stamped = this.stamp(entry.event);
         }
       })();
+      this.outbox.settled(true);
       this.unsynced = true;
       // One transaction, one fsync (unless relaxed): the batch is the unit of commit.
       this.metrics.committed(this.name, countWrites(batch), secondsSince(start));
@@ -318,6 +325,7 @@ export class FileStore implements ItemStore {
       // events alone commit nothing and prove nothing.
       if (batch.some((entry) => entry.kind === "batch" && entry.result?.ok)) this.health.succeeded();
     } catch (error) {
+      this.outbox.settled(false);
       const failure = this.storageError(error);
       for (const entry of batch) {
         if (entry.kind === "batch") {
@@ -364,9 +372,13 @@ export class FileStore implements ItemStore {
       return row && { revision: row.revision, createdOffset: row.position };
     });
     if (refused) return refused;
+    const calls = outboxAdditions(batch.writes);
+    const outboxFull = calls && this.outbox.full(calls);
+    if (outboxFull) return { ok: false, reason: "outbox_full", triggerId: outboxFull };
     group ??= this.createGroup(batch.streamName, batch.groupId);
     const state = { ...group };
     const changes = batch.writes.map((write) => this.applyWrite(batch, state, write));
+    if (calls) batch.writes.forEach((write, index) => write.outbox && this.outbox.record(write.outbox, changes[index]));
     if (state.item_count === group.item_count) this.sql.advanceGroup.run(state.last_offset, group.id);
     else this.sql.updateGroup.run(state.last_offset, state.item_count, group.id);
     if (request) this.remember(group.id, { ...request, offset: state.last_offset }, batch.timestampMs);

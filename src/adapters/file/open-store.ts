@@ -18,8 +18,8 @@ let probeData: Buffer | undefined;
 
 /** Marks the file as ours in the SQLite header ("iiSt"), so a foreign database is never taken over. */
 const APPLICATION_ID = 0x69695374;
-/** Format 2 added the `non_empty_groups` index, format 3 the `requests` table, format 4 item expiry (see MIGRATIONS). */
-const SCHEMA_VERSION = 4;
+/** Format 2 added the `non_empty_groups` index, format 3 the `requests` table, format 4 item expiry, format 5 the trigger `outbox` (see MIGRATIONS). */
+const SCHEMA_VERSION = 5;
 
 /**
  * `stream_groups` keeps one row per group ever written, on purpose: after the group empties,
@@ -53,6 +53,24 @@ const REQUESTS_TABLE = `
     PRIMARY KEY (group_ref, request_id)
   ) WITHOUT ROWID;
   CREATE INDEX requests_by_expiry ON requests (group_ref, expires_at_ms);
+`;
+
+/**
+ * The pending calls (and dead letters, `dead = 1`) of `at_least_once` triggers, recorded
+ * in the commit of their change (see outbox-table.ts). AUTOINCREMENT: an entry id is never
+ * reused, so reading on from the last id taken never skips a newer call.
+ */
+const OUTBOX_TABLE = `
+  CREATE TABLE outbox (
+    entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trigger_id TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    change TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    dead INTEGER NOT NULL
+  );
+  CREATE INDEX outbox_by_trigger ON outbox (trigger_id, dead, entry_id);
 `;
 
 /**
@@ -91,6 +109,7 @@ const SCHEMA = `
   ${NON_EMPTY_GROUPS_INDEX}
   ${REQUESTS_TABLE}
   ${ITEMS_BY_EXPIRY_INDEX}
+  ${OUTBOX_TABLE}
   CREATE TABLE registrations (
     kind TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -114,6 +133,7 @@ const MIGRATIONS: Record<number, string> = {
   3: REQUESTS_TABLE,
   // Items of older formats never expire: NULL is what the new column holds for them.
   4: `ALTER TABLE items ADD COLUMN expires_at_ms INTEGER; ${ITEMS_BY_EXPIRY_INDEX}`,
+  5: OUTBOX_TABLE,
 };
 
 /** The store cannot be opened; the message names the file and what to do. */

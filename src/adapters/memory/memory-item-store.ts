@@ -25,6 +25,8 @@ import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
 import { HistoryBuffer } from "../history-buffer.js";
 import { ExpiryQueue } from "./expiry-queue.js";
 import { InsertionOrder } from "./insertion-order.js";
+import { MemoryOutbox } from "./memory-outbox.js";
+import { outboxAdditions } from "../../core/outbox.js";
 import { SortedNames } from "./sorted-names.js";
 
 interface GroupState {
@@ -64,9 +66,12 @@ export class MemoryItemStore implements ItemStore {
     return item !== undefined && item.createdOffset === entry.createdOffset && item.expiresAtMs === entry.expiresAtMs;
   });
   private metrics: Metrics = NO_METRICS;
+  /** The pending calls of `at_least_once` triggers, recorded by `commitBatch`. */
+  readonly outbox: MemoryOutbox;
 
   constructor(options: ItemStoreOptions = {}) {
     this.historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    this.outbox = new MemoryOutbox(options.maxOutbox);
   }
 
   useMetrics(metrics: Metrics): void {
@@ -91,7 +96,11 @@ export class MemoryItemStore implements ItemStore {
     }
     const refused = checkBatch(batch.writes, (itemId) => group.items.get(itemId));
     if (refused) return refused;
+    const calls = outboxAdditions(batch.writes);
+    const outboxFull = calls && this.outbox.full(calls);
+    if (outboxFull) return { ok: false, reason: "outbox_full", triggerId: outboxFull };
     const changes = batch.writes.map((write) => this.apply(group, write, batch.timestampMs));
+    if (calls) batch.writes.forEach((write, index) => write.outbox && this.outbox.record(write.outbox, changes[index]));
     if (request) this.remember(group, { ...request, offset: group.offset }, batch.timestampMs);
     // Timed without the hand-over to watchers, which is delivery, not commit.
     this.metrics.committed(this.name, batch.writes.length, secondsSince(start));

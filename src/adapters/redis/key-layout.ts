@@ -39,6 +39,7 @@ export const DEFAULT_KEY_PREFIX = "iii-stream:";
  *   P{registrations}:...     functions, triggers and the fleet's worker functions
  *                            (see RegistrationKeys); one tag, so one script can touch them all
  *   P{instance:<id>}:calls   shard channel of one server instance (see redis-fleet-bus.ts)
+ *   P{outbox:<t>}:calls | :dead | :attempts | :lease   one at-least-once trigger (see OutboxKeys)
  *
  * Earlier versions kept the index as SETs under P{s}:groups and Pstreams (see
  * `legacyStreamGroups`); connecting moves them into the ZSETs once (index-migration.ts).
@@ -111,11 +112,33 @@ export class KeyLayout {
     };
   }
 
+  /**
+   * The outbox of one at-least-once trigger. Its own hash tag: one trigger's keys share a
+   * slot, and a trigger's calls are read from one stream whatever groups they come from.
+   */
+  outbox(triggerId: string): OutboxKeys {
+    // "outbox:" is not in the base64url alphabet, so no group or stream tag looks like it.
+    const base = `${this.prefix}{outbox:${encodeName(triggerId)}}:`;
+    return { calls: `${base}calls`, dead: `${base}dead`, attempts: `${base}attempts`, lease: `${base}lease` };
+  }
+
   /** The shard channel carrying calls to one instance and the replies to its own calls. */
   instanceChannel(instanceId: string): string {
     // ":" is not in the base64url alphabet, so no group tag looks like this one.
     return `${this.prefix}{instance:${instanceId}}:calls`;
   }
+}
+
+/** Where an at-least-once trigger's calls live (see redis-outbox.ts). */
+export interface OutboxKeys {
+  /** STREAM of pending calls (s, g, m = change message; d = delivery id when not the change's own), read by consumer group "deliver". */
+  calls: string;
+  /** STREAM of dead letters: s, g, m, d, a (attempts), e (last error). */
+  dead: string;
+  /** HASH delivery id -> "<attempts>\n<last error>" of the pending calls that failed. */
+  attempts: string;
+  /** STRING the instance delivering the trigger's calls now, expiring (see outbox-lease.lua). */
+  lease: string;
 }
 
 /** Where registrations live (see redis-registrations.ts and redis-fleet-bus.ts). */

@@ -1,6 +1,8 @@
 import { connectRedis, RedisItemStore, type RedisItemStoreOptions } from "./redis-item-store.js";
 import { RedisFleetBus } from "./redis-fleet-bus.js";
 import { RedisRegistrations } from "./redis-registrations.js";
+import { RedisOutbox } from "./redis-outbox.js";
+import type { Redis } from "ioredis";
 
 export interface RedisBackendOptions extends RedisItemStoreOptions {
   /**
@@ -10,6 +12,8 @@ export interface RedisBackendOptions extends RedisItemStoreOptions {
    * meanwhile), while a Redis hiccup of a few seconds does not make them flicker.
    */
   instanceTtlMs?: number;
+  /** How long an instance delivers an at-least-once trigger's calls without renewing its lease (see RedisOutboxOptions.leaseMs). Default 10,000 ms. */
+  outboxLeaseMs?: number;
 }
 
 export const DEFAULT_INSTANCE_TTL_MS = 15_000;
@@ -19,6 +23,8 @@ export interface RedisBackend {
   items: RedisItemStore;
   registrations: RedisRegistrations;
   fleet: RedisFleetBus;
+  /** Absent on Redis Cluster (see RedisOutbox). */
+  outbox?: RedisOutbox;
 }
 
 /**
@@ -32,9 +38,19 @@ export async function connectRedisBackend(options: RedisBackendOptions = {}): Pr
   const { connections, keys } = await connectRedis(options);
   const registrations = new RedisRegistrations(connections, keys);
   const fleet = new RedisFleetBus(connections, keys, options.instanceTtlMs ?? DEFAULT_INSTANCE_TTL_MS);
-  const items = new RedisItemStore(connections, keys, options.historyLimit, async () => {
-    await fleet.close();
-    await registrations.close();
-  });
-  return { items, registrations, fleet };
+  const outbox = connections.isCluster
+    ? undefined
+    : new RedisOutbox(connections.commands as Redis, keys, { leaseMs: options.outboxLeaseMs, maxPending: options.maxOutbox });
+  const items = new RedisItemStore(
+    connections,
+    keys,
+    options.historyLimit,
+    async () => {
+      await outbox?.close();
+      await fleet.close();
+      await registrations.close();
+    },
+    options.maxOutbox,
+  );
+  return { items, registrations, fleet, ...(outbox ? { outbox } : {}) };
 }

@@ -23,6 +23,7 @@ import type {
 } from "../../core/model.js";
 import { commitOne, DEFAULT_HISTORY_LIMIT, MAX_REQUESTS_PER_GROUP } from "../../core/item-store.js";
 import { NO_METRICS, secondsSince, type Metrics } from "../../core/metrics.js";
+import { DEFAULT_MAX_OUTBOX } from "../../core/outbox.js";
 import { openConnections, type RedisConnections } from "./connections.js";
 import { ExpiryIndex } from "./expiry-index.js";
 import { GroupChannels } from "./group-channels.js";
@@ -82,6 +83,8 @@ export class RedisItemStore implements ItemStore {
     private readonly keys: KeyLayout,
     private readonly historyLimit: number = DEFAULT_HISTORY_LIMIT,
     private readonly closeFirst: () => Promise<void> = async () => undefined,
+    /** Most calls one at-least-once trigger's outbox holds (see ItemStoreOptions.maxOutbox). */
+    private readonly maxOutbox: number = DEFAULT_MAX_OUTBOX,
   ) {
     this.commands = connections.commands;
     this.index = new GroupIndex(this.commands, keys);
@@ -96,7 +99,7 @@ export class RedisItemStore implements ItemStore {
    */
   static async connect(options: RedisItemStoreOptions = {}): Promise<RedisItemStore> {
     const { connections, keys } = await connectRedis(options);
-    return new RedisItemStore(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT);
+    return new RedisItemStore(connections, keys, options.historyLimit ?? DEFAULT_HISTORY_LIMIT, undefined, options.maxOutbox);
   }
 
   /** Whether the adapter talks to a Redis Cluster. */
@@ -130,7 +133,18 @@ export class RedisItemStore implements ItemStore {
       request?.fingerprint ?? "",
       request?.response ?? "",
       String(MAX_REQUESTS_PER_GROUP),
+      String(this.maxOutbox),
+      streamName,
+      groupId,
     ];
+    // One key per trigger the batch fires, numbered after the seven of the group.
+    const outboxes: string[] = [];
+    const scriptKeys = [keys.items, keys.order, keys.offset, keys.history, keys.requests, keys.requestExpiry, keys.expiry];
+    const keyNumber = (triggerId: string) => {
+      let index = outboxes.indexOf(triggerId);
+      if (index < 0) index = outboxes.push(triggerId) - 1;
+      return String(8 + index);
+    };
     const values: Array<string | undefined> = [];
     for (const write of writes) {
       const value = write.value === undefined ? undefined : JSON.stringify(write.value);
@@ -145,8 +159,10 @@ export class RedisItemStore implements ItemStore {
         write.ops ? JSON.stringify(updateOpsToJson(write.ops)) : "",
         value === undefined || write.expiresAtMs === undefined ? "" : String(write.expiresAtMs),
         write.expired ? "1" : "",
+        write.outbox ? write.outbox.map(keyNumber).join(" ") : "",
       );
     }
+    for (const triggerId of outboxes) scriptKeys.push(this.keys.outbox(triggerId).calls);
     // The earliest expiry the batch gives an item, which the group's entry in the
     // expiry index must not be later than: before and after the commit (see expiry-index.ts).
     let earliestExpiry: number | undefined;
@@ -159,13 +175,14 @@ export class RedisItemStore implements ItemStore {
       const start = performance.now();
       const reply = (await scripts.commit.run(
         this.commands,
-        [keys.items, keys.order, keys.offset, keys.history, keys.requests, keys.requestExpiry, keys.expiry],
+        scriptKeys,
         args,
-      )) as [2, string] | [0, number, string] | [1, string, ...string[]];
+      )) as [2, string] | [0, number, string] | [3, number] | [1, string, ...string[]];
       // One script, one round trip: a lost race is timed too, since it cost the same.
       this.metrics.committed(this.name, writes.length, secondsSince(start));
       if (reply[0] === 2) return { ok: false, reason: "duplicate", request: decodeStoredRequest(request!.requestId, reply[1]) };
       if (reply[0] === 0) return { ok: false, reason: "precondition", index: reply[1] - 1, currentRevision: Number(reply[2]) };
+      if (reply[0] === 3) return { ok: false, reason: "outbox_full", triggerId: outboxes[reply[1] - 8] };
 
       const transition = reply[1];
       // The writes are stored, so an index update failing after it must not report them as

@@ -17,12 +17,16 @@ export class LuaScript {
     readonly name: string,
     readonly source: string,
     readonly keyCount: number,
+    /** Whether more keys may follow the `keyCount` fixed ones (commit.lua's outboxes). */
+    readonly moreKeys = false,
   ) {
     this.sha = createHash("sha1").update(source).digest("hex");
   }
 
   async run(client: RedisClient, keys: string[], args: string[]): Promise<unknown> {
-    if (keys.length !== this.keyCount) throw new Error(`${this.name}.lua takes ${this.keyCount} keys, got ${keys.length}`);
+    if (keys.length !== this.keyCount && !(this.moreKeys && keys.length > this.keyCount)) {
+      throw new Error(`${this.name}.lua takes ${this.keyCount} keys, got ${keys.length}`);
+    }
     try {
       return await client.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (error) {
@@ -33,14 +37,15 @@ export class LuaScript {
 }
 
 /** Reads `lua/<name>.lua` next to this file, whatever the working directory. */
-function load(name: string, keyCount: number): LuaScript {
+function load(name: string, keyCount: number, moreKeys = false): LuaScript {
   const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
-  return new LuaScript(name, source, keyCount);
+  return new LuaScript(name, source, keyCount, moreKeys);
 }
 
 /** Every atomic multi-key step of the Redis adapter; each file's header documents KEYS and ARGV. */
 export const scripts = {
-  commit: load("commit", 7),
+  commit: load("commit", 7, true),
+  outboxLease: load("outbox-lease", 1),
   publishEvent: load("publish-event", 1),
   snapshotItem: load("snapshot-item", 4),
   readItems: load("read-items", 4),

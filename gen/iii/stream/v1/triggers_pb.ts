@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iii/stream/v1/triggers.proto.
  */
 export const file_iii_stream_v1_triggers: GenFile = /*@__PURE__*/
-  fileDesc("ChxpaWkvc3RyZWFtL3YxL3RyaWdnZXJzLnByb3RvEg1paWkuc3RyZWFtLnYxIlsKDEZ1bmN0aW9uSW5mbxITCgtmdW5jdGlvbl9pZBgBIAEoCRIpCgRraW5kGAIgASgOMhsuaWlpLnN0cmVhbS52MS5GdW5jdGlvbktpbmQSCwoDdXJsGAMgASgJIjsKF1JlZ2lzdGVyRnVuY3Rpb25SZXF1ZXN0EhMKC2Z1bmN0aW9uX2lkGAEgASgJEgsKA3VybBgCIAEoCSIaChhSZWdpc3RlckZ1bmN0aW9uUmVzcG9uc2UiMAoZVW5yZWdpc3RlckZ1bmN0aW9uUmVxdWVzdBITCgtmdW5jdGlvbl9pZBgBIAEoCSIrChpVbnJlZ2lzdGVyRnVuY3Rpb25SZXNwb25zZRINCgVmb3VuZBgBIAEoCCIWChRMaXN0RnVuY3Rpb25zUmVxdWVzdCJHChVMaXN0RnVuY3Rpb25zUmVzcG9uc2USLgoJZnVuY3Rpb25zGAEgAygLMhsuaWlpLnN0cmVhbS52MS5GdW5jdGlvbkluZm8iZgoNVHJpZ2dlckNvbmZpZxITCgtzdHJlYW1fbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIPCgdpdGVtX2lkGAMgASgJEh0KFWNvbmRpdGlvbl9mdW5jdGlvbl9pZBgEIAEoCSKaAQoHVHJpZ2dlchISCgp0cmlnZ2VyX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSEwoLZnVuY3Rpb25faWQYAyABKAkSLAoGY29uZmlnGAQgASgLMhwuaWlpLnN0cmVhbS52MS5UcmlnZ2VyQ29uZmlnEioKBXN0YXRzGAUgASgLMhsuaWlpLnN0cmVhbS52MS5UcmlnZ2VyU3RhdHMiYwoMVHJpZ2dlclN0YXRzEg0KBWNhbGxzGAEgASgEEhAKCGZhaWx1cmVzGAIgASgEEhAKCHRpbWVvdXRzGAMgASgEEg8KB3NraXBwZWQYBCABKAQSDwoHZHJvcHBlZBgFIAEoBCKRAQoWUmVnaXN0ZXJUcmlnZ2VyUmVxdWVzdBIXCgp0cmlnZ2VyX2lkGAEgASgJSACIAQESDAoEdHlwZRgCIAEoCRITCgtmdW5jdGlvbl9pZBgDIAEoCRIsCgZjb25maWcYBCABKAsyHC5paWkuc3RyZWFtLnYxLlRyaWdnZXJDb25maWdCDQoLX3RyaWdnZXJfaWQiLQoXUmVnaXN0ZXJUcmlnZ2VyUmVzcG9uc2USEgoKdHJpZ2dlcl9pZBgBIAEoCSIuChhVbnJlZ2lzdGVyVHJpZ2dlclJlcXVlc3QSEgoKdHJpZ2dlcl9pZBgBIAEoCSIqChlVbnJlZ2lzdGVyVHJpZ2dlclJlc3BvbnNlEg0KBWZvdW5kGAEgASgIIhUKE0xpc3RUcmlnZ2Vyc1JlcXVlc3QiQAoUTGlzdFRyaWdnZXJzUmVzcG9uc2USKAoIdHJpZ2dlcnMYASADKAsyFi5paWkuc3RyZWFtLnYxLlRyaWdnZXIiTQoNSW52b2tlUmVxdWVzdBITCgtmdW5jdGlvbl9pZBgBIAEoCRInCgdwYXlsb2FkGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIjgKDkludm9rZVJlc3BvbnNlEiYKBnJlc3VsdBgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSp/CgxGdW5jdGlvbktpbmQSHQoZRlVOQ1RJT05fS0lORF9VTlNQRUNJRklFRBAAEhwKGEZVTkNUSU9OX0tJTkRfSU5fUFJPQ0VTUxABEhgKFEZVTkNUSU9OX0tJTkRfUkVNT1RFEAISGAoURlVOQ1RJT05fS0lORF9XT1JLRVIQAzLfBAoOVHJpZ2dlclNlcnZpY2USYwoQUmVnaXN0ZXJGdW5jdGlvbhImLmlpaS5zdHJlYW0udjEuUmVnaXN0ZXJGdW5jdGlvblJlcXVlc3QaJy5paWkuc3RyZWFtLnYxLlJlZ2lzdGVyRnVuY3Rpb25SZXNwb25zZRJpChJVbnJlZ2lzdGVyRnVuY3Rpb24SKC5paWkuc3RyZWFtLnYxLlVucmVnaXN0ZXJGdW5jdGlvblJlcXVlc3QaKS5paWkuc3RyZWFtLnYxLlVucmVnaXN0ZXJGdW5jdGlvblJlc3BvbnNlEloKDUxpc3RGdW5jdGlvbnMSIy5paWkuc3RyZWFtLnYxLkxpc3RGdW5jdGlvbnNSZXF1ZXN0GiQuaWlpLnN0cmVhbS52MS5MaXN0RnVuY3Rpb25zUmVzcG9uc2USYAoPUmVnaXN0ZXJUcmlnZ2VyEiUuaWlpLnN0cmVhbS52MS5SZWdpc3RlclRyaWdnZXJSZXF1ZXN0GiYuaWlpLnN0cmVhbS52MS5SZWdpc3RlclRyaWdnZXJSZXNwb25zZRJmChFVbnJlZ2lzdGVyVHJpZ2dlchInLmlpaS5zdHJlYW0udjEuVW5yZWdpc3RlclRyaWdnZXJSZXF1ZXN0GiguaWlpLnN0cmVhbS52MS5VbnJlZ2lzdGVyVHJpZ2dlclJlc3BvbnNlElcKDExpc3RUcmlnZ2VycxIiLmlpaS5zdHJlYW0udjEuTGlzdFRyaWdnZXJzUmVxdWVzdBojLmlpaS5zdHJlYW0udjEuTGlzdFRyaWdnZXJzUmVzcG9uc2UyWAoPRnVuY3Rpb25TZXJ2aWNlEkUKBkludm9rZRIcLmlpaS5zdHJlYW0udjEuSW52b2tlUmVxdWVzdBodLmlpaS5zdHJlYW0udjEuSW52b2tlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct]);
+  fileDesc("ChxpaWkvc3RyZWFtL3YxL3RyaWdnZXJzLnByb3RvEg1paWkuc3RyZWFtLnYxIlsKDEZ1bmN0aW9uSW5mbxITCgtmdW5jdGlvbl9pZBgBIAEoCRIpCgRraW5kGAIgASgOMhsuaWlpLnN0cmVhbS52MS5GdW5jdGlvbktpbmQSCwoDdXJsGAMgASgJIjsKF1JlZ2lzdGVyRnVuY3Rpb25SZXF1ZXN0EhMKC2Z1bmN0aW9uX2lkGAEgASgJEgsKA3VybBgCIAEoCSIaChhSZWdpc3RlckZ1bmN0aW9uUmVzcG9uc2UiMAoZVW5yZWdpc3RlckZ1bmN0aW9uUmVxdWVzdBITCgtmdW5jdGlvbl9pZBgBIAEoCSIrChpVbnJlZ2lzdGVyRnVuY3Rpb25SZXNwb25zZRINCgVmb3VuZBgBIAEoCCIWChRMaXN0RnVuY3Rpb25zUmVxdWVzdCJHChVMaXN0RnVuY3Rpb25zUmVzcG9uc2USLgoJZnVuY3Rpb25zGAEgAygLMhsuaWlpLnN0cmVhbS52MS5GdW5jdGlvbkluZm8i3gEKDVRyaWdnZXJDb25maWcSEwoLc3RyZWFtX25hbWUYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSDwoHaXRlbV9pZBgDIAEoCRIdChVjb25kaXRpb25fZnVuY3Rpb25faWQYBCABKAkSMAoIZGVsaXZlcnkYBSABKA4yHi5paWkuc3RyZWFtLnYxLlRyaWdnZXJEZWxpdmVyeRIUCgxtYXhfYXR0ZW1wdHMYBiABKA0SGAoQcmV0cnlfaW5pdGlhbF9tcxgHIAEoDRIUCgxyZXRyeV9tYXhfbXMYCCABKA0ivQEKB1RyaWdnZXISEgoKdHJpZ2dlcl9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEhMKC2Z1bmN0aW9uX2lkGAMgASgJEiwKBmNvbmZpZxgEIAEoCzIcLmlpaS5zdHJlYW0udjEuVHJpZ2dlckNvbmZpZxIqCgVzdGF0cxgFIAEoCzIbLmlpaS5zdHJlYW0udjEuVHJpZ2dlclN0YXRzEgsKA2xhZxgGIAEoBBIUCgxkZWFkX2xldHRlcnMYByABKAQiYwoMVHJpZ2dlclN0YXRzEg0KBWNhbGxzGAEgASgEEhAKCGZhaWx1cmVzGAIgASgEEhAKCHRpbWVvdXRzGAMgASgEEg8KB3NraXBwZWQYBCABKAQSDwoHZHJvcHBlZBgFIAEoBCKRAQoWUmVnaXN0ZXJUcmlnZ2VyUmVxdWVzdBIXCgp0cmlnZ2VyX2lkGAEgASgJSACIAQESDAoEdHlwZRgCIAEoCRITCgtmdW5jdGlvbl9pZBgDIAEoCRIsCgZjb25maWcYBCABKAsyHC5paWkuc3RyZWFtLnYxLlRyaWdnZXJDb25maWdCDQoLX3RyaWdnZXJfaWQiLQoXUmVnaXN0ZXJUcmlnZ2VyUmVzcG9uc2USEgoKdHJpZ2dlcl9pZBgBIAEoCSIuChhVbnJlZ2lzdGVyVHJpZ2dlclJlcXVlc3QSEgoKdHJpZ2dlcl9pZBgBIAEoCSIqChlVbnJlZ2lzdGVyVHJpZ2dlclJlc3BvbnNlEg0KBWZvdW5kGAEgASgIIhUKE0xpc3RUcmlnZ2Vyc1JlcXVlc3QiQAoUTGlzdFRyaWdnZXJzUmVzcG9uc2USKAoIdHJpZ2dlcnMYASADKAsyFi5paWkuc3RyZWFtLnYxLlRyaWdnZXIiUwoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBISCgp0cmlnZ2VyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImMKF0xpc3REZWFkTGV0dGVyc1Jlc3BvbnNlEi8KDGRlYWRfbGV0dGVycxgBIAMoCzIZLmlpaS5zdHJlYW0udjEuRGVhZExldHRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkizAEKCkRlYWRMZXR0ZXISEwoLZGVsaXZlcnlfaWQYASABKAkSEgoKdHJpZ2dlcl9pZBgCIAEoCRITCgtzdHJlYW1fbmFtZRgDIAEoCRIQCghncm91cF9pZBgEIAEoCRIPCgdpdGVtX2lkGAUgASgJEg4KBm9mZnNldBgGIAEoBBIQCghhdHRlbXB0cxgHIAEoDRISCgpsYXN0X2Vycm9yGAggASgJEicKB3BheWxvYWQYCSABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUiQwoXUmV0cnlEZWFkTGV0dGVyc1JlcXVlc3QSEgoKdHJpZ2dlcl9pZBgBIAEoCRIUCgxkZWxpdmVyeV9pZHMYAiADKAkiKwoYUmV0cnlEZWFkTGV0dGVyc1Jlc3BvbnNlEg8KB3JldHJpZWQYASABKA0iUQoUUmVwbGF5VHJpZ2dlclJlcXVlc3QSEgoKdHJpZ2dlcl9pZBgBIAEoCRIQCghncm91cF9pZBgCIAEoCRITCgtmcm9tX29mZnNldBgDIAEoBCIqChVSZXBsYXlUcmlnZ2VyUmVzcG9uc2USEQoJc2NoZWR1bGVkGAEgASgNIk0KDUludm9rZVJlcXVlc3QSEwoLZnVuY3Rpb25faWQYASABKAkSJwoHcGF5bG9hZBgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSI4Cg5JbnZva2VSZXNwb25zZRImCgZyZXN1bHQYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUqfwoMRnVuY3Rpb25LaW5kEh0KGUZVTkNUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIcChhGVU5DVElPTl9LSU5EX0lOX1BST0NFU1MQARIYChRGVU5DVElPTl9LSU5EX1JFTU9URRACEhgKFEZVTkNUSU9OX0tJTkRfV09SS0VSEAMqegoPVHJpZ2dlckRlbGl2ZXJ5EiAKHFRSSUdHRVJfREVMSVZFUllfVU5TUEVDSUZJRUQQABIhCh1UUklHR0VSX0RFTElWRVJZX0FUX01PU1RfT05DRRABEiIKHlRSSUdHRVJfREVMSVZFUllfQVRfTEVBU1RfT05DRRACMoIHCg5UcmlnZ2VyU2VydmljZRJjChBSZWdpc3RlckZ1bmN0aW9uEiYuaWlpLnN0cmVhbS52MS5SZWdpc3RlckZ1bmN0aW9uUmVxdWVzdBonLmlpaS5zdHJlYW0udjEuUmVnaXN0ZXJGdW5jdGlvblJlc3BvbnNlEmkKElVucmVnaXN0ZXJGdW5jdGlvbhIoLmlpaS5zdHJlYW0udjEuVW5yZWdpc3RlckZ1bmN0aW9uUmVxdWVzdBopLmlpaS5zdHJlYW0udjEuVW5yZWdpc3RlckZ1bmN0aW9uUmVzcG9uc2USWgoNTGlzdEZ1bmN0aW9ucxIjLmlpaS5zdHJlYW0udjEuTGlzdEZ1bmN0aW9uc1JlcXVlc3QaJC5paWkuc3RyZWFtLnYxLkxpc3RGdW5jdGlvbnNSZXNwb25zZRJgCg9SZWdpc3RlclRyaWdnZXISJS5paWkuc3RyZWFtLnYxLlJlZ2lzdGVyVHJpZ2dlclJlcXVlc3QaJi5paWkuc3RyZWFtLnYxLlJlZ2lzdGVyVHJpZ2dlclJlc3BvbnNlEmYKEVVucmVnaXN0ZXJUcmlnZ2VyEicuaWlpLnN0cmVhbS52MS5VbnJlZ2lzdGVyVHJpZ2dlclJlcXVlc3QaKC5paWkuc3RyZWFtLnYxLlVucmVnaXN0ZXJUcmlnZ2VyUmVzcG9uc2USVwoMTGlzdFRyaWdnZXJzEiIuaWlpLnN0cmVhbS52MS5MaXN0VHJpZ2dlcnNSZXF1ZXN0GiMuaWlpLnN0cmVhbS52MS5MaXN0VHJpZ2dlcnNSZXNwb25zZRJgCg9MaXN0RGVhZExldHRlcnMSJS5paWkuc3RyZWFtLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaJi5paWkuc3RyZWFtLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlEmMKEFJldHJ5RGVhZExldHRlcnMSJi5paWkuc3RyZWFtLnYxLlJldHJ5RGVhZExldHRlcnNSZXF1ZXN0GicuaWlpLnN0cmVhbS52MS5SZXRyeURlYWRMZXR0ZXJzUmVzcG9uc2USWgoNUmVwbGF5VHJpZ2dlchIjLmlpaS5zdHJlYW0udjEuUmVwbGF5VHJpZ2dlclJlcXVlc3QaJC5paWkuc3RyZWFtLnYxLlJlcGxheVRyaWdnZXJSZXNwb25zZTJYCg9GdW5jdGlvblNlcnZpY2USRQoGSW52b2tlEhwuaWlpLnN0cmVhbS52MS5JbnZva2VSZXF1ZXN0Gh0uaWlpLnN0cmVhbS52MS5JbnZva2VSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct]);
 
 /**
  * @generated from message iii.stream.v1.FunctionInfo
@@ -178,6 +178,35 @@ export type TriggerConfig = Message<"iii.stream.v1.TriggerConfig"> & {
    * @generated from field: string condition_function_id = 4;
    */
   conditionFunctionId: string;
+
+  /**
+   * `stream` triggers only; unspecified is at most once.
+   *
+   * @generated from field: iii.stream.v1.TriggerDelivery delivery = 5;
+   */
+  delivery: TriggerDelivery;
+
+  /**
+   * At least once: attempts before a call becomes a dead letter; 0 means 10.
+   *
+   * @generated from field: uint32 max_attempts = 6;
+   */
+  maxAttempts: number;
+
+  /**
+   * At least once: the pause before the first retry, doubled for each further one, with
+   * jitter (each pause is between half and all of that); 0 means 1,000 ms.
+   *
+   * @generated from field: uint32 retry_initial_ms = 7;
+   */
+  retryInitialMs: number;
+
+  /**
+   * At least once: the longest pause between two attempts; 0 means 60,000 ms.
+   *
+   * @generated from field: uint32 retry_max_ms = 8;
+   */
+  retryMaxMs: number;
 };
 
 /**
@@ -219,6 +248,21 @@ export type Trigger = Message<"iii.stream.v1.Trigger"> & {
    * @generated from field: iii.stream.v1.TriggerStats stats = 5;
    */
   stats?: TriggerStats | undefined;
+
+  /**
+   * At least once: calls stored and not yet delivered (nor dead-lettered), over the
+   * whole fleet. At most once: calls waiting in this instance's memory.
+   *
+   * @generated from field: uint64 lag = 6;
+   */
+  lag: bigint;
+
+  /**
+   * At least once: calls kept as dead letters. Always 0 at most once.
+   *
+   * @generated from field: uint64 dead_letters = 7;
+   */
+  deadLetters: bigint;
 };
 
 /**
@@ -395,6 +439,209 @@ export const ListTriggersResponseSchema: GenMessage<ListTriggersResponse> = /*@_
   messageDesc(file_iii_stream_v1_triggers, 15);
 
 /**
+ * @generated from message iii.stream.v1.ListDeadLettersRequest
+ */
+export type ListDeadLettersRequest = Message<"iii.stream.v1.ListDeadLettersRequest"> & {
+  /**
+   * @generated from field: string trigger_id = 1;
+   */
+  triggerId: string;
+
+  /**
+   * 0 for the default (100); at most 1,000.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message iii.stream.v1.ListDeadLettersRequest.
+ * Use `create(ListDeadLettersRequestSchema)` to create a new message.
+ */
+export const ListDeadLettersRequestSchema: GenMessage<ListDeadLettersRequest> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_triggers, 16);
+
+/**
+ * @generated from message iii.stream.v1.ListDeadLettersResponse
+ */
+export type ListDeadLettersResponse = Message<"iii.stream.v1.ListDeadLettersResponse"> & {
+  /**
+   * @generated from field: repeated iii.stream.v1.DeadLetter dead_letters = 1;
+   */
+  deadLetters: DeadLetter[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message iii.stream.v1.ListDeadLettersResponse.
+ * Use `create(ListDeadLettersResponseSchema)` to create a new message.
+ */
+export const ListDeadLettersResponseSchema: GenMessage<ListDeadLettersResponse> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_triggers, 17);
+
+/**
+ * A call of an `at_least_once` trigger that failed `max_attempts` times.
+ *
+ * @generated from message iii.stream.v1.DeadLetter
+ */
+export type DeadLetter = Message<"iii.stream.v1.DeadLetter"> & {
+  /**
+   * @generated from field: string delivery_id = 1;
+   */
+  deliveryId: string;
+
+  /**
+   * @generated from field: string trigger_id = 2;
+   */
+  triggerId: string;
+
+  /**
+   * @generated from field: string stream_name = 3;
+   */
+  streamName: string;
+
+  /**
+   * @generated from field: string group_id = 4;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: string item_id = 5;
+   */
+  itemId: string;
+
+  /**
+   * @generated from field: uint64 offset = 6;
+   */
+  offset: bigint;
+
+  /**
+   * @generated from field: uint32 attempts = 7;
+   */
+  attempts: number;
+
+  /**
+   * @generated from field: string last_error = 8;
+   */
+  lastError: string;
+
+  /**
+   * The payload the function was called with (without `attempt`).
+   *
+   * @generated from field: google.protobuf.Value payload = 9;
+   */
+  payload?: Value | undefined;
+};
+
+/**
+ * Describes the message iii.stream.v1.DeadLetter.
+ * Use `create(DeadLetterSchema)` to create a new message.
+ */
+export const DeadLetterSchema: GenMessage<DeadLetter> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_triggers, 18);
+
+/**
+ * @generated from message iii.stream.v1.RetryDeadLettersRequest
+ */
+export type RetryDeadLettersRequest = Message<"iii.stream.v1.RetryDeadLettersRequest"> & {
+  /**
+   * @generated from field: string trigger_id = 1;
+   */
+  triggerId: string;
+
+  /**
+   * Empty: every dead letter of the trigger.
+   *
+   * @generated from field: repeated string delivery_ids = 2;
+   */
+  deliveryIds: string[];
+};
+
+/**
+ * Describes the message iii.stream.v1.RetryDeadLettersRequest.
+ * Use `create(RetryDeadLettersRequestSchema)` to create a new message.
+ */
+export const RetryDeadLettersRequestSchema: GenMessage<RetryDeadLettersRequest> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_triggers, 19);
+
+/**
+ * @generated from message iii.stream.v1.RetryDeadLettersResponse
+ */
+export type RetryDeadLettersResponse = Message<"iii.stream.v1.RetryDeadLettersResponse"> & {
+  /**
+   * @generated from field: uint32 retried = 1;
+   */
+  retried: number;
+};
+
+/**
+ * Describes the message iii.stream.v1.RetryDeadLettersResponse.
+ * Use `create(RetryDeadLettersResponseSchema)` to create a new message.
+ */
+export const RetryDeadLettersResponseSchema: GenMessage<RetryDeadLettersResponse> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_triggers, 20);
+
+/**
+ * @generated from message iii.stream.v1.ReplayTriggerRequest
+ */
+export type ReplayTriggerRequest = Message<"iii.stream.v1.ReplayTriggerRequest"> & {
+  /**
+   * @generated from field: string trigger_id = 1;
+   */
+  triggerId: string;
+
+  /**
+   * Required when the trigger has no group filter; otherwise empty or equal to it.
+   *
+   * @generated from field: string group_id = 2;
+   */
+  groupId: string;
+
+  /**
+   * Changes with a greater offset are replayed.
+   *
+   * @generated from field: uint64 from_offset = 3;
+   */
+  fromOffset: bigint;
+};
+
+/**
+ * Describes the message iii.stream.v1.ReplayTriggerRequest.
+ * Use `create(ReplayTriggerRequestSchema)` to create a new message.
+ */
+export const ReplayTriggerRequestSchema: GenMessage<ReplayTriggerRequest> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_triggers, 21);
+
+/**
+ * @generated from message iii.stream.v1.ReplayTriggerResponse
+ */
+export type ReplayTriggerResponse = Message<"iii.stream.v1.ReplayTriggerResponse"> & {
+  /**
+   * @generated from field: uint32 scheduled = 1;
+   */
+  scheduled: number;
+};
+
+/**
+ * Describes the message iii.stream.v1.ReplayTriggerResponse.
+ * Use `create(ReplayTriggerResponseSchema)` to create a new message.
+ */
+export const ReplayTriggerResponseSchema: GenMessage<ReplayTriggerResponse> = /*@__PURE__*/
+  messageDesc(file_iii_stream_v1_triggers, 22);
+
+/**
  * @generated from message iii.stream.v1.InvokeRequest
  */
 export type InvokeRequest = Message<"iii.stream.v1.InvokeRequest"> & {
@@ -414,7 +661,7 @@ export type InvokeRequest = Message<"iii.stream.v1.InvokeRequest"> & {
  * Use `create(InvokeRequestSchema)` to create a new message.
  */
 export const InvokeRequestSchema: GenMessage<InvokeRequest> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_triggers, 16);
+  messageDesc(file_iii_stream_v1_triggers, 23);
 
 /**
  * @generated from message iii.stream.v1.InvokeResponse
@@ -433,7 +680,7 @@ export type InvokeResponse = Message<"iii.stream.v1.InvokeResponse"> & {
  * Use `create(InvokeResponseSchema)` to create a new message.
  */
 export const InvokeResponseSchema: GenMessage<InvokeResponse> = /*@__PURE__*/
-  messageDesc(file_iii_stream_v1_triggers, 17);
+  messageDesc(file_iii_stream_v1_triggers, 24);
 
 /**
  * Where a function runs.
@@ -473,6 +720,42 @@ export enum FunctionKind {
  */
 export const FunctionKindSchema: GenEnum<FunctionKind> = /*@__PURE__*/
   enumDesc(file_iii_stream_v1_triggers, 0);
+
+/**
+ * How the calls of a `stream` trigger are delivered.
+ *
+ * @generated from enum iii.stream.v1.TriggerDelivery
+ */
+export enum TriggerDelivery {
+  /**
+   * At most once, as TRIGGER_DELIVERY_AT_MOST_ONCE.
+   *
+   * @generated from enum value: TRIGGER_DELIVERY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Called from memory after the write: a crash, a full queue or a failing function
+   * loses the call. Cheapest; for caches and hints.
+   *
+   * @generated from enum value: TRIGGER_DELIVERY_AT_MOST_ONCE = 1;
+   */
+  AT_MOST_ONCE = 1,
+
+  /**
+   * The call is stored with the change, in the same atomic step, and made until the
+   * function succeeds or `max_attempts` is reached (then it is kept as a dead letter).
+   *
+   * @generated from enum value: TRIGGER_DELIVERY_AT_LEAST_ONCE = 2;
+   */
+  AT_LEAST_ONCE = 2,
+}
+
+/**
+ * Describes the enum iii.stream.v1.TriggerDelivery.
+ */
+export const TriggerDeliverySchema: GenEnum<TriggerDelivery> = /*@__PURE__*/
+  enumDesc(file_iii_stream_v1_triggers, 1);
 
 /**
  * TriggerService registers the functions the service may call and the triggers that
@@ -547,6 +830,38 @@ export const TriggerService: GenService<{
     methodKind: "unary";
     input: typeof ListTriggersRequestSchema;
     output: typeof ListTriggersResponseSchema;
+  },
+  /**
+   * ListDeadLetters pages the dead letters of an `at_least_once` trigger, oldest first.
+   *
+   * @generated from rpc iii.stream.v1.TriggerService.ListDeadLetters
+   */
+  listDeadLetters: {
+    methodKind: "unary";
+    input: typeof ListDeadLettersRequestSchema;
+    output: typeof ListDeadLettersResponseSchema;
+  },
+  /**
+   * RetryDeadLetters puts dead letters back into the trigger's outbox, with their
+   * delivery ids and a fresh count of attempts.
+   *
+   * @generated from rpc iii.stream.v1.TriggerService.RetryDeadLetters
+   */
+  retryDeadLetters: {
+    methodKind: "unary";
+    input: typeof RetryDeadLettersRequestSchema;
+    output: typeof RetryDeadLettersResponseSchema;
+  },
+  /**
+   * ReplayTrigger delivers again the retained changes of one group after an offset that
+   * match the trigger, in offset order, each with a new delivery id.
+   *
+   * @generated from rpc iii.stream.v1.TriggerService.ReplayTrigger
+   */
+  replayTrigger: {
+    methodKind: "unary";
+    input: typeof ReplayTriggerRequestSchema;
+    output: typeof ReplayTriggerResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_iii_stream_v1_triggers, 0);

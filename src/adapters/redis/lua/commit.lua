@@ -9,6 +9,8 @@
 -- KEYS[5] requests  HASH   request id -> "<offset after its commit>\n<expires_at_ms>\n<fingerprint>\n<response>"
 -- KEYS[6] request expiry  ZSET  request id scored by its expires_at_ms
 -- KEYS[7] expiry    ZSET   item id scored by when the item expires (ms); only items that expire
+-- KEYS[8..] outbox  STREAM the pending calls of an at-least-once trigger, one key per trigger the
+--           batch fires; each entry: s = stream name, g = group id, m = the change message
 -- ARGV[1] timestamp in ms, decimal (also "now" for the request records' expiry)
 -- ARGV[2] history limit (0 keeps none)
 -- ARGV[3] the group's shard channel
@@ -17,7 +19,10 @@
 -- ARGV[6] the request's fingerprint (no newline)
 -- ARGV[7] the request's response (JSON text, no raw newline)
 -- ARGV[8] most request records the group keeps
--- ARGV[9..] nine per write, in order:
+-- ARGV[9] most entries an outbox stream holds (its trigger's bound)
+-- ARGV[10] stream name (for the outbox entries)
+-- ARGV[11] group id (for the outbox entries)
+-- ARGV[12..] ten per write, in order:
 --   item id; expected revision, decimal ("0": the item must not exist); the offset that
 --   created the item as expected, decimal ("": not checked; a re-created item restarts at
 --   revision 1, so the revision alone may match a newer one); "set" or "delete"; new value
@@ -25,11 +30,14 @@
 --   update ops that made the new value, as JSON text ("": none), which an update's change
 --   message carries as its last line, for delta subscribers; when the written item expires,
 --   ms, decimal ("": never, and a write without it clears an earlier expiry); "1" for the
---   delete of an expired item, whose change message then ends with a line "1", else ""
+--   delete of an expired item, whose change message then ends with a line "1", else ""; and
+--   the outboxes that get a call for the change, as the numbers of their KEYS separated by
+--   spaces ("": none)
 --
 -- Returns {2, record} when the group remembers a live request with the id (nothing written);
 -- {0, index, current revision} when the write at index (1-based) fails its check against the
--- item as the writes before it in the batch left it (nothing written); otherwise
+-- item as the writes before it in the batch left it (nothing written); {3, key number} when that
+-- outbox cannot take the batch's calls (nothing written); otherwise
 -- {1, transition, group offset after the batch, then per write: offset, type, revision, old value JSON or "",
 -- old updated_at_ms or "", created offset}, where transition is "created" (an empty group got
 -- items), "emptied" (the batch left the group empty) or "", and the created offset is that
@@ -39,8 +47,9 @@ local items, order, offset_key, history, requests, request_expiry = KEYS[1], KEY
 local expiry = KEYS[7]
 local now, history_limit, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local request_id, request_expires, fingerprint, response, max_requests = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
-local first_write = 9
-local per_write = 9
+local max_outbox, stream_name, group_id = tonumber(ARGV[9]), ARGV[10], ARGV[11]
+local first_write = 12
+local per_write = 10
 local count = (#ARGV - first_write + 1) / per_write
 
 if request_id ~= '' then
@@ -81,6 +90,18 @@ for i = 0, count - 1 do
     -- Created by this batch: its offset is not known yet, and no write of the batch can expect one.
     seen[item_id] = {exists = true, revision = 1, created = -1}
   end
+end
+
+-- The outboxes must take every call of the batch, or nothing is written.
+local additions = {}
+for i = 0, count - 1 do
+  for key in string.gmatch(ARGV[first_write + i * per_write + 9], '%d+') do
+    local index = tonumber(key)
+    additions[index] = (additions[index] or 0) + 1
+  end
+end
+for index, added in pairs(additions) do
+  if redis.call('XLEN', KEYS[index]) + added > max_outbox then return {3, index} end
 end
 
 local size_before = redis.call('HLEN', items)
@@ -138,6 +159,9 @@ for i = 0, count - 1 do
     end
   end
   redis.call('SPUBLISH', channel, message)
+  for key in string.gmatch(ARGV[base + 9], '%d+') do
+    redis.call('XADD', KEYS[tonumber(key)], '*', 's', stream_name, 'g', group_id, 'm', message)
+  end
   local at = #reply
   reply[at + 1], reply[at + 2], reply[at + 3], reply[at + 4], reply[at + 5], reply[at + 6] =
     offset, change_type, new_revision, old_value, old_updated_at, created_offset
