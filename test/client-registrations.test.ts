@@ -31,7 +31,7 @@ it("lists the functions and the triggers with their counters as numbers", async 
   await client.set("s", "g", "a", 1);
   await expect.poll(async () => (await client.listTriggers())[0].stats.calls).toBe(1);
   const [trigger] = await client.listTriggers();
-  expect(trigger).toMatchObject({ triggerId: "count", type: "stream", functionId: "counter", config: { streamName: "s", groupId: "g", itemId: "", conditionFunctionId: "" } });
+  expect(trigger).toMatchObject({ triggerId: "count", type: "stream", functionId: "counter", config: { streamName: "s", groupId: "g", itemId: "", conditionFunctionId: "" }, delivery: "at_most_once", lag: 0, deadLetters: 0 });
   expect(trigger.stats).toMatchObject({ calls: 1, failures: 0, timeouts: 0, skipped: 0, dropped: 0 });
   for (const value of Object.values(trigger.stats)) expect(typeof value).toBe("number");
 });

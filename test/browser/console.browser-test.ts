@@ -43,9 +43,17 @@ beforeAll(async () => {
     port: 0,
     apiKeys: [KEY],
     shutdownGraceMs: 200,
-    functions: { triggers: [{ triggerId: "audit", type: "stream", functionId: "audit", config: { streamName: "chat" } }] },
+    functions: {
+      triggers: [
+        { triggerId: "audit", type: "stream", functionId: "audit", config: { streamName: "chat" } },
+        { triggerId: "fragile", type: "stream", functionId: "fails", config: { streamName: "jobs", delivery: "at_least_once", maxAttempts: 1 } },
+      ],
+    },
   });
   server.registerFunction("audit", async () => null);
+  server.registerFunction("fails", async () => {
+    throw new Error("always fails");
+  });
   await server.start();
   client = createStreamClient({ baseUrl: server.url, apiKey: KEY });
   await client.set("chat", "room", "m1", { text: "hello", likes: 0 });
@@ -196,6 +204,14 @@ it("shows the functions and triggers, and a trigger's call count going up", asyn
   await client.set("chat", "room", "m9", { text: "for the trigger" });
   await poll(async () => Number(await calls.textContent())).toBeGreaterThan(before);
   expect(await page.locator('tbody tr[data-id="audit"]').count()).toBe(2); // the function and the trigger
+
+  // An at-least-once trigger whose function fails: its call becomes a dead letter.
+  const fragile = page.locator('tr[data-id="fragile"]');
+  expect(await fragile.locator("td").nth(4).textContent()).toBe("at least once");
+  expect(await fragile.locator("[data-stat=deadLetters]").textContent()).toBe("0");
+  await client.set("jobs", "queue", "j1", { task: "cannot be done" });
+  await poll(() => fragile.locator("[data-stat=deadLetters]").textContent()).toBe("1");
+  expect(await fragile.locator("[data-stat=lag]").textContent()).toBe("0");
   await screenshot("functions");
 });
 
