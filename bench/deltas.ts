@@ -134,7 +134,9 @@ interface Phase {
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), "iii-stream-bench-deltas-"));
-  const server = await spawnServer(["--port", "0", "--adapter", ADAPTER, ...(ADAPTER === "file" ? ["--data-dir", dataDir] : [])]);
+    // On Redis (REDIS_URL or the local default) under a key prefix of its own.
+  const adapterArgs = ADAPTER === "file" ? ["--data-dir", dataDir] : ADAPTER === "redis" ? ["--redis-prefix", `bench-deltas-${Date.now().toString(36)}:`] : [];
+  const server = await spawnServer(["--port", "0", "--adapter", ADAPTER, ...adapterArgs], process.env.REDIS_URL ? { III_STREAM_REDIS_URL: process.env.REDIS_URL } : {});
   const pid = server.child.pid!;
   const client = createStreamClient({ baseUrl: server.url });
   const phases: Phase[] = [];
