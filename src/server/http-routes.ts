@@ -84,6 +84,11 @@ type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) 
 export interface HttpRoutes {
   http1(req: http.IncomingMessage, res: http.ServerResponse): void;
   http2(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void;
+  /**
+   * HTTP/2 streams the unary fast path serves before Node's compatibility layer sees them:
+   * those for a host the server answers, without an Origin (CORS stays with the routes).
+   */
+  http2Stream?(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean;
   /** HTTP/1.1 upgrades: the WebSocket bridge. */
   upgrade: UpgradeHandler;
 }
@@ -106,6 +111,12 @@ export function httpRoutes(routes: {
 }): HttpRoutes {
   const { hosts, cors, subscribe, unary, connect, upgrade } = routes;
   return {
+    ...(unary
+      ? {
+          http2Stream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) =>
+            headers.origin === undefined && hosts.allows(headers[":authority"] ?? headers.host) && unary.serveStream(stream, headers),
+        }
+      : {}),
     http1: (req, res) => {
       const host = req.headers.host;
       if (!hosts.allows(host)) return misdirected(res, hosts.refusal(host ?? ""), true);

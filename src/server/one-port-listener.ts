@@ -19,6 +19,11 @@ export interface OnePortHandlers {
   http2: Http2Handler;
   /** HTTP/1.1 upgrades (the WebSocket bridge). */
   upgrade: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /**
+   * Sees each HTTP/2 stream before Node's compatibility layer makes a request and a
+   * response of it for `http2`; returns true for a stream it serves itself.
+   */
+  http2Stream?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
 }
 
 /** The HTTP/2 connection preface; anything else on a new connection is HTTP/1.1. */
@@ -96,6 +101,7 @@ export class OnePortListener {
     // before any connection: without it slowloris headers and bodies are held forever.
     this.http1.emit("listening");
     this.http2 = http2.createServer({ settings: http2Settings }, handlers.http2);
+    if (handlers.http2Stream) takeStreamsFirst(this.http2, handlers.http2Stream);
     this.http1.on("upgrade", handlers.upgrade);
     this.http2.on("session", (session) => {
       this.sessions.add(session);
@@ -291,6 +297,22 @@ export class OnePortListener {
     session.once("close", () => clearTimeout(timer));
     arm();
   }
+}
+
+/**
+ * Puts `raw` in front of the server's compatibility layer, which is the server's own
+ * "stream" listener (Node adds it with the "request" listener): each stream goes to
+ * `raw` first, and to that layer only when `raw` declines it. Where Node has no such
+ * listener, nothing changes and every stream goes through the compatibility layer.
+ */
+function takeStreamsFirst(server: http2.Http2Server, raw: NonNullable<OnePortHandlers["http2Stream"]>): void {
+  const compatibility = server.listeners("stream") as Array<(...args: unknown[]) => void>;
+  if (compatibility.length === 0) return;
+  server.removeAllListeners("stream");
+  server.on("stream", function (this: http2.Http2Server, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) {
+    if (raw(stream, headers)) return;
+    for (const listener of compatibility) listener.call(this, stream, headers, ...rest);
+  });
 }
 
 /** A connection's remote address and port: unique among open connections, and the same on its TLS socket. */

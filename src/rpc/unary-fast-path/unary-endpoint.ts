@@ -27,6 +27,7 @@ import {
 } from "../subscribe-stream/connect-internals.js";
 import { callOf, contextFor, UnaryCall, type NegotiatedCompression, type NodeRequest, type NodeResponse } from "./unary-call.js";
 import { unaryProtocolOf, type UnaryProtocol } from "./unary-protocols.js";
+import { streamExchange } from "./http2-exchange.js";
 
 /** The request encodings Connect's Node.js adapter accepts by default, as the server leaves them. */
 const COMPRESSIONS = [compressionGzip, compressionBrotli];
@@ -52,6 +53,14 @@ export interface UnaryFastPathOptions {
   jsonOptions: Partial<JsonReadOptions & JsonWriteOptions>;
   /** The values Connect hands each call (contextValues of its Node.js adapter). */
   contextValues(req: NodeRequest): ContextValues;
+}
+
+/** A call the fast path takes, as its headers describe it. */
+interface Plan {
+  method: Method;
+  protocol: UnaryProtocol;
+  timeout: number | undefined;
+  compression: NegotiatedCompression;
 }
 
 interface Method {
@@ -114,34 +123,57 @@ export class UnaryFastPath {
 
   /** Serves the request and returns true if it is a call the fast path takes; returns false and leaves it alone otherwise. */
   serve(req: NodeRequest, res: NodeResponse): boolean {
-    if (req.method !== "POST") return false;
-    const url = req.url ?? "";
+    const plan = this.plan(req.method, req.url, req.headers, req.httpVersionMajor === 2);
+    if (plan === undefined) return false;
+    this.start(plan, req, res);
+    return true;
+  }
+
+  /**
+   * The same for an HTTP/2 stream before Node's compatibility layer has made a request and
+   * a response of it (see OnePortListener's raw stream handler): a call it takes is served
+   * on the stream itself, anything else is left for that layer and the routes.
+   */
+  serveStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean {
+    const plan = this.plan(headers[":method"], headers[":path"], headers, true);
+    if (plan === undefined) return false;
+    const { req, res } = streamExchange(stream, headers);
+    this.start(plan, req, res);
+    return true;
+  }
+
+  /** What the fast path needs to serve a call, from its headers alone; undefined when it leaves the call to Connect. */
+  private plan(verb: string | undefined, url = "", headers: http.IncomingHttpHeaders, http2: boolean): Plan | undefined {
+    if (verb !== "POST") return undefined;
     const query = url.indexOf("?");
     const method = this.methods.get(query < 0 ? url : url.slice(0, query));
-    if (method === undefined) return false;
-    const protocol = unaryProtocolOf(req.headers["content-type"]);
-    if (protocol === undefined) return false;
-    const http2 = req.httpVersionMajor === 2;
+    if (method === undefined) return undefined;
+    const protocol = unaryProtocolOf(headers["content-type"]);
+    if (protocol === undefined) return undefined;
     // gRPC over HTTP/1.1 has no trailers to carry its status; and Connect refuses a call it cannot name the authority of.
-    if (protocol.family === "grpc" && !http2) return false;
-    if (!http2 && req.headers.host === undefined) return false;
+    if (protocol.family === "grpc" && !http2) return undefined;
+    if (!http2 && headers.host === undefined) return undefined;
     let timeout: number | undefined;
-    const timeoutHeader = req.headers[protocol.timeoutHeader];
+    const timeoutHeader = headers[protocol.timeoutHeader];
     if (timeoutHeader !== undefined) {
-      if (typeof timeoutHeader !== "string") return false;
+      if (typeof timeoutHeader !== "string") return undefined;
       const parsed = protocol.parseTimeout(timeoutHeader);
-      if (parsed.error) return false;
+      if (parsed.error) return undefined;
       timeout = parsed.timeoutMs;
     }
     let compression = NO_COMPRESSION;
-    const encoding = req.headers[protocol.encodingHeader];
-    const accept = req.headers[protocol.acceptEncodingHeader];
+    const encoding = headers[protocol.encodingHeader];
+    const accept = headers[protocol.acceptEncodingHeader];
     if (encoding !== undefined || accept !== undefined) {
-      if (Array.isArray(encoding) || Array.isArray(accept)) return false;
+      if (Array.isArray(encoding) || Array.isArray(accept)) return undefined;
       const negotiated = compressionNegotiate(COMPRESSIONS, encoding ?? null, accept ?? null, protocol.acceptEncodingHeader);
-      if (negotiated.error) return false;
+      if (negotiated.error) return undefined;
       compression = negotiated;
     }
+    return { method, protocol, timeout, compression };
+  }
+
+  private start({ method, protocol, timeout, compression }: Plan, req: NodeRequest, res: NodeResponse): void {
     const call = new UnaryCall(
       method.service,
       method.method,
@@ -157,7 +189,6 @@ export class UnaryFastPath {
       // Only a response that cannot be written anymore (the client went away) gets here.
       if (!res.headersSent) res.destroy();
     });
-    return true;
   }
 
   private async run(method: Method, call: UnaryCall, req: NodeRequest, res: NodeResponse, compression: NegotiatedCompression): Promise<void> {
