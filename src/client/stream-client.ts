@@ -24,6 +24,8 @@ export interface StoredItem<T = JsonValue> {
   revision: number;
   /** When it was last written, in ms since the Unix epoch. */
   updatedAtMs: number;
+  /** When it expires, in ms since the Unix epoch; absent when it never does (written without a TTL). */
+  expiresAtMs?: number;
 }
 
 /** One operation of `update`. `path` is a list of literal keys; empty or absent means the whole value. */
@@ -350,7 +352,9 @@ function withOld<R extends object>(old: Parameters<typeof optionalValue>[0], res
 }
 
 function storedItem(item: Item): StoredItem {
-  return { itemId: item.itemId, data: fromValue(item.data), revision: toNumber(item.revision), updatedAtMs: toNumber(item.updatedAtMs) };
+  const stored: StoredItem = { itemId: item.itemId, data: fromValue(item.data), revision: toNumber(item.revision), updatedAtMs: toNumber(item.updatedAtMs) };
+  if (item.expiresAtMs > 0n) stored.expiresAtMs = toNumber(item.expiresAtMs);
+  return stored;
 }
 
 function toUpdateOp(op: UpdateOperation, index: number): MessageInitShape<typeof UpdateOpSchema> {
