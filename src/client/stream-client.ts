@@ -24,7 +24,7 @@ export interface StoredItem<T = JsonValue> {
   revision: number;
   /** When it was last written, in ms since the Unix epoch. */
   updatedAtMs: number;
-  /** When it expires, in ms since the Unix epoch; absent for an item that never does. */
+  /** When it expires, in ms since the Unix epoch; absent when it never does (written without a TTL). */
   expiresAtMs?: number;
 }
 
