@@ -1,5 +1,5 @@
 /** The functions and triggers a server knows, as plain values (TriggerService's List calls). */
-import { FunctionKind, type FunctionInfo as WireFunction, type Trigger as WireTrigger } from "../../gen/iii/stream/v1/triggers_pb.js";
+import { FunctionKind, TriggerDelivery, type FunctionInfo as WireFunction, type Trigger as WireTrigger } from "../../gen/iii/stream/v1/triggers_pb.js";
 
 export interface FunctionInfo {
   functionId: string;
@@ -15,11 +15,17 @@ export interface TriggerInfo {
   type: string;
   functionId: string;
   config: { streamName: string; groupId: string; itemId: string; conditionFunctionId: string };
+  /** `at_most_once` (from memory after the write) or `at_least_once` (stored with the change, retried). */
+  delivery: "at_most_once" | "at_least_once";
   /**
    * The trigger's counters by name (`calls`, `failures`, `timeouts`, `skipped`, `dropped`,
    * and whatever a newer server adds), as numbers: a client keeps showing what it is sent.
    */
   stats: Record<string, number>;
+  /** At least once: calls stored and not yet delivered, over the fleet; at most once: calls waiting in this instance's memory. */
+  lag: number;
+  /** At least once: calls kept as dead letters; always 0 at most once. */
+  deadLetters: number;
 }
 
 const KINDS: Record<FunctionKind, FunctionInfo["kind"]> = {
@@ -44,6 +50,9 @@ export function triggerInfo(wire: WireTrigger): TriggerInfo {
     type: wire.type,
     functionId: wire.functionId,
     config: { streamName: config?.streamName ?? "", groupId: config?.groupId ?? "", itemId: config?.itemId ?? "", conditionFunctionId: config?.conditionFunctionId ?? "" },
+    delivery: config?.delivery === TriggerDelivery.AT_LEAST_ONCE ? "at_least_once" : "at_most_once",
     stats,
+    lag: Number(wire.lag),
+    deadLetters: Number(wire.deadLetters),
   };
 }

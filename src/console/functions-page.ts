@@ -5,7 +5,7 @@ import type { Page } from "./page.js";
 import { describeError, type Session } from "./session.js";
 
 const REFRESH_MS = 2000;
-/** The counters every server has, first; others (dead letters, lag, ...) follow as a newer server sends them. */
+/** The counters every server has, first; others follow as a newer server sends them. */
 const KNOWN_STATS = ["calls", "failures", "timeouts", "skipped", "dropped"];
 
 export function functionsPage(session: Session): Page {
@@ -39,11 +39,21 @@ export function functionsPage(session: Session): Page {
   function showTriggers(list: TriggerInfo[]): void {
     const names = [...KNOWN_STATS];
     for (const trigger of list) for (const name of Object.keys(trigger.stats)) if (!names.includes(name)) names.push(name);
-    fill(triggersHead, h("th", {}, "trigger"), h("th", {}, "type"), h("th", {}, "function"), h("th", {}, "on"), names.map((name) => h("th", { class: "number" }, name.replace(/([A-Z])/g, " $1").toLowerCase())));
+    fill(
+      triggersHead,
+      h("th", {}, "trigger"),
+      h("th", {}, "type"),
+      h("th", {}, "function"),
+      h("th", {}, "on"),
+      h("th", {}, "delivery"),
+      names.map((name) => h("th", { class: "number" }, name.replace(/([A-Z])/g, " $1").toLowerCase())),
+      h("th", { class: "number", title: "calls not yet delivered" }, "lag"),
+      h("th", { class: "number", title: "calls kept as dead letters (at least once)" }, "dead letters"),
+    );
     fill(
       triggers,
       list.length === 0
-        ? h("tr", {}, h("td", { colspan: String(4 + names.length), class: "empty" }, "no triggers"))
+        ? h("tr", {}, h("td", { colspan: String(7 + names.length), class: "empty" }, "no triggers"))
         : list.map((trigger) =>
             h(
               "tr",
@@ -52,7 +62,10 @@ export function functionsPage(session: Session): Page {
               h("td", {}, trigger.type),
               h("td", {}, trigger.functionId),
               h("td", {}, [trigger.config.streamName, trigger.config.groupId, trigger.config.itemId].filter(Boolean).join(" / ") || "—"),
+              h("td", {}, trigger.delivery.replace(/_/g, " ")),
               names.map((name) => h("td", { class: "number", "data-stat": name }, name in trigger.stats ? formatNumber(trigger.stats[name]) : "—")),
+              h("td", { class: "number", "data-stat": "lag" }, formatNumber(trigger.lag)),
+              h("td", { class: `number${trigger.deadLetters > 0 ? " alert" : ""}`, "data-stat": "deadLetters" }, formatNumber(trigger.deadLetters)),
             ),
           ),
     );

@@ -25,6 +25,8 @@ export class ItemPanel {
   private shown: ShownItem | undefined;
   /** The revision the editor's text came from, while editing. */
   private editingRevision: number | undefined;
+  /** The shown item's expiry (live views do not carry it): read with `get` once per revision shown. */
+  private expiry: { itemId: string; revision: number; expiresAtMs: number | undefined } | undefined;
   private readonly heading = h("h3", { tabIndex: -1 });
   private readonly facts = h("dl", { class: "facts" });
   private readonly json = h("pre", { class: "json", "aria-label": "item JSON" });
@@ -112,9 +114,27 @@ export class ItemPanel {
       h("dt", {}, "written"),
       h("dd", { "data-field": "written" }, item ? formatTime(item.updatedAtMs) : "—"),
     );
+    const expiry = this.expiry?.itemId === shown.itemId && this.expiry.revision === item?.revision ? this.expiry : undefined;
+    if (item && expiry?.expiresAtMs !== undefined) {
+      this.facts.append(h("dt", {}, "expires"), h("dd", { "data-field": "expires" }, formatTime(expiry.expiresAtMs)));
+    }
+    if (item && !expiry) void this.readExpiry(shown.itemId, item.revision);
     this.json.textContent = item ? JSON.stringify(item.data, null, 2) : "(deleted)";
     this.element.classList.toggle("gone", !item);
     this.renderActions();
+  }
+
+  private async readExpiry(itemId: string, revision: number): Promise<void> {
+    this.expiry = { itemId, revision, expiresAtMs: undefined };
+    try {
+      const stored = await this.session.client.get(this.stream, this.group, itemId);
+      // A later write may have come meanwhile; its own read will follow.
+      if (stored?.revision !== revision || this.expiry?.itemId !== itemId || this.expiry.revision !== revision) return;
+      this.expiry = { itemId, revision, expiresAtMs: stored.expiresAtMs };
+      if (stored.expiresAtMs !== undefined && this.shown?.itemId === itemId) this.render();
+    } catch {
+      // The expiry is a detail: the item is shown without it.
+    }
   }
 
   private renderActions(): void {

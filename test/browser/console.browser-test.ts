@@ -43,9 +43,17 @@ beforeAll(async () => {
     port: 0,
     apiKeys: [KEY],
     shutdownGraceMs: 200,
-    functions: { triggers: [{ triggerId: "audit", type: "stream", functionId: "audit", config: { streamName: "chat" } }] },
+    functions: {
+      triggers: [
+        { triggerId: "audit", type: "stream", functionId: "audit", config: { streamName: "chat" } },
+        { triggerId: "fragile", type: "stream", functionId: "fails", config: { streamName: "jobs", delivery: "at_least_once", maxAttempts: 1 } },
+      ],
+    },
   });
   server.registerFunction("audit", async () => null);
+  server.registerFunction("fails", async () => {
+    throw new Error("always fails");
+  });
   await server.start();
   client = createStreamClient({ baseUrl: server.url, apiKey: KEY });
   await client.set("chat", "room", "m1", { text: "hello", likes: 0 });
@@ -139,6 +147,22 @@ it("edits an item conditionally: a change by someone else first is reported, not
   await page.keyboard.press("Escape");
 });
 
+it("shows when an item written with a TTL expires", async () => {
+  const response = await fetch(`${server.url}/iii.stream.v1.StreamService/Set`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ stream_name: "chat", group_id: "room", item_id: "brief", data: { text: "gone within the hour" }, ttl_ms: 3_600_000 }),
+  });
+  expect(response.status).toBe(200);
+  const stored = await client.get("chat", "room", "brief");
+  expect(stored?.expiresAtMs).toBeGreaterThan(Date.now());
+  await page.locator('tr[data-id="brief"] button').click();
+  const local = new Date(stored!.expiresAtMs!);
+  await poll(() => page.locator(".item-panel [data-field=expires]").textContent()).toContain(`${String(local.getHours()).padStart(2, "0")}:${String(local.getMinutes()).padStart(2, "0")}:`);
+  await client.delete("chat", "room", "brief");
+  await page.keyboard.press("Escape");
+});
+
 it("sends an event from the page", async () => {
   await page.getByLabel("event type").fill("ping");
   await page.getByLabel("event data (JSON)").fill('{"from":"console"}');
@@ -180,6 +204,14 @@ it("shows the functions and triggers, and a trigger's call count going up", asyn
   await client.set("chat", "room", "m9", { text: "for the trigger" });
   await poll(async () => Number(await calls.textContent())).toBeGreaterThan(before);
   expect(await page.locator('tbody tr[data-id="audit"]').count()).toBe(2); // the function and the trigger
+
+  // An at-least-once trigger whose function fails: its call becomes a dead letter.
+  const fragile = page.locator('tr[data-id="fragile"]');
+  expect(await fragile.locator("td").nth(4).textContent()).toBe("at least once");
+  expect(await fragile.locator("[data-stat=deadLetters]").textContent()).toBe("0");
+  await client.set("jobs", "queue", "j1", { task: "cannot be done" });
+  await poll(() => fragile.locator("[data-stat=deadLetters]").textContent()).toBe("1");
+  expect(await fragile.locator("[data-stat=lag]").textContent()).toBe("0");
   await screenshot("functions");
 });
 
