@@ -1,5 +1,5 @@
 /**
- * Deltas (SubscribeRequest.deltas): an update made by ops reaches a subscriber that asked
+ * Deltas (SubscribeRequest.deltas): an update made by ops (Update, or an update in a Batch) reaches a subscriber that asked
  * for them as the applied ops, which reproduce the full values exactly; on the memory and
  * file adapters through one real server, on Redis from a writer on one server to
  * subscribers on another, live and resumed from the history. Subscribers that did not
@@ -147,7 +147,7 @@ describe.each(BACKENDS)("deltas on the %s adapter", (name, backend) => {
 
   it("deltas reproduce exactly the full values, live and resumed from the history", async () => {
     await fc.assert(
-      fc.asyncProperty(initial, fc.array(fc.array(anyOp, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 8 }), async (start, updates) => {
+      fc.asyncProperty(initial, fc.array(fc.tuple(fc.array(anyOp, { minLength: 1, maxLength: 4 }), fc.constantFrom("update", "batch")), { minLength: 1, maxLength: 8 }), async (start, updates) => {
         const key = { streamName: streams("p"), groupId: "g", itemId: "doc" };
         const first = await writer.set({ ...key, data: value({ ...start, pad: PAD }) });
         const plain = new StreamCursor(reader, { streamName: key.streamName, groupId: key.groupId });
@@ -157,9 +157,16 @@ describe.each(BACKENDS)("deltas on the %s adapter", (name, backend) => {
           // Each stream's snapshot first: it is the base the first delta applies to.
           await Promise.all([plain.next(), delta.next(), binaryDelta.next()]);
           let last = Number(first.offset);
-          for (const ops of updates) {
-            const result = await writer.update({ ...key, ops });
-            last = Math.max(last, Number(result.offset));
+          for (const [ops, via] of updates) {
+            if (via === "update") {
+              const result = await writer.update({ ...key, ops });
+              last = Math.max(last, Number(result.offset));
+            } else {
+              // Two updates of the item in one batch: two consecutive changes, the second made from the first.
+              const update = { case: "update" as const, value: { ops } };
+              const result = await writer.batch({ streamName: key.streamName, groupId: key.groupId, writes: [{ itemId: key.itemId, write: update }, { itemId: key.itemId, write: update }] });
+              last = Math.max(last, Number(result.lastOffset));
+            }
           }
           const base = { value: { ...start, pad: PAD } as JsonValue, revision: 1, offset: Number(first.offset) };
           const [full, viaJson, viaBinary] = await Promise.all([
@@ -261,6 +268,28 @@ describe("a delta that does not fit the client's copy", () => {
 
   afterAll(async () => {
     await running?.stop();
+  });
+
+  it("a view started from an offset, which lacks the items that did not change, and one with deltas: false ask for none", async () => {
+    const client = createStreamClient({ baseUrl: running.url });
+    try {
+      await client.set("partial", "g", "old", { n: 1, pad: PAD });
+      const { offset } = await client.set("partial", "g", "marker", { n: 0 });
+      const views = [client.watchGroup("partial", "g", { fromOffset: offset }), client.watchGroup("partial", "g", { deltas: false })];
+      const statuses = views.map((view) => {
+        const seen: string[] = [];
+        view.on("status", (status) => seen.push(status));
+        return seen;
+      });
+      await Promise.all(views.map((view) => view.ready()));
+      // A delta of "old" would not fit the first view's copy (it has no "old") and make it resume.
+      await client.update("partial", "g", "old", [{ type: "increment", path: ["n"], by: 1 }]);
+      await waitFor(() => views.every((view) => view.offset === offset + 1), "both views to take the update");
+      for (const view of views) expect(view.items.get("old")).toMatchObject({ data: { n: 2, pad: PAD }, revision: 2 });
+      expect(statuses).toEqual([["live"], ["live"]]);
+    } finally {
+      client.close();
+    }
   });
 
   it("resumes without deltas and gets the whole value, instead of corrupting the view", async () => {

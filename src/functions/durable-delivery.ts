@@ -240,7 +240,8 @@ export class DurableDelivery {
       this.later(loop, key, pause);
     }
     this.pump(loop);
-    this.fill(loop);
+    // Refilled in large takes: one read of the outbox per half window, not one per call.
+    if (loop.loaded <= this.window / 2) this.fill(loop);
   }
 
   /** The item's head starts again after `ms`. */
