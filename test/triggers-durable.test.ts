@@ -220,6 +220,23 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("at-least-o
     expect(remote.calls.map((c) => (c.payload as Payload).attempt)).toEqual([1, 1]);
   });
 
+  it("drops the outbox and dead letters of an unregistered trigger; the id registered again starts afresh", async () => {
+    const running = await server({ backend: await backends[name]() });
+    const client = triggers(running);
+    const config = { streamName: "s", delivery: TriggerDelivery.AT_LEAST_ONCE, retryInitialMs: 20, retryMaxMs: 40 };
+    await client.registerTrigger({ triggerId: "t", type: "stream", functionId: "absent", config });
+    const writer = running.client();
+    await writer.set({ streamName: "s", groupId: "g", itemId: "a", data: value(1) });
+    expect((await client.listTriggers({})).triggers[0].lag).toBe(1n);
+    expect((await client.unregisterTrigger({ triggerId: "t" })).found).toBe(true);
+    const remote = await functionServer(() => null);
+    await client.registerFunction({ functionId: "fn", url: remote.url });
+    await client.registerTrigger({ triggerId: "t", type: "stream", functionId: "fn", config });
+    expect((await client.listTriggers({})).triggers[0]).toMatchObject({ lag: 0n, deadLetters: 0n });
+    await writer.set({ streamName: "s", groupId: "g", itemId: "a", data: value(2) });
+    await eventually(() => expect(remote.calls.map((c) => (c.payload as Payload).offset)).toEqual([2]), 10_000);
+  });
+
   it("replays the retained changes after an offset, in order, with new delivery ids", async () => {
     const running = await server({ backend: await backends[name]() });
     const remote = await functionServer(() => null);

@@ -113,6 +113,11 @@ export class RedisOutbox implements TriggerOutbox {
       }
       if (standing.phase === "new") entries = await this.read(keys, limit, ">");
       return this.calls(triggerId, keys, entries);
+    }).catch((error: unknown) => {
+      // The outbox was dropped meanwhile (its trigger unregistered, maybe registered again):
+      // the group is made again at the next take.
+      if (String((error as Error).message).includes("NOGROUP")) Object.assign(standing, { groupReady: false, owned: false, phase: "owned", cursor: "0" });
+      throw error;
     });
   }
 
