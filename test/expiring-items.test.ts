@@ -6,6 +6,7 @@ import { registerWorker, type IIIClient } from "iii-sdk";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../src/cli/config.js";
 import { configToOptions } from "../src/cli/config-to-options.js";
+import { createStreamClient, type StreamClient, type ViewUpdate } from "../src/client/node.js";
 import { createStreamServer, FileStore, RedisItemStore, type JsonObject, type JsonValue } from "../src/index.js";
 import { ChangeType, type StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
@@ -28,6 +29,7 @@ const keyPrefix = uniquePrefix("expiring-items");
 const dataDir = mkdtempSync(join(tmpdir(), "iii-stream-expiry-"));
 const servers: RunningServer[] = [];
 const workers: IIIClient[] = [];
+const clients: StreamClient[] = [];
 
 async function server(options: Parameters<typeof startServer>[0]): Promise<RunningServer> {
   const running = await startServer(options);
@@ -41,6 +43,7 @@ async function stop(running: RunningServer): Promise<void> {
 }
 
 afterAll(async () => {
+  for (const client of clients) client.close();
   await Promise.all(workers.map((w) => w.shutdown()));
   await Promise.all(servers.map((s) => s.stop()));
   await deleteKeys(keyPrefix);
@@ -189,5 +192,33 @@ describe("expiring items", () => {
     writeFileSync(path, "expiry_sweep_ms: -1\n");
     expect(() => configToOptions({ config: path, adapter: "memory" }, {})).toThrow(ConfigError);
     expect(() => createStreamServer({ port: 0, expirySweepMs: -1 })).toThrow(/expirySweepMs/);
+  });
+
+  it("the client library writes with ttlMs (set, update, batch), reads expiresAtMs and marks the removal in its view", async () => {
+    const running = await server({});
+    const client = createStreamClient({ baseUrl: running.url });
+    clients.push(client);
+    const s = streamName("client");
+    const view = client.watchGroup(s, "g");
+    const updates: ViewUpdate[] = [];
+    const iterated = (async () => {
+      for await (const update of view) updates.push(update);
+    })();
+    await view.ready();
+    await client.set(s, "g", "long", { n: 1 }, { ttlMs: 3_600_000 });
+    expect((await client.get(s, "g", "long"))!.expiresAtMs! > Date.now()).toBe(true);
+    await client.update(s, "g", "long", [{ type: "increment", path: ["n"], by: 1 }]);
+    expect((await client.get(s, "g", "long"))!.expiresAtMs).toBeUndefined();
+    await client.batch(s, "g", [{ itemId: "brief", set: "b", ttlMs: 200 }, { itemId: "other", update: [{ type: "set", value: 1 }], ttlMs: 3_600_000 }]);
+    await client.update(s, "g", "third", [{ type: "set", value: 3 }], { ttlMs: 1 });
+    await expect(client.set(s, "g", "x", 1, { ttlMs: 1.5 })).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(client.set(s, "g", "x", 1, { ttlMs: 10 * 365 * 24 * 3600 * 1000 + 1 })).rejects.toMatchObject({ code: "invalid_argument" });
+    await eventually(() => expect(updates.filter((u) => u.kind === "change" && u.change.expired === true)).toHaveLength(2));
+    const changes = updates.flatMap((u) => (u.kind === "change" ? [`${u.change.type} ${u.change.itemId}${u.change.expired ? " expired" : ""}`] : []));
+    expect(changes.filter((c) => c.startsWith("delete")).sort()).toEqual(["delete brief expired", "delete third expired"]);
+    expect("expired" in (updates.find((u) => u.kind === "change")! as { change: object }).change).toBe(false);
+    expect([...view.items.keys()].sort()).toEqual(["long", "other"]);
+    view.close();
+    await iterated;
   });
 });

@@ -7,6 +7,7 @@ export type {
   BatchWriteInput,
   BatchWriteResult,
   Conditional,
+  Expiring,
   DeleteResult,
   PageOptions,
   Retryable,

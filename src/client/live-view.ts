@@ -36,6 +36,8 @@ export interface ViewChange<T = JsonValue> {
   /** The group offset of this change. */
   offset: number;
   timestampMs: number;
+  /** Present (true) on the delete that removed an item because its `ttlMs` ran out (Subscribe transports only). */
+  expired?: true;
 }
 
 /** A transient event from `Send`. */
@@ -93,6 +95,7 @@ export type ViewMessage =
       revision: number;
       offset: number;
       timestampMs: number;
+      expired?: true;
     }
   | { kind: "event"; type: string; itemId: string | undefined; data: JsonValue; offset: number; timestampMs: number }
   | { kind: "heartbeat"; offset: number };

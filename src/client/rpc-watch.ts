@@ -119,6 +119,7 @@ function toViewMessage(response: SubscribeResponse): ViewMessage | typeof UNREAD
         revision: toNumber(change.revision),
         offset: toNumber(change.offset),
         timestampMs: toNumber(change.timestampMs),
+        ...(change.expired ? { expired: true as const } : {}),
       };
     }
     case "event":

@@ -41,6 +41,15 @@ export interface Conditional extends Retryable {
   ifRevision?: number;
 }
 
+export interface Expiring {
+  /**
+   * The item expires this many ms after the write (1 ms to 10 years): it is then never
+   * read again, and removed with a delete change marked `expired`. Without it the item
+   * never expires, whatever expiry it had before. Default none.
+   */
+  ttlMs?: number;
+}
+
 export interface Retryable {
   /**
    * Makes the call safe to retry (1 to 128 bytes, e.g. a UUID): the server answers a
@@ -52,8 +61,8 @@ export interface Retryable {
 
 /** One write of `batch`: exactly one of `set`, `update`, `delete`. */
 export type BatchWriteInput = { itemId: string; ifRevision?: number } & (
-  | { set: JsonValue }
-  | { update: UpdateOperation[] }
+  | ({ set: JsonValue } & Expiring)
+  | ({ update: UpdateOperation[] } & Expiring)
   | { delete: true }
 );
 
@@ -154,9 +163,9 @@ export class StreamClient {
     this.rpc();
   }
 
-  async set(stream: string, group: string, item: string, data: JsonValue, options: Conditional = {}): Promise<SetResult> {
+  async set(stream: string, group: string, item: string, data: JsonValue, options: Conditional & Expiring = {}): Promise<SetResult> {
     const response = await this.call(() =>
-      this.rpc().set({ streamName: stream, groupId: group, itemId: item, data: toValue(data), ifRevision: revisionOf(options), requestId: options.requestId }),
+      this.rpc().set({ streamName: stream, groupId: group, itemId: item, data: toValue(data), ifRevision: revisionOf(options), ttlMs: ttlOf(options), requestId: options.requestId }),
     );
     return withOld(response.oldValue, { newValue: fromValue(response.newValue), revision: toNumber(response.revision), offset: toNumber(response.offset) });
   }
@@ -172,10 +181,10 @@ export class StreamClient {
     return withOld(response.oldValue, { offset: toNumber(response.offset) });
   }
 
-  async update(stream: string, group: string, item: string, ops: UpdateOperation[], options: Conditional = {}): Promise<UpdateResult> {
+  async update(stream: string, group: string, item: string, ops: UpdateOperation[], options: Conditional & Expiring = {}): Promise<UpdateResult> {
     const wireOps = ops.map(toUpdateOp);
     const response = await this.call(() =>
-      this.rpc().update({ streamName: stream, groupId: group, itemId: item, ops: wireOps, ifRevision: revisionOf(options), requestId: options.requestId }),
+      this.rpc().update({ streamName: stream, groupId: group, itemId: item, ops: wireOps, ifRevision: revisionOf(options), ttlMs: ttlOf(options), requestId: options.requestId }),
     );
     const result: UpdateResult = {
       errors: response.errors.map(({ opIndex, code, message }) => ({ opIndex, code, message })),
@@ -338,10 +347,22 @@ function revisionOf(options: Conditional): bigint | undefined {
   return BigInt(revision);
 }
 
+/** The server checks the range (and names its limit); only what cannot be a uint64 is refused here. */
+function ttlOf(options: Expiring): bigint | undefined {
+  const ttl = options.ttlMs;
+  if (ttl === undefined) return undefined;
+  if (!Number.isSafeInteger(ttl) || ttl < 0) {
+    throw new StreamError(ErrorCode.InvalidArgument, `ttlMs must be a whole number of milliseconds, got ${JSON.stringify(ttl)}`);
+  }
+  return BigInt(ttl);
+}
+
 function toBatchWrite(write: BatchWriteInput, index: number): MessageInitShape<typeof BatchWriteSchema> {
   const ifRevision = revisionOf(write);
-  if ("set" in write) return { itemId: write.itemId, ifRevision, write: { case: "set", value: toValue(write.set) } };
-  if ("update" in write) return { itemId: write.itemId, ifRevision, write: { case: "update", value: { ops: write.update.map(toUpdateOp) } } };
+  if ("set" in write) return { itemId: write.itemId, ifRevision, ttlMs: ttlOf(write), write: { case: "set", value: toValue(write.set) } };
+  if ("update" in write) {
+    return { itemId: write.itemId, ifRevision, ttlMs: ttlOf(write), write: { case: "update", value: { ops: write.update.map(toUpdateOp) } } };
+  }
   if ("delete" in write && write.delete === true) return { itemId: write.itemId, ifRevision, write: { case: "delete", value: true } };
   throw new StreamError(ErrorCode.InvalidArgument, `writes[${index}] must have one of set, update and delete: true`);
 }

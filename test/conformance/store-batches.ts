@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BatchCommitResult, BatchWrite, ItemStore, RequestRecord } from "../../src/core/item-store.js";
+import { MAX_REQUESTS_PER_GROUP, type BatchCommitResult, type BatchWrite, type ItemStore, type RequestRecord } from "../../src/core/item-store.js";
 import type { GroupMessage, ItemChange } from "../../src/core/model.js";
 import type { StoreUnderTest } from "./store-pages.js";
 import { uniqueNames } from "./unique-names.js";
@@ -193,6 +193,21 @@ export function defineStoreBatchesSuite(name: string, makeStore: () => Promise<S
         const again = await commit(s, [{ itemId: "a", expectedRevision: 1, value: 2 }], record("r", 9000, "second"), 2000);
         expect(changesOf(again).map((change) => change.offset)).toStrictEqual([2]);
         expect(await store.findRequest(s, "g", "r", 2000)).toStrictEqual({ ...record("r", 9000, "second"), offset: 2 });
+      });
+
+      it(`keeps at most ${MAX_REQUESTS_PER_GROUP} records per group, forgetting the oldest first`, async () => {
+        const s = streamName("bound");
+        const results = await Promise.all(
+          Array.from({ length: MAX_REQUESTS_PER_GROUP + 1 }, (_, i) => commit(s, [], record(`r${i}`, 1_000_000 + i), 1000)),
+        );
+        expect(results.every((result) => result.ok)).toBe(true);
+        expect(await store.findRequest(s, "g", "r0", 1000)).toBeUndefined();
+        expect(await store.findRequest(s, "g", "r1", 1000)).toBeDefined();
+        expect(await store.findRequest(s, "g", `r${MAX_REQUESTS_PER_GROUP}`, 1000)).toBeDefined();
+        // The next record pushes out the next oldest.
+        expect((await commit(s, [], record("one-more", 2_000_000), 1000)).ok).toBe(true);
+        expect(await store.findRequest(s, "g", "r1", 1000)).toBeUndefined();
+        expect(await store.findRequest(s, "g", "r2", 1000)).toBeDefined();
       });
 
       it("keeps responses exactly, JSON text of any characters", async () => {

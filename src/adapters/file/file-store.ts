@@ -94,6 +94,12 @@ export class FileStore implements ItemStore {
   private readonly log: Log;
   private readonly listeners = new Map<string, Set<GroupListener>>();
   private queue: Queued[] = [];
+  /**
+   * Request records per group, as counted inside committed transactions: counting the
+   * rows on every commit would cost a scan of up to MAX_REQUESTS_PER_GROUP. Only this
+   * process writes the file (it holds the lock), and a failed commit clears it.
+   */
+  private readonly requestCounts = new Map<number, number>();
   private flushHandle: NodeJS.Immediate | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
   /** Relaxed mode: whether something was committed since the last sync. */
@@ -326,6 +332,7 @@ export class FileStore implements ItemStore {
       if (batch.some((entry) => entry.kind === "batch" && entry.result?.ok)) this.health.succeeded();
     } catch (error) {
       this.outbox.settled(false);
+      this.requestCounts.clear();
       const failure = this.storageError(error);
       for (const entry of batch) {
         if (entry.kind === "batch") {
@@ -438,12 +445,18 @@ export class FileStore implements ItemStore {
     return row && row.expires_at_ms > nowMs ? storedRequest(row) : undefined;
   }
 
-  /** Records a request, forgetting the group's expired ones and the oldest beyond the bound. */
+  /**
+   * Records a request, forgetting the group's expired ones and the oldest beyond the
+   * bound. The group's count of records is counted once and then kept (see requestCounts).
+   */
   private remember(groupRef: number, request: StoredRequest, nowMs: number): void {
-    this.sql.dropExpiredRequests.run(groupRef, nowMs);
+    let count = this.requestCounts.get(groupRef) ?? this.sql.countRequests.get(groupRef)!.n;
+    count -= this.sql.dropExpiredRequests.run(groupRef, nowMs).changes;
+    // Always a new row: a live record of the id refused the batch, and an expired one was just dropped.
     this.sql.insertRequest.run(groupRef, request.requestId, request.fingerprint, request.response, request.offset, request.expiresAtMs);
-    const excess = this.sql.countRequests.get(groupRef)!.n - MAX_REQUESTS_PER_GROUP;
-    if (excess > 0) this.sql.dropOldestRequests.run(groupRef, groupRef, excess);
+    count++;
+    if (count > MAX_REQUESTS_PER_GROUP) count -= this.sql.dropOldestRequests.run(groupRef, groupRef, count - MAX_REQUESTS_PER_GROUP).changes;
+    this.requestCounts.set(groupRef, count);
   }
 
   /** An emptied group drops its history; otherwise the change is kept and the oldest beyond the limit dropped. */
