@@ -106,7 +106,10 @@ export function groupPage(session: Session, stream: string, group: string): Page
     const now = Date.now();
     const keep = new Set(page);
     for (const id of rows.keys()) if (!keep.has(id)) rows.delete(id);
-    fill(body, page.map((id) => rowOf(id, now)));
+    const elements = page.map((id) => rowOf(id, now));
+    // Most changes to a large group are to items on other pages: the rows stay as they are,
+    // and putting them back anyway would make the browser lay out the table again.
+    if (elements.length !== body.children.length || elements.some((row, i) => body.children[i] !== row)) fill(body, elements);
     position.textContent =
       visible.length === 0 ? (filter.value ? `no item id contains “${filter.value}”` : "no items") : `${formatNumber(start + 1)}–${formatNumber(start + page.length)} of ${formatNumber(visible.length)}${filter.value ? " matching" : ""}`;
     first.disabled = previous.disabled = pageIndex === 0;
