@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectRedisBackend, type GroupMessage } from "../src/index.js";
+import { ConfigError } from "../src/cli/config.js";
+import { configToOptions } from "../src/cli/config-to-options.js";
+import { connectRedisBackend, createStreamServer, type GroupMessage } from "../src/index.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { expectConnectError } from "./conformance/expect-error.js";
 import { json, op, value } from "./conformance/proto-values.js";
@@ -110,5 +112,19 @@ describe("request ids in one server", () => {
     expect((await client.set(set)).revision).toBe(1n);
     await new Promise((resolve) => setTimeout(resolve, 80));
     expect((await client.set(set)).revision).toBe(2n);
+  });
+});
+
+describe("idempotency_window_ms", () => {
+  it("comes from the config file or the flag (which wins), and a bad value stops the start", () => {
+    const path = join(root, "config.yaml");
+    writeFileSync(path, "idempotency_window_ms: 60000\n");
+    expect(configToOptions({ config: path, adapter: "memory" }, {}).options).toMatchObject({ idempotencyWindowMs: 60_000 });
+    expect(configToOptions({ config: path, adapter: "memory", idempotencyWindowMs: "5000" }, {}).options).toMatchObject({ idempotencyWindowMs: 5000 });
+    expect(() => configToOptions({ adapter: "memory", idempotencyWindowMs: "0" }, {})).toThrow(/--idempotency-window-ms must be a positive number/);
+    expect(() => configToOptions({ adapter: "memory", idempotencyWindowMs: "ten" }, {})).toThrow(ConfigError);
+    writeFileSync(path, "idempotency_window_ms: 0\n");
+    expect(() => configToOptions({ config: path, adapter: "memory" }, {})).toThrow(ConfigError);
+    expect(() => createStreamServer({ port: 0, idempotencyWindowMs: 0 })).toThrow(/idempotencyWindowMs/);
   });
 });
