@@ -14,6 +14,11 @@ import {
   SetRequestSchema,
   UpdateRequestSchema,
 } from "../gen/iii/stream/v1/stream_pb.js";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
+import { ConfigError } from "../src/cli/config.js";
+import { configToOptions } from "../src/cli/config-to-options.js";
 import { RecordingLog } from "../src/index.js";
 import { startServer, type RunningServer } from "./support/server.js";
 
@@ -306,5 +311,18 @@ describe("the unary fast path answers every call as the plain connect-node path 
     const fastCounts = await counts(fast);
     expect(fastCounts.length).toBeGreaterThan(10);
     expect(fastCounts).toEqual(await counts(plain));
+  });
+});
+
+describe("the unary_fast_path switch", () => {
+  it("is on by default, off with unary_fast_path: false or --no-unary-fast-path, and refuses a non-boolean", () => {
+    const path = joinPath(mkdtempSync(joinPath(tmpdir(), "fast-path-")), "config.yaml");
+    writeFileSync(path, "port: 0\n");
+    expect(configToOptions({ config: path, adapter: "memory" }, {}).options.unaryFastPath).toBeUndefined();
+    expect(configToOptions({ config: path, adapter: "memory", noUnaryFastPath: true }, {}).options).toMatchObject({ unaryFastPath: false });
+    writeFileSync(path, "unary_fast_path: false\n");
+    expect(configToOptions({ config: path, adapter: "memory" }, {}).options).toMatchObject({ unaryFastPath: false });
+    writeFileSync(path, "unary_fast_path: sometimes\n");
+    expect(() => configToOptions({ config: path, adapter: "memory" }, {})).toThrow(ConfigError);
   });
 });
