@@ -26,7 +26,7 @@ export interface H2loadFigures {
   concurrency: number;
   callsPerSecond: number;
   serverCpuMicrosPerCall: number;
-  /** Calls that did not get a 2xx (gRPC statuses travel in trailers h2load does not read). */
+  /** Calls h2load counts as failed, errored or timed out (gRPC statuses travel in trailers h2load does not read). */
   failed: number;
 }
 
@@ -97,10 +97,9 @@ export async function runH2load(
   });
   const wallSeconds = (performance.now() - started) / 1000;
   const after = totalCpuSeconds(target.pids);
-  const requests = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed/.exec(output);
+  const requests = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(output);
   const statuses = /status codes: (\d+) 2xx/.exec(output);
   if (!requests || !statuses) throw new Error(`h2load printed no request counts:\n${output.slice(-2000)}`);
-  const done = Number(requests[1]);
   const ok = Number(statuses[1]);
   return {
     system: target.system,
@@ -109,6 +108,6 @@ export async function runH2load(
     concurrency,
     callsPerSecond: ok / wallSeconds,
     serverCpuMicrosPerCall: before === undefined || after === undefined ? NaN : ((after - before) / Math.max(1, ok)) * 1e6,
-    failed: done - ok + Number(requests[3]),
+    failed: Number(requests[3]) + Number(requests[4]) + Number(requests[5]),
   };
 }

@@ -118,3 +118,12 @@ export function outboxAdditions(writes: ReadonlyArray<{ outbox?: readonly string
   }
   return additions;
 }
+
+/**
+ * A change as an outbox keeps it, as JSON text: without the update ops a delta subscriber
+ * gets (a trigger's payload carries the value, and ops hold numbers JSON cannot write).
+ */
+export function outboxChangeText(change: ItemChange): string {
+  const { ops: _ops, ...rest } = change;
+  return JSON.stringify(rest);
+}

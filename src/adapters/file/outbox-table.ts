@@ -3,6 +3,7 @@ import type { ItemChange } from "../../core/model.js";
 import {
   DEFAULT_MAX_OUTBOX,
   deliveryIdOf,
+  outboxChangeText,
   outboxFullError,
   type OutboxCounts,
   type PendingCall,
@@ -79,7 +80,7 @@ export class OutboxTable implements TriggerOutbox {
 
   /** Adds one call per trigger for a change, inside the store's batch transaction (see `settled`). */
   record(triggerIds: readonly string[], change: ItemChange): void {
-    const text = JSON.stringify(change);
+    const text = outboxChangeText(change);
     for (const triggerId of triggerIds) {
       this.sql.insert.run(triggerId, deliveryIdOf(triggerId, change), text);
       this.pending.set(triggerId, (this.pending.get(triggerId) ?? 0) + 1);
@@ -142,7 +143,7 @@ export class OutboxTable implements TriggerOutbox {
     if ((this.pending.get(triggerId) ?? 0) + calls.length > this.maxPending) throw outboxFullError(triggerId);
     this.run(() =>
       this.db.transaction(() => {
-        for (const call of calls) this.sql.insert.run(triggerId, call.deliveryId, JSON.stringify(call.change));
+        for (const call of calls) this.sql.insert.run(triggerId, call.deliveryId, outboxChangeText(call.change));
       })(),
     );
     this.adjust(triggerId, calls.length);

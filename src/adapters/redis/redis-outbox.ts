@@ -4,6 +4,7 @@ import type { ItemChange } from "../../core/model.js";
 import {
   DEFAULT_MAX_OUTBOX,
   deliveryIdOf,
+  outboxChangeText,
   outboxFullError,
   type OutboxCounts,
   type PendingCall,
@@ -113,6 +114,11 @@ export class RedisOutbox implements TriggerOutbox {
       }
       if (standing.phase === "new") entries = await this.read(keys, limit, ">");
       return this.calls(triggerId, keys, entries);
+    }).catch((error: unknown) => {
+      // The outbox was dropped meanwhile (its trigger unregistered, maybe registered again):
+      // the group is made again at the next take.
+      if (String((error as Error).message).includes("NOGROUP")) Object.assign(standing, { groupReady: false, owned: false, phase: "owned", cursor: "0" });
+      throw error;
     });
   }
 
@@ -133,7 +139,7 @@ export class RedisOutbox implements TriggerOutbox {
     await withRedisErrors("keeping a dead letter", () =>
       this.commands
         .multi()
-        .xadd(keys.dead, "*", "j", JSON.stringify(call.change), "d", call.deliveryId, "a", String(call.attempts), "e", error)
+        .xadd(keys.dead, "*", "j", outboxChangeText(call.change), "d", call.deliveryId, "a", String(call.attempts), "e", error)
         .xack(keys.calls, GROUP, call.entryId)
         .xdel(keys.calls, call.entryId)
         .hdel(keys.attempts, call.deliveryId)
@@ -171,7 +177,7 @@ export class RedisOutbox implements TriggerOutbox {
     return withRedisErrors("scheduling trigger calls", async () => {
       if ((await this.commands.xlen(keys.calls)) + calls.length > this.maxPending) throw outboxFullError(triggerId);
       const batch = this.commands.multi();
-      for (const call of calls) batch.xadd(keys.calls, "*", "j", JSON.stringify(call.change), "d", call.deliveryId);
+      for (const call of calls) batch.xadd(keys.calls, "*", "j", outboxChangeText(call.change), "d", call.deliveryId);
       await batch.exec();
       return calls.length;
     });
