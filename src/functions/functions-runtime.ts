@@ -134,6 +134,8 @@ export class FunctionsRuntime {
   private readonly log: Log;
   private stopWatching: (() => void) | undefined;
   private reloading: Promise<void> | undefined;
+  /** Whether any stored trigger is at least once (see durableTriggerIds). */
+  private hasDurableTriggers = false;
   private reloadAgain: Promise<void> | undefined;
 
   constructor(private readonly options: FunctionsRuntimeOptions) {
@@ -401,7 +403,8 @@ export class FunctionsRuntime {
 
   /** The at-least-once triggers a change of the item fires (see EngineHooks.durableTriggers). */
   private durableTriggerIds(target: { streamName: string; groupId: string; itemId: string }): readonly string[] {
-    if (this.durable === undefined) return NONE;
+    // Most servers have none: a write then costs no trigger lookup here.
+    if (this.durable === undefined || !this.hasDurableTriggers) return NONE;
     const triggers = this.triggers.matching("stream", target);
     if (triggers.length === 0) return NONE;
     const ids: string[] = [];
@@ -452,7 +455,9 @@ export class FunctionsRuntime {
     this.functions.replaceRemote(stored.functions.filter((record) => this.callable(record)));
     // Worker triggers are never stored: they stay as they are.
     this.triggers.replaceShared([...stored.triggers, ...(fleetTriggers ?? [])]);
-    this.durable?.setTriggers(stored.triggers.filter((trigger) => trigger.type === "stream" && trigger.config.delivery === "at_least_once"));
+    const durable = stored.triggers.filter((trigger) => trigger.type === "stream" && trigger.config.delivery === "at_least_once");
+    this.hasDurableTriggers = durable.length > 0;
+    this.durable?.setTriggers(durable);
     this.durable?.functionsChanged();
   }
 
