@@ -168,7 +168,16 @@ it("sends an event from the page", async () => {
   await page.getByLabel("event data (JSON)").fill('{"from":"console"}');
   await page.getByRole("button", { name: "send", exact: true }).click();
   await poll(() => page.locator(".log").textContent()).toContain('ping {"from":"console"}');
-  await page.locator('tr[data-id="m2"] button').click();
+  // From the keyboard: Enter on a row opens its item and focuses it, Escape closes it and
+  // returns to the row.
+  await page.locator('tr[data-id="m2"] button').focus();
+  await page.keyboard.press("Enter");
+  await poll(() => page.locator(".item-panel h3:focus").textContent()).toBe("m2");
+  expect(await page.locator(".item-panel").isVisible()).toBe(true);
+  await page.keyboard.press("Escape");
+  await poll(() => page.locator(".item-panel").isVisible()).toBe(false);
+  expect(await page.locator('tr[data-id="m2"] button:focus').count()).toBe(1);
+  await page.keyboard.press("Enter");
   await poll(() => page.locator(".item-panel [data-field=revision]").textContent()).toBe("1");
   await screenshot("group");
   if (process.env.CONSOLE_README_SCREENSHOT === "1") {
