@@ -166,8 +166,11 @@ describe("iii-sdk against the worker protocol", () => {
         event: { type: "create", data: { total: 3 } },
         offset: 1,
         revision: 1,
+        // A worker's trigger stays at most once, but its calls carry the same delivery fields as any other.
+        delivery_id: expect.stringMatching(/\/orders\/eu\/1$/),
+        attempt: 1,
       },
-      expect.objectContaining({ id: "o1", event: { type: "delete", data: { total: 3 } }, offset: 2 }),
+      expect.objectContaining({ id: "o1", event: { type: "delete", data: { total: 3 } }, offset: 2, attempt: 1 }),
     ]);
   });
 
