@@ -1,20 +1,17 @@
-/** One sample of the Prometheus text format: a name, its labels and its value. */
-export interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
+import { parseMetrics, type Sample } from "../../src/console/prometheus-text.js";
 
-/** The samples of an exposition (comments skipped); enough of the format for the server's own output. */
+export type { Sample };
+
+/**
+ * The samples of an exposition, parsed as the console parses them, but strict: a line that
+ * is neither a comment nor a sample fails the test rather than being skipped.
+ */
 export function parseExposition(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
-    if (!match) throw new Error(`not a sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value.replace(/\\(.)/g, "$1");
-    samples.push({ name: match[1], labels, value: Number(match[3]) });
+  const samples = parseMetrics(text);
+  const sampleLines = text.split("\n").filter((line) => line !== "" && !line.startsWith("#"));
+  if (samples.length !== sampleLines.length) {
+    const bad = sampleLines.find((line) => parseMetrics(line).length === 0);
+    throw new Error(`not a sample line: ${bad}`);
   }
   return samples;
 }
