@@ -146,7 +146,8 @@ describe("a stop of the built command line drains first", () => {
         reason: "the server is stopping and drains first (drain_ms): it still serves, but new clients should go to another instance",
       },
     });
-    expect(server.output()).toContain("SIGTERM received, draining for 600000 ms (not ready, still serving), then shutting down");
+    // The log line and /readyz come from the same moment, but the line reaches this process through a pipe.
+    await expect.poll(() => server.output()).toContain("SIGTERM received, draining for 600000 ms (not ready, still serving), then shutting down");
     expect((await watch.next()).value?.status).toBe(ServingStatus.NOT_SERVING);
     expect((await grpcHealth(server.url).check({ service: "" })).status).toBe(ServingStatus.NOT_SERVING);
     expect(await get(server.url, "/livez")).toMatchObject({ status: 200, body: { status: "ok" } });
