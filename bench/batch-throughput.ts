@@ -49,7 +49,10 @@ async function phase(write: (first: number) => Promise<number>): Promise<number>
     while (performance.now() < deadline) {
       const first = next;
       next += BATCH;
-      items += await write(first);
+      // Awaited first: `items += await ...` would read `items` before the call and drop the
+      // counts that other workers added meanwhile.
+      const written = await write(first);
+      items += written;
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
