@@ -10,8 +10,8 @@ import {
 
 export type ProtocolFamily = "grpc" | "grpc-web" | "connect";
 
-/** What differs between the protocols a Subscribe call may speak. */
-export interface WireProtocol {
+/** What differs between the protocols a call may speak, unary or streaming. */
+export interface ProtocolHeaders {
   readonly family: ProtocolFamily;
   /** Protobuf binary messages; JSON (the proto3 JSON mapping) otherwise. */
   readonly binary: boolean;
@@ -21,28 +21,26 @@ export interface WireProtocol {
   readonly timeoutHeader: string;
   readonly encodingHeader: string;
   readonly acceptEncodingHeader: string;
+  parseTimeout(value: string | null): { timeoutMs?: number; error?: ConnectError };
+}
+
+/** What differs between the protocols a Subscribe call may speak. */
+export interface WireProtocol extends ProtocolHeaders {
   /** Flag of a request envelope that ends the stream and carries no message (Connect only). */
   readonly requestEndStreamFlag: number | undefined;
-  parseTimeout(value: string | null): { timeoutMs?: number; error?: ConnectError };
 }
 
 /** Connect's default: any timeout a client asks for is accepted. */
 const MAX_TIMEOUT_MS = Number.MAX_SAFE_INTEGER;
 
-function connectProtocol(binary: boolean): WireProtocol {
-  return {
-    family: "connect",
-    binary,
-    contentType: binary ? "application/connect+proto" : "application/connect+json",
-    timeoutHeader: "connect-timeout-ms",
-    encodingHeader: "connect-content-encoding",
-    acceptEncodingHeader: "connect-accept-encoding",
-    requestEndStreamFlag: endStreamFlag,
-    parseTimeout: (value) => parseConnectTimeout(value, MAX_TIMEOUT_MS),
-  };
-}
+/** Connect's timeout header (`connect-timeout-ms`), the same for unary and streaming calls. */
+export const connectTimeout = {
+  timeoutHeader: "connect-timeout-ms",
+  parseTimeout: (value: string | null) => parseConnectTimeout(value, MAX_TIMEOUT_MS),
+} as const;
 
-function grpcProtocol(family: "grpc" | "grpc-web", binary: boolean): WireProtocol {
+/** gRPC and gRPC-Web name their headers alike for unary and streaming calls. */
+export function grpcHeaders(family: "grpc" | "grpc-web", binary: boolean): ProtocolHeaders {
   return {
     family,
     binary,
@@ -50,9 +48,24 @@ function grpcProtocol(family: "grpc" | "grpc-web", binary: boolean): WireProtoco
     timeoutHeader: "grpc-timeout",
     encodingHeader: "grpc-encoding",
     acceptEncodingHeader: "grpc-accept-encoding",
-    requestEndStreamFlag: undefined,
     parseTimeout: (value) => parseGrpcTimeout(value, MAX_TIMEOUT_MS),
   };
+}
+
+function connectProtocol(binary: boolean): WireProtocol {
+  return {
+    family: "connect",
+    binary,
+    contentType: binary ? "application/connect+proto" : "application/connect+json",
+    ...connectTimeout,
+    encodingHeader: "connect-content-encoding",
+    acceptEncodingHeader: "connect-accept-encoding",
+    requestEndStreamFlag: endStreamFlag,
+  };
+}
+
+function grpcProtocol(family: "grpc" | "grpc-web", binary: boolean): WireProtocol {
+  return { ...grpcHeaders(family, binary), requestEndStreamFlag: undefined };
 }
 
 const PROTOCOLS = {

@@ -1,51 +1,25 @@
-import type { ConnectError } from "@connectrpc/connect";
-import { parseConnectTimeout, parseGrpcTimeout } from "../subscribe-stream/connect-internals.js";
-
-export type UnaryFamily = "connect" | "grpc" | "grpc-web";
+import { connectTimeout, grpcHeaders, type ProtocolHeaders } from "../subscribe-stream/wire-protocol.js";
 
 /** What differs between the protocols a unary call may speak, as connect-es answers them. */
-export interface UnaryProtocol {
-  readonly family: UnaryFamily;
-  /** Protobuf binary messages; JSON (the proto3 JSON mapping) otherwise. */
-  readonly binary: boolean;
-  /** The response's content type, as connect-es writes it for this request content type. */
-  readonly contentType: string;
-  /** Request headers, lower-case as Node.js gives them. */
-  readonly timeoutHeader: string;
-  readonly encodingHeader: string;
-  readonly acceptEncodingHeader: string;
+export interface UnaryProtocol extends ProtocolHeaders {
   /** The response header naming a compressed body (Connect) or compressed envelopes (gRPC, gRPC-Web). */
   readonly responseEncodingHeader: string;
-  parseTimeout(value: string | null): { timeoutMs?: number; error?: ConnectError };
 }
-
-/** Connect's default: any timeout a client asks for is accepted. */
-const MAX_TIMEOUT_MS = Number.MAX_SAFE_INTEGER;
 
 function connect(binary: boolean): UnaryProtocol {
   return {
     family: "connect",
     binary,
     contentType: binary ? "application/proto" : "application/json",
-    timeoutHeader: "connect-timeout-ms",
+    ...connectTimeout,
     encodingHeader: "content-encoding",
     acceptEncodingHeader: "accept-encoding",
     responseEncodingHeader: "content-encoding",
-    parseTimeout: (value) => parseConnectTimeout(value, MAX_TIMEOUT_MS),
   };
 }
 
 function grpc(family: "grpc" | "grpc-web", binary: boolean): UnaryProtocol {
-  return {
-    family,
-    binary,
-    contentType: `application/${family}+${binary ? "proto" : "json"}`,
-    timeoutHeader: "grpc-timeout",
-    encodingHeader: "grpc-encoding",
-    acceptEncodingHeader: "grpc-accept-encoding",
-    responseEncodingHeader: "grpc-encoding",
-    parseTimeout: (value) => parseGrpcTimeout(value, MAX_TIMEOUT_MS),
-  };
+  return { ...grpcHeaders(family, binary), responseEncodingHeader: "grpc-encoding" };
 }
 
 /**
