@@ -21,21 +21,13 @@ import { join } from "node:path";
 import { createStreamClient, type StreamClient } from "../src/client/node.js";
 import { spawnServer } from "../test/support/process.js";
 import { deleteKeys, REDIS_URL, uniquePrefix } from "../test/support/redis.js";
-
-function flag(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? Number(process.argv[index + 1]) : fallback;
-}
-function textFlag(name: string, fallback: string): string {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? process.argv[index + 1] : fallback;
-}
+import { numberFlag, textFlag } from "./script-flags.js";
 
 const ADAPTER = textFlag("adapter", "file");
-const BATCH = flag("batch", 100);
-const CONCURRENCY = flag("concurrency", 16);
-const SECONDS = flag("seconds", 5);
-const ROUNDS = flag("rounds", 3);
+const BATCH = numberFlag("batch", 100);
+const CONCURRENCY = numberFlag("concurrency", 16);
+const SECONDS = numberFlag("seconds", 5);
+const ROUNDS = numberFlag("rounds", 3);
 const ITEMS = 10_000;
 const TEXT = "x".repeat(40);
 

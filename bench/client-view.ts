@@ -20,15 +20,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createStreamClient, type LiveView, type ReconnectOptions, type TransportName } from "../src/client/node.js";
 import { spawnServer, type ServerProcess } from "../test/support/process.js";
+import { numberFlag } from "./script-flags.js";
 
 const TRANSPORTS: TransportName[] = ["connect", "grpc", "grpc-web", "websocket"];
 const ITEMS = 1000;
 const RATE = 1000;
-
-function flag(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? Number(process.argv[index + 1]) : fallback;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -167,8 +163,8 @@ async function restartToLive(samples: number, label: string, reconnect: Reconnec
 if (process.argv[2] === "--writer") {
   await writer(process.argv[3], Number(process.argv[4]));
 } else {
-  const seconds = flag("seconds", 10);
-  const samples = flag("samples", 5);
+  const seconds = numberFlag("seconds", 10);
+  const samples = numberFlag("samples", 5);
   console.log(`iii-stream client figures: Node ${process.version}, ${new Date().toISOString()}`);
   await cpuPerChange(seconds);
   await restartToLive(samples, "default backoff: 250 ms initial, 10 s max, factor 2", undefined);

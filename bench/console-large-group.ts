@@ -19,14 +19,11 @@ import { chromium } from "playwright-core";
 import { createStreamServer } from "../src/index.js";
 import { createStreamClient } from "../src/client/node.js";
 import { silentLog } from "../src/core/log.js";
+import { numberFlag } from "./script-flags.js";
 
-function flag(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? Number(process.argv[index + 1]) : fallback;
-}
-const ITEMS = flag("items", 100_000);
-const RATE = flag("rate", 200);
-const SECONDS = flag("seconds", 10);
+const ITEMS = numberFlag("items", 100_000);
+const RATE = numberFlag("rate", 200);
+const SECONDS = numberFlag("seconds", 10);
 const idOf = (n: number) => `item-${String(n).padStart(6, "0")}`;
 
 const server = createStreamServer({ port: 0, log: silentLog });

@@ -24,22 +24,14 @@ import { createStreamClient } from "../src/client/node.js";
 import { SubscribeRequestSchema, SubscribeResponseSchema } from "../gen/iii/stream/v1/stream_pb.js";
 import { cpuSeconds } from "./suite/proc-stats.js";
 import { spawnServer } from "../test/support/process.js";
+import { numberFlag, textFlag } from "./script-flags.js";
 
-function flag(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? Number(process.argv[index + 1]) : fallback;
-}
-function textFlag(name: string, fallback: string): string {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? process.argv[index + 1] : fallback;
-}
-
-const SUBSCRIBERS = flag("subscribers", 10);
-const CHANGES = flag("changes", 300);
-const RATE = flag("rate", 30);
-const ITEM_KB = flag("item-kb", 100);
+const SUBSCRIBERS = numberFlag("subscribers", 10);
+const CHANGES = numberFlag("changes", 300);
+const RATE = numberFlag("rate", 30);
+const ITEM_KB = numberFlag("item-kb", 100);
 const ADAPTER = textFlag("adapter", "memory");
-const ROUNDS = flag("rounds", 3);
+const ROUNDS = numberFlag("rounds", 3);
 const STREAM = "bench-deltas";
 const ENVELOPE_HEADER = 5;
 const END_STREAM_FLAG = 0b10;

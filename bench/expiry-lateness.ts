@@ -24,16 +24,12 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { ChangeType, StreamService } from "../gen/iii/stream/v1/stream_pb.js";
 import { createStreamServer, FileStore, MemoryItemStore, RedisItemStore, silentLog, type ItemStore } from "../src/index.js";
 import { deleteKeys, REDIS_URL } from "../test/support/redis.js";
+import { numberFlag, textFlag } from "./script-flags.js";
 
-function flag(name: string, fallback: string): string {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? process.argv[index + 1] : fallback;
-}
-
-const ITEMS = Number(flag("items", "1000"));
-const SPREAD_MS = Number(flag("spread-ms", "3000"));
-const SWEEP_MS = Number(flag("sweep-ms", "250"));
-const ADAPTERS = flag("adapters", "memory,file,redis").split(",");
+const ITEMS = numberFlag("items", 1000);
+const SPREAD_MS = numberFlag("spread-ms", 3000);
+const SWEEP_MS = numberFlag("sweep-ms", 250);
+const ADAPTERS = textFlag("adapters", "memory,file,redis").split(",");
 const BURST = process.argv.includes("--burst");
 
 function percentile(sorted: number[], p: number): number {
