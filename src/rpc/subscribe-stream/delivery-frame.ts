@@ -1,12 +1,11 @@
 import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { Delivery, type SubscriptionMessage } from "../../core/delivery.js";
 import { MESSAGE_OVERHEAD_BYTES } from "../../core/encoded-size.js";
-import type { ItemChange } from "../../core/model.js";
 import { updateOpsToJson } from "../../core/update-ops-json.js";
 import { SubscribeResponseSchema, type SubscribeResponse } from "../../../gen/iii/stream/v1/stream_pb.js";
 import { envelope, textEnvelope } from "./envelope.js";
-import { toSubscribeResponse } from "./subscribe-response.js";
-import { CHANGE_TYPES, updateOpsToProto } from "../proto-convert.js";
+import { changeHeader, toSubscribeResponse } from "./subscribe-response.js";
+import { updateOpsToProto } from "../proto-convert.js";
 
 /*
  * A data message is enveloped the same way in gRPC, gRPC-Web and Connect (flags 0), so
@@ -63,16 +62,5 @@ function deltaResponse(message: SubscriptionMessage, delivery: Delivery): Subscr
   if (message.kind !== "change" || message.type !== "update" || message.ops === undefined) return null;
   const opsBytes = JSON.stringify(updateOpsToJson(message.ops)).length;
   if (opsBytes + message.itemId.length + MESSAGE_OVERHEAD_BYTES >= delivery.size) return null;
-  return create(SubscribeResponseSchema, { message: { case: "change", value: deltaChange(message) } });
-}
-
-function deltaChange(change: ItemChange) {
-  return {
-    type: CHANGE_TYPES[change.type],
-    itemId: change.itemId,
-    revision: BigInt(change.revision),
-    offset: BigInt(change.offset),
-    timestampMs: BigInt(change.timestampMs),
-    ops: updateOpsToProto(change.ops!),
-  };
+  return create(SubscribeResponseSchema, { message: { case: "change", value: { ...changeHeader(message), ops: updateOpsToProto(message.ops) } } });
 }

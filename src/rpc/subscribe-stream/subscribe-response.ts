@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { SubscriptionMessage } from "../../core/delivery.js";
+import type { ItemChange } from "../../core/model.js";
 import { SubscribeResponseSchema, type SubscribeResponse } from "../../../gen/iii/stream/v1/stream_pb.js";
 import { CHANGE_TYPES, itemToProto, valueToProto } from "../proto-convert.js";
 
@@ -14,15 +15,7 @@ export function toSubscribeResponse(message: SubscriptionMessage): SubscribeResp
       return create(SubscribeResponseSchema, {
         message: {
           case: "change",
-          value: {
-            type: CHANGE_TYPES[message.type],
-            itemId: message.itemId,
-            data: valueToProto(message.data),
-            revision: BigInt(message.revision),
-            offset: BigInt(message.offset),
-            timestampMs: BigInt(message.timestampMs),
-            expired: message.expired === true,
-          },
+          value: { ...changeHeader(message), data: valueToProto(message.data) },
         },
       });
     case "event":
@@ -41,4 +34,16 @@ export function toSubscribeResponse(message: SubscriptionMessage): SubscribeResp
     case "heartbeat":
       return create(SubscribeResponseSchema, { message: { case: "heartbeat", value: { offset: BigInt(message.offset) } } });
   }
+}
+
+/** A change's fields other than its value, shared by whole changes and deltas. */
+export function changeHeader(change: ItemChange) {
+  return {
+    type: CHANGE_TYPES[change.type],
+    itemId: change.itemId,
+    revision: BigInt(change.revision),
+    offset: BigInt(change.offset),
+    timestampMs: BigInt(change.timestampMs),
+    expired: change.expired === true,
+  };
 }
