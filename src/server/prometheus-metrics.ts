@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { TallyHistogram } from "./tally-histogram.js";
+import { TallyCounter, type TallyCounterSeries } from "./tally-counter.js";
+import { TallyHistogram, type TallyHistogramSeries } from "./tally-histogram.js";
 import type { Metrics, RpcProtocol, SubscriptionEndReason, SubscriptionTransport, TriggerCallOutcome, WriteOp } from "../core/metrics.js";
 
 /** What the gauges read when scraped, instead of being kept up to date on every change. */
@@ -56,20 +57,20 @@ function processMetrics(): Registry {
 export class PrometheusMetrics implements Metrics {
   readonly registry = new Registry();
   private readonly streamLabels: boolean;
-  private readonly rpcRequests: Counter<"method" | "code" | "protocol">;
-  private readonly rpcDuration: Histogram<"method" | "protocol">;
-  /** Each call's children by method, protocol and code (a few dozen at most), so that a call hashes no labels. */
-  private readonly rpcChildren = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<"method" | "protocol"> }>();
+  private readonly rpcRequests: TallyCounter;
+  private readonly rpcDuration: TallyHistogram;
+  /** Each call's series by method, protocol and code (a few dozen at most), so that a call builds one key. */
+  private readonly rpcSeries = new Map<string, { requests: TallyCounterSeries; duration: TallyHistogramSeries }>();
   private readonly subscriptions: Gauge<string>;
   private readonly subscriptionsEnded: Counter<string>;
   /** Deliveries since the last scrape, added to their counter when scraped: the fan-out path only adds to a number. */
   private readonly deliveriesPending: Record<SubscriptionTransport, number> = { subscribe: 0, stream_socket: 0, in_process: 0 };
   private readonly deliveryLag: TallyHistogram;
-  private readonly writes: Counter<string>;
-  /** Bound once; absent with stream labels, whose children depend on the stream. */
-  private readonly writesByOp: Record<WriteOp, Counter.Internal> | undefined;
-  private readonly commitDuration: Histogram<"adapter">;
-  private readonly commitBatch: Histogram<"adapter">;
+  private readonly writes: TallyCounter;
+  /** Bound once; absent with stream labels, whose series depend on the stream. */
+  private readonly writesByOp: Record<WriteOp, TallyCounterSeries> | undefined;
+  private readonly commitDuration: TallyHistogram;
+  private readonly commitBatch: TallyHistogram;
   private readonly triggerCalls: Counter<"trigger_type" | "outcome">;
   private readonly triggerDuration: Histogram<"trigger_type">;
 
@@ -78,19 +79,19 @@ export class PrometheusMetrics implements Metrics {
     const { sources } = options;
     this.streamLabels = options.streamLabels;
     const stream = this.streamLabels ? ["stream"] : [];
-    this.rpcRequests = new Counter({
-      name: "iii_stream_rpc_requests_total",
-      help: "RPCs finished, by method, status code and wire protocol (Subscribe when its stream ends).",
-      labelNames: ["method", "code", "protocol"],
-      registers,
-    });
-    this.rpcDuration = new Histogram({
-      name: "iii_stream_rpc_duration_seconds",
-      help: "How long RPCs took, from the call to its status (for Subscribe, the stream's lifetime).",
-      labelNames: ["method", "protocol"],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.rpcRequests = new TallyCounter(
+      "iii_stream_rpc_requests_total",
+      "RPCs finished, by method, status code and wire protocol (Subscribe when its stream ends).",
+      ["method", "code", "protocol"],
+    );
+    this.registry.registerMetric(this.rpcRequests.asMetric());
+    this.rpcDuration = new TallyHistogram(
+      "iii_stream_rpc_duration_seconds",
+      "How long RPCs took, from the call to its status (for Subscribe, the stream's lifetime).",
+      LATENCY_BUCKETS,
+      ["method", "protocol"],
+    );
+    this.registry.registerMetric(this.rpcDuration.asMetric());
     this.subscriptions = new Gauge({
       name: "iii_stream_subscriptions",
       help: "Subscriptions open now, by transport.",
@@ -123,13 +124,9 @@ export class PrometheusMetrics implements Metrics {
       LATENCY_BUCKETS,
     );
     this.registry.registerMetric(this.deliveryLag.asMetric());
-    this.writes = new Counter({
-      name: "iii_stream_writes_total",
-      help: "Writes that succeeded, by operation (set, update, delete, send).",
-      labelNames: ["op", ...stream],
-      registers,
-    });
-    this.writesByOp = this.streamLabels ? undefined : Object.fromEntries(OPS.map((op) => [op, this.writes.labels(op)])) as Record<WriteOp, Counter.Internal>;
+    this.writes = new TallyCounter("iii_stream_writes_total", "Writes that succeeded, by operation (set, update, delete, send).", ["op", ...stream]);
+    this.registry.registerMetric(this.writes.asMetric());
+    this.writesByOp = this.streamLabels ? undefined : (Object.fromEntries(OPS.map((op) => [op, this.writes.labels(op)])) as Record<WriteOp, TallyCounterSeries>);
     // Read from the outbox at scrape time; labelled by trigger id, which operators choose
     // and which are few (each one is a registration).
     let loads: Promise<Array<{ triggerId: string; lag: number; deadLetters: number }>> | undefined;
@@ -154,20 +151,15 @@ export class PrometheusMetrics implements Metrics {
         for (const load of await readLoads()) this.set({ trigger: load.triggerId }, load.deadLetters);
       },
     });
-    this.commitDuration = new Histogram({
-      name: "iii_stream_commit_duration_seconds",
-      help: "How long one store commit took (the file store's: one group-commit transaction, fsync included).",
-      labelNames: ["adapter"],
-      buckets: COMMIT_BUCKETS,
-      registers,
-    });
-    this.commitBatch = new Histogram({
-      name: "iii_stream_commit_batch_size",
-      help: "Writes and events per store commit (above 1 only with the file store's group commit).",
-      labelNames: ["adapter"],
-      buckets: BATCH_BUCKETS,
-      registers,
-    });
+    this.commitDuration = new TallyHistogram(
+      "iii_stream_commit_duration_seconds",
+      "How long one store commit took (the file store's: one group-commit transaction, fsync included).",
+      COMMIT_BUCKETS,
+      ["adapter"],
+    );
+    this.registry.registerMetric(this.commitDuration.asMetric());
+    this.commitBatch = new TallyHistogram("iii_stream_commit_batch_size", "Writes and events per store commit (above 1 only with the file store's group commit).", BATCH_BUCKETS, ["adapter"]);
+    this.registry.registerMetric(this.commitBatch.asMetric());
     this.triggerCalls = new Counter({
       name: "iii_stream_trigger_calls_total",
       help: "Trigger calls, by trigger type and outcome (ok, failed, timeout, skipped, dropped).",
@@ -242,13 +234,13 @@ export class PrometheusMetrics implements Metrics {
 
   rpcFinished(method: string, protocol: RpcProtocol, code: string, seconds: number): void {
     const key = `${method} ${protocol} ${code}`;
-    let children = this.rpcChildren.get(key);
-    if (!children) {
-      children = { requests: this.rpcRequests.labels(method, code, protocol), duration: this.rpcDuration.labels(method, protocol) };
-      this.rpcChildren.set(key, children);
+    let series = this.rpcSeries.get(key);
+    if (!series) {
+      series = { requests: this.rpcRequests.labels(method, code, protocol), duration: this.rpcDuration.labels(method, protocol) };
+      this.rpcSeries.set(key, series);
     }
-    children.requests.inc();
-    children.duration.observe(seconds);
+    series.requests.inc();
+    series.duration.observe(seconds);
   }
 
   subscriptionOpened(transport: SubscriptionTransport, streamName: string): void {
