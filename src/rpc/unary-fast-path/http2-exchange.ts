@@ -68,11 +68,13 @@ class StreamRequest {
 
 /**
  * The response side, answering as Node's compatibility response does: a Date header, the
- * headers as given, the body, then trailers (empty when none were added), since that
- * response always asks for the chance to send them.
+ * headers as given, the body, then the trailers. Node's response always waits to send
+ * trailers and, when it has none, ends the stream with an extra empty DATA frame; a
+ * response without trailers (every Connect answer) ends with its body's frame here, which
+ * a client cannot tell apart and which costs a frame and an event less per call.
  */
 class StreamResponse {
-  private trailers: http2.OutgoingHttpHeaders = {};
+  private trailers: http2.OutgoingHttpHeaders | undefined;
   private status = 200;
   private head: http2.OutgoingHttpHeaders = {};
 
@@ -96,8 +98,12 @@ class StreamResponse {
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return this;
     const trailers = this.trailers;
-    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-    stream.respond({ ...this.head, ":status": this.status, date: utcDate() }, { waitForTrailers: true });
+    const head = { ...this.head, ":status": this.status, date: utcDate() };
+    if (trailers === undefined) stream.respond(head);
+    else {
+      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+      stream.respond(head, { waitForTrailers: true });
+    }
     if (body === undefined) stream.end();
     else stream.end(body);
     return this;
