@@ -735,6 +735,8 @@ export class StreamEngine {
    * checks, and the whole batch is then read and decided again.
    */
   private writeItems(streamName: string, groupId: string, steps: readonly WriteStep[], request: RequestKey | undefined): Promise<UpdateResult[]> {
+    // One write without a request id, the usual call, takes its item's lock without building a list.
+    if (steps.length === 1 && !request) return this.itemLocks.run(groupKey(streamName, groupId, steps[0].itemId), () => this.commitSteps(streamName, groupId, steps, request));
     const keys = [...new Set(steps.map((step) => groupKey(streamName, groupId, step.itemId)))].sort();
     if (request) keys.unshift(requestLockKey(streamName, groupId, request.requestId));
     const run = (index: number): Promise<UpdateResult[]> =>
@@ -750,11 +752,11 @@ export class StreamEngine {
         const known = await this.store.findRequest(streamName, groupId, request.requestId, Date.now());
         if (known) return replay(known, request);
       }
-      const ids = [...new Set(steps.map((step) => step.itemId))];
-      const stored = await Promise.all(ids.map((itemId) => this.store.getItem(streamName, groupId, itemId)));
+      const ids = steps.length === 1 ? [steps[0].itemId] : [...new Set(steps.map((step) => step.itemId))];
+      const stored = ids.length === 1 ? [await this.store.getItem(streamName, groupId, ids[0])] : await Promise.all(ids.map((itemId) => this.store.getItem(streamName, groupId, itemId)));
       // An expired item not yet swept away is removed first, with its own DELETE change:
       // the writes then meet no item, as a reader would. Changed meanwhile: read again.
-      if (!(await this.removeExpiredOf(streamName, groupId, stored))) continue;
+      if (stored.some((item) => item?.expiresAtMs !== undefined) && !(await this.removeExpiredOf(streamName, groupId, stored))) continue;
       // Each item as the steps so far left it; `created` marks those the batch itself created.
       const view = new Map(ids.map((itemId, index) => [itemId, { item: stored[index], created: false }]));
       const writes: BatchWrite[] = [];
