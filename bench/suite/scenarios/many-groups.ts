@@ -17,6 +17,8 @@ const MEASURE_MS = 4000;
 const DRAIN_MS = 3000;
 const JOIN_TIMEOUT_MS = 20_000;
 const SET = "Set, Connect binary, HTTP/2";
+const SOCKET_IO = "Socket.IO rooms";
+const BARE_HTTP2 = "bare HTTP/2 broadcast";
 /** Issue 19: with writes by Set, server CPU per delivery at most this many times Socket.IO's... */
 const CPU_VS_SOCKET_IO = 1.25;
 /** ...and the writer's acknowledgements p99 under this. */
@@ -49,6 +51,9 @@ export const manyGroupsScenario: Scenario = {
       servers.push(plain);
       const socketIo = await startPeer("socket.io", "socket-io-server");
       servers.push(socketIo);
+      // The floor under Subscribe in this shape: the same subscribers and Set writer against a server that only writes HTTP/2 frames.
+      const bareHttp2 = await startPeer("bare HTTP/2 broadcast", "http2-broadcast-server");
+      servers.push(bareHttp2);
       const streamSocketMissing = await streamSocketUnavailable(ours.url);
       const systems: System[] = [
         { label: "Subscribe", transport: "subscribe", server: ours, ours: true, writesOver: SET },
@@ -60,7 +65,8 @@ export const manyGroupsScenario: Scenario = {
               { label: "stream socket, Set on the plain path", transport: "stream-socket" as const, server: plain, ours: true, writesOver: `${SET}, connect-node` },
               { label: "stream socket, WebSocket writes", transport: "stream-socket-worker-writes" as const, server: ours, ours: true, writesOver: "stream::set, worker WebSocket" },
             ]),
-        { label: "Socket.IO rooms", transport: "socket.io", server: socketIo, ours: false, writesOver: "acknowledged emit, WebSocket" },
+        { label: BARE_HTTP2, transport: "subscribe", server: bareHttp2, ours: false, writesOver: `${SET}, answered empty` },
+        { label: SOCKET_IO, transport: "socket.io", server: socketIo, ours: false, writesOver: "acknowledged emit, WebSocket" },
       ];
       const results = new Map<System, ManyGroupsResult[]>(systems.map((s) => [s, []]));
       for (let run = 0; run < options.runs; run++) {
@@ -85,7 +91,8 @@ export const manyGroupsScenario: Scenario = {
           await waitForQuiet([system.server.pid]);
         }
       }
-      const socketIoRuns = results.get(systems.at(-1)!)!;
+      const runsOf = (label: string) => results.get(systems.find((s) => s.label === label)!)!;
+      const socketIoRuns = runsOf(SOCKET_IO);
       const table: Table = {
         title: `Many groups: ${GROUPS * SUBSCRIBERS_PER_GROUP} subscribers, ${GROUPS * WRITES_PER_GROUP_PER_SECOND} writes/s, ${GROUPS * SUBSCRIBERS_PER_GROUP * WRITES_PER_GROUP_PER_SECOND} deliveries/s offered (medians; ratios are median per-run ratios to Socket.IO)`,
         header: ["system", "writes over", "p50 ms", "p95 ms", "p99 ms", "write ack p99 ms", "server cores", "µs CPU/delivery", "CPU vs Socket.IO", "p99 vs Socket.IO", "load cores", "received / expected"],
@@ -128,6 +135,16 @@ export const manyGroupsScenario: Scenario = {
         "load cores: the load generator's share of its core (subscribers and writer together); near 1, its own queueing adds to the latencies, most of all with a Connect writer, whose client costs the load generator far more per write than a WebSocket send.",
       ];
       if (streamSocketMissing) notes.push(`stream socket not available: ${streamSocketMissing}`);
+      const bareRuns = runsOf(BARE_HTTP2);
+      const subscribeRuns = runsOf("Subscribe");
+      if (bareRuns.length > 0 && subscribeRuns.length > 0) {
+        const perDelivery = (r: ManyGroupsResult) => r.serverCpuMicrosPerDelivery;
+        const vsBare = median(subscribeRuns.map((r, run) => ratio(perDelivery(r), bareRuns[run] ? perDelivery(bareRuns[run]) : NaN)));
+        const bareVsSocketIo = median(bareRuns.map((r, run) => ratio(perDelivery(r), socketIoRuns[run] ? perDelivery(socketIoRuns[run]) : NaN)));
+        notes.push(
+          `${BARE_HTTP2}: Subscribe's subscribers and Set writer against a bare node:http2 server that stores nothing and writes one pre-encoded frame per subscriber (bench/peers/http2-broadcast-server.ts), the floor under Subscribe in this shape. It used ${formatRatio(bareVsSocketIo)} Socket.IO's CPU per delivery; Subscribe used ${formatRatio(vsBare)} its CPU per delivery.`,
+        );
+      }
       for (const [system, runs] of results) {
         runs.forEach((r, run) => {
           if (r.joinFailures > 0 || r.lost > 0 || r.failedWrites > 0) {
