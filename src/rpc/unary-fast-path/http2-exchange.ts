@@ -29,7 +29,7 @@ class StreamRequest {
   readonly authority: string | undefined;
 
   constructor(
-    private readonly stream: http2.ServerHttp2Stream,
+    readonly stream: http2.ServerHttp2Stream,
     readonly headers: http2.IncomingHttpHeaders,
   ) {
     this.method = headers[":method"];
@@ -117,6 +117,11 @@ class StreamResponse {
   destroy(): void {
     this.stream.destroy();
   }
+}
+
+/** Whether a request is a raw HTTP/2 stream's (streamExchange), whose body is read from the stream itself. */
+export function isStreamRequest(req: NodeRequest): req is NodeRequest & { stream: http2.ServerHttp2Stream } {
+  return req instanceof StreamRequest;
 }
 
 /** A raw HTTP/2 stream as the request and response the fast path serves. */

@@ -27,7 +27,8 @@ import {
 } from "../subscribe-stream/connect-internals.js";
 import { callOf, contextFor, UnaryCall, type NegotiatedCompression, type NodeRequest, type NodeResponse } from "./unary-call.js";
 import { unaryProtocolOf, type UnaryProtocol } from "./unary-protocols.js";
-import { streamExchange } from "./http2-exchange.js";
+import { isStreamRequest, streamExchange } from "./http2-exchange.js";
+import { holdBody, holdStreamBody, replay, type HeldBody } from "./held-body.js";
 
 /** The request encodings Connect's Node.js adapter accepts by default, as the server leaves them. */
 const COMPRESSIONS = [compressionGzip, compressionBrotli];
@@ -233,7 +234,8 @@ export class UnaryFastPath {
     if (lengthHint !== undefined && parseInt(lengthHint, 10) > readMaxBytes) {
       await readAllBytes(createAsyncIterable([]), readMaxBytes, lengthHint);
     }
-    const held = await holdBody(req, readMaxBytes + (enveloped ? ENVELOPE_HEADER_BYTES : 0));
+    const limit = readMaxBytes + (enveloped ? ENVELOPE_HEADER_BYTES : 0);
+    const held = await (isStreamRequest(req) ? holdStreamBody(req.stream, req, limit) : holdBody(req, limit));
     if (held.complete && compression.request === null) {
       const raw = held.chunks.length === 1 ? held.chunks[0] : Buffer.concat(held.chunks, held.size);
       const usual = enveloped
@@ -395,47 +397,6 @@ function compose(interceptors: Interceptor[], inner: (req: UnaryRequest) => Prom
   let next = inner as Parameters<Interceptor>[0];
   for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i](next);
   return next as (req: UnaryRequest) => Promise<UnaryResponse>;
-}
-
-/** A body read up to a limit: whole (`complete`), or the chunks read when it went beyond. */
-interface HeldBody {
-  chunks: Buffer[];
-  size: number;
-  complete: boolean;
-  req: NodeRequest;
-}
-
-function ignore(): void {}
-
-/** Reads the body whole, or until it is larger than `limit` (then stops reading and leaves the rest in the request). */
-function holdBody(req: NodeRequest, limit: number): Promise<HeldBody> {
-  return new Promise((resolve) => {
-    const held: HeldBody = { chunks: [], size: 0, complete: false, req };
-    const done = (complete: boolean) => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      held.complete = complete;
-      if (!complete) req.pause();
-      resolve(held);
-    };
-    const onData = (chunk: Buffer) => {
-      held.chunks.push(chunk);
-      held.size += chunk.byteLength;
-      if (held.size > limit) done(false);
-    };
-    const onEnd = () => done(true);
-    // An error ends the call (the client went away); unheard, it would end the process.
-    req.on("error", ignore);
-    req.on("data", onData);
-    req.once("end", onEnd);
-  });
-}
-
-/** The bytes held, then the rest of the body as Connect's adapter reads it. */
-async function* replay(held: HeldBody, req: NodeRequest): AsyncGenerator<Uint8Array> {
-  yield* held.chunks;
-  if (held.complete) return;
-  for await (const chunk of req as AsyncIterable<Uint8Array>) yield chunk;
 }
 
 /** A unary call takes exactly one request message (Connect's own messages). */
