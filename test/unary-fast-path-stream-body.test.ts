@@ -67,15 +67,21 @@ function patterned(size: number): Buffer {
   return body;
 }
 
+/** Sends a body of `size` bytes and checks that the server held it whole; what the server saw of its stream, once closed. */
+async function sendWhole(size: number): Promise<Seen> {
+  const body = patterned(size);
+  expect(await send(body)).toBe(String(size));
+  const entry = seen.at(-1)!;
+  await entry.closed;
+  expect(entry.held.complete).toBe(true);
+  expect(Buffer.concat(entry.held.chunks).equals(body)).toBe(true);
+  return entry;
+}
+
 describe("unary fast path: the body of a raw HTTP/2 stream", () => {
   it("holds small bodies whole, and Node destroys the stream only once the answer's write has finished", async () => {
     for (const size of [1, 10, 1000, 16_000]) {
-      const body = patterned(size);
-      expect(await send(body)).toBe(String(size));
-      const entry = seen.at(-1)!;
-      await entry.closed;
-      expect(entry.held.complete).toBe(true);
-      expect(Buffer.concat(entry.held.chunks).equals(body)).toBe(true);
+      const entry = await sendWhole(size);
       // Destroyed before its write finished, Node would build an ERR_STREAM_DESTROYED error for the call.
       expect([size, entry.writeFinishedAtDestroy]).toEqual([size, true]);
     }
@@ -83,14 +89,7 @@ describe("unary fast path: the body of a raw HTTP/2 stream", () => {
 
   // An empty body's end arrives with its headers, and Node emits it at once: held whole all the same.
   it("holds an empty body, and bodies larger than Node's stream buffer, whole (read as it fills)", async () => {
-    for (const size of [0, 16_384, 20_000, 60_000]) {
-      const body = patterned(size);
-      expect(await send(body)).toBe(String(size));
-      const entry = seen.at(-1)!;
-      await entry.closed;
-      expect(entry.held.complete).toBe(true);
-      expect(Buffer.concat(entry.held.chunks).equals(body)).toBe(true);
-    }
+    for (const size of [0, 16_384, 20_000, 60_000]) await sendWhole(size);
   });
 
   it("stops holding beyond the limit and leaves the rest to be read from the stream", async () => {
