@@ -9,13 +9,14 @@ import { invalidArgument } from "./errors.js";
 export type PageScope =
   | { kind: "items"; streamName: string; groupId: string }
   | { kind: "groups"; streamName: string }
-  | { kind: "streams"; groupsPerStream: number };
+  | { kind: "streams"; groupsPerStream: number }
+  | { kind: "dead-letters"; triggerId: string };
 
 /**
  * Page tokens carry their cursor in the clear, with no secret: a token is valid across
  * restarts and on every instance of a fleet because it holds nothing but the list and
  * where the last page ended (a created offset for items, the last name for groups and
- * streams). The checksum is not there for secrecy (a client learns nothing it did not
+ * streams, the last entry's id for dead letters). The checksum is not there for secrecy (a client learns nothing it did not
  * already see) but so that a truncated or edited token is refused as malformed instead
  * of silently reading another part of the list.
  */
@@ -32,7 +33,7 @@ export function encodePageToken(scope: PageScope, cursor: number | string): stri
  * token (the first page). Anything else is INVALID_ARGUMENT.
  */
 export function decodePageToken(scope: PageScope & { kind: "items" }, token: string): number | undefined;
-export function decodePageToken(scope: PageScope & { kind: "groups" | "streams" }, token: string): string | undefined;
+export function decodePageToken(scope: PageScope & { kind: "groups" | "streams" | "dead-letters" }, token: string): string | undefined;
 export function decodePageToken(scope: PageScope, token: string): number | string | undefined {
   if (token === "") return undefined;
   const dot = token.indexOf(".");
@@ -64,6 +65,8 @@ function scopeFields(scope: PageScope): Array<string | number> {
       return ["groups", scope.streamName];
     case "streams":
       return ["streams", scope.groupsPerStream];
+    case "dead-letters":
+      return ["dead-letters", scope.triggerId];
   }
 }
 
@@ -75,6 +78,8 @@ function describe(scope: PageScope): string {
       return "ListGroups (a token is valid only for the stream_name it came from)";
     case "streams":
       return "ListAll (a token is valid only with the groups_per_stream it came from)";
+    case "dead-letters":
+      return "ListDeadLetters (a token is valid only for the trigger_id it came from)";
   }
 }
 

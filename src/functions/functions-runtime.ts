@@ -3,6 +3,7 @@ import type { Metrics } from "../core/metrics.js";
 import type { GroupMessage } from "../core/model.js";
 import type { JsonValue } from "../core/json.js";
 import { checkName, groupKey } from "../core/names.js";
+import { decodePageToken, encodePageToken } from "../core/page-token.js";
 import type { EngineHooks } from "../core/hooks.js";
 import { ErrorCode, invalidArgument, StreamError } from "../core/errors.js";
 import { errorFields, silentLog, type Log } from "../core/log.js";
@@ -302,13 +303,14 @@ export class FunctionsRuntime {
     const trigger = this.streamTrigger(triggerId);
     const size = pageSize === 0 ? 100 : pageSize;
     if (!(Number.isSafeInteger(size) && size >= 1 && size <= 1000)) throw invalidArgument(`page_size must be between 0 and 1000, got ${pageSize}`);
-    const after = decodeDeadLetterToken(trigger.triggerId, pageToken);
+    const scope = { kind: "dead-letters", triggerId: trigger.triggerId } as const;
+    const after = decodePageToken(scope, pageToken) ?? "";
     const outbox = this.options.outbox;
     if (outbox === undefined) return { deadLetters: [], nextPageToken: "" };
     const page = await outbox.deadLetters(trigger.triggerId, after, size + 1);
     const more = page.length > size;
     if (more) page.length = size;
-    return { deadLetters: page, nextPageToken: more ? encodeDeadLetterToken(trigger.triggerId, page.at(-1)!.entryId) : "" };
+    return { deadLetters: page, nextPageToken: more ? encodePageToken(scope, page.at(-1)!.entryId) : "" };
   }
 
   /** Puts dead letters (all when `deliveryIds` is empty) back into the outbox; resolves with how many. */
@@ -489,25 +491,6 @@ export class FunctionsRuntime {
 }
 
 const NONE: readonly string[] = [];
-
-/** A dead-letter page token: the trigger and the last entry listed, so a token of one trigger is refused for another. */
-function encodeDeadLetterToken(triggerId: string, entryId: string): string {
-  return Buffer.from(JSON.stringify(["dead", triggerId, entryId]), "utf8").toString("base64url");
-}
-
-function decodeDeadLetterToken(triggerId: string, token: string): string {
-  if (token === "") return "";
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-  } catch {
-    decoded = undefined;
-  }
-  if (!Array.isArray(decoded) || decoded.length !== 3 || decoded[0] !== "dead" || decoded[1] !== triggerId || typeof decoded[2] !== "string") {
-    throw invalidArgument("page_token is not one ListDeadLetters returned for this trigger");
-  }
-  return decoded[2];
-}
 
 /** The same declaration always gets the same id. */
 function declaredTriggerId(input: TriggerInput): string {
