@@ -1,5 +1,5 @@
 import type { Metric } from "prom-client";
-import { seriesKey, type TallySample } from "./tally-series.js";
+import { TallySeriesSet, type TallySample } from "./tally-series.js";
 
 /** One label set's count: what a call site keeps and increments. */
 export class TallyCounterSeries {
@@ -20,23 +20,19 @@ export class TallyCounterSeries {
  */
 export class TallyCounter {
   readonly type = "counter";
-  private readonly series = new Map<string, TallyCounterSeries>();
+  private readonly series: TallySeriesSet<TallyCounterSeries>;
 
   constructor(
     readonly name: string,
     readonly help: string,
-    private readonly labelNames: readonly string[],
-  ) {}
+    labelNames: readonly string[],
+  ) {
+    this.series = new TallySeriesSet(labelNames, (labels) => new TallyCounterSeries(labels));
+  }
 
   /** The series of these label values, in the order of the label names; made on first use. */
   labels(...values: string[]): TallyCounterSeries {
-    const key = seriesKey(values);
-    let series = this.series.get(key);
-    if (series === undefined) {
-      series = new TallyCounterSeries(Object.fromEntries(this.labelNames.map((name, i) => [name, values[i]])));
-      this.series.set(key, series);
-    }
-    return series;
+    return this.series.labels(values);
   }
 
   /** What prom-client's registry reads when it scrapes. */

@@ -1,5 +1,5 @@
 import type { Metric } from "prom-client";
-import { seriesKey, type TallySample } from "./tally-series.js";
+import { TallySeriesSet, type TallySample } from "./tally-series.js";
 
 /** One label set's counts: what a call site keeps and observes into. */
 export class TallyHistogramSeries {
@@ -36,15 +36,16 @@ export class TallyHistogramSeries {
  */
 export class TallyHistogram {
   readonly type = "histogram";
-  private readonly series = new Map<string, TallyHistogramSeries>();
+  private readonly series: TallySeriesSet<TallyHistogramSeries>;
   private readonly unlabelled: TallyHistogramSeries | undefined;
 
   constructor(
     readonly name: string,
     readonly help: string,
     private readonly buckets: readonly number[],
-    private readonly labelNames: readonly string[] = [],
+    labelNames: readonly string[] = [],
   ) {
+    this.series = new TallySeriesSet(labelNames, (labels) => new TallyHistogramSeries(labels, buckets));
     if (labelNames.length === 0) this.unlabelled = this.labels();
   }
 
@@ -55,13 +56,7 @@ export class TallyHistogram {
 
   /** The series of these label values, in the order of the label names; made on first use. */
   labels(...values: string[]): TallyHistogramSeries {
-    const key = seriesKey(values);
-    let series = this.series.get(key);
-    if (series === undefined) {
-      series = new TallyHistogramSeries(Object.fromEntries(this.labelNames.map((name, i) => [name, values[i]])), this.buckets);
-      this.series.set(key, series);
-    }
-    return series;
+    return this.series.labels(values);
   }
 
   /** What prom-client's registry reads when it scrapes. */
