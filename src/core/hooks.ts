@@ -67,11 +67,8 @@ export class HookRunner {
   /** Every entry's durable triggers for a change of the item; undefined when there are none. */
   durableTriggers(target: SubscriptionTarget & { itemId: string }): readonly string[] | undefined {
     if (this.durable.length === 0) return undefined;
-    if (this.durable.length === 1) {
-      const ids = this.durable[0](target);
-      return ids.length === 0 ? undefined : ids;
-    }
-    const ids = this.durable.flatMap((hook) => hook(target));
+    // One hook (the functions runtime) is the usual case: its list is used as it is.
+    const ids = this.durable.length === 1 ? this.durable[0](target) : this.durable.flatMap((hook) => hook(target));
     return ids.length === 0 ? undefined : ids;
   }
 
