@@ -8,7 +8,7 @@ import { ConfigError } from "../src/cli/config.js";
 import { configToOptions } from "../src/cli/config-to-options.js";
 import { createStreamClient, type StreamClient, type ViewUpdate } from "../src/client/node.js";
 import { createStreamServer, FileStore, RedisItemStore, type JsonObject, type JsonValue } from "../src/index.js";
-import { ChangeType, type StreamService } from "../gen/iii/stream/v1/stream_pb.js";
+import { ChangeType } from "../gen/iii/stream/v1/stream_pb.js";
 import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { json, value } from "./conformance/proto-values.js";
 import { SubscriptionReader } from "./conformance/subscription-reader.js";

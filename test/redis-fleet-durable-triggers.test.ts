@@ -7,7 +7,6 @@ import { createClient } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
 import type { JsonObject } from "../src/index.js";
 import { StreamService } from "../gen/iii/stream/v1/stream_pb.js";
-import { TriggerService } from "../gen/iii/stream/v1/triggers_pb.js";
 import { value } from "./conformance/proto-values.js";
 import { eventually } from "./support/function-server.js";
 import { spawnServer, type ServerProcess } from "./support/process.js";

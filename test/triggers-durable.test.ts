@@ -61,19 +61,6 @@ async function durableTrigger(running: RunningServer, url: string, config: Parti
   return { client, triggerId };
 }
 
-/** The first delivery of each delivery id, in the order they arrived. */
-function firstDeliveries(calls: FunctionServer["calls"]): Payload[] {
-  const seen = new Set<string>();
-  const first: Payload[] = [];
-  for (const call of calls) {
-    const payload = call.payload as Payload;
-    if (seen.has(payload.delivery_id)) continue;
-    seen.add(payload.delivery_id);
-    first.push(payload);
-  }
-  return first;
-}
-
 const backends = {
   memory: () => memoryBackend(),
   redis: async () => {

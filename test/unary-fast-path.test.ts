@@ -5,7 +5,6 @@ import { create, fromJson, toBinary, toJson, type DescMessage, type JsonValue, t
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
-  DeleteRequestSchema,
   GetRequestSchema,
   ListAllRequestSchema,
   ListGroupsRequestSchema,

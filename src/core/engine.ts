@@ -17,7 +17,7 @@ import { itemBytes } from "./encoded-size.js";
 import type { SnapshotChunk, SnapshotSession } from "./snapshot-session.js";
 import type { FlushScheduler } from "./flush-scheduler.js";
 import { outboxFullError } from "./outbox.js";
-import { NO_METRICS, type Metrics, type SubscriptionTransport, type WriteOp } from "./metrics.js";
+import { NO_METRICS, type Metrics, type SubscriptionTransport } from "./metrics.js";
 import { checkTtl, DEFAULT_EXPIRY_SWEEP_MS } from "./expiry.js";
 import { ExpirySweeper } from "./expiry-sweeper.js";
 import { checkRequestId, decodeResults, DEFAULT_IDEMPOTENCY_WINDOW_MS, encodeResults, fingerprint, type RecordedResult } from "./request-ids.js";

@@ -7,7 +7,7 @@
  * CONSOLE_README_SCREENSHOT=1 the group page's is also written to docs/console.png, the
  * README's picture.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
