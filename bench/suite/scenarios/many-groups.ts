@@ -132,7 +132,7 @@ export const manyGroupsScenario: Scenario = {
         },
       ];
       const notes: string[] = [
-        "load cores: the load generator's share of its core (subscribers and writer together); near 1, its own queueing adds to the latencies, most of all with a Connect writer, whose client costs the load generator far more per write than a WebSocket send.",
+        "load cores: the load generator's share of its core (the subscribers' process and the writer's, a child process of its own so that acknowledgements do not queue behind the subscribers' reads); near 1, queueing on that core adds to the latencies.",
       ];
       if (streamSocketMissing) notes.push(`stream socket not available: ${streamSocketMissing}`);
       const bareRuns = runsOf(BARE_HTTP2);
