@@ -174,6 +174,16 @@ interface WriteStep {
   decide: (current: StoredItem | undefined) => { value: JsonValue | undefined; ops?: readonly UpdateOp[]; errors?: UpdateOpError[] } | { skip: true; errors?: UpdateOpError[] };
 }
 
+/** An item as a queued write leaves it; `created` when that write (or one before it, still queued) created it. */
+interface QueuedItem {
+  item: StoredItem | undefined;
+  created: boolean;
+  /** Settles once the write is committed or failed. */
+  committed: Promise<void>;
+}
+
+const ignore = () => undefined;
+
 /** A request id with the fingerprint of its request's body. */
 interface RequestKey {
   requestId: string;
@@ -240,6 +250,12 @@ export class StreamEngine {
   /** Set by the first `shutdown`: the error every subscription ends with from then on. */
   private shutdownError: StreamError | undefined;
   private readonly itemLocks = new KeyedLock();
+  /**
+   * Items whose latest write is queued in a store that commits in queue order, as that
+   * write leaves them (see ItemStore.commitsInQueueOrder). The item's next writer decides
+   * against this instead of waiting a commit (an fsync, on the file store) for the lock.
+   */
+  private readonly queuedItems = new Map<string, QueuedItem>();
   private readonly queueLimits: QueueLimits;
   private readonly metrics: Metrics;
   private readonly idempotencyWindowMs: number;
@@ -736,7 +752,20 @@ export class StreamEngine {
    */
   private writeItems(streamName: string, groupId: string, steps: readonly WriteStep[], request: RequestKey | undefined): Promise<UpdateResult[]> {
     // One write without a request id, the usual call, takes its item's lock without building a list.
-    if (steps.length === 1 && !request) return this.itemLocks.run(groupKey(streamName, groupId, steps[0].itemId), () => this.commitSteps(streamName, groupId, steps, request));
+    if (steps.length === 1 && !request) {
+      const key = groupKey(streamName, groupId, steps[0].itemId);
+      if (!this.store.commitsInQueueOrder) return this.itemLocks.run(key, () => this.commitSteps(streamName, groupId, steps, request));
+      // The lock is let go once the write is queued, so that the item's next writer joins the same commit.
+      return new Promise((resolve, reject) => {
+        void this.itemLocks.run(
+          key,
+          () =>
+            new Promise<void>((release) => {
+              this.commitSteps(streamName, groupId, steps, request, { key, queued: release }).then(resolve, reject).finally(release);
+            }),
+        );
+      });
+    }
     const keys = [...new Set(steps.map((step) => groupKey(streamName, groupId, step.itemId)))].sort();
     if (request) keys.unshift(requestLockKey(streamName, groupId, request.requestId));
     const run = (index: number): Promise<UpdateResult[]> =>
@@ -744,21 +773,33 @@ export class StreamEngine {
     return run(0);
   }
 
-  private async commitSteps(streamName: string, groupId: string, steps: readonly WriteStep[], request: RequestKey | undefined): Promise<UpdateResult[]> {
+  private async commitSteps(
+    streamName: string,
+    groupId: string,
+    steps: readonly WriteStep[],
+    request: RequestKey | undefined,
+    pipeline?: { key: string; queued: () => void },
+  ): Promise<UpdateResult[]> {
     // Set on the first lost race: an uncontended write never reads the clock for it.
     let deadline: number | undefined;
+    // A queued write this one builds on; after a refused commit the store is read instead.
+    let ahead = pipeline && this.queuedItems.get(pipeline.key);
     for (;;) {
       if (request) {
         const known = await this.store.findRequest(streamName, groupId, request.requestId, Date.now());
         if (known) return replay(known, request);
       }
       const ids = steps.length === 1 ? [steps[0].itemId] : [...new Set(steps.map((step) => step.itemId))];
-      const stored = ids.length === 1 ? [await this.store.getItem(streamName, groupId, ids[0])] : await Promise.all(ids.map((itemId) => this.store.getItem(streamName, groupId, itemId)));
+      const stored = ahead
+        ? [ahead.item]
+        : ids.length === 1
+          ? [await this.store.getItem(streamName, groupId, ids[0])]
+          : await Promise.all(ids.map((itemId) => this.store.getItem(streamName, groupId, itemId)));
       // An expired item not yet swept away is removed first, with its own DELETE change:
       // the writes then meet no item, as a reader would. Changed meanwhile: read again.
       if (stored.some((item) => item?.expiresAtMs !== undefined) && !(await this.removeExpiredOf(streamName, groupId, stored))) continue;
       // Each item as the steps so far left it; `created` marks those the batch itself created.
-      const view = new Map(ids.map((itemId, index) => [itemId, { item: stored[index], created: false }]));
+      const view = new Map(ids.map((itemId, index) => [itemId, { item: stored[index], created: ahead?.created ?? false }]));
       const writes: BatchWrite[] = [];
       const planned: RecordedResult[] = [];
       const timestampMs = Date.now();
@@ -811,15 +852,31 @@ export class StreamEngine {
       for (const result of planned) result.offsetBelow = writes.length - 1 - result.offsetBelow;
 
       if (writes.length === 0 && !request) {
+        // Nothing to write: the answer is the group as committed, so the queued write this was decided against must be committed first.
+        if (ahead) {
+          await ahead.committed;
+          ahead = undefined;
+          continue;
+        }
         const offset = await this.store.currentOffset(streamName, groupId);
         return planned.map((result) => answer(result, offset));
       }
-      const result = await this.store.commitBatch({
+      const committed = this.store.commitBatch({
         streamName,
         groupId,
         writes,
         timestampMs,
         ...(request ? { request: this.record(request, planned, timestampMs) } : {}),
+      });
+      // Queued now: the item's next writer may build on this write, unless an expiry makes the item's future a matter of time.
+      let queued: QueuedItem | undefined;
+      if (pipeline && steps[0].ttlMs === undefined) {
+        queued = { ...view.get(steps[0].itemId)!, committed: committed.then(ignore, ignore) };
+        this.queuedItems.set(pipeline.key, queued);
+        pipeline.queued();
+      }
+      const result = await committed.finally(() => {
+        if (queued && this.queuedItems.get(pipeline!.key) === queued) this.queuedItems.delete(pipeline!.key);
       });
       if (result.ok) {
         for (const change of result.changes) this.hooks.afterCommit(change);
@@ -830,6 +887,7 @@ export class StreamEngine {
       const now = Date.now();
       deadline ??= now + COMMIT_RETRY_MS;
       if (now >= deadline) break;
+      ahead = undefined;
       // A random pause after a lost race breaks a lockstep in which one process keeps winning.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
     }

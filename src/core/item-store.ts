@@ -233,6 +233,13 @@ export type GroupLossListener = (reason: string, replayable: boolean) => void;
 export interface ItemStore {
   /** A short name for logs and health output ("memory", "file", "redis"). */
   readonly name: string;
+  /**
+   * True when batches commit in the order `commitBatch` was called, each seeing the ones
+   * before it, even while earlier ones still wait for their commit (the file store's
+   * group commit). The engine then lets an item's next writer decide against the queued
+   * write and join its commit; the revision check still guards every write. Default false.
+   */
+  readonly commitsInQueueOrder?: boolean;
 
   getItem(streamName: string, groupId: string, itemId: string): Promise<StoredItem | undefined>;
   /** One write: a batch of one without a request (see commitOne). */

@@ -80,6 +80,8 @@ type Queued =
  */
 export class FileStore implements ItemStore {
   readonly name = "file";
+  /** Every queued batch runs in queue order, inside one transaction per flush. */
+  readonly commitsInQueueOrder = true;
   /** The database file, named in every storage error. */
   readonly file: string;
   /** Remote functions and triggers, kept in the same file so that they survive a restart too. */
@@ -374,8 +376,11 @@ export class FileStore implements ItemStore {
       const known = this.liveRequest(group.id, request.requestId, batch.timestampMs);
       if (known) return { ok: false, reason: "duplicate", request: known };
     }
+    // The rows the checks read, so that each item's first write does not read its row again.
+    const rows = new Map<string, ItemRow | undefined>();
     const refused = checkBatch(batch.writes, (itemId) => {
       const row = group && this.sql.item.get(group.id, itemId);
+      rows.set(itemId, row);
       return row && { revision: row.revision, createdOffset: row.position };
     });
     if (refused) return refused;
@@ -384,7 +389,13 @@ export class FileStore implements ItemStore {
     if (outboxFull) return { ok: false, reason: "outbox_full", triggerId: outboxFull };
     group ??= this.createGroup(batch.streamName, batch.groupId);
     const state = { ...group };
-    const changes = batch.writes.map((write) => this.applyWrite(batch, state, write));
+    const changes = batch.writes.map((write) => {
+      const existing = rows.has(write.itemId) ? rows.get(write.itemId) : this.sql.item.get(state.id, write.itemId);
+      // A later write of the same item reads the row this one leaves.
+      rows.delete(write.itemId);
+      return this.applyWrite(batch, state, write, existing);
+    });
+    if (state.item_count > 0) this.sql.trimHistory.run(group.id, state.last_offset - this.historyLimit);
     if (calls) batch.writes.forEach((write, index) => write.outbox && this.outbox.record(write.outbox, changes[index]));
     if (state.item_count === group.item_count) this.sql.advanceGroup.run(state.last_offset, group.id);
     else this.sql.updateGroup.run(state.last_offset, state.item_count, group.id);
@@ -393,8 +404,7 @@ export class FileStore implements ItemStore {
   }
 
   /** One write whose check passed; advances `group` (written to its row once, after the batch). */
-  private applyWrite(batch: WriteBatch, group: GroupRow, write: BatchWrite): ItemChange {
-    const existing = this.sql.item.get(group.id, write.itemId);
+  private applyWrite(batch: WriteBatch, group: GroupRow, write: BatchWrite, existing: ItemRow | undefined): ItemChange {
     const currentRevision = existing?.revision ?? 0;
     const timestampMs = batch.timestampMs;
     const offset = ++group.last_offset;
@@ -459,14 +469,13 @@ export class FileStore implements ItemStore {
     this.requestCounts.set(groupRef, count);
   }
 
-  /** An emptied group drops its history; otherwise the change is kept and the oldest beyond the limit dropped. */
+  /** An emptied group drops its history; otherwise the change is kept (the batch trims the oldest beyond the limit once, in apply). */
   private recordHistory(groupRef: number, offset: number, itemCount: number, stored: StoredChange): void {
     if (itemCount === 0) {
       this.sql.clearHistory.run(groupRef);
       return;
     }
     if (this.historyLimit > 0) this.sql.appendChange.run(groupRef, offset, JSON.stringify(stored));
-    this.sql.trimHistory.run(groupRef, offset - this.historyLimit);
   }
 
   private createGroup(streamName: string, groupId: string): GroupRow {
