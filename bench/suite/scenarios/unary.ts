@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
 import type { UnaryProtocol } from "../../load/jobs.js";
 import { formatMicros, formatNumber, formatRatio } from "../format.js";
 import { H2LOAD_AVAILABLE, runH2load, type H2loadFigures, type H2loadMethod } from "../h2load.js";
@@ -13,6 +16,8 @@ const CONCURRENCIES = [16, 64];
 const OURS = "iii-stream";
 const PLAIN = "iii-stream plain";
 const CEILING = "no-op";
+/** The fast path on the file adapter: every Set answered after its commit's fsync. */
+const DURABLE = "iii-stream file";
 /** Issue 19: Set calls/s on the fast path at least 2.5x the do-nothing connect-node server... */
 const THROUGHPUT_BOUND = 2.5;
 /** ...at most 0.4x its server CPU per call. */
@@ -25,9 +30,10 @@ const H2LOAD_METHODS: H2loadMethod[] = ["Set", "Get"];
 
 export const unaryScenario: Scenario = {
   name: "unary",
-  title: "Set calls/s: iii-stream (memory adapter; fast path and plain connect-node path) against a connect-node server whose Set does nothing",
+  title: "Set calls/s: iii-stream (memory adapter: fast path and plain connect-node path; file adapter under h2load) against a connect-node server whose Set does nothing",
   async run(options) {
     const servers: RunningServer[] = [];
+    const dataDir = mkdtempSync(join(os.tmpdir(), "iii-stream-bench-unary-"));
     try {
       const ours = await startOurs(OURS, ["--adapter", "memory"]);
       servers.push(ours);
@@ -35,6 +41,8 @@ export const unaryScenario: Scenario = {
       servers.push(plain);
       const noop = await startPeer("no-op connect-node", "noop-connect-server");
       servers.push(noop);
+      const durable = await startOurs(DURABLE, ["--adapter", "file", "--data-dir", dataDir]);
+      servers.push(durable);
       const runs = await measureUnary([targetOf(OURS, [ours]), targetOf(PLAIN, [plain]), targetOf(CEILING, [noop])], PROTOCOLS, CONCURRENCIES, options);
       const fast = compareUnary(runs, OURS, CEILING);
       const plainVsCeiling = compareUnary(runs, PLAIN, CEILING);
@@ -45,6 +53,7 @@ export const unaryScenario: Scenario = {
               { system: OURS, url: ours.url, pids: [ours.pid] },
               { system: PLAIN, url: plain.url, pids: [plain.pid] },
               { system: CEILING, url: noop.url, pids: [noop.pid] },
+              { system: DURABLE, url: durable.url, pids: [durable.pid] },
             ],
             options,
           )
@@ -74,13 +83,13 @@ export const unaryScenario: Scenario = {
           unaryTable("Set, Node callers: fast path vs no-op ceiling (ratio = fast / no-op, median of per-run ratios)", fast, OURS, CEILING),
           unaryTable("Set, Node callers: plain connect-node path vs no-op ceiling", plainVsCeiling, PLAIN, CEILING),
           unaryTable("Set, Node callers: fast path vs plain path", fastVsPlain, OURS, PLAIN),
-          ...(H2LOAD_AVAILABLE ? [h2loadTable(h2load)] : []),
+          ...(H2LOAD_AVAILABLE ? [h2loadTable(h2load), h2loadDurableTable(h2load)] : []),
         ],
         charts: [chart],
         targets,
         notes: [
           "Node callers: the load generator (one Node process on its own core) saturates before a fast server does; its rows then measure the caller, and h2load's rows are the ones that hold for throughput. CPU per call holds in both.",
-          "h2load sends one pre-encoded body over and over: its Set always writes the same item (writers of one item queue on its lock), its Get reads that item.",
+          "h2load sends one pre-encoded body over and over: its Set always writes the same item, its Get reads that item. On the memory adapter writers of one item queue on its lock; on the file adapter each joins the commit of the writes queued before it, so a commit (one fsync) carries every Set in flight.",
         ],
         config: {
           protocols: PROTOCOLS,
@@ -94,6 +103,7 @@ export const unaryScenario: Scenario = {
       };
     } finally {
       await Promise.all(servers.map((server) => server.stop()));
+      rmSync(dataDir, { recursive: true, force: true });
     }
   },
 };
@@ -108,6 +118,8 @@ async function measureH2load(targets: { system: string; url: string; pids: numbe
   for (const target of targets) {
     for (const protocol of PROTOCOLS) await runH2load(target, "Set", protocol, 16, H2LOAD_WARMUP_SECONDS);
   }
+  // The file adapter is measured on Set only: durability is a matter of writes.
+  const measures = (target: { system: string }, method: H2loadMethod) => target.system !== DURABLE || method === "Set";
   const runs: H2loadFigures[][] = [];
   for (let run = 0; run < options.runs; run++) {
     options.log(`h2load run ${run + 1}/${options.runs}`);
@@ -117,6 +129,7 @@ async function measureH2load(targets: { system: string; url: string; pids: numbe
         for (const concurrency of CONCURRENCIES) {
           for (let index = 0; index < targets.length; index++) {
             const target = targets[(index + run) % targets.length];
+            if (!measures(target, method)) continue;
             await waitForQuiet(target.pids, 2000);
             figures.push(await runH2load(target, method, protocol, concurrency, H2LOAD_SECONDS));
           }
@@ -140,6 +153,8 @@ interface H2loadComparison {
   cpuRatio: number;
   plainThroughputRatio: number;
   plainCpuRatio: number;
+  durableThroughputRatio: number;
+  durableCpuRatio: number;
 }
 
 function compareH2load(runs: H2loadFigures[][]): H2loadComparison[] {
@@ -148,7 +163,7 @@ function compareH2load(runs: H2loadFigures[][]): H2loadComparison[] {
     for (const protocol of PROTOCOLS) {
       for (const concurrency of CONCURRENCIES) {
         const pick = (run: H2loadFigures[], system: string) => run.find((f) => f.system === system && f.method === method && f.protocol === protocol && f.concurrency === concurrency);
-        const all = runs.flatMap((run) => [OURS, PLAIN, CEILING].map((system) => pick(run, system))).filter((f) => f !== undefined);
+        const all = runs.flatMap((run) => [OURS, PLAIN, CEILING, DURABLE].map((system) => pick(run, system))).filter((f) => f !== undefined);
         if (all.length === 0) continue;
         const of = (system: string, value: (f: H2loadFigures) => number) => median(runs.map((run) => pick(run, system)).filter((f) => f !== undefined).map(value));
         const paired = (system: string, value: (f: H2loadFigures) => number) => median(runs.map((run) => ratio(pick(run, system) && value(pick(run, system)!), pick(run, CEILING) && value(pick(run, CEILING)!))));
@@ -156,13 +171,15 @@ function compareH2load(runs: H2loadFigures[][]): H2loadComparison[] {
           method,
           protocol,
           concurrency,
-          calls: Object.fromEntries([OURS, PLAIN, CEILING].map((s) => [s, of(s, (f) => f.callsPerSecond)])),
-          cpu: Object.fromEntries([OURS, PLAIN, CEILING].map((s) => [s, of(s, (f) => f.serverCpuMicrosPerCall)])),
+          calls: Object.fromEntries([OURS, PLAIN, CEILING, DURABLE].map((s) => [s, of(s, (f) => f.callsPerSecond)])),
+          cpu: Object.fromEntries([OURS, PLAIN, CEILING, DURABLE].map((s) => [s, of(s, (f) => f.serverCpuMicrosPerCall)])),
           failed: all.reduce((sum, f) => sum + f.failed, 0),
           throughputRatio: paired(OURS, (f) => f.callsPerSecond),
           cpuRatio: paired(OURS, (f) => f.serverCpuMicrosPerCall),
           plainThroughputRatio: paired(PLAIN, (f) => f.callsPerSecond),
           plainCpuRatio: paired(PLAIN, (f) => f.serverCpuMicrosPerCall),
+          durableThroughputRatio: paired(DURABLE, (f) => f.callsPerSecond),
+          durableCpuRatio: paired(DURABLE, (f) => f.serverCpuMicrosPerCall),
         });
       }
     }
@@ -193,11 +210,34 @@ function h2loadTable(runs: H2loadFigures[][]): Table {
   };
 }
 
+function h2loadDurableTable(runs: H2loadFigures[][]): Table {
+  return {
+    title: "h2load, Set on the file adapter (fast path, fsync before each answer) vs the no-op (medians; ratios are medians of per-run ratios)",
+    header: ["protocol", "callers", "file calls/s", "no-op calls/s", "file / no-op", "file µs CPU/call", "no-op µs CPU/call", "file CPU ratio", "memory µs CPU/call", "failed"],
+    rows: compareH2load(runs)
+      .filter((c) => c.method === "Set")
+      .map((c) => [
+        PROTOCOL_LABELS[c.protocol],
+        String(c.concurrency),
+        formatNumber(c.calls[DURABLE]),
+        formatNumber(c.calls[CEILING]),
+        formatRatio(c.durableThroughputRatio),
+        formatMicros(c.cpu[DURABLE]),
+        formatMicros(c.cpu[CEILING]),
+        formatRatio(c.durableCpuRatio),
+        formatMicros(c.cpu[OURS]),
+        String(c.failed),
+      ]),
+  };
+}
+
 function h2loadTargets(runs: H2loadFigures[][]): TargetCheck[] {
   return compareH2load(runs)
     .filter((c) => c.method === "Set")
     .flatMap((c) => [
       ratioTarget(`Set calls/s ≥ ${THROUGHPUT_BOUND}x the no-op ceiling, h2load (${PROTOCOL_LABELS[c.protocol]}, ${c.concurrency} callers)`, c.throughputRatio, THROUGHPUT_BOUND, "at least"),
       ratioTarget(`server CPU per Set ≤ ${CPU_BOUND}x the no-op's, h2load (${PROTOCOL_LABELS[c.protocol]}, ${c.concurrency} callers)`, c.cpuRatio, CPU_BOUND, "at most"),
+      ratioTarget(`durable Set (file adapter): calls/s ≥ ${THROUGHPUT_BOUND}x the no-op ceiling, h2load (${PROTOCOL_LABELS[c.protocol]}, ${c.concurrency} callers)`, c.durableThroughputRatio, THROUGHPUT_BOUND, "at least"),
+      ratioTarget(`durable Set (file adapter): server CPU per Set ≤ ${CPU_BOUND}x the no-op's, h2load (${PROTOCOL_LABELS[c.protocol]}, ${c.concurrency} callers)`, c.durableCpuRatio, CPU_BOUND, "at most"),
     ]);
 }
