@@ -657,6 +657,15 @@ export class StreamEngine {
     await this.store.close();
   }
 
+  /** The commit of a queued write; once it settled, later writers of the item read the store again unless another write queued since. */
+  private async afterQueued<T>(key: string, queued: QueuedItem, committed: Promise<T>): Promise<T> {
+    try {
+      return await committed;
+    } finally {
+      if (this.queuedItems.get(key) === queued) this.queuedItems.delete(key);
+    }
+  }
+
   /**
    * The sweeper's removal of one due item, in the item's queue like any write: read it
    * again and, when it is still expired, delete it with its revision as expected. Another
@@ -875,9 +884,7 @@ export class StreamEngine {
         this.queuedItems.set(pipeline.key, queued);
         pipeline.queued();
       }
-      const result = await committed.finally(() => {
-        if (queued && this.queuedItems.get(pipeline!.key) === queued) this.queuedItems.delete(pipeline!.key);
-      });
+      const result = queued ? await this.afterQueued(pipeline!.key, queued, committed) : await committed;
       if (result.ok) {
         for (const change of result.changes) this.hooks.afterCommit(change);
         return planned.map((entry) => answer(entry, result.offset));
