@@ -76,6 +76,28 @@ describe("writers of one item on the file store", () => {
     }
   });
 
+  it("a Batch and a write with a request id among them are decided against the committed item, and none is lost", async () => {
+    const { engine, seen, close } = await openEngine("mixed-paths");
+    try {
+      const results = await Promise.all([
+        engine.set(key, "a"),
+        engine.set(key, "b"),
+        engine.set(key, "c", undefined, { requestId: "with-id" }),
+        engine.batch("s", "g", [{ itemId: "hot", set: "d" }]),
+        engine.set(key, "e"),
+      ]);
+      expect(results).toHaveLength(5);
+      // Every write landed exactly once, each as a revision of its own.
+      expect(seen).toHaveLength(5);
+      expect(seen.map((line) => line.split(" ")[2])).toStrictEqual(["r1", "r2", "r3", "r4", "r5"]);
+      const retry = await engine.set(key, "c", undefined, { requestId: "with-id" });
+      expect(retry.revision).toBe((results[2] as { revision: number }).revision);
+      expect(seen).toHaveLength(5);
+    } finally {
+      await close();
+    }
+  });
+
   it("a write with a time to live is waited for: the next writer reads the item as committed", async () => {
     const { engine, close } = await openEngine("ttl");
     try {
