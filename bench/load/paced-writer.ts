@@ -5,6 +5,7 @@
  * bench/load/many-groups.ts; one `{ ms }` message runs one phase of writes and is
  * answered with a PacedPhase once every write of the phase settled.
  */
+import { fileURLToPath } from "node:url";
 import { sleep } from "./load-io.js";
 import { TRANSPORTS, type TransportName } from "./transports/transports.js";
 
@@ -34,7 +35,8 @@ export const groupIdOf = (prefix: string, groups: number, i: number) => `${prefi
 /** A writer process's own clock on the shared epoch scale. */
 export const epochNow = () => performance.timeOrigin + performance.now();
 
-if (process.send) {
+// Run as the forked writer; imported for its types and helpers, it does nothing.
+if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
   const job = JSON.parse(process.argv[2]) as PacedWriterJob;
   const writer = await TRANSPORTS[job.transport].openWriter(job.url);
   let nextWrite = 0;
