@@ -178,8 +178,8 @@ interface WriteStep {
 interface QueuedItem {
   item: StoredItem | undefined;
   created: boolean;
-  /** Settles once the write is committed or failed. */
-  committed: Promise<void>;
+  /** The write's commit; the write itself handles its failure. */
+  committed: Promise<unknown>;
 }
 
 const ignore = () => undefined;
@@ -765,15 +765,7 @@ export class StreamEngine {
       const key = groupKey(streamName, groupId, steps[0].itemId);
       if (!this.store.commitsInQueueOrder) return this.itemLocks.run(key, () => this.commitSteps(streamName, groupId, steps, request));
       // The lock is let go once the write is queued, so that the item's next writer joins the same commit.
-      return new Promise((resolve, reject) => {
-        void this.itemLocks.run(
-          key,
-          () =>
-            new Promise<void>((release) => {
-              this.commitSteps(streamName, groupId, steps, request, { key, queued: release }).then(resolve, reject).finally(release);
-            }),
-        );
-      });
+      return this.itemLocks.runReleasable(key, (release) => this.commitSteps(streamName, groupId, steps, request, { key, queued: release }));
     }
     const keys = [...new Set(steps.map((step) => groupKey(streamName, groupId, step.itemId)))].sort();
     if (request) keys.unshift(requestLockKey(streamName, groupId, request.requestId));
@@ -863,7 +855,7 @@ export class StreamEngine {
       if (writes.length === 0 && !request) {
         // Nothing to write: the answer is the group as committed, so the queued write this was decided against must be committed first.
         if (ahead) {
-          await ahead.committed;
+          await ahead.committed.then(ignore, ignore);
           ahead = undefined;
           continue;
         }
@@ -880,7 +872,7 @@ export class StreamEngine {
       // Queued now: the item's next writer may build on this write, unless an expiry makes the item's future a matter of time.
       let queued: QueuedItem | undefined;
       if (pipeline && steps[0].ttlMs === undefined) {
-        queued = { ...view.get(steps[0].itemId)!, committed: committed.then(ignore, ignore) };
+        queued = { ...view.get(steps[0].itemId)!, committed };
         this.queuedItems.set(pipeline.key, queued);
         pipeline.queued();
       }

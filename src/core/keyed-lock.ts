@@ -20,7 +20,22 @@ export class KeyedLock {
     return result;
   }
 
-  /** Resolves once every task queued so far has settled. */
+  /**
+   * As `run`, but the task may let the key's next task start before it settles, by
+   * calling `release` (it is released when it settles in any case). The engine lets a
+   * write's item go once the write is queued in a store that commits in queue order.
+   */
+  runReleasable<T>(key: string, task: (release: () => void) => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key);
+    let release!: () => void;
+    const tail: Promise<void> = new Promise<void>((resolve) => (release = resolve)).then(() => this.release(key, tail));
+    const result = previous === undefined ? task(release) : previous.then(() => task(release));
+    result.then(release, release);
+    this.tails.set(key, tail);
+    return result;
+  }
+
+  /** Resolves once every task queued so far has settled (or released the key, see runReleasable). */
   idle(): Promise<void> {
     return Promise.all(this.tails.values()).then(() => undefined);
   }
