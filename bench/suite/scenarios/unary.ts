@@ -18,6 +18,8 @@ const PLAIN = "iii-stream plain";
 const CEILING = "no-op";
 /** The fast path on the file adapter: every Set answered after its commit's fsync. */
 const DURABLE = "iii-stream file";
+/** Every system h2load measures, as the comparisons list them. */
+const H2LOAD_SYSTEMS = [OURS, PLAIN, CEILING, DURABLE];
 /** Issue 19: Set calls/s on the fast path at least 2.5x the do-nothing connect-node server... */
 const THROUGHPUT_BOUND = 2.5;
 /** ...at most 0.4x its server CPU per call. */
@@ -163,7 +165,7 @@ function compareH2load(runs: H2loadFigures[][]): H2loadComparison[] {
     for (const protocol of PROTOCOLS) {
       for (const concurrency of CONCURRENCIES) {
         const pick = (run: H2loadFigures[], system: string) => run.find((f) => f.system === system && f.method === method && f.protocol === protocol && f.concurrency === concurrency);
-        const all = runs.flatMap((run) => [OURS, PLAIN, CEILING, DURABLE].map((system) => pick(run, system))).filter((f) => f !== undefined);
+        const all = runs.flatMap((run) => H2LOAD_SYSTEMS.map((system) => pick(run, system))).filter((f) => f !== undefined);
         if (all.length === 0) continue;
         const of = (system: string, value: (f: H2loadFigures) => number) => median(runs.map((run) => pick(run, system)).filter((f) => f !== undefined).map(value));
         const paired = (system: string, value: (f: H2loadFigures) => number) => median(runs.map((run) => ratio(pick(run, system) && value(pick(run, system)!), pick(run, CEILING) && value(pick(run, CEILING)!))));
@@ -171,8 +173,8 @@ function compareH2load(runs: H2loadFigures[][]): H2loadComparison[] {
           method,
           protocol,
           concurrency,
-          calls: Object.fromEntries([OURS, PLAIN, CEILING, DURABLE].map((s) => [s, of(s, (f) => f.callsPerSecond)])),
-          cpu: Object.fromEntries([OURS, PLAIN, CEILING, DURABLE].map((s) => [s, of(s, (f) => f.serverCpuMicrosPerCall)])),
+          calls: Object.fromEntries(H2LOAD_SYSTEMS.map((s) => [s, of(s, (f) => f.callsPerSecond)])),
+          cpu: Object.fromEntries(H2LOAD_SYSTEMS.map((s) => [s, of(s, (f) => f.serverCpuMicrosPerCall)])),
           failed: all.reduce((sum, f) => sum + f.failed, 0),
           throughputRatio: paired(OURS, (f) => f.callsPerSecond),
           cpuRatio: paired(OURS, (f) => f.serverCpuMicrosPerCall),
