@@ -14,7 +14,8 @@ import { LatencyHistogram } from "../suite/stats.js";
 import { openCpuWindow } from "./cpu-window.js";
 import type { ManyGroupsJob, ManyGroupsResult } from "./jobs.js";
 import { finish, readJob, sleep } from "./load-io.js";
-import { epochNow, groupIdOf, type PacedPhase, type PacedWriterJob } from "./paced-writer.js";
+import { epochNow } from "./counting-connection.js";
+import { groupIdOf, type PacedPhase, type PacedWriterJob } from "./paced-writer.js";
 import { joinSubscribers } from "./subscribers.js";
 import { TRANSPORTS } from "./transports/transports.js";
 

@@ -6,6 +6,7 @@
  * answered with a PacedPhase once every write of the phase settled.
  */
 import { fileURLToPath } from "node:url";
+import { epochNow } from "./counting-connection.js";
 import { sleep } from "./load-io.js";
 import { TRANSPORTS, type TransportName } from "./transports/transports.js";
 
@@ -21,7 +22,7 @@ export interface PacedWriterJob {
 export interface PacedPhase {
   /** Index of the phase's first write; its writes are firstIndex, firstIndex + 1, ... */
   firstIndex: number;
-  /** When each write was sent, as epoch milliseconds (performance.timeOrigin + now), comparable across processes. */
+  /** When each write was sent, on the shared epoch clock (epochNow), comparable across processes. */
   sentAt: number[];
   /** Milliseconds from each acknowledged write's call to its acknowledgement. */
   ackMs: number[];
@@ -31,9 +32,6 @@ export interface PacedPhase {
 }
 
 export const groupIdOf = (prefix: string, groups: number, i: number) => `${prefix}-${i % groups}`;
-
-/** A writer process's own clock on the shared epoch scale. */
-export const epochNow = () => performance.timeOrigin + performance.now();
 
 // Run as the forked writer; imported for its types and helpers, it does nothing.
 if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -53,11 +51,11 @@ if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
       const wait = started + (k * 1000) / job.rate - performance.now();
       if (wait > 1) await sleep(wait);
       const i = nextWrite++;
-      const sent = performance.now();
-      sentAt.push(performance.timeOrigin + sent);
+      const sent = epochNow();
+      sentAt.push(sent);
       acks.push(
         writer.write(groupIdOf(job.groupPrefix, job.groups, i), i).then(
-          () => void ackMs.push(performance.now() - sent),
+          () => void ackMs.push(epochNow() - sent),
           () => void failed++,
         ),
       );
